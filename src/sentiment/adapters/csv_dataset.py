@@ -1,0 +1,81 @@
+"""CsvDatasetSource: labelled texts from a CSV file, read with pandas."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pandas as pd
+
+from sentiment.adapters.dataset_digest import dataset_digest
+from sentiment.domain.errors import DatasetError
+from sentiment.domain.model import LabelledDataset
+from sentiment.domain.ports import DatasetSource
+
+
+class CsvDatasetSource(DatasetSource):
+    """Reads `text_column` and `label_column` of a CSV file.
+
+    Rows whose text or label is missing, empty or whitespace only are dropped and counted.
+    Labels are kept as strings (a numeric label column gives "0", "1"...).
+    """
+
+    def __init__(
+        self, path: str | Path, text_column: str = "text", label_column: str = "label"
+    ) -> None:
+        self._path = Path(path)
+        self._text_column = text_column
+        self._label_column = label_column
+
+    def load(self) -> LabelledDataset:
+        path = self._path
+        if not path.exists():
+            raise DatasetError(f"data file not found: {path}")
+        if not path.is_file():
+            raise DatasetError(f"data path is not a file: {path}")
+        try:
+            frame = pd.read_csv(
+                path,
+                dtype=str,
+                keep_default_na=False,
+                encoding="utf-8",
+                encoding_errors="strict",
+                on_bad_lines="error",
+            )
+        except PermissionError as exc:
+            raise DatasetError(f"cannot read {path}: permission denied") from exc
+        except UnicodeDecodeError as exc:
+            raise DatasetError(
+                f"{path} is not a UTF-8 CSV file: {exc.reason} at byte {exc.start}"
+            ) from exc
+        except pd.errors.EmptyDataError as exc:
+            raise DatasetError(f"{path} is empty: no header and no rows") from exc
+        except (pd.errors.ParserError, csv.Error, ValueError) as exc:
+            first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise DatasetError(f"{path} is not a valid CSV file: {first_line}") from exc
+        except OSError as exc:
+            raise DatasetError(f"cannot read {path}: {exc.strerror or exc}") from exc
+
+        missing = [c for c in (self._text_column, self._label_column) if c not in frame.columns]
+        if missing:
+            found = ", ".join(repr(str(c)) for c in frame.columns) or "none"
+            raise DatasetError(
+                f"{path}: missing column(s) {', '.join(repr(c) for c in missing)}; "
+                f"columns found: {found}"
+            )
+        texts_all = frame[self._text_column].tolist()
+        labels_all = frame[self._label_column].tolist()
+        texts: list[str] = []
+        labels: list[str] = []
+        for text, label in zip(texts_all, labels_all, strict=True):
+            if isinstance(text, str) and isinstance(label, str) and text.strip() and label.strip():
+                texts.append(text)
+                labels.append(label.strip())
+        return LabelledDataset(
+            texts=tuple(texts),
+            labels=tuple(labels),
+            name=path.stem,
+            source=str(path.resolve()),
+            digest=dataset_digest(texts, labels),
+            dropped=len(texts_all) - len(texts),
+        )

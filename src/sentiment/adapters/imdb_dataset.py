@@ -1,0 +1,157 @@
+"""ImdbDatasetSource: the IMDB train half, downloaded once into a cache and read from the archive.
+
+The archive (`aclImdb_v1.tar.gz`, Maas et al. 2011) is fetched from its canonical address with a
+progress bar, checked against its published SHA-256 and size, and renamed into place only when
+whole and correct: an interrupted, truncated or corrupt download leaves no file in the cache.
+The train half is read straight from the archive's `aclImdb/train/{pos,neg}/<id>_<rating>.txt`
+layout, without unpacking it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import sys
+import tarfile
+import tempfile
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from sentiment.adapters.dataset_digest import dataset_digest
+from sentiment.domain.errors import DatasetError, DownloadError
+from sentiment.domain.model import LabelledDataset
+from sentiment.domain.ports import DatasetSource
+
+IMDB_URL = "https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz"
+IMDB_SHA256 = "c40f74a18d3b61f90feba1e17730e0d38e8b97c05fde7008942e91923d1658fe"
+IMDB_SIZE = 84_125_825
+ARCHIVE_NAME = "aclImdb_v1.tar.gz"
+_MEMBER = re.compile(r"^(?:\./)?aclImdb/train/(pos|neg)/(\d+)_(\d+)\.txt$")
+_LABELS = {"pos": "positive", "neg": "negative"}
+_CHUNK = 1 << 16
+
+
+class ImdbDatasetSource(DatasetSource):
+    """The 25,000 labelled reviews of the IMDB train half (`positive` / `negative`).
+
+    `sha256` and `size` default to the published archive's; a test serving its own small archive
+    passes its own. `size=None` skips the size check.
+    """
+
+    def __init__(
+        self,
+        url: str = IMDB_URL,
+        cache_dir: str | Path = "~/.cache/sentiment",
+        sha256: str = IMDB_SHA256,
+        size: int | None = IMDB_SIZE,
+        timeout_s: float = 60.0,
+        progress: bool = True,
+    ) -> None:
+        self._url = url
+        self._cache_dir = Path(cache_dir).expanduser()
+        self._sha256 = sha256.lower()
+        self._size = size
+        self._timeout = timeout_s
+        self._progress = progress
+
+    @property
+    def archive_path(self) -> Path:
+        return self._cache_dir / ARCHIVE_NAME
+
+    def load(self) -> LabelledDataset:
+        archive = self.fetch()
+        rows = self._read(archive)
+        rows.sort(key=lambda r: (r[0], r[1]))  # by label then id, as the shared CSV is
+        texts = [text for _, _, text in rows]
+        labels = [label for label, _, _ in rows]
+        return LabelledDataset(
+            texts=tuple(texts),
+            labels=tuple(labels),
+            name="imdb-train",
+            source=self._url,
+            digest=dataset_digest(texts, labels),
+        )
+
+    def fetch(self) -> Path:
+        """The verified archive in the cache, downloaded first if it is not there."""
+        target = self.archive_path
+        if target.is_file():
+            return target
+        self._cache_dir.mkdir(parents=True, exist_ok=True)
+        fd, partial_name = tempfile.mkstemp(
+            prefix=f".{ARCHIVE_NAME}.", suffix=".part", dir=self._cache_dir
+        )
+        partial = Path(partial_name)
+        try:
+            with os.fdopen(fd, "wb") as sink:
+                digest = self._download_into(sink)
+            if digest != self._sha256:
+                raise DownloadError(
+                    f"checksum mismatch for {self._url}: expected sha256 {self._sha256}, "
+                    f"got {digest}; the download was discarded"
+                )
+            os.replace(partial, target)
+        finally:
+            partial.unlink(missing_ok=True)
+        return target
+
+    def _download_into(self, sink: object) -> str:
+        from tqdm import tqdm
+
+        assert hasattr(sink, "write")
+        hasher = hashlib.sha256()
+        received = 0
+        try:
+            with urllib.request.urlopen(self._url, timeout=self._timeout) as response:  # noqa: S310
+                declared = response.headers.get("Content-Length")
+                total = int(declared) if declared and declared.isdigit() else self._size
+                with tqdm(
+                    total=total,
+                    unit="B",
+                    unit_scale=True,
+                    unit_divisor=1024,
+                    desc=f"download {ARCHIVE_NAME}",
+                    disable=not self._progress,
+                    file=sys.stderr,
+                ) as bar:
+                    while chunk := response.read(_CHUNK):
+                        hasher.update(chunk)
+                        sink.write(chunk)
+                        received += len(chunk)
+                        bar.update(len(chunk))
+        except urllib.error.HTTPError as exc:
+            raise DownloadError(f"download of {self._url} failed: HTTP {exc.code}") from exc
+        except (urllib.error.URLError, OSError) as exc:
+            reason = getattr(exc, "reason", exc)
+            raise DownloadError(
+                f"download of {self._url} failed after {received} bytes: {reason}"
+            ) from exc
+        expected = int(declared) if declared and declared.isdigit() else self._size
+        if expected is not None and received != expected:
+            raise DownloadError(
+                f"download of {self._url} is truncated: {received} of {expected} bytes; "
+                "the partial file was discarded"
+            )
+        return hasher.hexdigest()
+
+    def _read(self, archive: Path) -> list[tuple[str, int, str]]:
+        rows: list[tuple[str, int, str]] = []
+        try:
+            with tarfile.open(archive, mode="r:gz") as tar:
+                for member in tar:
+                    match = _MEMBER.match(member.name)
+                    if not match or not member.isfile():
+                        continue
+                    handle = tar.extractfile(member)
+                    if handle is None:
+                        continue
+                    text = handle.read().decode("utf-8", errors="replace").strip()
+                    if text:
+                        rows.append((_LABELS[match.group(1)], int(match.group(2)), text))
+        except (tarfile.TarError, EOFError, OSError) as exc:
+            raise DatasetError(f"cannot read the IMDB archive {archive}: {exc}") from exc
+        if not rows:
+            raise DatasetError(f"{archive} holds no aclImdb/train/pos or neg reviews")
+        return rows

@@ -1,0 +1,468 @@
+"""MlflowModelRegistry: the ModelRegistry port on an MLflow tracking server and model registry.
+
+Each training run logs its params, metrics, dataset (with its digest) and artifacts: the model in
+the MLflow sklearn flavor (skops format, with a 1-D string signature and an input example, so
+`mlflow models serve` can serve it), the vectorizer, the metrics JSON and the confusion matrix
+(JSON and PNG). Loading a version reads its `model.skops` with the project's own list of
+trusted types: the serving path never unpickles.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from sentiment.adapters import skops_format
+from sentiment.adapters.memory_registry import check_alias
+from sentiment.adapters.sklearn_classifier import SklearnClassifier
+from sentiment.domain.errors import (
+    ModelLoadError,
+    ModelNotFoundError,
+    RegistryError,
+    RegistryUnavailableError,
+)
+from sentiment.domain.metrics import EvaluationMetrics
+from sentiment.domain.model import DatasetInfo, ModelVersion, ParamValue
+from sentiment.domain.ports import Classifier, ModelRegistry, TrainingRun
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+    from mlflow.entities.model_registry import ModelVersion as MlflowModelVersion
+
+DEFAULT_TRACKING_URI = "sqlite:///mlruns/mlflow.db"
+DEFAULT_ARTIFACT_ROOT = "mlruns/artifacts"
+MODEL_ARTIFACT = "model"
+T = TypeVar("T")
+
+# Fail fast when a remote server is away (the MLflow defaults retry for minutes); the API retries
+# in the background instead. Set these variables yourself to override.
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "20")
+
+
+def _translate(what: str, call: Callable[[], T]) -> T:
+    """Run an MLflow call, turning its exceptions into domain errors."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return call()
+    except MlflowException as exc:
+        message = str(exc.message)
+        if _is_not_found(exc.error_code, message):
+            raise ModelNotFoundError(f"{what}: not found") from exc
+        if "Max retries exceeded" in message or "Connection" in message or "timed out" in message:
+            raise RegistryUnavailableError(f"{what}: the MLflow server is unreachable") from exc
+        raise RegistryError(f"{what}: {message.splitlines()[0] if message else exc}") from exc
+    except (ConnectionError, TimeoutError) as exc:
+        raise RegistryUnavailableError(f"{what}: the MLflow server is unreachable") from exc
+    except OSError as exc:
+        # requests' ConnectionError is an OSError subclass.
+        raise RegistryUnavailableError(f"{what}: {type(exc).__name__}") from exc
+
+
+def _is_not_found(error_code: str, message: str) -> bool:
+    # A missing alias is INVALID_PARAMETER_VALUE "... alias X not found" in MLflow 3.
+    return error_code in ("RESOURCE_DOES_NOT_EXIST", "NOT_FOUND") or (
+        error_code == "INVALID_PARAMETER_VALUE" and message.rstrip(".").endswith("not found")
+    )
+
+
+def _is_local_store(uri: str) -> bool:
+    return uri.startswith(("sqlite:", "file:")) or "://" not in uri
+
+
+class _MlflowRun(TrainingRun):
+    def __init__(self, registry: MlflowModelRegistry, run_id: str) -> None:
+        self._registry = registry
+        self._run_id = run_id
+        self._dataset: DatasetInfo | None = None
+        self._metrics: dict[str, float] = {}
+
+    @property
+    def run_id(self) -> str:
+        return self._run_id
+
+    def log_params(self, params: Mapping[str, ParamValue]) -> None:
+        from mlflow.entities import Param
+
+        items = [Param(k, str(v)) for k, v in params.items()]
+        _translate(
+            "log params", lambda: self._registry.client.log_batch(self._run_id, params=items)
+        )
+
+    def log_dataset(self, info: DatasetInfo) -> None:
+        import mlflow
+        from mlflow.data.meta_dataset import MetaDataset
+        from mlflow.entities import InputTag
+
+        self._dataset = info
+        dataset = MetaDataset(  # type: ignore[abstract]
+            source=_dataset_source(info.source), name=info.name, digest=info.digest
+        )
+        tags = [InputTag("mlflow.data.context", "training")]
+        _translate(
+            "log dataset",
+            lambda: self._registry.client.log_inputs(
+                self._run_id,
+                datasets=[mlflow.entities.DatasetInput(dataset._to_mlflow_entity(), tags)],
+            ),
+        )
+        self._registry.client.set_tag(self._run_id, "dataset_digest", info.digest)
+        self._registry.client.log_dict(
+            self._run_id,
+            {
+                "name": info.name,
+                "source": info.source,
+                "digest": info.digest,
+                "rows": info.rows,
+                "dropped": info.dropped,
+                "class_counts": dict(info.class_counts),
+            },
+            "dataset/dataset.json",
+        )
+
+    def log_evaluation(self, metrics: EvaluationMetrics, prefix: str = "") -> None:
+        import time
+
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        flat = {prefix + k: v for k, v in metrics.flat().items()}
+        self._metrics.update(flat)
+        _translate(
+            "log metrics",
+            lambda: self._registry.client.log_batch(
+                self._run_id, metrics=[Metric(k, v, now, 0) for k, v in flat.items()]
+            ),
+        )
+        client = self._registry.client
+        client.log_dict(self._run_id, metrics.to_dict(), f"metrics/{prefix}metrics.json")
+        client.log_dict(
+            self._run_id,
+            {"labels": list(metrics.labels), "matrix": [list(r) for r in metrics.confusion_matrix]},
+            f"metrics/{prefix}confusion_matrix.json",
+        )
+        client.log_figure(
+            self._run_id, _confusion_figure(metrics), f"metrics/{prefix}confusion_matrix.png"
+        )
+
+    def register(self, classifier: Classifier) -> ModelVersion:
+        if not isinstance(classifier, SklearnClassifier):
+            raise RegistryError(
+                "the MLflow registry stores scikit-learn classifiers, "
+                f"not {type(classifier).__name__}"
+            )
+        return self._registry._log_and_register(self._run_id, classifier, self._dataset)
+
+
+def _pip_requirements() -> list[str]:
+    from importlib.metadata import version
+
+    return [f"{name}=={version(name)}" for name in ("scikit-learn", "skops", "numpy", "scipy")]
+
+
+def _dataset_source(source: str) -> Any:
+    if source.startswith(("http://", "https://")):
+        from mlflow.data.http_dataset_source import HTTPDatasetSource
+
+        return HTTPDatasetSource(source)  # type: ignore[no-untyped-call]
+    from mlflow.data.sources import (  # type: ignore[attr-defined]
+        LocalArtifactDatasetSource,
+    )
+
+    return LocalArtifactDatasetSource(source)
+
+
+def _confusion_figure(metrics: EvaluationMetrics) -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels = list(metrics.labels)
+    matrix = [list(r) for r in metrics.confusion_matrix]
+    fig, ax = plt.subplots(figsize=(1.6 + 1.2 * len(labels), 1.2 + 1.2 * len(labels)))
+    ax.imshow(matrix, cmap="Blues")
+    ax.set_xticks(range(len(labels)), labels, rotation=30, ha="right")
+    ax.set_yticks(range(len(labels)), labels)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    peak = max(max(r) for r in matrix) if matrix else 0
+    for i, row in enumerate(matrix):
+        for j, count in enumerate(row):
+            ax.text(
+                j,
+                i,
+                str(count),
+                ha="center",
+                va="center",
+                color="white" if count > peak / 2 else "black",
+            )
+    ax.set_title(f"accuracy {metrics.accuracy:.3f}, macro-F1 {metrics.macro_f1:.3f}")
+    fig.tight_layout()
+    plt.close(fig)
+    return fig
+
+
+class MlflowModelRegistry(ModelRegistry):
+    """One registered model in one experiment of an MLflow tracking server.
+
+    `tracking_uri` defaults to a SQLite store at `mlruns/mlflow.db` with artifacts under
+    `mlruns/artifacts`; an `http(s)://` URI points it at a remote server unchanged.
+    """
+
+    def __init__(
+        self,
+        tracking_uri: str = DEFAULT_TRACKING_URI,
+        experiment_name: str = "sentiment-analysis",
+        model_name: str = "SentimentAnalysisModel",
+        artifact_root: str = DEFAULT_ARTIFACT_ROOT,
+        cache_dir: str | Path | None = None,
+    ) -> None:
+        self._tracking_uri = tracking_uri
+        self._experiment_name = experiment_name
+        self._model_name = model_name
+        self._artifact_root = artifact_root
+        self._cache_dir = Path(cache_dir) if cache_dir else None
+        self._client: MlflowClient | None = None
+        self._experiment_id: str | None = None
+
+    @property
+    def model_name(self) -> str:
+        return self._model_name
+
+    @property
+    def tracking_uri(self) -> str:
+        return self._tracking_uri
+
+    @property
+    def client(self) -> MlflowClient:
+        if self._client is None:
+            from mlflow import MlflowClient
+
+            if self._tracking_uri.startswith("sqlite:///"):
+                db = Path(self._tracking_uri.removeprefix("sqlite:///"))
+                db.parent.mkdir(parents=True, exist_ok=True)
+            self._client = MlflowClient(
+                tracking_uri=self._tracking_uri, registry_uri=self._tracking_uri
+            )
+        return self._client
+
+    def _experiment(self) -> str:
+        if self._experiment_id is None:
+            client = self.client
+            found = _translate(
+                "find experiment", lambda: client.get_experiment_by_name(self._experiment_name)
+            )
+            if found is not None:
+                self._experiment_id = found.experiment_id
+            else:
+                location = None
+                if _is_local_store(self._tracking_uri):
+                    location = Path(self._artifact_root).resolve().as_uri()
+                self._experiment_id = _translate(
+                    "create experiment",
+                    lambda: client.create_experiment(
+                        self._experiment_name, artifact_location=location
+                    ),
+                )
+        return self._experiment_id
+
+    @contextmanager
+    def start_run(self, run_name: str | None = None) -> Iterator[TrainingRun]:
+        import mlflow
+
+        experiment_id = self._experiment()
+        mlflow.set_tracking_uri(self._tracking_uri)
+        mlflow.set_registry_uri(self._tracking_uri)
+        run = _translate(
+            "start run",
+            lambda: mlflow.start_run(experiment_id=experiment_id, run_name=run_name),
+        )
+        try:
+            yield _MlflowRun(self, run.info.run_id)
+        except BaseException:
+            # The original error matters more than a failure to record it.
+            with contextlib.suppress(Exception):
+                mlflow.end_run("FAILED")
+            raise
+        _translate("finish run", lambda: mlflow.end_run("FINISHED"))
+
+    def _log_and_register(
+        self, run_id: str, classifier: SklearnClassifier, dataset: DatasetInfo | None
+    ) -> ModelVersion:
+        import mlflow
+        import mlflow.sklearn
+        import numpy as np
+        from mlflow.models import infer_signature
+
+        pipeline = classifier.pipeline
+        example = np.array(
+            ["A wonderful film, I loved every minute!", "Dull, predictable and far too long."]
+        )
+        signature = infer_signature(example, pipeline.predict(example))
+
+        def log() -> Any:
+            info = mlflow.sklearn.log_model(
+                pipeline,
+                name=MODEL_ARTIFACT,
+                serialization_format="skops",
+                skops_trusted_types=list(skops_format.TRUSTED_TYPES),
+                signature=signature,
+                input_example=example,
+                metadata={"model_type": classifier.model_type},
+                # Listing the requirements skips MLflow's slow import-tracing subprocess.
+                pip_requirements=_pip_requirements(),
+            )
+            with tempfile.TemporaryDirectory() as tmp:
+                path = Path(tmp) / "vectorizer.skops"
+                skops_format.dump(classifier.vectorizer, path)
+                self.client.log_artifact(run_id, str(path), "vectorizer")
+            return info
+
+        info = _translate("log model", log)
+        tags = {"model_type": classifier.model_type}
+        if dataset is not None:
+            tags["dataset_digest"] = dataset.digest
+        version = _translate(
+            "register model",
+            lambda: mlflow.register_model(info.model_uri, self._model_name, tags=tags),
+        )
+        return self.get_version(str(version.version))
+
+    def _to_domain(self, mv: MlflowModelVersion) -> ModelVersion:
+        metrics: dict[str, float] = {}
+        if mv.run_id:
+            try:
+                metrics = dict(self.client.get_run(mv.run_id).data.metrics)
+            except Exception:  # noqa: BLE001 - a deleted run leaves the version usable
+                metrics = {}
+        return ModelVersion(
+            name=mv.name,
+            version=str(mv.version),
+            run_id=mv.run_id or "",
+            aliases=tuple(sorted(mv.aliases or ())),
+            tags=dict(mv.tags or {}),
+            metrics=metrics,
+            dataset_digest=(mv.tags or {}).get("dataset_digest", ""),
+            created_at=(mv.creation_timestamp or 0) / 1000.0,
+        )
+
+    def get_version(self, version: str) -> ModelVersion:
+        if not str(version).isdigit():
+            raise ModelNotFoundError(f"{self._model_name} has no version {version!r}")
+        mv = _translate(
+            f"{self._model_name} version {version}",
+            lambda: self.client.get_model_version(self._model_name, str(version)),
+        )
+        return self._to_domain(mv)
+
+    def get_by_alias(self, alias: str) -> ModelVersion:
+        mv = _translate(
+            f"{self._model_name}@{alias}",
+            lambda: self.client.get_model_version_by_alias(self._model_name, alias),
+        )
+        return self._to_domain(mv)
+
+    def list_versions(self) -> list[ModelVersion]:
+        try:
+            found = _translate(
+                f"versions of {self._model_name}",
+                lambda: self.client.search_model_versions(f"name = '{self._model_name}'"),
+            )
+        except ModelNotFoundError:
+            return []
+        return sorted((self._to_domain(mv) for mv in found), key=lambda v: int(v.version))
+
+    def latest_version(self) -> ModelVersion:
+        versions = self.list_versions()
+        if not versions:
+            raise ModelNotFoundError(f"{self._model_name} has no registered version")
+        return versions[-1]
+
+    def set_alias(self, alias: str, version: str) -> None:
+        check_alias(alias)
+        self.get_version(version)
+        _translate(
+            f"set @{alias}",
+            lambda: self.client.set_registered_model_alias(self._model_name, alias, str(version)),
+        )
+
+    def delete_alias(self, alias: str) -> None:
+        self.get_by_alias(alias)
+        _translate(
+            f"delete @{alias}",
+            lambda: self.client.delete_registered_model_alias(self._model_name, alias),
+        )
+
+    def set_tags(self, version: str, tags: Mapping[str, str]) -> None:
+        self.get_version(version)
+        for key, value in tags.items():
+            _translate(
+                f"tag version {version}",
+                lambda k=key, v=value: self.client.set_model_version_tag(  # type: ignore[misc]
+                    self._model_name, str(version), k, v
+                ),
+            )
+
+    def load(self, version: str) -> Classifier:
+        found = self.get_version(version)
+        local = self._download(found.version)
+        model_file = local / "model.skops"
+        if not model_file.is_file():
+            raise ModelLoadError(
+                f"{self._model_name} version {version} has no model.skops "
+                "(was it saved by this project?)"
+            )
+        pipeline = skops_format.load(model_file)
+        meta = _read_metadata(local)
+        model_type = str(meta.get("model_type", "nblr"))
+        try:
+            return SklearnClassifier(model_type, pipeline=pipeline)
+        except Exception as exc:
+            raise ModelLoadError(f"{self._model_name} version {version}: {exc}") from exc
+
+    def _download(self, version: str) -> Path:
+        import mlflow.artifacts
+
+        uri = f"models:/{self._model_name}/{version}"
+        destination = tempfile.mkdtemp(prefix=f"sentiment-model-{version}-", dir=self._cache_dir)
+
+        def download() -> str:
+            return str(
+                mlflow.artifacts.download_artifacts(
+                    artifact_uri=uri,
+                    dst_path=destination,
+                    tracking_uri=self._tracking_uri,
+                    registry_uri=self._tracking_uri,
+                )
+            )
+
+        try:
+            return Path(_translate(f"download {uri}", download))
+        except ModelNotFoundError as exc:
+            raise ModelLoadError(f"{uri}: the model's artifacts are missing") from exc
+        except RegistryUnavailableError:
+            raise
+        except RegistryError as exc:
+            raise ModelLoadError(f"{uri}: {exc}") from exc
+
+
+def _read_metadata(local: Path) -> dict[str, Any]:
+    mlmodel = local / "MLmodel"
+    if not mlmodel.is_file():
+        return {}
+    import yaml
+
+    try:
+        data = yaml.safe_load(mlmodel.read_text())
+    except (OSError, yaml.YAMLError):
+        return {}
+    metadata = data.get("metadata") if isinstance(data, dict) else None
+    return metadata if isinstance(metadata, dict) else {}

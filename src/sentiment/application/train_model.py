@@ -1,0 +1,154 @@
+"""TrainModel: load -> validate -> split -> fit -> evaluate -> log and register."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from sentiment.application.progress import ProgressObserver, SilentProgress
+from sentiment.domain.errors import ModelNotFoundError
+from sentiment.domain.metrics import EvaluationMetrics, evaluate
+from sentiment.domain.model import DatasetInfo, ParamValue
+from sentiment.domain.ports import ClassifierFactory, DatasetSource, ModelRegistry
+from sentiment.domain.split import stratified_split, validate_for_training
+
+CHAMPION = "champion"
+
+
+@dataclass(frozen=True, slots=True)
+class TrainModelCommand:
+    model_type: str
+    hyperparameters: Mapping[str, ParamValue] = field(default_factory=dict)
+    test_size: float = 0.2
+    random_state: int = 42
+    run_name: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TrainModelResult:
+    run_id: str
+    model_name: str
+    model_version: str
+    metrics: Mapping[str, float]
+    evaluation: EvaluationMetrics
+    params: Mapping[str, ParamValue]
+    rows: int
+    dropped_rows: int
+    train_rows: int
+    test_rows: int
+    aliases: tuple[str, ...]
+    duration_s: float
+
+
+class TrainModel:
+    """Train a classifier on a dataset, evaluate it on a held-out split and register it.
+
+    Invalid data (DatasetError) is refused before any run is opened, so nothing is logged or
+    registered. Any failure after that leaves the run marked failed.
+    """
+
+    def __init__(
+        self,
+        dataset_source: DatasetSource,
+        classifier_factory: ClassifierFactory,
+        registry: ModelRegistry,
+        progress: ProgressObserver | None = None,
+    ) -> None:
+        self._source = dataset_source
+        self._factory = classifier_factory
+        self._registry = registry
+        self._progress = progress or SilentProgress()
+
+    def execute(self, command: TrainModelCommand) -> TrainModelResult:
+        started = time.perf_counter()
+        with self._stage("load") as note:
+            dataset = self._source.load()
+            validate_for_training(dataset)
+            note(
+                f"{len(dataset)} rows, {dataset.dropped} dropped, classes {dataset.class_counts()}"
+            )
+        with self._stage("split") as note:
+            split = stratified_split(dataset, command.test_size, command.random_state)
+            note(f"{len(split.train)} train / {len(split.test)} test")
+        classifier = self._factory.create(command.model_type, command.hyperparameters)
+        params: dict[str, ParamValue] = {
+            "dataset_size": len(dataset),
+            "dropped_rows": dataset.dropped,
+            "train_size": len(split.train),
+            "eval_size": len(split.test),
+            "model_type": classifier.model_type,
+            "test_size": command.test_size,
+            "random_state": command.random_state,
+            **{f"hp_{k}": v for k, v in classifier.hyperparameters().items()},
+        }
+        with self._registry.start_run(command.run_name) as run:
+            run.log_params(params)
+            run.log_dataset(
+                DatasetInfo(
+                    name=dataset.name,
+                    source=dataset.source,
+                    digest=dataset.digest,
+                    rows=len(dataset),
+                    dropped=dataset.dropped,
+                    class_counts=dataset.class_counts(),
+                )
+            )
+            with self._stage("fit") as note:
+                classifier.fit(split.train.texts, split.train.labels)
+                note(f"{classifier.model_type} on {len(split.train)} texts")
+            with self._stage("evaluate") as note:
+                predictions = classifier.predict(split.test.texts)
+                metrics = evaluate(
+                    split.test.labels, [p.label for p in predictions], labels=dataset.classes
+                )
+                note(f"accuracy {metrics.accuracy:.4f}, macro-F1 {metrics.macro_f1:.4f}")
+            with self._stage("log"):
+                run.log_evaluation(metrics)
+            with self._stage("register") as note:
+                version = run.register(classifier)
+                aliases = self._crown_first_version(version.version)
+                note(f"{version.name} version {version.version}")
+            run_id = run.run_id
+        return TrainModelResult(
+            run_id=run_id,
+            model_name=version.name,
+            model_version=version.version,
+            metrics=metrics.flat(),
+            evaluation=metrics,
+            params=params,
+            rows=len(dataset),
+            dropped_rows=dataset.dropped,
+            train_rows=len(split.train),
+            test_rows=len(split.test),
+            aliases=aliases,
+            duration_s=time.perf_counter() - started,
+        )
+
+    def _crown_first_version(self, version: str) -> tuple[str, ...]:
+        """Give the new version @champion when no version holds it yet."""
+        try:
+            self._registry.get_by_alias(CHAMPION)
+        except ModelNotFoundError:
+            self._registry.set_alias(CHAMPION, version)
+            return (CHAMPION,)
+        return ()
+
+    @contextmanager
+    def _stage(self, name: str) -> Iterator[_Note]:
+        self._progress.stage_started(name)
+        started = time.perf_counter()
+        detail = _Note()
+        yield detail
+        self._progress.stage_finished(name, time.perf_counter() - started, detail.text)
+
+
+class _Note:
+    """A callable that keeps the last detail a stage reported."""
+
+    def __init__(self) -> None:
+        self.text = ""
+
+    def __call__(self, text: str) -> None:
+        self.text = text

@@ -1,0 +1,1 @@
+"""The domain: value objects, ports, errors and pure logic. Imports nothing third-party."""

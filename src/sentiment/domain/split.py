@@ -1,0 +1,81 @@
+"""Validation and a deterministic stratified train/test split, in pure Python."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+from sentiment.domain.errors import DatasetError
+from sentiment.domain.model import LabelledDataset
+
+
+@dataclass(frozen=True, slots=True)
+class Split:
+    train: LabelledDataset
+    test: LabelledDataset
+
+
+def validate_for_training(dataset: LabelledDataset) -> None:
+    """Refuse data that cannot train a classifier, with a message that says why."""
+    if len(dataset) == 0:
+        if dataset.dropped:
+            raise DatasetError(
+                f"all {dataset.dropped} rows have an empty text or label: nothing to train on"
+            )
+        raise DatasetError("the dataset has no rows")
+    classes = dataset.classes
+    if len(classes) < 2:
+        raise DatasetError(
+            f"need at least two classes to train, found {len(classes)}: {', '.join(classes)}"
+        )
+
+
+def n_test_examples(class_size: int, test_size: float) -> int:
+    """How many examples of a class of `class_size` go to the test side."""
+    return round(class_size * test_size)
+
+
+def stratified_split(dataset: LabelledDataset, test_size: float, random_state: int) -> Split:
+    """Split each class in the proportion `test_size`, shuffled by `random_state`.
+
+    The same dataset, `test_size` and `random_state` always give the same split. Every class must
+    keep at least one example on each side, otherwise a DatasetError names the class.
+    """
+    if not 0.0 < test_size < 1.0:
+        raise DatasetError(f"test size must be between 0 and 1 (exclusive), got {test_size}")
+    validate_for_training(dataset)
+    by_class: dict[str, list[int]] = {}
+    for i, label in enumerate(dataset.labels):
+        by_class.setdefault(label, []).append(i)
+
+    rng = random.Random(random_state)
+    train_idx: list[int] = []
+    test_idx: list[int] = []
+    for label in sorted(by_class):
+        indices = by_class[label]
+        n_test = n_test_examples(len(indices), test_size)
+        if n_test < 1 or n_test >= len(indices):
+            raise DatasetError(
+                f"class {label!r} has {len(indices)} example(s): too few for a test size of "
+                f"{test_size} (each class needs at least one example on each side)"
+            )
+        shuffled = indices[:]
+        rng.shuffle(shuffled)
+        test_idx.extend(shuffled[:n_test])
+        train_idx.extend(shuffled[n_test:])
+    # Interleave the classes, deterministically, so that neither side is sorted by label.
+    rng.shuffle(train_idx)
+    rng.shuffle(test_idx)
+    return Split(
+        train=_subset(dataset, train_idx, "train"), test=_subset(dataset, test_idx, "test")
+    )
+
+
+def _subset(dataset: LabelledDataset, indices: list[int], part: str) -> LabelledDataset:
+    return LabelledDataset(
+        texts=tuple(dataset.texts[i] for i in indices),
+        labels=tuple(dataset.labels[i] for i in indices),
+        name=f"{dataset.name}-{part}",
+        source=dataset.source,
+        digest=dataset.digest,
+    )

@@ -1,0 +1,1 @@
+"""Entrypoints: settings, the DI container, the CLIs and the FastAPI app."""

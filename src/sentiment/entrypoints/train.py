@@ -1,0 +1,219 @@
+"""`python -m sentiment.entrypoints.train`: train, evaluate, log to MLflow and register.
+
+Exit codes: 0 done; 2 bad input (nothing registered); 1 anything else (the run is marked failed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from pydantic import ValidationError
+
+from sentiment.application.train_model import TrainModelCommand, TrainModelResult
+from sentiment.domain.errors import ClassifierError, DatasetError, SentimentError
+from sentiment.entrypoints.container import build_container
+from sentiment.entrypoints.settings import Settings
+
+STAGES = ("load", "split", "fit", "evaluate", "log", "register")
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+
+
+class ConsoleProgress:
+    """Prints one line per stage to a stream: `[3/6] fit ... 12.3 s  detail`."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+
+    def stage_started(self, stage: str) -> None:
+        number = STAGES.index(stage) + 1 if stage in STAGES else 0
+        self._stream.write(f"[{number}/{len(STAGES)}] {stage:<9} ...")
+        self._stream.flush()
+
+    def stage_finished(self, stage: str, seconds: float, detail: str = "") -> None:
+        self._stream.write(f" {seconds:6.1f} s  {detail}\n")
+        self._stream.flush()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m sentiment.entrypoints.train",
+        description="Train a sentiment classifier, evaluate it on a held-out split, log the run "
+        "to MLflow and register the model. Options override SENTIMENT_* environment variables.",
+    )
+    parser.add_argument(
+        "--data",
+        help="CSV file, or 'imdb' to download the IMDB train half "
+        "(default: $SENTIMENT_DATA or imdb)",
+    )
+    parser.add_argument("--text-column", help="column with the text (default: text)")
+    parser.add_argument("--label-column", help="column with the label (default: label)")
+    parser.add_argument("--test-size", type=float, help="held-out share (default: 0.2)")
+    parser.add_argument("--random-state", type=int, help="seed (default: 42)")
+    parser.add_argument("--model-type", help="nblr (default, accurate) or tfidf-lr (fast)")
+    parser.add_argument(
+        "--param",
+        "-p",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a hyperparameter over the model type's defaults; repeat for more",
+    )
+    parser.add_argument("--tracking-uri", help="MLflow URI (default: sqlite:///mlruns/mlflow.db)")
+    parser.add_argument("--registry", choices=("mlflow", "memory"), help="registry adapter")
+    parser.add_argument("--run-name", help="name of the MLflow run")
+    parser.add_argument(
+        "--output-json",
+        type=Path,
+        metavar="FILE",
+        help="write run id, version, metrics, params and duration as JSON",
+    )
+    parser.add_argument("--quiet", "-q", action="store_true", help="no progress, no table")
+    return parser
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    """Environment settings with the command line's options laid over them."""
+    from sentiment.adapters.sklearn_classifier import parse_hyperparameters
+
+    overrides: dict[str, Any] = {
+        key: value
+        for key, value in {
+            "data": args.data,
+            "text_column": args.text_column,
+            "label_column": args.label_column,
+            "test_size": args.test_size,
+            "random_state": args.random_state,
+            "model_type": args.model_type,
+            "tracking_uri": args.tracking_uri,
+            "registry": args.registry,
+        }.items()
+        if value is not None
+    }
+    base = Settings()
+    if args.param:
+        overrides["hyperparameters"] = {**base.hyperparameters, **parse_hyperparameters(args.param)}
+    return Settings(**{**base.model_dump(), **overrides})
+
+
+def summary(result: TrainModelResult, settings: Settings) -> str:
+    rows = [
+        (
+            "model",
+            f"{result.model_name} version {result.model_version}"
+            + (f" (@{', @'.join(result.aliases)})" if result.aliases else ""),
+        ),
+        ("run id", result.run_id),
+        ("model type", str(result.params.get("model_type", ""))),
+        (
+            "rows",
+            f"{result.rows} ({result.dropped_rows} dropped), "
+            f"{result.train_rows} train / {result.test_rows} test",
+        ),
+        ("accuracy", f"{result.evaluation.accuracy:.4f}"),
+        ("macro-F1", f"{result.evaluation.macro_f1:.4f}"),
+    ]
+    for label, m in result.evaluation.per_class.items():
+        rows.append(
+            (
+                f"  {label}",
+                f"precision {m.precision:.4f}  recall {m.recall:.4f}  "
+                f"F1 {m.f1:.4f}  support {m.support}",
+            )
+        )
+    rows.append(("duration", f"{result.duration_s:.1f} s"))
+    if settings.registry == "mlflow":
+        uri = settings.tracking_uri
+        if uri.startswith(("http://", "https://")):
+            rows.append(("MLflow UI", uri))
+        else:
+            rows.append(
+                (
+                    "MLflow UI",
+                    f"mlflow ui --backend-store-uri {uri} "
+                    f"--default-artifact-root {settings.artifact_root}",
+                )
+            )
+    width = max(len(k) for k, _ in rows)
+    return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
+
+
+def result_json(result: TrainModelResult) -> dict[str, Any]:
+    return {
+        "run_id": result.run_id,
+        "model_name": result.model_name,
+        "model_version": result.model_version,
+        "aliases": list(result.aliases),
+        "metrics": dict(result.metrics),
+        "params": dict(result.params),
+        "confusion_matrix": result.evaluation.to_dict()["confusion_matrix"],
+        "dropped_rows": result.dropped_rows,
+        "duration_s": round(result.duration_s, 3),
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    out, err = sys.stdout, sys.stderr
+    try:
+        settings = settings_from(args)
+    except (ValidationError, SentimentError) as exc:
+        err.write(f"error: invalid setting: {_one_line(exc)}\n")
+        return EXIT_BAD_INPUT
+    container = build_container(settings)
+    progress = _Silent() if args.quiet else ConsoleProgress(err)
+    use_case = container.train_model(progress=progress)
+    command = TrainModelCommand(
+        model_type=settings.model_type,
+        hyperparameters=settings.hyperparameters,
+        test_size=settings.test_size,
+        random_state=settings.random_state,
+        run_name=args.run_name,
+    )
+    started = time.perf_counter()
+    try:
+        result = use_case.execute(command)
+    except (DatasetError, ClassifierError) as exc:
+        err.write(f"\nerror: {_one_line(exc)}\n")
+        return EXIT_BAD_INPUT
+    except SentimentError as exc:
+        err.write(f"\nerror: {_one_line(exc)}\n")
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        err.write("\ninterrupted\n")
+        return 130
+    except Exception:  # noqa: BLE001 - the last line of defence prints the trace
+        err.write("\nunexpected error (the MLflow run, if any, is marked FAILED):\n")
+        traceback.print_exc(file=err)
+        return EXIT_FAILED
+    if args.output_json:
+        payload = result_json(result)
+        payload["duration_s"] = round(time.perf_counter() - started, 3)
+        args.output_json.parent.mkdir(parents=True, exist_ok=True)
+        args.output_json.write_text(json.dumps(payload, indent=2) + "\n")
+    if not args.quiet:
+        out.write(summary(result, settings) + "\n")
+    return EXIT_OK
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text or type(exc).__name__
+
+
+class _Silent:
+    def stage_started(self, stage: str) -> None:
+        return None
+
+    def stage_finished(self, stage: str, seconds: float, detail: str = "") -> None:
+        return None
+
+
+if __name__ == "__main__":
+    sys.exit(main())
