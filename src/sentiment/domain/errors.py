@@ -41,3 +41,14 @@ class ModelLoadError(RegistryError):
 
 class InvalidInputError(SentimentError):
     """A prediction request is not acceptable (empty text, too long, too many texts)."""
+
+
+class ModelNotReadyError(SentimentError):
+    """No model is being served yet (the registry is away, empty, or the load is in progress).
+
+    `retry_after_s` estimates when asking again may succeed (None: unknown).
+    """
+
+    def __init__(self, message: str, retry_after_s: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s

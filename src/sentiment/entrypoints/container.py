@@ -9,6 +9,8 @@ from sentiment.adapters.imdb_dataset import ImdbDatasetSource
 from sentiment.adapters.memory_registry import InMemoryModelRegistry
 from sentiment.adapters.mlflow_registry import MlflowModelRegistry
 from sentiment.adapters.sklearn_classifier import SklearnClassifierFactory
+from sentiment.application.load_model import LoadModel
+from sentiment.application.serving import ServedModel
 from sentiment.application.train_model import TrainModel
 from sentiment.entrypoints.settings import Settings
 
@@ -53,6 +55,10 @@ class Container(containers.DeclarativeContainer):
         classifier_factory=classifier_factory,
         registry=registry,
     )
+
+    # -- serving ----------------------------------------------------------------------------
+    load_model = providers.Factory(LoadModel, registry=registry)
+    served_model = providers.Singleton(ServedModel)
 
 
 def build_container(settings: Settings | None = None) -> Container:
