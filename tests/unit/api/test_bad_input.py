@@ -71,7 +71,7 @@ def test_text_over_the_limit_gets_422_with_the_limit(small_limits_client: TestCl
         {
             "field": "text",
             "code": "string_too_long",
-            "message": "111 characters: over the limit of 100 (SENTIMENT_MAX_TEXT_CHARS)",
+            "message": "is 111 characters long, over the limit of 100 (SENTIMENT_MAX_TEXT_CHARS)",
         }
     ]
 

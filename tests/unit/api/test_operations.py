@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from sentiment.adapters.memory_registry import InMemoryModelRegistry
@@ -170,3 +171,12 @@ def test_a_request_in_flight_finishes_on_the_model_it_started_with(
         request.join(10)
     assert answers[0]["model"] == {"name": "SentimentAnalysisModel", "version": "1"}
     assert after["model"] == {"name": "SentimentAnalysisModel", "version": "2"}
+
+
+def test_the_module_exposes_the_app_uvicorn_imports() -> None:
+    import sentiment.entrypoints.api as api
+
+    assert isinstance(api.app, FastAPI)
+    assert api.app is api.app  # built once
+    with pytest.raises(AttributeError):
+        _ = api.no_such_thing

@@ -7,9 +7,10 @@ on first access so that importing `create_app` alone builds nothing.
 from __future__ import annotations
 
 import logging
+import os
 from typing import TYPE_CHECKING, Any
 
-from sentiment.entrypoints.api.app import create_app
+from sentiment.entrypoints.api.factory import create_app
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -22,7 +23,9 @@ _app: FastAPI | None = None
 
 
 def _configure_logging() -> None:
-    """Show the API's own log lines (model loads, failures) beside uvicorn's."""
+    """Show the API's own log lines (model loads, failures) beside uvicorn's, and keep MLflow's
+    download progress bars out of a server's log."""
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     logger = logging.getLogger("sentiment")
     if not logger.handlers:
         handler = logging.StreamHandler()

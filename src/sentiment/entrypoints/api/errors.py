@@ -180,7 +180,7 @@ def install_error_handlers(app: FastAPI) -> None:
     async def on_domain_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, SentimentError)
         status, code, message = domain_status(exc)
-        if status >= 500:
+        if status == 500:
             logger.error(
                 "%s on %s %s (request id %s)",
                 code,

@@ -119,12 +119,12 @@ class BackgroundLoader:
             self._served.swap(loaded)
             self._metrics.model_loaded(loaded)
             logger.info(
-                "serving %s version %s (%s) after %d failed attempt(s); loaded in %.2f s",
+                "serving %s version %s (%s), loaded in %.2f s%s",
                 loaded.name,
                 loaded.version,
-                f"@{loaded.alias}" if loaded.alias else f"by {loaded.resolved_by}",
-                failures,
+                f"@{loaded.alias}" if loaded.alias else f"resolved by {loaded.resolved_by}",
                 loaded.load_seconds,
+                f" after {failures} failed attempt(s)" if failures else "",
             )
             self._mark_attempted()
             return loaded

@@ -60,11 +60,11 @@ def text_problem(value: object, limits: Limits) -> tuple[str, str] | None:
     if len(value) > limits.max_text_chars:
         return (
             "string_too_long",
-            f"{len(value)} characters: over the limit of {limits.max_text_chars} "
+            f"is {len(value)} characters long, over the limit of {limits.max_text_chars} "
             "(SENTIMENT_MAX_TEXT_CHARS)",
         )
     if not value or value.isspace():
-        return "blank_text", "is empty or whitespace only: there is nothing to classify"
+        return "blank_text", "is empty or whitespace only; there is nothing to classify"
     return None
 
 
@@ -80,7 +80,7 @@ def check_texts(
                 Problem(
                     field(-1),
                     "too_long",
-                    f"{len(texts)} texts: over the limit of {limits.max_batch} "
+                    f"has {len(texts)} texts, over the limit of {limits.max_batch} "
                     "(SENTIMENT_MAX_BATCH)",
                 )
             ]

@@ -1,0 +1,93 @@
+"""A client of `mlflow models serve` switches to this API without a change: the same requests to
+/invocations get the same answers from both, on the same registered version."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.api_support import ServerProcess, free_port
+from tests.e2e.api.conftest import Api, Store
+
+pytestmark = [pytest.mark.e2e, pytest.mark.mlflow_server]
+
+TEXTS = ["A wonderful film, I loved it!", "Boring and far too long.", "Superb acting 😀", "meh"]
+REQUESTS: dict[str, Any] = {
+    "inputs": {"inputs": TEXTS},
+    "instances": {"instances": TEXTS},
+    "dataframe_split": {"dataframe_split": {"columns": ["text"], "data": [[t] for t in TEXTS]}},
+    "dataframe_split with index": {
+        "dataframe_split": {
+            "index": [0, 1, 2, 3],
+            "columns": ["text"],
+            "data": [[t] for t in TEXTS],
+        }
+    },
+    "dataframe_records": {"dataframe_records": [{"text": t} for t in TEXTS]},
+    "with params": {"inputs": TEXTS, "params": {}},
+}
+
+
+@pytest.fixture(scope="module")
+def mlflow_serve(trained_store: Store) -> Iterator[str]:
+    port = free_port()
+    version = trained_store.trained["model_version"]
+    server = ServerProcess(
+        [
+            str(Path(sys.executable).parent / "mlflow"),
+            "models",
+            "serve",
+            "-m",
+            f"models:/{trained_store.trained['model_name']}/{version}",
+            "--env-manager",
+            "local",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "-w",
+            "1",
+        ],
+        env=trained_store.env(),
+        log=trained_store.root / "mlflow-serve.log",
+        cwd=trained_store.root,
+    )
+    try:
+        server.wait_for(f"http://127.0.0.1:{port}/ping", timeout_s=240)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize("name", list(REQUESTS))
+def test_invocations_answer_as_mlflow_models_serve_does(
+    api: Api, mlflow_serve: str, name: str
+) -> None:
+    theirs = httpx.post(f"{mlflow_serve}/invocations", json=REQUESTS[name], timeout=60)
+    ours = httpx.post(f"{api.url}/invocations", json=REQUESTS[name], timeout=60)
+    assert theirs.status_code == ours.status_code == 200, (theirs.text, ours.text)
+    assert ours.headers["content-type"] == theirs.headers["content-type"] == "application/json"
+    assert ours.json() == theirs.json()
+    assert len(ours.json()["predictions"]) == len(TEXTS)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [{"foo": ["x"]}, {"inputs": ["x"], "instances": ["x"]}, {"inputs": "not a list"}],
+    ids=["no input key", "two input keys", "inputs not a list"],
+)
+def test_both_refuse_malformed_requests_with_a_4xx(api: Api, mlflow_serve: str, body: Any) -> None:
+    theirs = httpx.post(f"{mlflow_serve}/invocations", json=body, timeout=60)
+    ours = httpx.post(f"{api.url}/invocations", json=body, timeout=60)
+    assert 400 <= theirs.status_code < 500
+    assert 400 <= ours.status_code < 500
+
+
+def test_both_answer_ping(api: Api, mlflow_serve: str) -> None:
+    assert httpx.get(f"{mlflow_serve}/ping").status_code == 200
+    assert httpx.get(f"{api.url}/ping").status_code == 200
