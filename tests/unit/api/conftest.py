@@ -50,3 +50,19 @@ def client(make_app: AppFactory, registry: InMemoryModelRegistry) -> Iterator[Te
     """A started app (the model is loaded) over `registry`."""
     with TestClient(make_app(registry), raise_server_exceptions=False) as test_client:
         yield test_client
+
+
+@pytest.fixture(scope="module")
+def registry_module(classifier: SklearnClassifier) -> InMemoryModelRegistry:
+    """Like `registry`, shared by a module's tests (do not change it)."""
+    registry = registry_with(classifier)
+    registry.set_alias("champion", "1")
+    return registry
+
+
+@pytest.fixture(scope="module")
+def make_app_module() -> AppFactory:
+    def make(registry: ModelRegistry, **settings: Any) -> FastAPI:
+        return create_app(memory_container(registry, **{**FAST_RETRY, **settings}))
+
+    return make
