@@ -450,6 +450,8 @@ class MlflowModelRegistry(ModelRegistry):
         import mlflow.artifacts
 
         uri = f"models:/{self._model_name}/{version}"
+        if self._cache_dir is not None:
+            self._cache_dir.mkdir(parents=True, exist_ok=True)
         destination = tempfile.mkdtemp(prefix=f"sentiment-model-{version}-", dir=self._cache_dir)
 
         def download() -> str:
