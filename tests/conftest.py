@@ -106,6 +106,13 @@ def fitted_classifier(small_dataset: LabelledDataset) -> SklearnClassifier:
     return classifier
 
 
+@pytest.fixture(scope="session")
+def mlflow_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One SQLite MLflow store for the session (creating one takes seconds). Tests that share it
+    use experiments and registered model names of their own."""
+    return tmp_path_factory.mktemp("mlflow-db") / "mlflow.db"
+
+
 @pytest.fixture
 def port() -> int:
     return free_port()

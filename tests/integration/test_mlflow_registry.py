@@ -78,17 +78,10 @@ def make_registry(
 
 
 @pytest.fixture(scope="module")
-def db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One SQLite store for the module (creating one costs seconds); tests use their own
-    experiments and model names in it."""
-    return tmp_path_factory.mktemp("mlflow-db") / "mlflow.db"
-
-
-@pytest.fixture(scope="module")
-def store(tmp_path_factory: pytest.TempPathFactory, db: Path, small_csv: Path) -> Store:
+def store(tmp_path_factory: pytest.TempPathFactory, mlflow_db: Path, small_csv: Path) -> Store:
     """Two training runs (tfidf-lr, then nblr) on the 300-row CSV: versions 1 and 2."""
     root = tmp_path_factory.mktemp("mlflow-store")
-    registry = make_registry(db, root / "artifacts")
+    registry = make_registry(mlflow_db, root / "artifacts")
     factory = RecordingFactory()
     use_case = TrainModel(CsvDatasetSource(small_csv), factory, registry)
     results = [
@@ -272,13 +265,12 @@ class Scratch:
 
 
 @pytest.fixture
-def scratch(db: Path, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Scratch]:
-    """An experiment and a registered model of this test's own, in the module's store."""
+def scratch(mlflow_db: Path, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Scratch]:
+    """An experiment and a registered model of this test's own, in the shared store."""
     name = request.node.name.replace("[", "-").replace("]", "")
     artifacts = tmp_path / "artifacts"
-    yield Scratch(
-        make_registry(db, artifacts, f"exp-{name}", f"model-{name}"), f"exp-{name}", artifacts
-    )
+    registry = make_registry(mlflow_db, artifacts, f"exp-{name}", f"model-{name}")
+    yield Scratch(registry, f"exp-{name}", artifacts)
     mlflow.end_run()  # never leave an active run behind for the next test
 
 
