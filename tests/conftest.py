@@ -13,9 +13,14 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from hypothesis import settings
 
 from sentiment.adapters.sklearn_classifier import SklearnClassifier
 from sentiment.domain.model import LabelledDataset, ParamValue
+
+# The machine is shared and CI runs on 2 cores: time limits per example would only add flakes.
+settings.register_profile("sentiment", deadline=None, print_blob=True)
+settings.load_profile("sentiment")
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_TEST_DATA = REPO_ROOT.parent / "shared" / "data" / "imdb" / "train.csv"
