@@ -6,16 +6,11 @@ train.csv`); a few hundred rows are sampled at run time and nothing is written t
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import functools
 import os
 import random
-import signal
 import socket
-import subprocess
-import sys
-import time
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
@@ -33,6 +28,7 @@ from sentiment.domain.ports import Classifier, ModelRegistry, TrainingRun
 from sentiment.entrypoints.api import schemas
 from sentiment.entrypoints.container import Container, build_container
 from sentiment.entrypoints.settings import Settings
+from tests.processes import venv_env
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_TEST_DATA = REPO_ROOT.parent / "shared" / "data" / "imdb" / "train.csv"
@@ -227,65 +223,8 @@ def assert_error(response: httpx.Response, status: int, code: str) -> dict[str, 
     return error
 
 
-class ServerProcess:
-    """A server subprocess in its own process group, its output kept in a log file."""
-
-    def __init__(self, args: Sequence[str], env: Mapping[str, str], log: Path, cwd: Path) -> None:
-        self.log = log
-        self._handle = log.open("wb")
-        self.process = subprocess.Popen(
-            list(args),
-            env=dict(env),
-            cwd=cwd,
-            stdout=self._handle,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-
-    def wait_for(self, url: str, timeout_s: float, status: int = 200) -> float:
-        """Seconds until `url` answers `status`; fails with the log when it does not in time."""
-        started = time.monotonic()
-        while time.monotonic() - started < timeout_s:
-            if self.process.poll() is not None:
-                raise AssertionError(
-                    f"server exited with {self.process.returncode}:\n{self.tail()}"
-                )
-            try:
-                if httpx.get(url, timeout=2.0).status_code == status:
-                    return time.monotonic() - started
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
-        raise AssertionError(f"{url} did not answer {status} in {timeout_s} s:\n{self.tail()}")
-
-    def tail(self, chars: int = 4000) -> str:
-        self._handle.flush()
-        return self.log.read_text(errors="replace")[-chars:]
-
-    def stop(self, timeout_s: float = 20.0) -> int:
-        """SIGTERM the group, then SIGKILL it if it does not end in time; returns the exit code."""
-        if self.process.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout_s)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout_s)
-        with contextlib.suppress(ProcessLookupError):  # children left behind, if any
-            os.killpg(self.process.pid, signal.SIGKILL)
-        self._handle.close()
-        return self.process.returncode
-
-
-def bin_dir() -> Path:
-    """The virtual environment's bin folder (mlflow shells out to `uvicorn` found on PATH)."""
-    return Path(sys.executable).parent
-
-
 def subprocess_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SENTIMENT_")}
-    env["PATH"] = f"{bin_dir()}{os.pathsep}{env.get('PATH', '')}"
+    """This venv's environment without the caller's SENTIMENT_* settings, plus `extra`."""
+    env = {k: v for k, v in venv_env().items() if not k.startswith("SENTIMENT_")}
     env.update(extra)
     return env

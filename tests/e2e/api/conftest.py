@@ -6,13 +6,15 @@ import json
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.api_support import ServerProcess, free_port, subprocess_env, write_sample_csv
+from tests.api_support import free_port, subprocess_env, write_sample_csv
+from tests.processes import running_server
 
 
 @dataclass(frozen=True)
@@ -34,7 +36,8 @@ class Store:
 @dataclass(frozen=True)
 class Api:
     url: str
-    server: ServerProcess
+    process: subprocess.Popen[bytes]
+    log: Path
     store: Store
 
 
@@ -74,32 +77,23 @@ def trained_store(tmp_path_factory: pytest.TempPathFactory) -> Store:
     )
 
 
-def start_api(store: Store, log_name: str, **settings: str) -> Api:
+@contextmanager
+def running_api(
+    store: Store, log_name: str, ready_path: str = "/ready", **settings: str
+) -> Iterator[Api]:
+    """uvicorn serving `sentiment.entrypoints.api:app` over `store`, once `ready_path` is 200."""
     port = free_port()
-    server = ServerProcess(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "sentiment.entrypoints.api:app",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-        ],
-        env=store.env(**{f"SENTIMENT_{k.upper()}": v for k, v in settings.items()}),
-        log=store.root / log_name,
-        cwd=store.root,
-    )
-    return Api(f"http://127.0.0.1:{port}", server, store)
+    url = f"http://127.0.0.1:{port}"
+    log = store.root / log_name
+    command = [sys.executable, "-m", "uvicorn", "sentiment.entrypoints.api:app"]
+    command += ["--host", "127.0.0.1", "--port", str(port)]
+    env = store.env(**{f"SENTIMENT_{k.upper()}": v for k, v in settings.items()})
+    with running_server(command, f"{url}{ready_path}", log, env=env, cwd=store.root) as process:
+        yield Api(url, process, log, store)
 
 
 @pytest.fixture(scope="session")
 def api(trained_store: Store) -> Iterator[Api]:
     """The API under uvicorn on a free loopback port, ready (model loaded)."""
-    running = start_api(trained_store, "uvicorn.log")
-    try:
-        running.server.wait_for(f"{running.url}/ready", timeout_s=120)
+    with running_api(trained_store, "uvicorn.log") as running:
         yield running
-    finally:
-        running.server.stop()

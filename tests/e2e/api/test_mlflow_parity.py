@@ -3,16 +3,15 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.api_support import ServerProcess, free_port
+from tests.api_support import free_port
 from tests.e2e.api.conftest import Api, Store
+from tests.processes import VENV_BIN, running_server
 
 pytestmark = [pytest.mark.e2e, pytest.mark.mlflow_server]
 
@@ -36,32 +35,17 @@ REQUESTS: dict[str, Any] = {
 @pytest.fixture(scope="module")
 def mlflow_serve(trained_store: Store) -> Iterator[str]:
     port = free_port()
-    version = trained_store.trained["model_version"]
-    server = ServerProcess(
-        [
-            str(Path(sys.executable).parent / "mlflow"),
-            "models",
-            "serve",
-            "-m",
-            f"models:/{trained_store.trained['model_name']}/{version}",
-            "--env-manager",
-            "local",
-            "-h",
-            "127.0.0.1",
-            "-p",
-            str(port),
-            "-w",
-            "1",
-        ],
-        env=trained_store.env(),
-        log=trained_store.root / "mlflow-serve.log",
-        cwd=trained_store.root,
+    model = (
+        f"models:/{trained_store.trained['model_name']}/{trained_store.trained['model_version']}"
     )
-    try:
-        server.wait_for(f"http://127.0.0.1:{port}/ping", timeout_s=240)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.stop()
+    command = [str(VENV_BIN / "mlflow"), "models", "serve", "-m", model, "--env-manager", "local"]
+    command += ["-h", "127.0.0.1", "-p", str(port), "-w", "1"]
+    url = f"http://127.0.0.1:{port}"
+    log = trained_store.root / "mlflow-serve.log"
+    with running_server(
+        command, f"{url}/ping", log, env=trained_store.env(), cwd=trained_store.root, timeout_s=240
+    ):
+        yield url
 
 
 @pytest.mark.parametrize("name", list(REQUESTS))

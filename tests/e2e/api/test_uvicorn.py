@@ -15,7 +15,7 @@ import pytest
 
 from sentiment.entrypoints.api import schemas
 from tests.api_support import JSON, MARKER, REPO_ROOT, assert_error, free_port
-from tests.e2e.api.conftest import Api, Store, start_api
+from tests.e2e.api.conftest import Api, Store, running_api
 
 pytestmark = pytest.mark.e2e
 CURL_EXAMPLES = REPO_ROOT / "docs" / "curl-examples.sh"
@@ -168,16 +168,15 @@ def test_starts_and_stays_up_with_the_registry_away(trained_store: Store, tmp_pa
     away = Store(
         tmp_path, f"http://127.0.0.1:{free_port()}", tmp_path / "artifacts", trained_store.trained
     )
-    api = start_api(away, "away.log", load_retry_max_s="1", startup_wait_s="2")
-    try:
-        api.server.wait_for(f"{api.url}/health", timeout_s=60)
+    with running_api(
+        away, "away.log", ready_path="/health", load_retry_max_s="1", startup_wait_s="2"
+    ) as api:
         time.sleep(0.5)
         error = assert_error(httpx.get(f"{api.url}/ready"), 503, "model_not_ready")
         assert "unreachable" in error["message"] or "in progress" in error["message"]
         assert_error(post(api, "/predict", json={"text": MARKER}), 503, "model_not_ready")
-    finally:
-        # uvicorn re-raises the SIGTERM it handled once it has shut down cleanly.
-        assert api.server.stop() in (0, -15)
-    log = api.server.log.read_text()
+    # uvicorn re-raises the SIGTERM it handled once it has shut down cleanly.
+    assert api.process.returncode in (0, -15)
+    log = api.log.read_text()
     assert "Application shutdown complete" in log  # no hang while the loader still retries
     assert "Traceback" not in log

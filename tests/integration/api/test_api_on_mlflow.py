@@ -4,8 +4,6 @@ start with the store empty or the server away, then become ready by itself."""
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +18,7 @@ from sentiment.entrypoints.api import create_app
 from sentiment.entrypoints.container import Container, build_container
 from sentiment.entrypoints.settings import Settings
 from tests.api_support import FAST_RETRY, SMALL_PARAMS, assert_error, free_port, write_sample_csv
+from tests.processes import VENV_BIN, running_server, venv_env
 
 
 def mlflow_container(root: Path, data: Path, **overrides: Any) -> Container:
@@ -144,30 +143,14 @@ def test_an_unreachable_server_starts_not_ready_and_recovers_when_it_comes_up(
         wait_not_ready_because(client, "unreachable")
         assert_error(client.post("/predict", json={"text": "fine"}), 503, "model_not_ready")
 
-        server = subprocess.Popen(
-            [
-                str(Path(sys.executable).parent / "mlflow"),
-                "server",
-                "--backend-store-uri",
-                f"sqlite:///{root / 'mlflow.db'}",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--workers",
-                "1",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=(tmp_path / "server.log").open("wb"),
-            env={**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"},
-        )
-        try:
+        command = [str(VENV_BIN / "mlflow"), "server", "--backend-store-uri"]
+        command += [f"sqlite:///{root / 'mlflow.db'}", "--host", "127.0.0.1", "--port", str(port)]
+        command += ["--workers", "1"]
+        server_url = f"http://127.0.0.1:{port}"
+        log = tmp_path / "server.log"
+        with running_server(command, f"{server_url}/health", log, env=venv_env(), timeout_s=180):
             response = wait_ready(client, timeout_s=90)
-            log = (tmp_path / "server.log").read_text(errors="replace")[-3000:]
-            assert response.status_code == 200, (response.text, log)
+            assert response.status_code == 200, response.text
             info = client.get("/model").json()
-        finally:
-            server.terminate()
-            server.wait(30)
     assert (info["version"], info["alias"]) == (result.model_version, "champion")
     assert info["run_id"] == result.run_id
