@@ -207,6 +207,7 @@ def run_wrk(url: str, body: bytes, connections: int, seconds: float, workdir: Pa
         "f:close()\n"
     )
     command = ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--latency"]
+    command += ["--timeout", "30s"]  # a slow answer is latency, not a failure
     command += ["-s", str(script), url]
     output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
     return parse_wrk(output)
