@@ -41,3 +41,11 @@ class ModelLoadError(RegistryError):
 
 class InvalidInputError(SentimentError):
     """A prediction request is not acceptable (empty text, too long, too many texts)."""
+
+
+class RegistryInputError(RegistryError):
+    """A version, alias, model reference or tag is malformed; the registry was not asked."""
+
+
+class PromotionRefusedError(SentimentError):
+    """An alias move was refused: the version is not eligible, or there is nothing to undo."""

@@ -49,3 +49,18 @@ class Settings(BaseSettings):
     )
     test_size: float = Field(0.2, gt=0.0, lt=1.0, description="Held-out share for evaluation.")
     random_state: int = Field(42, description="Seed of the split and of the model.")
+
+    # -- promotion ----------------------------------------------------------------------------
+    promotion_margin: float = Field(
+        0.0,
+        ge=-1.0,
+        le=1.0,
+        description="A candidate becomes champion only if its macro-F1 is at least the "
+        "champion's plus this margin (both scored on the same held-out split).",
+    )
+    promotion_floor: float = Field(
+        0.80,
+        ge=0.0,
+        le=1.0,
+        description="...and at least this macro-F1, champion or not; else it gets @challenger.",
+    )
