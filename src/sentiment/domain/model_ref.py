@@ -25,7 +25,7 @@ MAX_ALIAS_LENGTH = 255
 MAX_TAG_KEY_LENGTH = 250
 MAX_TAG_VALUE_LENGTH = 5000
 
-_ALIAS = re.compile(r"^[A-Za-z0-9_-]+$")
+_ALIAS = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 _VERSION_LIKE_ALIAS = re.compile(r"^[vV]\d+$")
 _TAG_KEY = re.compile(r"^[/\w.\- :]+$")
 _URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:/(?P<version>[^/@]+)|@(?P<alias>[^/@]+))$")
@@ -41,11 +41,13 @@ def canonical_version(version: str) -> str | None:
 
 
 def check_alias(alias: str) -> None:
-    """Aliases are letters, digits, `_` and `-`; never `latest`, never a version (`v3`)."""
+    """Aliases are identifiers (letters, digits, `_`, `-`; not starting with a digit or `-`),
+    never `latest` and never a version (`v3`). Stricter than MLflow, so that `@3` never looks
+    like version 3."""
     if not alias or len(alias) > MAX_ALIAS_LENGTH or not _ALIAS.match(alias):
         raise RegistryInputError(
-            f"invalid alias {alias!r}: use letters, digits, '_' and '-' "
-            f"(at most {MAX_ALIAS_LENGTH} characters)"
+            f"invalid alias {alias!r}: use letters, digits, '_' and '-', starting with a letter "
+            f"or '_' (at most {MAX_ALIAS_LENGTH} characters)"
         )
     if alias.lower() == LATEST or _VERSION_LIKE_ALIAS.match(alias):
         raise RegistryInputError(f"invalid alias {alias!r}: the name is reserved")
