@@ -458,6 +458,11 @@ class MlflowModelRegistry(ModelRegistry):
         ) as destination:
             local = self._download(found.version, destination)
             model_file = local / "model.skops"
+            if not local.is_dir() or not any(local.iterdir()):
+                raise ModelLoadError(
+                    f"models:/{self._model_name}/{found.version}: the model's artifacts are "
+                    "missing from the artifact store"
+                )
             if not model_file.is_file():
                 raise ModelLoadError(
                     f"{self._model_name} version {found.version} has no model.skops "
