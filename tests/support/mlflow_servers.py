@@ -54,14 +54,20 @@ def _connect(database: str = "postgres") -> psycopg2.extensions.connection:
 def fresh_database(prefix: str = "sentiment_test") -> Iterator[str]:
     """A new, empty PostgreSQL database, dropped (connections and all) afterwards."""
     name = f"{prefix}_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    _execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield name
+    finally:
+        # A new connection: PostgreSQL may have been restarted in between.
+        _execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _execute(statement: str) -> None:
     admin = _connect()
     try:
         with admin.cursor() as cursor:
-            cursor.execute(f'CREATE DATABASE "{name}"')
-        yield name
+            cursor.execute(statement)
     finally:
-        with admin.cursor() as cursor:
-            cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.close()
 
 
