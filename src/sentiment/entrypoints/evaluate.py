@@ -30,7 +30,7 @@ from sentiment.entrypoints.cli_support import (
     one_line,
     settings_with,
 )
-from sentiment.entrypoints.container import build_container
+from sentiment.entrypoints.container import Container, build_container
 from sentiment.entrypoints.settings import Settings
 
 STAGES = ("model", "data", "predict", "log")
@@ -150,7 +150,9 @@ def _settings(args: argparse.Namespace, ref: ModelRef) -> Settings:
     )
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, container: Container | None = None) -> int:
+    """Run the CLI. A given `container` (with overridden providers, in tests) is configured
+    from the settings instead of a new one."""
     args = build_parser().parse_args(argv)
     out, err = sys.stdout, sys.stderr
     try:
@@ -162,7 +164,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SentimentError as exc:
         err.write(f"error: {one_line(exc)}\n")
         return exit_code(exc)
-    container = build_container(settings)
+    if container is None:
+        container = build_container(settings)
+    else:  # the caller's providers, this command line's settings
+        container.config.from_dict(settings.model_dump(mode="json"))
     progress = _Silent() if args.quiet else ConsoleProgress(err)
     use_case = container.evaluate_model(progress=progress)
     try:

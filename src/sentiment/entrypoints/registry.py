@@ -200,7 +200,9 @@ def _run(args: argparse.Namespace, container: Container, write: Callable[[str], 
         )
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, container: Container | None = None) -> int:
+    """Run the CLI. A given `container` (with overridden providers, in tests) is configured
+    from the settings instead of a new one."""
     args = build_parser().parse_args(argv)
     out, err = sys.stdout, sys.stderr
     try:
@@ -210,7 +212,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValidationError as exc:
         err.write(f"error: invalid setting: {one_line(exc)}\n")
         return EXIT_BAD_INPUT
-    container = build_container(settings)
+    if container is None:
+        container = build_container(settings)
+    else:  # the caller's providers, this command line's settings
+        container.config.from_dict(settings.model_dump(mode="json"))
     try:
         _run(args, container, lambda text: out.write(text + "\n"))
     except SentimentError as exc:
