@@ -127,11 +127,8 @@ class _MlflowRun(TrainingRun):
             "context": context,
         }
 
-        def record() -> None:
-            client.set_tag(self._run_id, "dataset_digest", info.digest)
-            client.log_dict(self._run_id, summary, "dataset/dataset.json")
-
-        _translate("log dataset", record)
+        client.set_tag(self._run_id, "dataset_digest", info.digest)
+        client.log_dict(self._run_id, summary, "dataset/dataset.json")
 
     def set_tags(self, tags: Mapping[str, str]) -> None:
         from mlflow.entities import RunTag
