@@ -14,7 +14,6 @@ import os
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -347,7 +346,9 @@ class MlflowModelRegistry(ModelRegistry):
         )
         return self.get_version(str(version.version))
 
-    def _to_domain(self, mv: MlflowModelVersion) -> ModelVersion:
+    def _to_domain(
+        self, mv: MlflowModelVersion, aliases: tuple[str, ...] | None = None
+    ) -> ModelVersion:
         metrics: dict[str, float] = {}
         status = ""
         run_id = mv.run_id
@@ -363,7 +364,7 @@ class MlflowModelRegistry(ModelRegistry):
             name=mv.name,
             version=str(mv.version),
             run_id=mv.run_id or "",
-            aliases=tuple(sorted(mv.aliases or ())),
+            aliases=aliases if aliases is not None else tuple(sorted(mv.aliases or ())),
             tags=dict(mv.tags or {}),
             metrics=metrics,
             dataset_digest=(mv.tags or {}).get("dataset_digest", ""),
@@ -392,24 +393,29 @@ class MlflowModelRegistry(ModelRegistry):
     def list_versions(self) -> list[ModelVersion]:
         client = self.client
         try:
-            model = _translate(
-                self._model_name, lambda: client.get_registered_model(self._model_name)
-            )
             found = _translate(
                 f"versions of {self._model_name}",
                 lambda: client.search_model_versions(f"name = '{self._model_name}'"),
             )
         except ModelNotFoundError:
             return []
-        # Search results carry no aliases in MLflow; the registered model has them all.
-        by_version: dict[str, list[str]] = {}
-        for alias, number in (model.aliases or {}).items():
-            by_version.setdefault(str(number), []).append(alias)
-        versions = (
-            replace(self._to_domain(mv), aliases=tuple(sorted(by_version.get(str(mv.version), []))))
-            for mv in found
+        if not found:
+            return []
+        # search_model_versions leaves `aliases` empty: read them from the registered model.
+        registered = _translate(
+            f"aliases of {self._model_name}",
+            lambda: self.client.get_registered_model(self._model_name),
         )
-        return sorted(versions, key=lambda v: int(v.version))
+        by_version: dict[str, list[str]] = {}
+        for alias, number in (registered.aliases or {}).items():
+            by_version.setdefault(str(number), []).append(alias)
+        return sorted(
+            (
+                self._to_domain(mv, tuple(sorted(by_version.get(str(mv.version), ()))))
+                for mv in found
+            ),
+            key=lambda v: int(v.version),
+        )
 
     def latest_version(self) -> ModelVersion:
         versions = self.list_versions()
