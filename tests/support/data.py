@@ -4,23 +4,15 @@ from __future__ import annotations
 
 import csv
 import functools
-import os
 import random
 from pathlib import Path
 
 import pytest
 
 from sentiment.domain.model import LabelledDataset
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_TEST_DATA = REPO_ROOT.parent / "shared" / "data" / "imdb" / "train.csv"
+from tests.conftest import shared_data_path
 
 Row = tuple[str, str]
-
-
-def shared_data_path() -> Path:
-    """The shared IMDB train.csv: $SENTIMENT_TEST_DATA, or `<repo>/../shared/data/imdb`."""
-    return Path(os.environ.get("SENTIMENT_TEST_DATA", str(DEFAULT_TEST_DATA))).expanduser()
 
 
 @functools.cache

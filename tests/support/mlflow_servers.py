@@ -18,7 +18,9 @@ from pathlib import Path
 import psycopg2
 import pytest
 
-from tests.support.processes import VENV_BIN, free_port, running_server, venv_env
+from tests.conftest import free_port
+from tests.processes import VENV_BIN, running_server
+from tests.support.processes import clean_env
 
 POSTGRES = os.environ.get("SENTIMENT_TEST_POSTGRES", "postgres@127.0.0.1:5432")
 
@@ -106,7 +108,7 @@ def postgres_mlflow_server(root: Path) -> Iterator[MlflowServer]:
             "--workers",
             "1",
         ]
-        env = venv_env({"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"})
+        env = clean_env({"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"})
         uri = f"http://127.0.0.1:{port}"
         with running_server(command, f"{uri}/health", log, env=env, cwd=root):
             yield MlflowServer(uri, backend, artifacts, log, database)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.data import disjoint_samples, write_csv
-from tests.support.processes import run_cli, venv_env
+from tests.support.processes import clean_env, run_cli
 
 GOOD = ["--model-type", "tfidf-lr", "-p", "n_features_log2=16"]
 FAIR = ["--model-type", "tfidf-lr", "-p", "n_features_log2=8"]
@@ -35,7 +35,7 @@ def csv_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 
 def make_store(root: Path, csv_files: tuple[Path, Path], model: str) -> Store:
-    env = venv_env(
+    env = clean_env(
         {
             "SENTIMENT_TRACKING_URI": f"sqlite:///{root / 'mlflow.db'}",
             "SENTIMENT_ARTIFACT_ROOT": str(root / "artifacts"),

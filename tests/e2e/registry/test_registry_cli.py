@@ -20,35 +20,37 @@ def store(tmp_path_factory: pytest.TempPathFactory, csv_files: tuple[Path, Path]
 def test_train_gate_promote_rollback_and_evaluate(store: Store) -> None:
     first = store.cli("train", "--data", str(store.train_csv), *GOOD)
     assert first.returncode == 0, first.stderr
-    assert "CliModel version 1 (@champion)" in first.stdout
-    assert "promoted to @champion: no champion to beat" in first.stdout
-    assert "[7/7] gate" in first.stderr
+    assert "CliModel version 1 (@champion)" in first.stdout, first.stdout + first.stderr
+    assert "promoted to @champion: no champion to beat" in first.stdout, first.stdout
+    assert "[7/7] gate" in first.stderr, first.stderr
 
     second = store.cli(
         "train", "--data", str(store.train_csv), *WEAK, "-q", "--output-json", "2.json"
     )
     assert second.returncode == 0, second.stderr
     gate = json.loads((store.root / "2.json").read_text())["promotion"]
-    assert gate["alias"] == "challenger"
+    assert gate["alias"] == "challenger", gate
     assert gate["champion_version"] == "1"
     assert gate["candidate_f1_macro"] < gate["champion_f1_macro"]
 
     listing = store.cli("registry", "list")
     assert listing.returncode == 0, listing.stderr
     lines = listing.stdout.splitlines()
+    assert len(lines) == 4, listing.stdout
     assert lines[0] == "CliModel: 2 versions"
     assert lines[2].split()[:2] == ["2", "@challenger"]
     assert lines[3].split()[:2] == ["1", "@champion"]
 
     promoted = store.cli("registry", "promote", "@challenger", "--reason", "canary looked fine")
     assert promoted.returncode == 0, promoted.stderr
-    assert "@champion: version 1 -> version 2" in promoted.stdout
-    assert "warning: its macro-F1" in promoted.stdout
+    assert "@champion: version 1 -> version 2" in promoted.stdout, promoted.stdout
+    assert "warning: its macro-F1" in promoted.stdout, promoted.stdout
 
     back = store.cli("registry", "rollback")
     assert back.returncode == 0, back.stderr
-    assert "@champion: version 2 -> version 1" in back.stdout
+    assert "@champion: version 2 -> version 1" in back.stdout, back.stdout
     history = store.cli("registry", "history", "--json")
+    assert history.returncode == 0, history.stderr
     events = json.loads(history.stdout)["history"]
     assert [(e["alias"], e["version"], e["action"]) for e in events] == [
         ("champion", "1", "gate"),
@@ -63,7 +65,7 @@ def test_train_gate_promote_rollback_and_evaluate(store: Store) -> None:
         "evaluate", "--data", str(store.eval_csv), "--log", "--output-json", "eval.json"
     )
     assert scored.returncode == 0, scored.stderr
-    assert "CliModel version 1 (@champion)" in scored.stdout
+    assert "CliModel version 1 (@champion)" in scored.stdout, scored.stdout
     report = json.loads((store.root / "eval.json").read_text())
     assert report["model_version"] == "1"
     assert report["dataset"]["rows"] == 200
