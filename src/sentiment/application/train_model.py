@@ -13,6 +13,7 @@ from sentiment.application.gate_candidate import (
     GateCandidateResult,
 )
 from sentiment.application.progress import ProgressObserver, SilentProgress
+from sentiment.domain.errors import SentimentError
 from sentiment.domain.metrics import EvaluationMetrics, evaluate
 from sentiment.domain.model import DatasetInfo, ParamValue
 from sentiment.domain.ports import ClassifierFactory, DatasetSource, ModelRegistry
@@ -99,6 +100,7 @@ class TrainModel:
             **{f"hp_{k}": v for k, v in classifier.hyperparameters().items()},
         }
         with self._registry.start_run(command.run_name) as run:
+            run.set_tags({"sentiment.run_kind": "training"})
             run.log_params(params)
             run.log_dataset(
                 DatasetInfo(
@@ -128,7 +130,7 @@ class TrainModel:
         promotion: GateCandidateResult | None = None
         aliases: tuple[str, ...] = ()
         if self._gate is not None:
-            with self._stage("gate") as note:
+            with self._stage("gate") as note, _registered_anyway(version.version):
                 promotion = self._gate.execute(
                     GateCandidateCommand(
                         candidate_version=version.version,
@@ -166,6 +168,18 @@ class TrainModel:
         detail = _Note()
         yield detail
         self._progress.stage_finished(name, time.perf_counter() - started, detail.text)
+
+
+@contextmanager
+def _registered_anyway(version: str) -> Iterator[None]:
+    """A failed gate leaves a registered version without an alias: the error says so."""
+    try:
+        yield
+    except SentimentError as exc:
+        raise type(exc)(
+            f"version {version} was registered but the quality gate did not finish, so it "
+            f"holds no alias (promote it by hand once resolved): {exc}"
+        ) from exc
 
 
 class _Note:

@@ -9,6 +9,7 @@ import pytest
 from sentiment.adapters.memory_registry import InMemoryModelRegistry
 from sentiment.application.gate_candidate import GateCandidate
 from sentiment.application.train_model import TrainModel, TrainModelCommand, TrainModelResult
+from sentiment.domain.errors import RegistryUnavailableError
 from sentiment.domain.model import ParamValue, Prediction
 from sentiment.domain.ports import Classifier, ClassifierFactory
 from sentiment.domain.promotion import CHALLENGER, CHAMPION, PromotionPolicy
@@ -117,3 +118,23 @@ def test_a_run_that_dies_after_registering_leaves_no_champion() -> None:
     (version,) = registry.list_versions()
     assert version.aliases == ()
     assert version.run_status == "FAILED"
+
+
+class UnreachableAfterRegistering(InMemoryModelRegistry):
+    """Goes away right after the training run finished: the gate cannot reach it."""
+
+    def _add_version(self, *args: object, **kwargs: object) -> object:  # type: ignore[override]
+        version = super()._add_version(*args, **kwargs)  # type: ignore[arg-type]
+        self.set_reachable(False)
+        return version
+
+
+def test_a_gate_that_cannot_finish_says_the_version_was_registered() -> None:
+    registry = UnreachableAfterRegistering()
+    with pytest.raises(RegistryUnavailableError, match="version 1 was registered but the quality"):
+        train(registry, guess=None)
+    registry.set_reachable(True)
+    (version,) = registry.list_versions()
+    assert version.aliases == ()
+    assert version.run_status == "FINISHED"
+    assert registry.runs[0].tags["sentiment.run_kind"] == "training"
