@@ -485,12 +485,15 @@ class MlflowModelRegistry(ModelRegistry):
         uri = f"models:/{self._model_name}/{version}"
 
         def download() -> str:
+            # Not `download_artifacts("models:/...")`: it resolves the version against MLflow's
+            # process-wide registry URI (by default a `mlflow.db` in the working directory),
+            # whatever registry_uri it is given. Ask our own client where the files are.
+            location = self.client.get_model_version_download_uri(self._model_name, version)
             return str(
                 mlflow.artifacts.download_artifacts(
-                    artifact_uri=uri,
+                    artifact_uri=location,
                     dst_path=destination,
                     tracking_uri=self._tracking_uri,
-                    registry_uri=self._tracking_uri,
                 )
             )
 

@@ -18,13 +18,21 @@ WEAK = ["--model-type", "tfidf-lr", "-p", "n_features_log2=3"]
 
 @dataclass(frozen=True)
 class Store:
+    """A SQLite store in `root`; the CLIs run in `root/work`, so that nothing can find the
+    store by looking in the working directory (MLflow's default is `./mlflow.db`)."""
+
     root: Path
     env: dict[str, str]
     train_csv: Path
     eval_csv: Path
 
+    @property
+    def work(self) -> Path:
+        return self.root / "work"
+
     def cli(self, module: str, *args: str) -> subprocess.CompletedProcess[str]:
-        return run_cli(module, args, env=self.env, cwd=self.root)
+        self.work.mkdir(exist_ok=True)
+        return run_cli(module, args, env=self.env, cwd=self.work)
 
 
 @pytest.fixture(scope="module")

@@ -28,7 +28,7 @@ def test_train_gate_promote_rollback_and_evaluate(store: Store) -> None:
         "train", "--data", str(store.train_csv), *WEAK, "-q", "--output-json", "2.json"
     )
     assert second.returncode == 0, second.stderr
-    gate = json.loads((store.root / "2.json").read_text())["promotion"]
+    gate = json.loads((store.work / "2.json").read_text())["promotion"]
     assert gate["alias"] == "challenger", gate
     assert gate["champion_version"] == "1"
     assert gate["candidate_f1_macro"] < gate["champion_f1_macro"]
@@ -66,12 +66,14 @@ def test_train_gate_promote_rollback_and_evaluate(store: Store) -> None:
     )
     assert scored.returncode == 0, scored.stderr
     assert "CliModel version 1 (@champion)" in scored.stdout, scored.stdout
-    report = json.loads((store.root / "eval.json").read_text())
+    report = json.loads((store.work / "eval.json").read_text())
     assert report["model_version"] == "1"
     assert report["dataset"]["rows"] == 200
     assert report["evaluation_run_id"]
     assert report["confusion_matrix"]["labels"] == ["negative", "positive"]
     assert sum(map(sum, report["confusion_matrix"]["matrix"])) == 200
+    # Nothing but the JSON files landed in the working directory (no stray mlflow.db, mlruns).
+    assert sorted(p.name for p in store.work.iterdir()) == ["2.json", "eval.json"]
 
 
 def test_a_refusal_is_one_line_and_an_exit_code(store: Store) -> None:

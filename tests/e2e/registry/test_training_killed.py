@@ -50,7 +50,7 @@ def kill_at_stage(store: Store, stage: str, timeout_s: float = 240.0) -> str:
             *GOOD,
         ],
         env=store.env,
-        cwd=store.root,
+        cwd=store.work,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )

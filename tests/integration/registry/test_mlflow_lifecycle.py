@@ -7,6 +7,7 @@ import shutil
 import time
 from pathlib import Path
 
+import mlflow
 import pytest
 from mlflow import MlflowClient
 
@@ -163,3 +164,28 @@ def test_an_unreachable_server_is_reported_as_such_and_quickly(
         with pytest.raises(RegistryUnavailableError, match="unreachable"):
             call()
     assert time.monotonic() - started < 20
+
+
+def test_loading_ignores_mlflows_process_wide_uri(
+    sqlite_store: Path,
+    good_and_weak: tuple[SklearnClassifier, SklearnClassifier],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A fresh process (the API, `evaluate`) never called mlflow.set_tracking_uri: MLflow's
+    global URI is its default, a `mlflow.db` in the working directory. Loading must not care."""
+    registry = mlflow_registry(sqlite_store, "GlobalUri")
+    add_version(registry, good_and_weak[0])
+    monkeypatch.chdir(tmp_path)
+    previous = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
+    elsewhere = f"sqlite:///{tmp_path / 'elsewhere.db'}"
+    mlflow.set_tracking_uri(elsewhere)
+    mlflow.set_registry_uri(elsewhere)
+    try:
+        loaded = mlflow_registry(sqlite_store, "GlobalUri").load("1")
+    finally:
+        mlflow.set_tracking_uri(previous[0])
+        mlflow.set_registry_uri(previous[1])
+    assert loaded.classes == ("negative", "positive")
+    assert not (tmp_path / "elsewhere.db").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == []

@@ -25,6 +25,7 @@ from tests.support.mlflow_servers import (
     postgres_mlflow_server,
     restart_postgres,
 )
+from tests.support.processes import clean_env, run_cli
 
 pytestmark = pytest.mark.mlflow_server
 
@@ -120,6 +121,16 @@ def test_the_whole_lifecycle_through_the_server(
     assert report["dataset"]["rows"] == 300
     assert 0.6 < report["metrics"]["f1_macro"] <= 1.0
 
+    # A fresh process (which never set MLflow's global URI) loads and scores the challenger.
+    fresh = run_cli(
+        "evaluate",
+        ["--data", str(eval_csv), "--model", "models:/Lifecycle/2", "--tracking-uri", server.uri],
+        env=clean_env(),
+        cwd=isolated,
+    )
+    assert fresh.returncode == 0, fresh.stderr
+    assert "Lifecycle version 2" in fresh.stdout
+
     # Load the champion back through a container, as the API would, and predict.
     settings = Settings(tracking_uri=server.uri, model_name="Lifecycle")
     models = build_container(settings).registry()
@@ -142,6 +153,7 @@ def test_the_whole_lifecycle_through_the_server(
     assert evaluation_run.data.tags["sentiment.model_version"] == "1"
     assert list(server.artifacts.rglob("model.skops"))
     assert not (isolated / "mlruns").exists()
+    assert not (isolated / "mlflow.db").exists()
     # Promoting the challenger by hand took @challenger off it.
     aliases = rows_in_postgres(
         server.database,
