@@ -92,8 +92,9 @@ def trained(tmp_path_factory: pytest.TempPathFactory, shared_frame: pd.DataFrame
 
 def test_it_exits_0_and_reports_every_stage(trained: Trained) -> None:
     stderr = trained.process.stderr
-    for number, stage in enumerate(["load", "split", "fit", "evaluate", "log", "register"], 1):
-        assert f"[{number}/6] {stage}" in stderr
+    stages = ["load", "split", "fit", "evaluate", "log", "register", "gate"]
+    for number, stage in enumerate(stages, 1):
+        assert f"[{number}/7] {stage}" in stderr
     assert "2000 rows, 0 dropped" in stderr
     assert "1600 train / 400 test" in stderr
 

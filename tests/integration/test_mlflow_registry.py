@@ -19,6 +19,7 @@ from sentiment.adapters import skops_format
 from sentiment.adapters.csv_dataset import CsvDatasetSource
 from sentiment.adapters.mlflow_registry import MlflowModelRegistry
 from sentiment.adapters.sklearn_classifier import SklearnClassifier, SklearnClassifierFactory
+from sentiment.application.gate_candidate import GateCandidate
 from sentiment.application.train_model import (
     CHAMPION,
     TrainModel,
@@ -28,6 +29,7 @@ from sentiment.application.train_model import (
 from sentiment.domain.errors import ModelLoadError, RegistryError, RegistryUnavailableError
 from sentiment.domain.model import LabelledDataset, ParamValue
 from sentiment.domain.ports import Classifier
+from sentiment.domain.promotion import CHALLENGER, PromotionPolicy
 from tests.conftest import TINY_HYPERPARAMETERS, free_port
 from tests.fakes import KeywordClassifier, KeywordClassifierFactory
 
@@ -83,7 +85,9 @@ def store(tmp_path_factory: pytest.TempPathFactory, mlflow_db: Path, small_csv: 
     root = tmp_path_factory.mktemp("mlflow-store")
     registry = make_registry(mlflow_db, root / "artifacts")
     factory = RecordingFactory()
-    use_case = TrainModel(CsvDatasetSource(small_csv), factory, registry)
+    # The gate: any first version passes a floor of 0.5; no later one beats a margin of 1.
+    gate = GateCandidate(registry, PromotionPolicy(margin=1.0, floor=0.5))
+    use_case = TrainModel(CsvDatasetSource(small_csv), factory, registry, gate=gate)
     results = [
         use_case.execute(TrainModelCommand("tfidf-lr", TINY_HYPERPARAMETERS, run_name="first")),
         use_case.execute(TrainModelCommand("nblr", TINY_HYPERPARAMETERS, run_name="second")),
@@ -100,7 +104,7 @@ def store(tmp_path_factory: pytest.TempPathFactory, mlflow_db: Path, small_csv: 
 
 def test_the_runs_finish_and_register_versions_one_and_two(store: Store) -> None:
     assert [r.model_version for r in store.results] == ["1", "2"]
-    assert [r.aliases for r in store.results] == [(CHAMPION,), ()]
+    assert [r.aliases for r in store.results] == [(CHAMPION,), (CHALLENGER,)]
     for result, name in zip(store.results, ["first", "second"], strict=True):
         run = store.client.get_run(result.run_id)
         assert run.info.status == "FINISHED"

@@ -1,31 +1,26 @@
 """InMemoryModelRegistry: the ModelRegistry port held in process memory.
 
-A real adapter with the same semantics as the MLflow one (versions "1", "2"..., aliases, tags,
-runs marked FINISHED or FAILED), used by tests and by `SENTIMENT_REGISTRY=memory`.
+A real adapter with the same semantics as the MLflow one (checked by the contract tests in
+tests/integration/registry): versions "1", "2"..., aliases, tags, runs marked FINISHED or
+FAILED, live run metrics. Used by tests and by `SENTIMENT_REGISTRY=memory`.
 """
 
 from __future__ import annotations
 
 import itertools
-import re
 import threading
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
-from sentiment.domain.errors import ModelNotFoundError, RegistryError
+from sentiment.domain.errors import ModelNotFoundError, RegistryUnavailableError
 from sentiment.domain.metrics import EvaluationMetrics
 from sentiment.domain.model import DatasetInfo, ModelVersion, ParamValue
+from sentiment.domain.model_ref import canonical_version, check_alias, check_tag
 from sentiment.domain.ports import Classifier, ModelRegistry, TrainingRun
 
-_ALIAS = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
-
-
-def check_alias(alias: str) -> None:
-    """Aliases are identifiers, and never look like a version number ("v3", "3")."""
-    if not _ALIAS.match(alias) or re.fullmatch(r"[vV]\d+", alias):
-        raise RegistryError(f"invalid alias {alias!r}")
+__all__ = ["InMemoryModelRegistry", "RunRecord", "check_alias"]
 
 
 @dataclass
@@ -38,8 +33,19 @@ class RunRecord:
     params: dict[str, ParamValue] = field(default_factory=dict)
     metrics: dict[str, float] = field(default_factory=dict)
     datasets: list[DatasetInfo] = field(default_factory=list)
+    dataset_contexts: list[str] = field(default_factory=list)
+    tags: dict[str, str] = field(default_factory=dict)
     evaluation: EvaluationMetrics | None = None
     registered_version: str | None = None
+
+
+@dataclass
+class _StoredVersion:
+    version: str
+    run_id: str
+    created_at: float
+    classifier: Classifier
+    tags: dict[str, str]
 
 
 class _MemoryRun(TrainingRun):
@@ -52,17 +58,28 @@ class _MemoryRun(TrainingRun):
         return self.record.run_id
 
     def log_params(self, params: Mapping[str, ParamValue]) -> None:
+        self._registry._check_reachable()
         self.record.params.update(params)
 
-    def log_dataset(self, info: DatasetInfo) -> None:
+    def log_dataset(self, info: DatasetInfo, context: str = "training") -> None:
+        self._registry._check_reachable()
         self.record.datasets.append(info)
+        self.record.dataset_contexts.append(context)
+        self.record.tags["dataset_digest"] = info.digest
+
+    def set_tags(self, tags: Mapping[str, str]) -> None:
+        self._registry._check_reachable()
+        for key, value in tags.items():
+            check_tag(key, value)
+        self.record.tags.update(tags)
 
     def log_evaluation(self, metrics: EvaluationMetrics, prefix: str = "") -> None:
+        self._registry._check_reachable()
         self.record.evaluation = metrics
         self.record.metrics.update({prefix + k: v for k, v in metrics.flat().items()})
 
     def register(self, classifier: Classifier) -> ModelVersion:
-        digest = self.record.datasets[-1].digest if self.record.datasets else ""
+        digest = self.record.datasets[-1].digest if self.record.datasets else None
         version = self._registry._add_version(classifier, self.record, digest)
         self.record.registered_version = version.version
         return version
@@ -72,21 +89,32 @@ class InMemoryModelRegistry(ModelRegistry):
     def __init__(self, model_name: str = "SentimentAnalysisModel") -> None:
         self._model_name = model_name
         self._lock = threading.RLock()
-        self._versions: dict[str, ModelVersion] = {}
-        self._classifiers: dict[str, Classifier] = {}
+        self._versions: dict[str, _StoredVersion] = {}
         self._aliases: dict[str, str] = {}
         self._run_ids = itertools.count(1)
+        self._runs_by_id: dict[str, RunRecord] = {}
+        self._unreachable = False
         self.runs: list[RunRecord] = []
 
     @property
     def model_name(self) -> str:
         return self._model_name
 
+    def set_reachable(self, reachable: bool) -> None:
+        """Simulate an outage: while unreachable, every call raises RegistryUnavailableError."""
+        self._unreachable = not reachable
+
+    def _check_reachable(self) -> None:
+        if self._unreachable:
+            raise RegistryUnavailableError(f"{self._model_name}: the registry is unreachable")
+
     @contextmanager
     def start_run(self, run_name: str | None = None) -> Iterator[TrainingRun]:
+        self._check_reachable()
         record = RunRecord(run_id=f"memory-run-{next(self._run_ids)}", name=run_name)
         with self._lock:
             self.runs.append(record)
+            self._runs_by_id[record.run_id] = record
         try:
             yield _MemoryRun(self, record)
         except BaseException:
@@ -94,20 +122,19 @@ class InMemoryModelRegistry(ModelRegistry):
             raise
         record.status = "FINISHED"
 
-    def _add_version(self, classifier: Classifier, record: RunRecord, digest: str) -> ModelVersion:
+    def _add_version(
+        self, classifier: Classifier, record: RunRecord, digest: str | None
+    ) -> ModelVersion:
+        self._check_reachable()
+        tags = {"model_type": classifier.model_type}
+        if digest is not None:
+            tags["dataset_digest"] = digest
         with self._lock:
             number = str(len(self._versions) + 1)
-            version = ModelVersion(
-                name=self._model_name,
-                version=number,
-                run_id=record.run_id,
-                metrics=dict(record.metrics),
-                dataset_digest=digest,
-                created_at=time.time(),
+            self._versions[number] = _StoredVersion(
+                number, record.run_id, time.time(), classifier, tags
             )
-            self._versions[number] = version
-            self._classifiers[number] = classifier
-            return version
+            return self._view(self._versions[number])
 
     def add(
         self, classifier: Classifier, metrics: Mapping[str, float] | None = None
@@ -118,19 +145,36 @@ class InMemoryModelRegistry(ModelRegistry):
             run.record.metrics.update(metrics or {})
             return run.register(classifier)
 
-    def _with_aliases(self, version: ModelVersion) -> ModelVersion:
-        aliases = tuple(sorted(a for a, v in self._aliases.items() if v == version.version))
-        return replace(version, aliases=aliases)
+    def _view(self, stored: _StoredVersion) -> ModelVersion:
+        run = self._runs_by_id.get(stored.run_id)
+        return ModelVersion(
+            name=self._model_name,
+            version=stored.version,
+            run_id=stored.run_id,
+            aliases=tuple(sorted(a for a, v in self._aliases.items() if v == stored.version)),
+            tags=dict(stored.tags),
+            metrics=dict(run.metrics) if run else {},
+            dataset_digest=stored.tags.get("dataset_digest", ""),
+            created_at=stored.created_at,
+            run_status=run.status if run else "",
+        )
+
+    def _stored(self, version: str) -> _StoredVersion:
+        self._check_reachable()
+        number = canonical_version(version)
+        found = self._versions.get(number) if number else None
+        if found is None:
+            raise ModelNotFoundError(f"{self._model_name} has no version {version!r}")
+        return found
 
     def get_version(self, version: str) -> ModelVersion:
         with self._lock:
-            found = self._versions.get(str(version))
-            if found is None:
-                raise ModelNotFoundError(f"{self._model_name} has no version {version}")
-            return self._with_aliases(found)
+            return self._view(self._stored(version))
 
     def get_by_alias(self, alias: str) -> ModelVersion:
+        check_alias(alias)
         with self._lock:
+            self._check_reachable()
             number = self._aliases.get(alias)
             if number is None:
                 raise ModelNotFoundError(f"{self._model_name} has no alias @{alias}")
@@ -138,32 +182,34 @@ class InMemoryModelRegistry(ModelRegistry):
 
     def latest_version(self) -> ModelVersion:
         with self._lock:
+            self._check_reachable()
             if not self._versions:
                 raise ModelNotFoundError(f"{self._model_name} has no registered version")
             return self.get_version(max(self._versions, key=int))
 
     def list_versions(self) -> list[ModelVersion]:
         with self._lock:
-            return [self.get_version(v) for v in sorted(self._versions, key=int)]
+            self._check_reachable()
+            return [self._view(self._versions[v]) for v in sorted(self._versions, key=int)]
 
     def set_alias(self, alias: str, version: str) -> None:
         check_alias(alias)
         with self._lock:
-            self.get_version(version)
-            self._aliases[alias] = str(version)
+            self._aliases[alias] = self._stored(version).version
 
     def delete_alias(self, alias: str) -> None:
+        check_alias(alias)
         with self._lock:
+            self._check_reachable()
             if self._aliases.pop(alias, None) is None:
                 raise ModelNotFoundError(f"{self._model_name} has no alias @{alias}")
 
     def set_tags(self, version: str, tags: Mapping[str, str]) -> None:
+        for key, value in tags.items():
+            check_tag(key, value)
         with self._lock:
-            found = self.get_version(version)
-            merged = {**self._versions[found.version].tags, **tags}
-            self._versions[found.version] = replace(self._versions[found.version], tags=merged)
+            self._stored(version).tags.update(tags)
 
     def load(self, version: str) -> Classifier:
         with self._lock:
-            self.get_version(version)
-            return self._classifiers[str(version)]
+            return self._stored(version).classifier

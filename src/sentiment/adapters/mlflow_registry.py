@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from sentiment.adapters import skops_format
-from sentiment.adapters.memory_registry import check_alias
 from sentiment.adapters.sklearn_classifier import SklearnClassifier
 from sentiment.domain.errors import (
     ModelLoadError,
@@ -28,6 +27,7 @@ from sentiment.domain.errors import (
 )
 from sentiment.domain.metrics import EvaluationMetrics
 from sentiment.domain.model import DatasetInfo, ModelVersion, ParamValue
+from sentiment.domain.model_ref import canonical_version, check_alias, check_tag
 from sentiment.domain.ports import Classifier, ModelRegistry, TrainingRun
 
 if TYPE_CHECKING:
@@ -44,6 +44,8 @@ T = TypeVar("T")
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "20")
+# Loading a version in a server or a CLI is not worth a progress bar per download.
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 
 def _translate(what: str, call: Callable[[], T]) -> T:
@@ -96,7 +98,7 @@ class _MlflowRun(TrainingRun):
             "log params", lambda: self._registry.client.log_batch(self._run_id, params=items)
         )
 
-    def log_dataset(self, info: DatasetInfo) -> None:
+    def log_dataset(self, info: DatasetInfo, context: str = "training") -> None:
         import mlflow
         from mlflow.data.meta_dataset import MetaDataset
         from mlflow.entities import InputTag
@@ -105,27 +107,35 @@ class _MlflowRun(TrainingRun):
         dataset = MetaDataset(  # type: ignore[abstract]
             source=_dataset_source(info.source), name=info.name, digest=info.digest
         )
-        tags = [InputTag("mlflow.data.context", "training")]
+        tags = [InputTag("mlflow.data.context", context)]
+        client = self._registry.client
         _translate(
             "log dataset",
-            lambda: self._registry.client.log_inputs(
+            lambda: client.log_inputs(
                 self._run_id,
                 datasets=[mlflow.entities.DatasetInput(dataset._to_mlflow_entity(), tags)],
             ),
         )
-        self._registry.client.set_tag(self._run_id, "dataset_digest", info.digest)
-        self._registry.client.log_dict(
-            self._run_id,
-            {
-                "name": info.name,
-                "source": info.source,
-                "digest": info.digest,
-                "rows": info.rows,
-                "dropped": info.dropped,
-                "class_counts": dict(info.class_counts),
-            },
-            "dataset/dataset.json",
-        )
+        summary = {
+            "name": info.name,
+            "source": info.source,
+            "digest": info.digest,
+            "rows": info.rows,
+            "dropped": info.dropped,
+            "class_counts": dict(info.class_counts),
+            "context": context,
+        }
+
+        client.set_tag(self._run_id, "dataset_digest", info.digest)
+        client.log_dict(self._run_id, summary, "dataset/dataset.json")
+
+    def set_tags(self, tags: Mapping[str, str]) -> None:
+        from mlflow.entities import RunTag
+
+        for key, value in tags.items():
+            check_tag(key, value)
+        items = [RunTag(k, v) for k, v in tags.items()]
+        _translate("tag run", lambda: self._registry.client.log_batch(self._run_id, tags=items))
 
     def log_evaluation(self, metrics: EvaluationMetrics, prefix: str = "") -> None:
         import time
@@ -340,11 +350,16 @@ class MlflowModelRegistry(ModelRegistry):
         self, mv: MlflowModelVersion, aliases: tuple[str, ...] | None = None
     ) -> ModelVersion:
         metrics: dict[str, float] = {}
-        if mv.run_id:
+        status = ""
+        run_id = mv.run_id
+        if run_id:
             try:
-                metrics = dict(self.client.get_run(mv.run_id).data.metrics)
-            except Exception:  # noqa: BLE001 - a deleted run leaves the version usable
-                metrics = {}
+                run = _translate(f"run {run_id}", lambda: self.client.get_run(run_id))
+            except ModelNotFoundError:  # a deleted run leaves the version usable
+                pass
+            else:
+                metrics = dict(run.data.metrics)
+                status = str(run.info.status)
         return ModelVersion(
             name=mv.name,
             version=str(mv.version),
@@ -354,18 +369,21 @@ class MlflowModelRegistry(ModelRegistry):
             metrics=metrics,
             dataset_digest=(mv.tags or {}).get("dataset_digest", ""),
             created_at=(mv.creation_timestamp or 0) / 1000.0,
+            run_status=status,
         )
 
     def get_version(self, version: str) -> ModelVersion:
-        if not str(version).isdigit():
+        number = canonical_version(version)
+        if number is None:
             raise ModelNotFoundError(f"{self._model_name} has no version {version!r}")
         mv = _translate(
-            f"{self._model_name} version {version}",
-            lambda: self.client.get_model_version(self._model_name, str(version)),
+            f"{self._model_name} version {number}",
+            lambda: self.client.get_model_version(self._model_name, number),
         )
         return self._to_domain(mv)
 
     def get_by_alias(self, alias: str) -> ModelVersion:
+        check_alias(alias)
         mv = _translate(
             f"{self._model_name}@{alias}",
             lambda: self.client.get_model_version_by_alias(self._model_name, alias),
@@ -373,10 +391,11 @@ class MlflowModelRegistry(ModelRegistry):
         return self._to_domain(mv)
 
     def list_versions(self) -> list[ModelVersion]:
+        client = self.client
         try:
             found = _translate(
                 f"versions of {self._model_name}",
-                lambda: self.client.search_model_versions(f"name = '{self._model_name}'"),
+                lambda: client.search_model_versions(f"name = '{self._model_name}'"),
             )
         except ModelNotFoundError:
             return []
@@ -406,13 +425,14 @@ class MlflowModelRegistry(ModelRegistry):
 
     def set_alias(self, alias: str, version: str) -> None:
         check_alias(alias)
-        self.get_version(version)
+        number = self.get_version(version).version
         _translate(
             f"set @{alias}",
-            lambda: self.client.set_registered_model_alias(self._model_name, alias, str(version)),
+            lambda: self.client.set_registered_model_alias(self._model_name, alias, number),
         )
 
     def delete_alias(self, alias: str) -> None:
+        check_alias(alias)
         self.get_by_alias(alias)
         _translate(
             f"delete @{alias}",
@@ -420,47 +440,60 @@ class MlflowModelRegistry(ModelRegistry):
         )
 
     def set_tags(self, version: str, tags: Mapping[str, str]) -> None:
-        self.get_version(version)
+        for key, value in tags.items():
+            check_tag(key, value)
+        number = self.get_version(version).version
         for key, value in tags.items():
             _translate(
-                f"tag version {version}",
+                f"tag version {number}",
                 lambda k=key, v=value: self.client.set_model_version_tag(  # type: ignore[misc]
-                    self._model_name, str(version), k, v
+                    self._model_name, number, k, v
                 ),
             )
 
     def load(self, version: str) -> Classifier:
         found = self.get_version(version)
-        local = self._download(found.version)
-        model_file = local / "model.skops"
-        if not model_file.is_file():
-            raise ModelLoadError(
-                f"{self._model_name} version {version} has no model.skops "
-                "(was it saved by this project?)"
-            )
-        pipeline = skops_format.load(model_file)
-        meta = _read_metadata(local)
+        if self._cache_dir is not None:
+            self._cache_dir.mkdir(parents=True, exist_ok=True)
+        # The files are read into memory, then the download goes away.
+        with tempfile.TemporaryDirectory(
+            prefix=f"sentiment-model-{found.version}-", dir=self._cache_dir
+        ) as destination:
+            local = self._download(found.version, destination)
+            model_file = local / "model.skops"
+            if not local.is_dir() or not any(local.iterdir()):
+                raise ModelLoadError(
+                    f"models:/{self._model_name}/{found.version}: the model's artifacts are "
+                    "missing from the artifact store"
+                )
+            if not model_file.is_file():
+                raise ModelLoadError(
+                    f"{self._model_name} version {found.version} has no model.skops "
+                    "(was it saved by this project?)"
+                )
+            pipeline = skops_format.load(model_file)
+            meta = _read_metadata(local)
         model_type = str(meta.get("model_type", "nblr"))
         try:
             return SklearnClassifier(model_type, pipeline=pipeline)
         except Exception as exc:
-            raise ModelLoadError(f"{self._model_name} version {version}: {exc}") from exc
+            raise ModelLoadError(f"{self._model_name} version {found.version}: {exc}") from exc
 
-    def _download(self, version: str) -> Path:
+    def _download(self, version: str, destination: str) -> Path:
         import mlflow.artifacts
 
         uri = f"models:/{self._model_name}/{version}"
-        if self._cache_dir is not None:
-            self._cache_dir.mkdir(parents=True, exist_ok=True)
-        destination = tempfile.mkdtemp(prefix=f"sentiment-model-{version}-", dir=self._cache_dir)
 
         def download() -> str:
+            # Not `download_artifacts("models:/...")`: it resolves the version against MLflow's
+            # process-wide registry URI (by default a `mlflow.db` in the working directory),
+            # whatever registry_uri it is given. Ask our own client where the files are.
+            location = self.client.get_model_version_download_uri(self._model_name, version)
             return str(
                 mlflow.artifacts.download_artifacts(
-                    artifact_uri=uri,
+                    artifact_uri=location,
                     dst_path=destination,
                     tracking_uri=self._tracking_uri,
-                    registry_uri=self._tracking_uri,
                 )
             )
 

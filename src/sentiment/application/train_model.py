@@ -1,4 +1,4 @@
-"""TrainModel: load -> validate -> split -> fit -> evaluate -> log and register."""
+"""TrainModel: load -> validate -> split -> fit -> evaluate -> log and register -> gate."""
 
 from __future__ import annotations
 
@@ -7,14 +7,20 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+from sentiment.application.gate_candidate import (
+    GateCandidate,
+    GateCandidateCommand,
+    GateCandidateResult,
+)
 from sentiment.application.progress import ProgressObserver, SilentProgress
-from sentiment.domain.errors import ModelNotFoundError
+from sentiment.domain.errors import SentimentError
 from sentiment.domain.metrics import EvaluationMetrics, evaluate
 from sentiment.domain.model import DatasetInfo, ParamValue
 from sentiment.domain.ports import ClassifierFactory, DatasetSource, ModelRegistry
+from sentiment.domain.promotion import CHAMPION
 from sentiment.domain.split import stratified_split, validate_for_training
 
-CHAMPION = "champion"
+__all__ = ["CHAMPION", "TrainModel", "TrainModelCommand", "TrainModelResult"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +30,8 @@ class TrainModelCommand:
     test_size: float = 0.2
     random_state: int = 42
     run_name: str | None = None
+    actor: str = ""
+    """Who trained (recorded with the gate's alias move)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +48,8 @@ class TrainModelResult:
     test_rows: int
     aliases: tuple[str, ...]
     duration_s: float
+    promotion: GateCandidateResult | None = None
+    """The quality gate's decision (None when the use case was built without a gate)."""
 
 
 class TrainModel:
@@ -47,6 +57,10 @@ class TrainModel:
 
     Invalid data (DatasetError) is refused before any run is opened, so nothing is logged or
     registered. Any failure after that leaves the run marked failed.
+
+    With a `gate`, once the run has FINISHED the new version goes through the quality gate on the
+    same held-out split (GateCandidate): @champion or @challenger. A run that dies before then
+    leaves a version without an alias, never a champion without a finished evaluation.
     """
 
     def __init__(
@@ -55,11 +69,13 @@ class TrainModel:
         classifier_factory: ClassifierFactory,
         registry: ModelRegistry,
         progress: ProgressObserver | None = None,
+        gate: GateCandidate | None = None,
     ) -> None:
         self._source = dataset_source
         self._factory = classifier_factory
         self._registry = registry
         self._progress = progress or SilentProgress()
+        self._gate = gate
 
     def execute(self, command: TrainModelCommand) -> TrainModelResult:
         started = time.perf_counter()
@@ -84,6 +100,7 @@ class TrainModel:
             **{f"hp_{k}": v for k, v in classifier.hyperparameters().items()},
         }
         with self._registry.start_run(command.run_name) as run:
+            run.set_tags({"sentiment.run_kind": "training"})
             run.log_params(params)
             run.log_dataset(
                 DatasetInfo(
@@ -108,9 +125,26 @@ class TrainModel:
                 run.log_evaluation(metrics)
             with self._stage("register") as note:
                 version = run.register(classifier)
-                aliases = self._crown_first_version(version.version)
                 note(f"{version.name} version {version.version}")
             run_id = run.run_id
+        promotion: GateCandidateResult | None = None
+        aliases: tuple[str, ...] = ()
+        if self._gate is not None:
+            with self._stage("gate") as note, _registered_anyway(version.version):
+                promotion = self._gate.execute(
+                    GateCandidateCommand(
+                        candidate_version=version.version,
+                        holdout=split.test,
+                        actor=command.actor,
+                        holdout_label=(
+                            f"{dataset.name} test split (test_size {command.test_size}, "
+                            f"random_state {command.random_state}, {len(split.test)} rows, "
+                            f"dataset digest {dataset.digest})"
+                        ),
+                    )
+                )
+                aliases = (promotion.alias,)
+                note(f"@{promotion.alias}: {promotion.reason}")
         return TrainModelResult(
             run_id=run_id,
             model_name=version.name,
@@ -124,16 +158,8 @@ class TrainModel:
             test_rows=len(split.test),
             aliases=aliases,
             duration_s=time.perf_counter() - started,
+            promotion=promotion,
         )
-
-    def _crown_first_version(self, version: str) -> tuple[str, ...]:
-        """Give the new version @champion when no version holds it yet."""
-        try:
-            self._registry.get_by_alias(CHAMPION)
-        except ModelNotFoundError:
-            self._registry.set_alias(CHAMPION, version)
-            return (CHAMPION,)
-        return ()
 
     @contextmanager
     def _stage(self, name: str) -> Iterator[_Note]:
@@ -142,6 +168,18 @@ class TrainModel:
         detail = _Note()
         yield detail
         self._progress.stage_finished(name, time.perf_counter() - started, detail.text)
+
+
+@contextmanager
+def _registered_anyway(version: str) -> Iterator[None]:
+    """A failed gate leaves a registered version without an alias: the error says so."""
+    try:
+        yield
+    except SentimentError as exc:
+        raise type(exc)(
+            f"version {version} was registered but the quality gate did not finish, so it "
+            f"holds no alias (promote it by hand once resolved): {exc}"
+        ) from exc
 
 
 class _Note:

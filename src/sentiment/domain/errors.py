@@ -52,3 +52,11 @@ class ModelNotReadyError(SentimentError):
     def __init__(self, message: str, retry_after_s: float | None = None) -> None:
         super().__init__(message)
         self.retry_after_s = retry_after_s
+
+
+class RegistryInputError(RegistryError):
+    """A version, alias, model reference or tag is malformed; the registry was not asked."""
+
+
+class PromotionRefusedError(SentimentError):
+    """An alias move was refused: the version is not eligible, or there is nothing to undo."""

@@ -81,3 +81,10 @@ class ModelVersion:
     metrics: Mapping[str, float] = field(default_factory=dict)
     dataset_digest: str = ""
     created_at: float = 0.0
+    run_status: str = ""
+    """Status of the run that produced it: RUNNING, FINISHED, FAILED, KILLED ("" if unknown)."""
+
+    @property
+    def run_finished(self) -> bool:
+        """Did the run that produced this version finish (and so finish its evaluation)?"""
+        return self.run_status == "FINISHED"

@@ -72,7 +72,13 @@ class TrainingRun(Protocol):
 
     def log_params(self, params: Mapping[str, ParamValue]) -> None: ...
 
-    def log_dataset(self, info: DatasetInfo) -> None: ...
+    def log_dataset(self, info: DatasetInfo, context: str = "training") -> None:
+        """Record the data the run used; `context` says how (`training`, `evaluation`)."""
+        ...
+
+    def set_tags(self, tags: Mapping[str, str]) -> None:
+        """Tag the run (for example: which model version an evaluation run scored)."""
+        ...
 
     def log_evaluation(self, metrics: EvaluationMetrics, prefix: str = "") -> None: ...
 
@@ -84,9 +90,11 @@ class TrainingRun(Protocol):
 class ModelRegistry(Protocol):
     """Versions of one named model: runs, versions, aliases, tags and the stored classifiers.
 
-    Versions are strings of positive integers, in order of registration. Lookups of a version or
-    alias that does not exist raise ModelNotFoundError; a registry that cannot be reached raises
-    RegistryUnavailableError.
+    Versions are strings of positive integers, in order of registration ("03" means "3"). Lookups
+    of a version or alias that does not exist raise ModelNotFoundError; a malformed version, alias
+    or tag raises RegistryInputError (see `domain.model_ref`); a registry that cannot be reached
+    raises RegistryUnavailableError. A version's metrics are its run's, as they are now; its
+    tags include `model_type` and `dataset_digest` from registration.
     """
 
     @property
@@ -112,7 +120,9 @@ class ModelRegistry(Protocol):
 
     def delete_alias(self, alias: str) -> None: ...
 
-    def set_tags(self, version: str, tags: Mapping[str, str]) -> None: ...
+    def set_tags(self, version: str, tags: Mapping[str, str]) -> None:
+        """Add or overwrite tags of a version; its other tags stay."""
+        ...
 
     def load(self, version: str) -> Classifier:
         """The stored classifier of a version. Raises ModelLoadError when it cannot be loaded."""

@@ -9,9 +9,15 @@ from sentiment.adapters.imdb_dataset import ImdbDatasetSource
 from sentiment.adapters.memory_registry import InMemoryModelRegistry
 from sentiment.adapters.mlflow_registry import MlflowModelRegistry
 from sentiment.adapters.sklearn_classifier import SklearnClassifierFactory
+from sentiment.application.describe_model import DescribeModel
+from sentiment.application.evaluate_model import EvaluateModel
+from sentiment.application.gate_candidate import GateCandidate
 from sentiment.application.load_model import LoadModel
+from sentiment.application.promote_model import PromoteModel
+from sentiment.application.rollback_champion import RollbackChampion
 from sentiment.application.serving import ServedModel
 from sentiment.application.train_model import TrainModel
+from sentiment.domain.promotion import PromotionPolicy
 from sentiment.entrypoints.settings import Settings
 
 
@@ -55,16 +61,33 @@ class Container(containers.DeclarativeContainer):
         memory=providers.Singleton(InMemoryModelRegistry, model_name=config.model_name),
     )
 
+    promotion_policy = providers.Factory(
+        PromotionPolicy, margin=config.promotion_margin, floor=config.promotion_floor
+    )
+
+    gate_candidate = providers.Factory(GateCandidate, registry=registry, policy=promotion_policy)
+
     train_model = providers.Factory(
         TrainModel,
         dataset_source=dataset_source,
         classifier_factory=classifier_factory,
         registry=registry,
+        gate=gate_candidate,
     )
 
     # -- serving ----------------------------------------------------------------------------
     load_model = providers.Factory(LoadModel, registry=registry)
     served_model = providers.Singleton(ServedModel)
+
+    evaluate_model = providers.Factory(
+        EvaluateModel, registry=registry, dataset_source=dataset_source
+    )
+
+    promote_model = providers.Factory(PromoteModel, registry=registry, policy=promotion_policy)
+
+    rollback_champion = providers.Factory(RollbackChampion, registry=registry)
+
+    describe_model = providers.Factory(DescribeModel, registry=registry)
 
 
 def build_container(settings: Settings | None = None) -> Container:

@@ -113,3 +113,18 @@ class Settings(BaseSettings):
                 f"load_retry_max_s ({self.load_retry_max_s})"
             )
         return self
+
+    # -- promotion ----------------------------------------------------------------------------
+    promotion_margin: float = Field(
+        0.0,
+        ge=-1.0,
+        le=1.0,
+        description="A candidate becomes champion only if its macro-F1 is at least the "
+        "champion's plus this margin (both scored on the same held-out split).",
+    )
+    promotion_floor: float = Field(
+        0.80,
+        ge=0.0,
+        le=1.0,
+        description="...and at least this macro-F1, champion or not; else it gets @challenger.",
+    )

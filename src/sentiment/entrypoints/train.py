@@ -1,4 +1,9 @@
-"""`python -m sentiment.entrypoints.train`: train, evaluate, log to MLflow and register.
+"""`python -m sentiment.entrypoints.train`: train, evaluate, log to MLflow, register and gate.
+
+After registration the quality gate scores the new version and the current @champion on the same
+held-out split: the new version becomes @champion only when its macro-F1 reaches the champion's
+plus SENTIMENT_PROMOTION_MARGIN and SENTIMENT_PROMOTION_FLOOR; otherwise it gets @challenger, and
+the summary says why. Either way training succeeded (exit 0).
 
 Exit codes: 0 done; 2 bad input (nothing registered); 1 anything else (the run is marked failed).
 """
@@ -21,7 +26,7 @@ from sentiment.domain.errors import ClassifierError, DatasetError, SentimentErro
 from sentiment.entrypoints.container import build_container
 from sentiment.entrypoints.settings import Settings
 
-STAGES = ("load", "split", "fit", "evaluate", "log", "register")
+STAGES = ("load", "split", "fit", "evaluate", "log", "register", "gate")
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
 
@@ -69,6 +74,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--registry", choices=("mlflow", "memory"), help="registry adapter")
     parser.add_argument("--run-name", help="name of the MLflow run")
     parser.add_argument(
+        "--promotion-floor",
+        type=float,
+        help="lowest macro-F1 a champion may have (default: $SENTIMENT_PROMOTION_FLOOR or 0.80)",
+    )
+    parser.add_argument(
+        "--promotion-margin",
+        type=float,
+        help="how much the new version must beat the champion's macro-F1 by "
+        "(default: $SENTIMENT_PROMOTION_MARGIN or 0.0)",
+    )
+    parser.add_argument(
         "--output-json",
         type=Path,
         metavar="FILE",
@@ -93,6 +109,8 @@ def settings_from(args: argparse.Namespace) -> Settings:
             "model_type": args.model_type,
             "tracking_uri": args.tracking_uri,
             "registry": args.registry,
+            "promotion_floor": args.promotion_floor,
+            "promotion_margin": args.promotion_margin,
         }.items()
         if value is not None
     }
@@ -127,6 +145,10 @@ def summary(result: TrainModelResult, settings: Settings) -> str:
                 f"F1 {m.f1:.4f}  support {m.support}",
             )
         )
+    if result.promotion is not None:
+        gate = result.promotion
+        verdict = "promoted to @champion" if gate.promoted else "kept as @challenger"
+        rows.append(("promotion", f"{verdict}: {gate.reason}"))
     rows.append(("duration", f"{result.duration_s:.1f} s"))
     if settings.registry == "mlflow":
         uri = settings.tracking_uri
@@ -155,6 +177,24 @@ def result_json(result: TrainModelResult) -> dict[str, Any]:
         "confusion_matrix": result.evaluation.to_dict()["confusion_matrix"],
         "dropped_rows": result.dropped_rows,
         "duration_s": round(result.duration_s, 3),
+        "promotion": promotion_json(result),
+    }
+
+
+def promotion_json(result: TrainModelResult) -> dict[str, Any] | None:
+    gate = result.promotion
+    if gate is None:
+        return None
+    return {
+        "promoted": gate.promoted,
+        "alias": gate.alias,
+        "reason": gate.reason,
+        "candidate_f1_macro": gate.candidate_f1,
+        "champion_version": gate.champion_version,
+        "champion_f1_macro": gate.champion_f1,
+        "margin": gate.margin,
+        "floor": gate.floor,
+        "holdout_rows": gate.holdout_rows,
     }
 
 
@@ -175,6 +215,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         test_size=settings.test_size,
         random_state=settings.random_state,
         run_name=args.run_name,
+        actor=_actor(),
     )
     started = time.perf_counter()
     try:
@@ -200,6 +241,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.quiet:
         out.write(summary(result, settings) + "\n")
     return EXIT_OK
+
+
+def _actor() -> str:
+    import getpass
+
+    try:
+        return f"{getpass.getuser()} (sentiment-train)"
+    except (KeyError, OSError):
+        return "sentiment-train"
 
 
 def _one_line(exc: BaseException) -> str:

@@ -6,10 +6,12 @@ import pytest
 
 from sentiment.adapters.memory_registry import InMemoryModelRegistry
 from sentiment.adapters.sklearn_classifier import SklearnClassifierFactory
+from sentiment.application.gate_candidate import GateCandidate
 from sentiment.application.train_model import CHAMPION, TrainModel, TrainModelCommand
 from sentiment.domain.errors import ClassifierError, DatasetError
 from sentiment.domain.metrics import evaluate
 from sentiment.domain.model import LabelledDataset
+from sentiment.domain.promotion import CHALLENGER, PromotionPolicy
 from sentiment.domain.split import stratified_split
 from tests.conftest import TINY_HYPERPARAMETERS
 from tests.fakes import (
@@ -20,7 +22,7 @@ from tests.fakes import (
     polar_rows,
 )
 
-STAGES = ["load", "split", "fit", "evaluate", "log", "register"]
+STAGES = ["load", "split", "fit", "evaluate", "log", "register", "gate"]
 
 
 def keyword_use_case(
@@ -28,8 +30,11 @@ def keyword_use_case(
     registry: InMemoryModelRegistry,
     factory: KeywordClassifierFactory | None = None,
     progress: RecordingProgress | None = None,
+    margin: float = 0.0,
 ) -> TrainModel:
-    return TrainModel(source, factory or KeywordClassifierFactory(), registry, progress)
+    """TrainModel with the quality gate (floor 0.8) the container gives it."""
+    gate = GateCandidate(registry, PromotionPolicy(margin=margin, floor=0.8))
+    return TrainModel(source, factory or KeywordClassifierFactory(), registry, progress, gate)
 
 
 def test_trains_logs_and_registers_the_first_version_as_champion() -> None:
@@ -95,15 +100,16 @@ def test_trains_logs_and_registers_the_first_version_as_champion() -> None:
     assert registry.load("1") is classifier
 
 
-def test_later_versions_do_not_take_the_champion_alias() -> None:
+def test_later_versions_do_not_take_the_champion_alias_without_beating_it() -> None:
     registry = InMemoryModelRegistry()
-    use_case = keyword_use_case(InMemoryDatasetSource.of(polar_rows(10)), registry)
+    # Both score 1.0 on the held-out split: a tie misses a margin of 0.01.
+    use_case = keyword_use_case(InMemoryDatasetSource.of(polar_rows(10)), registry, margin=0.01)
 
     first = use_case.execute(TrainModelCommand("keyword"))
     second = use_case.execute(TrainModelCommand("keyword", random_state=1))
 
     assert (first.model_version, second.model_version) == ("1", "2")
-    assert (first.aliases, second.aliases) == ((CHAMPION,), ())
+    assert (first.aliases, second.aliases) == ((CHAMPION,), (CHALLENGER,))
     assert registry.get_by_alias(CHAMPION).version == "1"
     assert [v.version for v in registry.list_versions()] == ["1", "2"]
     assert [r.status for r in registry.runs] == ["FINISHED", "FINISHED"]

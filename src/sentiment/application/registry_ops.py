@@ -1,0 +1,71 @@
+"""What the registry use cases share: resolving a reference, scoring, and moving an alias."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+
+from sentiment.domain.errors import ModelNotFoundError, RegistryInputError
+from sentiment.domain.metrics import EvaluationMetrics, evaluate
+from sentiment.domain.model import LabelledDataset, ModelVersion
+from sentiment.domain.model_ref import ModelRef
+from sentiment.domain.ports import Classifier, ModelRegistry
+from sentiment.domain.promotion import AliasEvent, iso
+
+PREDICT_BATCH = 2048
+
+
+def resolve(registry: ModelRegistry, ref: ModelRef) -> ModelVersion:
+    """The version a reference points at. Raises ModelNotFoundError, RegistryInputError."""
+    if ref.model_name is not None and ref.model_name != registry.model_name:
+        raise RegistryInputError(
+            f"{ref} names the model {ref.model_name!r}, but this registry holds "
+            f"{registry.model_name!r}"
+        )
+    if ref.alias is not None:
+        return registry.get_by_alias(ref.alias)
+    if ref.is_latest:
+        return registry.latest_version()
+    assert ref.version is not None
+    return registry.get_version(ref.version)
+
+
+def current_holder(registry: ModelRegistry, alias: str) -> ModelVersion | None:
+    """The version holding `alias`, or None when no version holds it."""
+    try:
+        return registry.get_by_alias(alias)
+    except ModelNotFoundError:
+        return None
+
+
+def score(
+    classifier: Classifier, data: LabelledDataset, labels: Sequence[str] | None = None
+) -> EvaluationMetrics:
+    """Predict every text of `data` (in batches) and score the predictions against its labels."""
+    predicted: list[str] = []
+    for start in range(0, len(data), PREDICT_BATCH):
+        batch = data.texts[start : start + PREDICT_BATCH]
+        predicted.extend(p.label for p in classifier.predict(batch))
+    return evaluate(data.labels, predicted, labels=labels)
+
+
+def move_alias(
+    registry: ModelRegistry, event: AliasEvent, previous: ModelVersion | None
+) -> AliasEvent:
+    """Record the move on the version, then move the alias; returns the event as recorded.
+
+    The record comes first, like a write-ahead log: if the process dies in between, the history
+    shows a move that did not happen (rollback still works from the true alias holder), never an
+    alias that moved without a record.
+    """
+    target = registry.get_version(event.version)
+    while event.tag_key() in target.tags:  # two moves onto one version within a millisecond
+        event = replace(event, at=event.at + 0.001)
+    registry.set_tags(event.version, event.to_tags())
+    if previous is not None and previous.version != event.version:
+        registry.set_tags(
+            previous.version,
+            {f"{event.alias}.until": iso(event.at), f"{event.alias}.replaced_by": event.version},
+        )
+    registry.set_alias(event.alias, event.version)
+    return event

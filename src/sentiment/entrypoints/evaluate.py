@@ -1,0 +1,196 @@
+"""`python -m sentiment.entrypoints.evaluate`: score a registered model on a labelled CSV.
+
+python -m sentiment.entrypoints.evaluate --data reviews.csv                # @champion
+python -m sentiment.entrypoints.evaluate --data reviews.csv --model 3 --log
+python -m sentiment.entrypoints.evaluate --data reviews.csv --model models:/Name@challenger
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from pydantic import ValidationError
+
+from sentiment.application.evaluate_model import EvaluateModelCommand, EvaluateModelResult
+from sentiment.domain.errors import SentimentError
+from sentiment.domain.model_ref import ModelRef, parse_model_ref
+from sentiment.entrypoints.cli_support import (
+    EXIT_BAD_INPUT,
+    EXIT_CODES_HELP,
+    EXIT_FAILED,
+    EXIT_OK,
+    add_registry_options,
+    exit_code,
+    one_line,
+    settings_with,
+)
+from sentiment.entrypoints.container import Container, build_container
+from sentiment.entrypoints.settings import Settings
+
+STAGES = ("model", "data", "predict", "log")
+
+
+class ConsoleProgress:
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+
+    def stage_started(self, stage: str) -> None:
+        self._stream.write(f"{stage:<8} ...")
+        self._stream.flush()
+
+    def stage_finished(self, stage: str, seconds: float, detail: str = "") -> None:
+        self._stream.write(f" {seconds:6.1f} s  {detail}\n")
+        self._stream.flush()
+
+
+class _Silent:
+    def stage_started(self, stage: str) -> None:
+        return None
+
+    def stage_finished(self, stage: str, seconds: float, detail: str = "") -> None:
+        return None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m sentiment.entrypoints.evaluate",
+        description="Score a registered model version on labelled data and print the metrics.",
+        epilog=EXIT_CODES_HELP,
+    )
+    parser.add_argument("--data", required=True, help="labelled CSV file (or 'imdb')")
+    parser.add_argument(
+        "--model",
+        default="@champion",
+        metavar="REF",
+        help="a version (3), an alias (@champion), latest, or models:/Name/3, "
+        "models:/Name@alias (default: @champion)",
+    )
+    parser.add_argument("--text-column", help="column with the text (default: text)")
+    parser.add_argument("--label-column", help="column with the label (default: label)")
+    parser.add_argument(
+        "--output-json", type=Path, metavar="FILE", help="write the metrics as JSON"
+    )
+    parser.add_argument(
+        "--log",
+        action="store_true",
+        help="log an evaluation run linked to the version (run tagged with the version, "
+        "version tagged with the run)",
+    )
+    parser.add_argument("--run-name", help="name of the evaluation run (with --log)")
+    add_registry_options(parser)
+    parser.add_argument("--quiet", "-q", action="store_true", help="no progress, no table")
+    return parser
+
+
+def summary(result: EvaluateModelResult) -> str:
+    m = result.evaluation
+    aliases = f" (@{', @'.join(result.aliases)})" if result.aliases else ""
+    rows = [
+        ("model", f"{result.model_name} version {result.model_version}{aliases}"),
+        ("data", f"{result.dataset_name}, digest {result.dataset_digest}"),
+        ("rows", f"{result.rows} ({result.dropped_rows} dropped)"),
+        ("accuracy", f"{m.accuracy:.4f}"),
+        ("macro-F1", f"{m.macro_f1:.4f}"),
+    ]
+    for label, c in m.per_class.items():
+        rows.append(
+            (
+                f"  {label}",
+                f"precision {c.precision:.4f}  recall {c.recall:.4f}  "
+                f"F1 {c.f1:.4f}  support {c.support}",
+            )
+        )
+    width = max(len(str(label)) for label in m.labels)
+    header = " " * (width + 2) + "  ".join(f"{label:>{width}}" for label in m.labels)
+    rows.append(("confusion", f"true \\ predicted\n{' ' * 12}{header}"))
+    for label, row in zip(m.labels, m.confusion_matrix, strict=True):
+        cells = "  ".join(f"{count:>{width}}" for count in row)
+        rows.append(("", f"{label:>{width}}  {cells}"))
+    if result.evaluation_run_id:
+        rows.append(("eval run", result.evaluation_run_id))
+    rows.append(("duration", f"{result.duration_s:.1f} s"))
+    key_width = max(len(k) for k, _ in rows)
+    return "\n".join(f"{k:<{key_width}}  {v}" for k, v in rows)
+
+
+def result_json(result: EvaluateModelResult) -> dict[str, Any]:
+    return {
+        "model_name": result.model_name,
+        "model_version": result.model_version,
+        "aliases": list(result.aliases),
+        "training_run_id": result.training_run_id,
+        "evaluation_run_id": result.evaluation_run_id,
+        "dataset": {
+            "name": result.dataset_name,
+            "digest": result.dataset_digest,
+            "rows": result.rows,
+            "dropped_rows": result.dropped_rows,
+        },
+        "metrics": result.evaluation.flat(),
+        **{k: v for k, v in result.evaluation.to_dict().items() if k != "f1_macro"},
+        "duration_s": round(result.duration_s, 3),
+    }
+
+
+def _settings(args: argparse.Namespace, ref: ModelRef) -> Settings:
+    return settings_with(
+        data=args.data,
+        text_column=args.text_column,
+        label_column=args.label_column,
+        tracking_uri=args.tracking_uri,
+        registry=args.registry,
+        # A models:/Name/... reference picks the registered model.
+        model_name=ref.model_name or args.model_name,
+    )
+
+
+def main(argv: Sequence[str] | None = None, container: Container | None = None) -> int:
+    """Run the CLI. A given `container` (with overridden providers, in tests) is configured
+    from the settings instead of a new one."""
+    args = build_parser().parse_args(argv)
+    out, err = sys.stdout, sys.stderr
+    try:
+        ref = parse_model_ref(args.model)
+        settings = _settings(args, ref)
+    except ValidationError as exc:
+        err.write(f"error: invalid setting: {one_line(exc)}\n")
+        return EXIT_BAD_INPUT
+    except SentimentError as exc:
+        err.write(f"error: {one_line(exc)}\n")
+        return exit_code(exc)
+    if container is None:
+        container = build_container(settings)
+    else:  # the caller's providers, this command line's settings
+        container.config.from_dict(settings.model_dump(mode="json"))
+    progress = _Silent() if args.quiet else ConsoleProgress(err)
+    use_case = container.evaluate_model(progress=progress)
+    try:
+        result = use_case.execute(
+            EvaluateModelCommand(ref=ref, log=args.log, run_name=args.run_name)
+        )
+    except SentimentError as exc:
+        err.write(f"\nerror: {one_line(exc)}\n")
+        return exit_code(exc)
+    except KeyboardInterrupt:
+        err.write("\ninterrupted\n")
+        return 130
+    except Exception:  # noqa: BLE001 - the last line of defence prints the trace
+        err.write("\nunexpected error:\n")
+        traceback.print_exc(file=err)
+        return EXIT_FAILED
+    if args.output_json:
+        args.output_json.parent.mkdir(parents=True, exist_ok=True)
+        args.output_json.write_text(json.dumps(result_json(result), indent=2) + "\n")
+    if not args.quiet:
+        out.write(summary(result) + "\n")
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,135 @@
+"""The evaluate and registry CLIs in process, on a container whose registry is overridden with
+the in-memory adapter: messages and exit codes for every refusal."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from dependency_injector import providers
+
+from sentiment.adapters.memory_registry import InMemoryModelRegistry
+from sentiment.adapters.sklearn_classifier import SklearnClassifier
+from sentiment.application.gate_candidate import GateCandidate, GateCandidateCommand
+from sentiment.domain.promotion import PromotionPolicy
+from sentiment.entrypoints import evaluate, registry
+from sentiment.entrypoints.container import Container
+from tests.support.data import sample_rows, to_dataset, write_csv
+
+HOLDOUT = to_dataset(sample_rows(100, seed=41), "holdout")
+
+
+@pytest.fixture
+def models(tiny_classifier: SklearnClassifier) -> InMemoryModelRegistry:
+    """Version 1 champion (gated), version 2 challenger (below a floor of 0.99)."""
+    memory = InMemoryModelRegistry(model_name="SentimentAnalysisModel")
+    for floor in (0.5, 0.99):
+        version = memory.add(tiny_classifier, {"f1_macro": 0.8}).version
+        GateCandidate(memory, PromotionPolicy(0.0, floor)).execute(
+            GateCandidateCommand(version, HOLDOUT)
+        )
+    return memory
+
+
+def container_for(memory: InMemoryModelRegistry) -> Container:
+    container = Container()
+    container.registry.override(providers.Object(memory))
+    return container
+
+
+def call(
+    main: object, memory: InMemoryModelRegistry, capsys: pytest.CaptureFixture[str], *args: str
+) -> tuple[int, str, str]:
+    assert callable(main)
+    code = main(list(args), container_for(memory))
+    out, err = capsys.readouterr()
+    return int(code), out, err
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (["promote", "1", "--reason", "again"], 3, "version 1 already holds @champion"),
+        (["promote", "2", "--reason", "  "], 3, "needs a reason"),
+        (["promote", "9", "--reason", "x"], 2, "has no version '9'"),
+        (["promote", "@shadow", "--reason", "x"], 2, "has no alias @shadow"),
+        (["promote", "@v2", "--reason", "x"], 2, "invalid alias 'v2'"),
+        (["promote", "two", "--reason", "x"], 2, "invalid model reference 'two'"),
+        (["promote", "models:/Other/2", "--reason", "x"], 2, "this registry holds"),
+        (["rollback"], 3, "first champion in the history"),
+    ],
+)
+def test_registry_refusals(
+    models: InMemoryModelRegistry,
+    capsys: pytest.CaptureFixture[str],
+    args: list[str],
+    code: int,
+    message: str,
+) -> None:
+    result = call(registry.main, models, capsys, *args)
+    assert result[0] == code
+    assert message in result[2]
+    assert result[2].startswith("error: ")
+    assert models.get_by_alias("champion").version == "1"
+
+
+def test_registry_list_and_promote_output(
+    models: InMemoryModelRegistry, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = call(registry.main, models, capsys, "list")
+    assert code == 0
+    assert out.splitlines()[0] == "SentimentAnalysisModel: 2 versions"
+    assert "gate -> @challenger" in out
+    code, out, _ = call(registry.main, models, capsys, "promote", "2", "--reason", "ok")
+    assert code == 0
+    assert out.splitlines() == [
+        "@champion: version 1 -> version 2 (macro-F1 0.8000); reason recorded: ok",
+        "@challenger removed: version 2 is the champion now",
+    ]
+    code, out, _ = call(registry.main, models, capsys, "rollback", "--reason", "no")
+    assert (code, out.strip()) == (
+        0,
+        "@champion: version 2 -> version 1 (macro-F1 0.8000), rolled back to the previous "
+        "champion; reason recorded: no",
+    )
+
+
+def test_an_empty_registry(capsys: pytest.CaptureFixture[str]) -> None:
+    empty = InMemoryModelRegistry()
+    assert call(registry.main, empty, capsys, "list")[1] == (
+        "SentimentAnalysisModel: no registered version\n"
+    )
+    assert "no recorded alias move" in call(registry.main, empty, capsys, "history")[1]
+    code, _, err = call(registry.main, empty, capsys, "rollback")
+    assert (code, err) == (3, "error: no version holds @champion: there is nothing to roll back\n")
+
+
+def test_an_unreachable_registry_exits_1(
+    models: InMemoryModelRegistry, capsys: pytest.CaptureFixture[str]
+) -> None:
+    models.set_reachable(False)
+    code, _, err = call(registry.main, models, capsys, "list")
+    assert (code, err) == (1, "error: SentimentAnalysisModel: the registry is unreachable\n")
+
+
+def test_evaluate_prints_and_refuses(
+    models: InMemoryModelRegistry, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    data = write_csv(tmp_path / "eval.csv", sample_rows(60, seed=42))
+    code, out, err = call(evaluate.main, models, capsys, "--data", str(data), "--model", "2")
+    assert code == 0, err
+    assert "SentimentAnalysisModel version 2 (@challenger)" in out
+    assert re.search(r"^rows +60 \(0 dropped\)$", out, re.MULTILINE)
+    assert "model    ..." in err  # progress on stderr
+
+    numeric = write_csv(tmp_path / "numeric.csv", [("good", "1"), ("bad", "0")])
+    code, _, err = call(evaluate.main, models, capsys, "--data", str(numeric), "-q")
+    assert code == 2
+    assert "'0', '1' are unknown to version 1" in err
+    code, _, err = call(evaluate.main, models, capsys, "--data", str(data), "--model", "@nope")
+    assert code == 2
+    assert err.endswith("\nerror: SentimentAnalysisModel has no alias @nope\n")
+    code, _, err = call(evaluate.main, models, capsys, "--data", str(data), "--model", "nope")
+    assert code == 2
+    assert "did you mean @nope" in err

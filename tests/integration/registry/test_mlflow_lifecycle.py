@@ -1,0 +1,191 @@
+"""The registry lifecycle on MLflow itself (SQLite store): what lands in MLflow's runs and tags,
+and how the adapter behaves when the server is away or an artifact is gone."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+
+import mlflow
+import pytest
+from mlflow import MlflowClient
+
+from sentiment.adapters.mlflow_registry import MlflowModelRegistry
+from sentiment.adapters.sklearn_classifier import SklearnClassifier
+from sentiment.application.describe_model import DescribeModel, DescribeModelCommand
+from sentiment.application.evaluate_model import EvaluateModel, EvaluateModelCommand
+from sentiment.application.gate_candidate import GateCandidate, GateCandidateCommand
+from sentiment.application.promote_model import PromoteModel, PromoteModelCommand
+from sentiment.application.registry_ops import score
+from sentiment.application.rollback_champion import RollbackChampion, RollbackChampionCommand
+from sentiment.domain.errors import ModelLoadError, RegistryUnavailableError
+from sentiment.domain.model_ref import parse_model_ref
+from sentiment.domain.promotion import CHALLENGER, CHAMPION, PromotionPolicy
+from tests.conftest import free_port
+from tests.integration.registry.conftest import mlflow_registry
+from tests.support.data import sample_rows, to_dataset
+from tests.support.fakes import StaticDatasetSource
+
+HOLDOUT = to_dataset(sample_rows(120, seed=5), "holdout")
+POLICY = PromotionPolicy(margin=0.0, floor=0.5)
+
+
+def fitted(n_features_log2: int) -> SklearnClassifier:
+    rows = sample_rows(240, seed=3)
+    classifier = SklearnClassifier("tfidf-lr", {"n_features_log2": n_features_log2})
+    classifier.fit([t for t, _ in rows], [y for _, y in rows])
+    return classifier
+
+
+def add_version(registry: MlflowModelRegistry, classifier: SklearnClassifier) -> str:
+    with registry.start_run() as run:
+        run.log_evaluation(score(classifier, HOLDOUT))
+        return run.register(classifier).version
+
+
+def artifact_folder(store: Path, registry: MlflowModelRegistry, version: str) -> Path:
+    source = registry.client.get_model_version(registry.model_name, version).source
+    folder = store / "artifacts" / "models" / str(source).removeprefix("models:/")
+    assert (folder / "artifacts" / "model.skops").is_file(), folder
+    return folder
+
+
+@pytest.fixture(scope="module")
+def good_and_weak() -> tuple[SklearnClassifier, SklearnClassifier]:
+    return fitted(16), fitted(3)
+
+
+def test_gate_promote_rollback_are_recorded_in_mlflow_tags(
+    sqlite_store: Path, good_and_weak: tuple[SklearnClassifier, SklearnClassifier]
+) -> None:
+    registry = mlflow_registry(sqlite_store, "Lifecycle")
+    good, weak = good_and_weak
+    gate = GateCandidate(registry, POLICY)
+    for classifier in (good, weak):
+        version = add_version(registry, classifier)
+        gate.execute(GateCandidateCommand(version, HOLDOUT, actor="ci"))
+    assert registry.get_by_alias(CHAMPION).version == "1"
+    assert registry.get_by_alias(CHALLENGER).version == "2"
+
+    PromoteModel(registry, POLICY).execute(
+        PromoteModelCommand(parse_model_ref("@challenger"), "try it", "alice")
+    )
+    rolled = RollbackChampion(registry).execute(RollbackChampionCommand("it was worse", "bob"))
+    assert (rolled.from_version, rolled.to_version) == ("2", "1")
+
+    # A fresh adapter (another process, say) reads the same history back from MLflow.
+    history = DescribeModel(mlflow_registry(sqlite_store, "Lifecycle")).execute(
+        DescribeModelCommand()
+    )
+    assert [(e.alias, e.version, e.action, e.previous) for e in history.history] == [
+        (CHAMPION, "1", "gate", None),
+        (CHALLENGER, "2", "gate", None),
+        (CHAMPION, "2", "promote", "1"),
+        (CHAMPION, "1", "rollback", "2"),
+    ]
+    tags = MlflowClient(registry.tracking_uri).get_model_version("Lifecycle", "1").tags
+    assert tags["champion.action"] == "rollback"
+    assert tags["champion.reason"] == "it was worse"
+    assert tags["champion.by"] == "bob"
+    assert tags["champion.previous"] == "2"
+
+
+def test_an_evaluation_run_is_linked_both_ways(
+    sqlite_store: Path, good_and_weak: tuple[SklearnClassifier, SklearnClassifier]
+) -> None:
+    registry = mlflow_registry(sqlite_store, "Evaluated")
+    add_version(registry, good_and_weak[0])
+    registry.set_alias(CHAMPION, "1")
+    result = EvaluateModel(registry, StaticDatasetSource(HOLDOUT)).execute(
+        EvaluateModelCommand(parse_model_ref("@champion"), log=True)
+    )
+    client = MlflowClient(registry.tracking_uri)
+    run = client.get_run(result.evaluation_run_id or "")
+    assert run.info.status == "FINISHED"
+    assert run.data.tags["sentiment.run_kind"] == "evaluation"
+    assert run.data.tags["sentiment.model_version"] == "1"
+    assert run.data.tags["sentiment.training_run_id"] == result.training_run_id
+    assert run.data.metrics["f1_macro"] == pytest.approx(result.evaluation.macro_f1)
+    assert run.inputs is not None
+    (dataset_input,) = run.inputs.dataset_inputs
+    assert dataset_input.dataset.digest == HOLDOUT.digest
+    assert {t.key: t.value for t in dataset_input.tags}["mlflow.data.context"] == "evaluation"
+    assert client.get_model_version("Evaluated", "1").tags["evaluation.run_id"] == run.info.run_id
+    assert [v.version for v in registry.list_versions()] == ["1"]
+
+
+def test_a_missing_artifact_is_a_load_error_and_the_gate_falls_back_to_the_floor(
+    sqlite_store: Path, good_and_weak: tuple[SklearnClassifier, SklearnClassifier]
+) -> None:
+    registry = mlflow_registry(sqlite_store, "LostArtifact")
+    good, weak = good_and_weak
+    add_version(registry, good)
+    GateCandidate(registry, POLICY).execute(GateCandidateCommand("1", HOLDOUT))
+    shutil.rmtree(artifact_folder(sqlite_store, registry, "1"))
+    with pytest.raises(ModelLoadError, match="artifacts are missing"):
+        registry.load("1")
+    add_version(registry, weak)
+    result = GateCandidate(registry, POLICY).execute(GateCandidateCommand("2", HOLDOUT))
+    assert result.promoted
+    assert "champion v1 could not be scored" in result.reason
+
+
+def test_a_corrupt_artifact_is_a_load_error(
+    sqlite_store: Path, good_and_weak: tuple[SklearnClassifier, SklearnClassifier]
+) -> None:
+    registry = mlflow_registry(sqlite_store, "CorruptArtifact")
+    add_version(registry, good_and_weak[0])
+    model_file = artifact_folder(sqlite_store, registry, "1") / "artifacts" / "model.skops"
+    model_file.write_bytes(b"not a zip file")
+    with pytest.raises(ModelLoadError, match="cannot read model file"):
+        registry.load("1")
+
+
+def test_loading_leaves_no_download_behind(
+    sqlite_store: Path, good_and_weak: tuple[SklearnClassifier, SklearnClassifier]
+) -> None:
+    registry = mlflow_registry(sqlite_store, "NoLeak")
+    add_version(registry, good_and_weak[0])
+    downloads = sqlite_store / "downloads"
+    registry.load("1")
+    registry.load("1")
+    assert not downloads.exists() or list(downloads.iterdir()) == []
+
+
+def test_an_unreachable_server_is_reported_as_such_and_quickly(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "3")
+    registry = MlflowModelRegistry(tracking_uri=f"http://127.0.0.1:{free_port()}")
+    started = time.monotonic()
+    for call in (registry.list_versions, lambda: registry.get_by_alias(CHAMPION)):
+        with pytest.raises(RegistryUnavailableError, match="unreachable"):
+            call()
+    assert time.monotonic() - started < 20
+
+
+def test_loading_ignores_mlflows_process_wide_uri(
+    sqlite_store: Path,
+    good_and_weak: tuple[SklearnClassifier, SklearnClassifier],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A fresh process (the API, `evaluate`) never called mlflow.set_tracking_uri: MLflow's
+    global URI is its default, a `mlflow.db` in the working directory. Loading must not care."""
+    registry = mlflow_registry(sqlite_store, "GlobalUri")
+    add_version(registry, good_and_weak[0])
+    monkeypatch.chdir(tmp_path)
+    previous = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
+    elsewhere = f"sqlite:///{tmp_path / 'elsewhere.db'}"
+    mlflow.set_tracking_uri(elsewhere)
+    mlflow.set_registry_uri(elsewhere)
+    try:
+        loaded = mlflow_registry(sqlite_store, "GlobalUri").load("1")
+    finally:
+        mlflow.set_tracking_uri(previous[0])
+        mlflow.set_registry_uri(previous[1])
+    assert loaded.classes == ("negative", "positive")
+    assert not (tmp_path / "elsewhere.db").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == []

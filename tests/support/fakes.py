@@ -1,0 +1,106 @@
+"""Test doubles for the registry use cases: classifiers with a known score, a ticking clock."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from sentiment.adapters.memory_registry import InMemoryModelRegistry
+from sentiment.domain.errors import ModelLoadError
+from sentiment.domain.metrics import evaluate
+from sentiment.domain.model import LabelledDataset, ModelVersion, ParamValue, Prediction
+from sentiment.domain.ports import Classifier
+
+LABELS = ("negative", "positive")
+
+
+def holdout(size: int = 20) -> LabelledDataset:
+    """`size` texts, half of each label, alternating."""
+    return LabelledDataset(
+        texts=tuple(f"review {i}" for i in range(size)),
+        labels=tuple(LABELS[i % 2] for i in range(size)),
+        name="holdout",
+        source="tests",
+        digest="h0ld0ut",
+    )
+
+
+class ScriptedClassifier(Classifier):
+    """Knows the answer for each text of a dataset and gets the first `wrong` ones wrong."""
+
+    def __init__(self, data: LabelledDataset, wrong: int = 0, model_type: str = "scripted"):
+        flip = {LABELS[0]: LABELS[1], LABELS[1]: LABELS[0]}
+        self.answers = {
+            text: (flip[label] if i < wrong else label)
+            for i, (text, label) in enumerate(zip(data.texts, data.labels, strict=True))
+        }
+        self._model_type = model_type
+        self.predicted = 0
+
+    @property
+    def model_type(self) -> str:
+        return self._model_type
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        return LABELS
+
+    def hyperparameters(self) -> Mapping[str, ParamValue]:
+        return {}
+
+    def fit(self, texts: Sequence[str], labels: Sequence[str]) -> None:
+        return None
+
+    def predict(self, texts: Sequence[str]) -> list[Prediction]:
+        self.predicted += len(texts)
+        out = []
+        for text in texts:
+            label = self.answers.get(text, LABELS[0])
+            other = LABELS[1 - LABELS.index(label)]
+            out.append(Prediction(label, {label: 0.9, other: 0.1}))
+        return out
+
+
+def f1_of(classifier: Classifier, data: LabelledDataset) -> float:
+    predicted = [p.label for p in classifier.predict(data.texts)]
+    return evaluate(data.labels, predicted, labels=LABELS).macro_f1
+
+
+class Clock:
+    """A clock that moves one second each time it is read."""
+
+    def __init__(self, start: float = 1_800_000_000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        self.now += 1.0
+        return self.now
+
+
+class BrokenArtifactRegistry(InMemoryModelRegistry):
+    """An in-memory registry whose listed versions fail to load, as a lost artifact would."""
+
+    def __init__(self, model_name: str = "SentimentAnalysisModel") -> None:
+        super().__init__(model_name)
+        self.broken: set[str] = set()
+
+    def load(self, version: str) -> Classifier:
+        if str(version) in self.broken:
+            raise ModelLoadError(f"version {version}: the model's artifacts are missing")
+        return super().load(version)
+
+
+def register(
+    registry: InMemoryModelRegistry, classifier: Classifier, f1: float | None = 0.9
+) -> ModelVersion:
+    """A version from a finished run that logged macro-F1 `f1` (None: logged nothing)."""
+    return registry.add(classifier, {} if f1 is None else {"f1_macro": f1, "accuracy": f1})
+
+
+class StaticDatasetSource:
+    """A DatasetSource serving one dataset held in memory."""
+
+    def __init__(self, data: LabelledDataset) -> None:
+        self.data = data
+
+    def load(self) -> LabelledDataset:
+        return self.data

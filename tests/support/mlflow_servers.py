@@ -1,0 +1,129 @@
+"""A real `mlflow server` for tests: PostgreSQL backend store, proxied artifacts in a folder.
+
+PostgreSQL is the one on 127.0.0.1:5432 (trust auth, user postgres); override with
+SENTIMENT_TEST_POSTGRES=user@host:port. Each server gets a fresh database, dropped afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg2
+import pytest
+
+from tests.conftest import free_port
+from tests.processes import VENV_BIN, running_server
+from tests.support.processes import clean_env
+
+POSTGRES = os.environ.get("SENTIMENT_TEST_POSTGRES", "postgres@127.0.0.1:5432")
+
+
+@dataclass(frozen=True)
+class MlflowServer:
+    uri: str
+    """The tracking and registry URI clients use: http://127.0.0.1:PORT."""
+    backend_store_uri: str
+    artifacts: Path
+    """--artifacts-destination: where the server keeps what clients upload."""
+    log: Path
+    database: str
+
+
+def _connect(database: str = "postgres") -> psycopg2.extensions.connection:
+    user, _, address = POSTGRES.partition("@")
+    host, _, port = address.partition(":")
+    try:
+        connection = psycopg2.connect(
+            host=host, port=int(port or 5432), user=user, dbname=database, connect_timeout=5
+        )
+    except psycopg2.OperationalError as exc:
+        pytest.fail(
+            f"PostgreSQL is not reachable at {POSTGRES} ({exc}); start it with "
+            "`pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start`"
+        )
+    connection.autocommit = True
+    return connection
+
+
+@contextmanager
+def fresh_database(prefix: str = "sentiment_test") -> Iterator[str]:
+    """A new, empty PostgreSQL database, dropped (connections and all) afterwards."""
+    name = f"{prefix}_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    _execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield name
+    finally:
+        # A new connection: PostgreSQL may have been restarted in between.
+        _execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _execute(statement: str) -> None:
+    admin = _connect()
+    try:
+        with admin.cursor() as cursor:
+            cursor.execute(statement)
+    finally:
+        admin.close()
+
+
+def database_exists(name: str) -> bool:
+    admin = _connect()
+    try:
+        with admin.cursor() as cursor:
+            cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
+            return cursor.fetchone() is not None
+    finally:
+        admin.close()
+
+
+@contextmanager
+def postgres_mlflow_server(root: Path) -> Iterator[MlflowServer]:
+    """`mlflow server` with a fresh PostgreSQL database and `--artifacts-destination` under
+    `root`, on a free loopback port, one worker, no job runner."""
+    user, _, address = POSTGRES.partition("@")
+    with fresh_database() as database:
+        # SQLAlchemy 2.1 reads a bare postgresql:// as psycopg 3; the project ships psycopg2.
+        backend = f"postgresql+psycopg2://{user}@{address}/{database}"
+        artifacts = root / "served-artifacts"
+        log = root / "mlflow-server.log"
+        port = free_port()
+        command = [
+            str(VENV_BIN / "mlflow"),
+            "server",
+            "--backend-store-uri",
+            backend,
+            "--artifacts-destination",
+            str(artifacts),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+        ]
+        env = clean_env({"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"})
+        uri = f"http://127.0.0.1:{port}"
+        with running_server(command, f"{uri}/health", log, env=env, cwd=root):
+            yield MlflowServer(uri, backend, artifacts, log, database)
+
+
+def restart_postgres() -> float:
+    """Restart the local PostgreSQL cluster; returns how long it took. Other sessions lose
+    their connections: keep it rare and short."""
+    versions = sorted(os.listdir("/etc/postgresql"))
+    started = time.monotonic()
+    subprocess.run(
+        ["pg_ctlcluster", "--skip-systemctl-redirect", versions[-1], "main", "restart"],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    _connect().close()  # it answers again
+    return time.monotonic() - started

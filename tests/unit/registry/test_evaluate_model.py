@@ -1,0 +1,108 @@
+"""EvaluateModel on the in-memory registry: which version, which scores, which records."""
+
+from __future__ import annotations
+
+import pytest
+
+from sentiment.adapters.memory_registry import InMemoryModelRegistry
+from sentiment.application.evaluate_model import EvaluateModel, EvaluateModelCommand
+from sentiment.domain.errors import DatasetError, ModelNotFoundError, RegistryInputError
+from sentiment.domain.model import LabelledDataset
+from sentiment.domain.model_ref import parse_model_ref
+from sentiment.domain.promotion import CHAMPION
+from tests.support.fakes import ScriptedClassifier, StaticDatasetSource, holdout, register
+
+DATA = holdout(20)
+
+
+@pytest.fixture
+def registry() -> InMemoryModelRegistry:
+    registry = InMemoryModelRegistry()
+    register(registry, ScriptedClassifier(DATA, wrong=2))
+    register(registry, ScriptedClassifier(DATA, wrong=5))
+    registry.set_alias(CHAMPION, "1")
+    return registry
+
+
+@pytest.mark.parametrize(
+    ("ref", "version", "accuracy"),
+    [
+        ("@champion", "1", 0.9),
+        ("2", "2", 0.75),
+        ("latest", "2", 0.75),
+        ("models:/SentimentAnalysisModel@champion", "1", 0.9),
+        ("models:/SentimentAnalysisModel/2", "2", 0.75),
+    ],
+)
+def test_the_reference_picks_the_version_scored(
+    registry: InMemoryModelRegistry, ref: str, version: str, accuracy: float
+) -> None:
+    use_case = EvaluateModel(registry, StaticDatasetSource(DATA))
+    result = use_case.execute(EvaluateModelCommand(parse_model_ref(ref)))
+    assert result.model_version == version
+    assert result.evaluation.accuracy == pytest.approx(accuracy)
+    assert result.rows == 20
+    assert result.evaluation.support == 20
+    assert result.evaluation_run_id is None
+    assert len(registry.runs) == 2  # no run without --log
+
+
+def test_missing_and_foreign_models(registry: InMemoryModelRegistry) -> None:
+    use_case = EvaluateModel(registry, StaticDatasetSource(DATA))
+    with pytest.raises(ModelNotFoundError):
+        use_case.execute(EvaluateModelCommand(parse_model_ref("@shadow")))
+    with pytest.raises(ModelNotFoundError):
+        use_case.execute(EvaluateModelCommand(parse_model_ref("7")))
+    with pytest.raises(RegistryInputError, match="holds 'SentimentAnalysisModel'"):
+        use_case.execute(EvaluateModelCommand(parse_model_ref("models:/Other@champion")))
+
+
+def test_logging_links_the_run_and_the_version(registry: InMemoryModelRegistry) -> None:
+    use_case = EvaluateModel(registry, StaticDatasetSource(DATA))
+    result = use_case.execute(EvaluateModelCommand(parse_model_ref("@champion"), log=True))
+    run = registry.runs[-1]
+    assert result.evaluation_run_id == run.run_id
+    assert run.status == "FINISHED"
+    assert run.name == "evaluate-v1-holdout"
+    assert run.tags["sentiment.run_kind"] == "evaluation"
+    assert run.tags["sentiment.model_version"] == "1"
+    assert run.tags["sentiment.model_ref"] == "@champion"
+    assert run.tags["sentiment.training_run_id"] == registry.get_version("1").run_id
+    assert run.dataset_contexts == ["evaluation"]
+    assert run.datasets[0].digest == "h0ld0ut"
+    assert run.metrics["f1_macro"] == pytest.approx(result.evaluation.macro_f1)
+    assert run.registered_version is None  # evaluating registers nothing
+    tags = registry.get_version("1").tags
+    assert tags["evaluation.run_id"] == run.run_id
+    assert float(tags["evaluation.f1_macro"]) == pytest.approx(result.evaluation.macro_f1)
+    assert tags["evaluation.data"] == "holdout (20 rows, digest h0ld0ut)"
+    assert len(registry.list_versions()) == 2
+
+
+def test_labels_the_model_does_not_know_are_refused(registry: InMemoryModelRegistry) -> None:
+    numeric = LabelledDataset(("good", "bad"), ("1", "0"), name="numeric")
+    use_case = EvaluateModel(registry, StaticDatasetSource(numeric))
+    with pytest.raises(DatasetError, match="'0', '1' are unknown to version 1"):
+        use_case.execute(EvaluateModelCommand(parse_model_ref("@champion"), log=True))
+    assert len(registry.runs) == 2
+
+
+def test_data_without_rows_is_refused(registry: InMemoryModelRegistry) -> None:
+    empty = LabelledDataset((), (), name="empty", dropped=3)
+    with pytest.raises(DatasetError, match="no row"):
+        EvaluateModel(registry, StaticDatasetSource(empty)).execute(
+            EvaluateModelCommand(parse_model_ref("1"))
+        )
+
+
+def test_one_class_only_is_scored_over_the_models_classes(registry: InMemoryModelRegistry) -> None:
+    positives = LabelledDataset(
+        tuple(t for t, y in zip(DATA.texts, DATA.labels, strict=True) if y == "positive"),
+        ("positive",) * 10,
+        name="positives",
+    )
+    result = EvaluateModel(registry, StaticDatasetSource(positives)).execute(
+        EvaluateModelCommand(parse_model_ref("@champion"))
+    )
+    assert result.evaluation.labels == ("negative", "positive")
+    assert result.evaluation.per_class["positive"].support == 10

@@ -1,0 +1,163 @@
+"""GateCandidate on the in-memory registry: champion or challenger, decided on the same data."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from sentiment.adapters.memory_registry import InMemoryModelRegistry
+from sentiment.application.gate_candidate import (
+    GateCandidate,
+    GateCandidateCommand,
+    GateCandidateResult,
+)
+from sentiment.domain.errors import PromotionRefusedError, RegistryUnavailableError
+from sentiment.domain.promotion import CHALLENGER, CHAMPION, EVENT_TAG_PREFIX, PromotionPolicy
+from tests.support.fakes import (
+    BrokenArtifactRegistry,
+    Clock,
+    ScriptedClassifier,
+    f1_of,
+    holdout,
+    register,
+)
+
+DATA = holdout(20)
+
+
+def gate(registry: InMemoryModelRegistry, margin: float = 0.0, floor: float = 0.8) -> GateCandidate:
+    return GateCandidate(registry, PromotionPolicy(margin=margin, floor=floor), clock=Clock())
+
+
+def run_gate(registry: InMemoryModelRegistry, version: str, **policy: float) -> GateCandidateResult:
+    return gate(registry, **policy).execute(GateCandidateCommand(version, DATA, actor="tester"))
+
+
+def test_the_first_version_becomes_champion_when_it_passes_the_floor() -> None:
+    registry = InMemoryModelRegistry()
+    v1 = register(registry, ScriptedClassifier(DATA, wrong=2))  # 0.90 on DATA
+    result = gate(registry).execute(GateCandidateCommand(v1.version, DATA, actor="tester"))
+    assert result.promoted
+    assert result.alias == CHAMPION
+    assert result.champion_version is None
+    assert result.candidate_f1 == pytest.approx(0.9, abs=0.01)
+    assert registry.get_by_alias(CHAMPION).version == "1"
+    assert "no champion to beat" in result.reason
+
+
+def test_the_first_version_below_the_floor_is_only_challenger() -> None:
+    registry = InMemoryModelRegistry()
+    v1 = register(registry, ScriptedClassifier(DATA, wrong=6), f1=0.99)  # 0.70 on DATA
+    result = gate(registry).execute(GateCandidateCommand(v1.version, DATA))
+    assert not result.promoted
+    assert result.alias == CHALLENGER
+    assert "below the floor 0.8000" in result.reason
+    assert registry.get_by_alias(CHALLENGER).version == "1"
+    assert [v.aliases for v in registry.list_versions()] == [(CHALLENGER,)]
+
+
+def test_a_better_candidate_takes_over_and_both_versions_record_it() -> None:
+    registry = InMemoryModelRegistry()
+    register(registry, ScriptedClassifier(DATA, wrong=3))
+    run_gate(registry, "1")
+    register(registry, ScriptedClassifier(DATA, wrong=1))
+    result = gate(registry).execute(GateCandidateCommand("2", DATA, actor="tester"))
+    assert result.promoted
+    assert result.champion_version == "1"
+    assert result.champion_f1 == pytest.approx(f1_of(ScriptedClassifier(DATA, 3), DATA))
+    assert registry.get_by_alias(CHAMPION).version == "2"
+
+    tags = registry.get_version("2").tags
+    assert tags["champion.previous"] == "1"
+    assert tags["champion.action"] == "gate"
+    assert tags["champion.by"] == "tester"
+    assert float(tags["champion.f1_macro"]) == pytest.approx(result.candidate_f1)
+    assert float(tags["champion.champion_f1_macro"]) == pytest.approx(result.champion_f1 or 0)
+    assert tags["champion.data"] == "holdout (20 rows, digest h0ld0ut)"
+    (event,) = [json.loads(v) for k, v in tags.items() if k.startswith(EVENT_TAG_PREFIX)]
+    assert event["alias"] == CHAMPION
+    assert event["previous"] == "1"
+    old = registry.get_version("1").tags
+    assert old["champion.replaced_by"] == "2"
+    assert old["champion.until"] == tags["champion.at"]
+
+
+def test_both_are_scored_on_the_given_data_not_on_their_recorded_metrics() -> None:
+    registry = InMemoryModelRegistry()
+    # The champion claims 0.99 from its own split, but scores 0.80 on this one.
+    register(registry, ScriptedClassifier(DATA, wrong=4), f1=0.99)
+    registry.set_alias(CHAMPION, "1")
+    register(registry, ScriptedClassifier(DATA, wrong=2), f1=0.85)
+    result = gate(registry).execute(GateCandidateCommand("2", DATA))
+    assert result.promoted
+    assert result.champion_f1 == pytest.approx(0.8, abs=0.01)
+
+
+@pytest.mark.parametrize(("wrong", "margin", "promoted"), [(3, 0.0, True), (3, 0.01, False)])
+def test_a_tie_promotes_only_without_a_margin(wrong: int, margin: float, promoted: bool) -> None:
+    registry = InMemoryModelRegistry()
+    register(registry, ScriptedClassifier(DATA, wrong=wrong))
+    run_gate(registry, "1")
+    register(registry, ScriptedClassifier(DATA, wrong=wrong))
+    result = gate(registry, margin=margin).execute(GateCandidateCommand("2", DATA))
+    assert result.promoted is promoted
+    assert registry.get_by_alias(CHAMPION).version == ("2" if promoted else "1")
+
+
+def test_a_worse_candidate_becomes_challenger_and_the_champion_stays() -> None:
+    registry = InMemoryModelRegistry()
+    register(registry, ScriptedClassifier(DATA, wrong=1))
+    run_gate(registry, "1")
+    register(registry, ScriptedClassifier(DATA, wrong=3))
+    result = gate(registry).execute(GateCandidateCommand("2", DATA))
+    assert not result.promoted
+    assert "below champion v1's" in result.reason
+    assert registry.get_by_alias(CHAMPION).version == "1"
+    assert registry.get_by_alias(CHALLENGER).version == "2"
+    assert registry.get_version("2").tags["challenger.reason"] == result.reason
+    # A later, still worse candidate takes @challenger over.
+    register(registry, ScriptedClassifier(DATA, wrong=5))
+    gate(registry).execute(GateCandidateCommand("3", DATA))
+    assert registry.get_by_alias(CHALLENGER).version == "3"
+    assert registry.get_version("3").tags["challenger.previous"] == "2"
+
+
+def test_a_champion_that_no_longer_loads_leaves_only_the_floor() -> None:
+    registry = BrokenArtifactRegistry()
+    register(registry, ScriptedClassifier(DATA, wrong=0))
+    run_gate(registry, "1")
+    registry.broken.add("1")
+    register(registry, ScriptedClassifier(DATA, wrong=2))
+    result = gate(registry).execute(GateCandidateCommand("2", DATA))
+    assert result.promoted
+    assert result.champion_f1 is None
+    assert "champion v1 could not be scored" in result.reason
+
+
+def test_a_candidate_that_does_not_load_is_not_gated() -> None:
+    registry = BrokenArtifactRegistry()
+    register(registry, ScriptedClassifier(DATA))
+    registry.broken.add("1")
+    with pytest.raises(Exception, match="artifacts are missing"):
+        gate(registry).execute(GateCandidateCommand("1", DATA))
+    assert registry.list_versions()[0].aliases == ()
+
+
+def test_a_version_from_an_unfinished_run_is_refused() -> None:
+    registry = InMemoryModelRegistry()
+    with registry.start_run() as run:
+        version = run.register(ScriptedClassifier(DATA))
+        with pytest.raises(PromotionRefusedError, match="RUNNING"):
+            gate(registry).execute(GateCandidateCommand(version.version, DATA))
+    assert registry.get_version("1").aliases == ()
+
+
+def test_an_unreachable_registry_moves_nothing() -> None:
+    registry = InMemoryModelRegistry()
+    register(registry, ScriptedClassifier(DATA))
+    registry.set_reachable(False)
+    with pytest.raises(RegistryUnavailableError):
+        gate(registry).execute(GateCandidateCommand("1", DATA))
+    registry.set_reachable(True)
+    assert registry.get_version("1").aliases == ()

@@ -1,0 +1,133 @@
+"""Model references, alias and tag rules: the input people type and adapters must refuse alike."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from sentiment.domain.errors import RegistryInputError
+from sentiment.domain.model_ref import (
+    ModelRef,
+    canonical_version,
+    check_alias,
+    check_tag,
+    parse_model_ref,
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("3", ModelRef(version="3")),
+        (" 007 ", ModelRef(version="7")),
+        ("@champion", ModelRef(alias="champion")),
+        ("latest", ModelRef(version="latest")),
+        ("LATEST", ModelRef(version="latest")),
+        ("models:/Sent/12", ModelRef(version="12", model_name="Sent")),
+        ("models:/Sent@challenger", ModelRef(alias="challenger", model_name="Sent")),
+        ("models:/Sent/latest", ModelRef(version="latest", model_name="Sent")),
+        ("models:/My Model-2/1", ModelRef(version="1", model_name="My Model-2")),
+    ],
+)
+def test_every_reference_form_parses(text: str, expected: ModelRef) -> None:
+    assert parse_model_ref(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "0",
+        "-1",
+        "1.5",
+        "v3",
+        "champion",
+        "@",
+        "@v2",
+        "@latest",
+        "@a b",
+        "models:/",
+        "models:/X",
+        "models:/X/",
+        "models:/X/abc",
+        "models:/X@",
+        "models:/X/1/2",
+        "runs:/abc/model",
+        "³",
+    ],
+)
+def test_malformed_references_are_refused_with_the_accepted_forms(text: str) -> None:
+    with pytest.raises(RegistryInputError, match=r"(invalid model reference|invalid alias)"):
+        parse_model_ref(text)
+
+
+def test_a_bare_alias_name_gets_a_hint() -> None:
+    with pytest.raises(RegistryInputError, match="did you mean @champion"):
+        parse_model_ref("champion")
+
+
+@given(st.integers(min_value=1, max_value=10**9), st.integers(min_value=0, max_value=3))
+def test_versions_are_canonical_positive_integers(number: int, zeros: int) -> None:
+    assert canonical_version("0" * zeros + str(number)) == str(number)
+    assert parse_model_ref("0" * zeros + str(number)) == ModelRef(version=str(number))
+
+
+@given(st.text(max_size=6))
+def test_canonical_version_is_none_or_a_positive_integer(text: str) -> None:
+    result = canonical_version(text)
+    assert result is None or (result.isdigit() and int(result) >= 1 and str(int(result)) == result)
+
+
+@given(
+    st.from_regex(r"[A-Za-z_][A-Za-z0-9_-]{0,20}", fullmatch=True).filter(
+        lambda a: a.lower() != "latest" and not (a[0] in "vV" and a[1:].isdigit())
+    ),
+    st.sampled_from(["", "Sentiment", "a-b_c"]),
+)
+def test_a_reference_prints_as_it_parses(alias: str, name: str) -> None:
+    for ref in (ModelRef(alias=alias, model_name=name or None), ModelRef(version="4")):
+        assert parse_model_ref(str(ref)) == ref
+
+
+def test_a_reference_names_exactly_one_target() -> None:
+    with pytest.raises(RegistryInputError):
+        ModelRef()
+    with pytest.raises(RegistryInputError):
+        ModelRef(version="1", alias="champion")
+
+
+@pytest.mark.parametrize(
+    "alias", ["v3", "V12", "3", "has space", "", "-dash", "a/b", "latest", "Latest", "x" * 256]
+)
+def test_invalid_aliases(alias: str) -> None:
+    with pytest.raises(RegistryInputError, match="invalid alias"):
+        check_alias(alias)
+
+
+@pytest.mark.parametrize("alias", ["champion", "challenger", "_x", "shadow-2", "v3a", "x" * 255])
+def test_valid_aliases(alias: str) -> None:
+    check_alias(alias)
+
+
+@pytest.mark.parametrize(
+    "key", ["", "a\nb", "a|b", "../x", "/abs", "a//b", "a/./b", "x" * 251, "é?"]
+)
+def test_invalid_tag_keys(key: str) -> None:
+    with pytest.raises(RegistryInputError, match="invalid tag key"):
+        check_tag(key, "v")
+
+
+@pytest.mark.parametrize(
+    "key", ["model_type", "champion.at", "a/b", "with space", "k:v", "x" * 250]
+)
+def test_valid_tag_keys(key: str) -> None:
+    check_tag(key, "value")
+
+
+def test_tag_values_are_text_of_bounded_length() -> None:
+    check_tag("k", "x" * 5000)
+    with pytest.raises(RegistryInputError, match="over 5000"):
+        check_tag("k", "x" * 5001)
+    with pytest.raises(RegistryInputError, match="must be text"):
+        check_tag("k", 3)  # type: ignore[arg-type]

@@ -1,0 +1,205 @@
+"""The quality gate's rule, alias events as tags, and the champion's undo stack."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
+
+from sentiment.domain.errors import PromotionRefusedError
+from sentiment.domain.model import ModelVersion
+from sentiment.domain.promotion import (
+    CHALLENGER,
+    CHAMPION,
+    EVENT_TAG_PREFIX,
+    GATE,
+    PROMOTE,
+    ROLLBACK,
+    AliasEvent,
+    PromotionPolicy,
+    alias_history,
+    champion_stack,
+    rollback_target,
+)
+
+scores = st.floats(min_value=0.0, max_value=1.0, allow_nan=False)
+margins = st.floats(min_value=-0.2, max_value=0.2, allow_nan=False)
+
+
+@given(scores, st.none() | scores, margins, scores)
+def test_promote_exactly_when_the_floor_and_the_champion_plus_margin_are_reached(
+    candidate: float, champion: float | None, margin: float, floor: float
+) -> None:
+    # Away from the boundaries, where the tolerance of 1e-9 does not matter.
+    assume(abs(candidate - floor) > 1e-6)
+    assume(champion is None or abs(candidate - (champion + margin)) > 1e-6)
+    decision = PromotionPolicy(margin=margin, floor=floor).decide(candidate, champion, "2")
+    expected = candidate >= floor and (champion is None or candidate >= champion + margin)
+    assert decision.promote == expected
+    assert decision.reason
+
+
+@given(scores, st.none() | scores, margins, scores, st.floats(min_value=0.0, max_value=0.5))
+def test_a_better_candidate_is_never_worse_off(
+    candidate: float, champion: float | None, margin: float, floor: float, gain: float
+) -> None:
+    policy = PromotionPolicy(margin=margin, floor=floor)
+    if policy.decide(candidate, champion).promote:
+        assert policy.decide(min(1.0, candidate + gain), champion).promote
+
+
+def test_a_tie_with_the_champion_promotes_at_margin_zero() -> None:
+    assert PromotionPolicy(0.0, 0.8).decide(0.85, 0.85, "1").promote
+    assert not PromotionPolicy(0.01, 0.8).decide(0.855, 0.85, "1").promote
+    # 0.84 + 0.01 is 0.8500000000000001 in floating point: still a tie.
+    assert PromotionPolicy(0.01, 0.8).decide(0.85, 0.84, "1").promote
+
+
+def test_reasons_say_which_bar_was_missed() -> None:
+    policy = PromotionPolicy(margin=0.01, floor=0.8)
+    assert "below the floor 0.8000" in policy.decide(0.79, None).reason
+    assert "below the floor" in policy.decide(0.79, 0.5, "3").reason
+    reason = policy.decide(0.85, 0.845, "3").reason
+    assert "champion v3's 0.8450 + margin 0.0100 = 0.8550" in reason
+    assert "no champion to beat" in policy.decide(0.9, None).reason
+
+
+@pytest.mark.parametrize(
+    ("margin", "floor"), [(0.0, 1.5), (0.0, -0.1), (2.0, 0.8), (0.0, float("nan"))]
+)
+def test_a_policy_out_of_range_is_refused(margin: float, floor: float) -> None:
+    with pytest.raises(ValueError, match="promotion"):
+        PromotionPolicy(margin=margin, floor=floor)
+
+
+events = st.builds(
+    AliasEvent,
+    alias=st.sampled_from([CHAMPION, CHALLENGER, "shadow"]),
+    version=st.integers(1, 999).map(str),
+    action=st.sampled_from([GATE, PROMOTE, ROLLBACK]),
+    at=st.floats(min_value=1e9, max_value=4e9),
+    previous=st.none() | st.integers(1, 999).map(str),
+    reason=st.text(max_size=50),
+    actor=st.text(max_size=20),
+    metrics=st.dictionaries(st.sampled_from(["f1_macro", "accuracy"]), scores, max_size=2),
+    data=st.text(max_size=30),
+)
+
+
+@given(events)
+def test_an_event_survives_its_tags(event: AliasEvent) -> None:
+    tags = event.to_tags()
+    key = event.tag_key()
+    assert key.startswith(EVENT_TAG_PREFIX)
+    restored = AliasEvent.from_tag(event.version, key, tags[key])
+    assert restored is not None
+    assert restored.alias == event.alias
+    assert restored.previous == event.previous
+    assert restored.reason == event.reason
+    assert restored.metrics == pytest.approx(dict(event.metrics))
+    assert restored.at == pytest.approx(event.at)
+    assert tags[f"{event.alias}.reason"] == event.reason
+    assert tags[f"{event.alias}.previous"] == (event.previous or "")
+    assert tags[f"{event.alias}.at"].endswith("Z")
+
+
+def test_summary_tags_are_readable() -> None:
+    event = AliasEvent(CHAMPION, "3", GATE, 1_800_000_000.0, "2", "better", "ci", {"f1_macro": 0.9})
+    tags = event.to_tags()
+    assert tags["champion.at"] == "2027-01-15T08:00:00.000Z"
+    assert tags["champion.previous"] == "2"
+    assert tags["champion.action"] == "gate"
+    assert tags["champion.by"] == "ci"
+    assert float(tags["champion.f1_macro"]) == 0.9
+    assert json.loads(tags[event.tag_key()])["reason"] == "better"
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("model_type", "nblr"),
+        (EVENT_TAG_PREFIX + "1", "not json"),
+        (EVENT_TAG_PREFIX + "1", "[]"),
+        (EVENT_TAG_PREFIX + "1", '{"alias": "champion"}'),
+        (EVENT_TAG_PREFIX + "1", '{"alias": "c", "action": "gate", "at": "soon"}'),
+    ],
+)
+def test_other_or_damaged_tags_are_not_events(key: str, value: str) -> None:
+    assert AliasEvent.from_tag("1", key, value) is None
+
+
+def _event(version: str, action: str, at: float, previous: str | None = None) -> AliasEvent:
+    return AliasEvent(CHAMPION, version, action, at, previous)
+
+
+def test_history_merges_all_versions_in_time_order() -> None:
+    v1 = ModelVersion("M", "1", "r1", tags=_event("1", GATE, 10).to_tags())
+    v2 = ModelVersion(
+        "M",
+        "2",
+        "r2",
+        tags={
+            **AliasEvent(CHALLENGER, "2", GATE, 20).to_tags(),
+            **_event("2", PROMOTE, 30, "1").to_tags(),
+        },
+    )
+    history = alias_history([v2, v1])
+    assert [(e.version, e.alias, e.at) for e in history] == [
+        ("1", CHAMPION, 10),
+        ("2", CHALLENGER, 20),
+        ("2", CHAMPION, 30),
+    ]
+    assert [e.at for e in alias_history([v1, v2], CHAMPION)] == [10, 30]
+
+
+def test_rollback_walks_back_one_champion_at_a_time() -> None:
+    history = [_event("1", GATE, 1), _event("2", GATE, 2, "1"), _event("3", PROMOTE, 3, "2")]
+    assert champion_stack(history) == ["1", "2", "3"]
+    assert rollback_target(history, "3") == "2"
+    history.append(_event("2", ROLLBACK, 4, "3"))
+    assert champion_stack(history) == ["1", "2"]
+    assert rollback_target(history, "2") == "1"
+    history.append(_event("1", ROLLBACK, 5, "2"))
+    with pytest.raises(PromotionRefusedError, match="first champion"):
+        rollback_target(history, "1")
+
+
+def test_a_promotion_after_a_rollback_is_undone_by_the_next_rollback() -> None:
+    history = [
+        _event("1", GATE, 1),
+        _event("2", GATE, 2, "1"),
+        _event("1", ROLLBACK, 3, "2"),
+        _event("3", GATE, 4, "1"),
+    ]
+    assert rollback_target(history, "3") == "1"
+
+
+def test_rollback_needs_a_champion_the_history_knows() -> None:
+    history = [_event("1", GATE, 1), _event("2", GATE, 2, "1")]
+    with pytest.raises(PromotionRefusedError, match="nothing to roll back"):
+        rollback_target(history, None)
+    with pytest.raises(PromotionRefusedError, match="outside this tool"):
+        rollback_target(history, "7")
+
+
+def test_a_recorded_move_that_never_happened_does_not_mislead_rollback() -> None:
+    # The process died between tagging version 3 and moving the alias: 2 is still champion.
+    history = [_event("1", GATE, 1), _event("2", GATE, 2, "1"), _event("3", GATE, 3, "2")]
+    assert rollback_target(history, "2") == "1"
+
+
+@given(st.lists(st.integers(1, 50).map(str), min_size=1, max_size=12, unique=True))
+def test_n_rollbacks_retrace_n_promotions(versions: list[str]) -> None:
+    history = [
+        _event(v, PROMOTE, i, versions[i - 1] if i else None) for i, v in enumerate(versions)
+    ]
+    current = versions[-1]
+    for expected in reversed(versions[:-1]):
+        target = rollback_target(history, current)
+        assert target == expected
+        history.append(_event(target, ROLLBACK, len(history), current))
+        current = target
+    with pytest.raises(PromotionRefusedError):
+        rollback_target(history, current)
