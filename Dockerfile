@@ -95,7 +95,11 @@ ARG APP_UID=1000
 ARG APP_GID=1000
 
 COPY --from=builder /opt/server-extras /opt/server-extras
-ENV PYTHONPATH=/opt/server-extras
+# Stand-alone defaults (SQLite and artifacts in one volume); compose sets a PostgreSQL store.
+# MLFLOW_SERVER_ALLOWED_HOSTS must name the host names clients use (mlflow 3 checks Host).
+ENV PYTHONPATH=/opt/server-extras \
+    MLFLOW_BACKEND_STORE_URI=sqlite:////mlartifacts/mlflow.db \
+    MLFLOW_ARTIFACTS_DESTINATION=/mlartifacts
 
 USER 0:0
 RUN install -d -o app -g app -m 0775 /mlartifacts
@@ -105,9 +109,7 @@ EXPOSE 5000
 HEALTHCHECK --interval=10s --timeout=5s --start-period=30s --retries=6 \
     CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:5000/health', timeout=4)"]
 
-CMD ["mlflow", "server", "--host", "0.0.0.0", "--port", "5000", \
-     "--backend-store-uri", "sqlite:////mlartifacts/mlflow.db", \
-     "--artifacts-destination", "/mlartifacts", "--serve-artifacts"]
+CMD ["mlflow", "server", "--host", "0.0.0.0", "--port", "5000", "--serve-artifacts"]
 
 # ---------------------------------------------------------------------------------------------
 # api (the default target, last): the API / training image, i.e. `runtime` as it is.
