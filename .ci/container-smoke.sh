@@ -105,7 +105,7 @@ EOF
 
 # -- the sample, the store, cleanup -----------------------------------------------------------
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/container-smoke.XXXXXX")
-CONTAINERS=()
+CONTAINERS=() DROP_DB=()
 cleanup() {
     local rc=$?
     for c in "${CONTAINERS[@]}"; do
@@ -114,6 +114,12 @@ cleanup() {
         fi
         "$ENGINE" rm -f "$c" >/dev/null 2>&1 || true
     done
+    if ((${#DROP_DB[@]})); then
+        "${RUN[@]}" --rm --network=host "$MLFLOW_IMAGE" python -c "
+import sys, psycopg2
+c = psycopg2.connect(sys.argv[1]); c.autocommit = True
+c.cursor().execute('DROP DATABASE IF EXISTS ' + sys.argv[2] + ' WITH (FORCE)')" "${DROP_DB[@]}" || true
+    fi
     rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -146,6 +152,84 @@ PY
 
 free_port() {
     python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# Wait for /ready, then check /health and two /predict calls. Sets LAST_READY_S.
+check_api() {
+    local ctr=$1 port=$2 code=000 t0 health body answer text
+    t0=$(now)
+    for _ in $(seq "$TIMEOUT"); do
+        code=$(curl -s -o "$WORK/ready.json" -w '%{http_code}' -m 3 "http://127.0.0.1:$port/ready" || true)
+        [ "$code" = 200 ] && break
+        [ "$("$ENGINE" inspect -f '{{.State.Running}}' "$ctr")" = true ] || fail "the API container exited"
+        sleep 1
+    done
+    LAST_READY_S=$(since "$t0")
+    [ "$code" = 200 ] || fail "/ready answered HTTP $code after ${LAST_READY_S} s"
+    echo "GET /ready -> 200 after ${LAST_READY_S} s: $(head -c 400 "$WORK/ready.json")"
+    health=$(curl -sS -m 5 -w ' HTTP %{http_code}' "http://127.0.0.1:$port/health") || fail "/health did not answer"
+    echo "GET /health -> ${health}"
+    [[ $health == *"HTTP 200" ]] || fail "/health is not 200"
+    for text in "A wonderful, moving film with brilliant acting. I loved every minute of it." \
+                "Dreadful. A boring, stupid mess and a waste of two hours; the worst film this year."; do
+        body=$(python3 -c 'import json, sys; print(json.dumps({"text": sys.argv[1]}))' "$text")
+        answer=$(curl -sS -m 10 -H 'content-type: application/json' -d "$body" \
+            -w '\n%{http_code}' "http://127.0.0.1:$port/predict") || fail "/predict did not answer"
+        echo "POST /predict {\"text\": \"${text:0:40}...\"} -> HTTP ${answer##*$'\n'} ${answer%$'\n'*}"
+        [ "${answer##*$'\n'}" = 200 ] || fail "/predict is not 200"
+    done
+}
+
+# The compose topology with the same images: the mlflow-server image on a PostgreSQL database
+# with proxied artifacts, training logged to it over HTTP, the API serving from it. Host network
+# (PostgreSQL listens on 127.0.0.1 here; on GitHub it is a service container), free ports.
+stack_smoke() {
+    local pg=${SMOKE_PG_URL:-postgresql://postgres@127.0.0.1:5432/postgres}
+    local db=sentiment_smoke_$RUN_ID mport aport t0 code=000
+    local backend=${pg%/*}/$db
+    backend=postgresql+psycopg2://${backend#postgresql://}
+    mport=$(free_port) aport=$(free_port)
+    step "remote stack: $MLFLOW_IMAGE on PostgreSQL ($db), proxied artifacts"
+    "${RUN[@]}" --rm --network=host "$MLFLOW_IMAGE" python -c "
+import sys, psycopg2
+c = psycopg2.connect(sys.argv[1]); c.autocommit = True
+c.cursor().execute('CREATE DATABASE ' + sys.argv[2])
+print('created database', sys.argv[2])" "$pg" "$db" || fail "cannot create a database at $pg"
+    DROP_DB=("$pg" "$db")
+    mkdir -p "$WORK/mlartifacts"
+    [ "$(id -u)" = 0 ] && chown 1000:1000 "$WORK/mlartifacts"
+    local mctr=sentiment-smoke-mlflow-$RUN_ID actr=sentiment-smoke-api-remote-$RUN_ID
+    CONTAINERS+=("$mctr")
+    "${RUN[@]}" -d --name "$mctr" --network=host --read-only --tmpfs /tmp "${AS_USER[@]}" \
+        -e MLFLOW_BACKEND_STORE_URI="$backend" -v "$WORK/mlartifacts:/mlartifacts" "$MLFLOW_IMAGE" \
+        mlflow server --host 127.0.0.1 --port "$mport" --serve-artifacts --workers 1 >/dev/null \
+        || fail "could not start the mlflow server container"
+    t0=$(now)
+    for _ in $(seq "$TIMEOUT"); do
+        code=$(curl -s -o /dev/null -w '%{http_code}' -m 3 "http://127.0.0.1:$mport/health" || true)
+        [ "$code" = 200 ] && break
+        [ "$("$ENGINE" inspect -f '{{.State.Running}}' "$mctr")" = true ] || fail "the mlflow server exited"
+        sleep 1
+    done
+    [ "$code" = 200 ] || fail "mlflow server /health: HTTP $code"
+    echo "mlflow server /health -> 200 after $(since "$t0") s"
+    t0=$(now)
+    "${RUN[@]}" --rm --network=host --read-only --tmpfs /tmp "${AS_USER[@]}" \
+        -e SENTIMENT_TRACKING_URI="http://127.0.0.1:$mport" -v "$WORK/data:/data:ro" "$IMAGE" \
+        python -m sentiment.entrypoints.train --data /data/train.csv --quiet --output-json /tmp/r.json \
+        || fail "training against the mlflow server failed"
+    STACK_TRAIN_S=$(since "$t0")
+    local stored
+    stored=$(find "$WORK/mlartifacts" -name model.skops | head -1)
+    [ -n "$stored" ] || fail "no model.skops reached the server's artifact store"
+    echo "trained in ${STACK_TRAIN_S} s; the server stored ${stored#"$WORK"/}"
+    CONTAINERS+=("$actr")
+    "${RUN[@]}" -d --name "$actr" --network=host --read-only --tmpfs /tmp "${AS_USER[@]}" \
+        -e SENTIMENT_TRACKING_URI="http://127.0.0.1:$mport" "$IMAGE" \
+        uvicorn sentiment.entrypoints.api:app --host 127.0.0.1 --port "$aport" >/dev/null \
+        || fail "could not start the API container against the server"
+    check_api "$actr" "$aport"
+    STACK_READY_S=$LAST_READY_S
 }
 
 # -- main -------------------------------------------------------------------------------------
@@ -201,31 +285,18 @@ CONTAINERS+=("$CTR")
 "${RUN[@]}" -d --name "$CTR" --read-only --tmpfs /tmp "${AS_USER[@]}" \
     -p "127.0.0.1:$PORT:8000" -v "$WORK/mlruns:/app/mlruns" "$IMAGE" >/dev/null \
     || fail "could not start the API container"
-T0=$(now)
-code=000
-for _ in $(seq "$TIMEOUT"); do
-    code=$(curl -s -o "$WORK/ready.json" -w '%{http_code}' -m 3 "http://127.0.0.1:$PORT/ready" || true)
-    [ "$code" = 200 ] && break
-    [ "$("$ENGINE" inspect -f '{{.State.Running}}' "$CTR")" = true ] || fail "the API container exited"
-    sleep 1
-done
-READY_S=$(since "$T0")
-[ "$code" = 200 ] || fail "/ready answered HTTP $code after ${READY_S} s"
-echo "GET /ready -> 200 after ${READY_S} s: $(head -c 400 "$WORK/ready.json")"
-health=$(curl -sS -m 5 -w ' HTTP %{http_code}' "http://127.0.0.1:$PORT/health") || fail "/health did not answer"
-echo "GET /health -> ${health}"
-[[ $health == *"HTTP 200" ]] || fail "/health is not 200"
-for text in "A wonderful, moving film with brilliant acting. I loved every minute of it." \
-            "Dreadful. A boring, stupid mess and a waste of two hours; the worst film this year."; do
-    body=$(python3 -c 'import json, sys; print(json.dumps({"text": sys.argv[1]}))' "$text")
-    answer=$(curl -sS -m 10 -H 'content-type: application/json' -d "$body" \
-        -w '\n%{http_code}' "http://127.0.0.1:$PORT/predict") || fail "/predict did not answer"
-    echo "POST /predict {\"text\": \"${text:0:40}...\"} -> HTTP ${answer##*$'\n'} ${answer%$'\n'*}"
-    [ "${answer##*$'\n'}" = 200 ] || fail "/predict is not 200"
-done
+check_api "$CTR" "$PORT"
+READY_S=$LAST_READY_S
 if [ "$ENGINE" = podman ]; then
     if podman healthcheck run "$CTR" >/dev/null 2>&1; then echo "image HEALTHCHECK: healthy"
     else fail "the image's HEALTHCHECK failed"; fi
+fi
+
+if [ "${SMOKE_STACK:-1}" = 1 ]; then
+    stack_smoke
+    STACK="mlflow server on PostgreSQL: train ${STACK_TRAIN_S} s, API ready in ${STACK_READY_S} s"
+else
+    STACK="skipped (SMOKE_STACK=0)"
 fi
 
 step "summary"
@@ -235,6 +306,7 @@ image           $IMAGE, $(numfmt --to=si "$SIZE")B; built in ${BUILD_S} s
 mlflow-server   $MLFLOW_IMAGE, $(numfmt --to=si "$MLFLOW_SIZE")B; built in ${BUILD_MLFLOW_S} s
 train (${ROWS} rows)  ${TRAIN_S} s
 API ready in    ${READY_S} s
+remote stack    ${STACK}
 total           $(since "$T_ALL") s
 CONTAINER SMOKE OK
 EOF
