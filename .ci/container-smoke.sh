@@ -56,6 +56,10 @@ lint() {
     PATH="$TOOLS/bin:$PATH" "$TOOLS/bin/actionlint" -color=false .github/workflows/*.yml \
         || fail "actionlint found problems"
     echo "clean: $(cd .github/workflows && echo ./*.yml)"
+    if [ -x .venv/bin/mypy ]; then
+        step "mypy --strict .github/scripts (outside the project's mypy files)"
+        .venv/bin/mypy --strict .github/scripts || fail "mypy found problems in .github/scripts"
+    fi
     step "shellcheck .ci/*.sh"
     "$TOOLS/bin/shellcheck" .ci/*.sh || fail "shellcheck found problems"
     echo "clean"
@@ -95,6 +99,7 @@ EOF
     if ! podman image exists docker.io/library/python:3.11-slim; then
         [ -x "$SHARED_TOOLS/make-base.sh" ] || fail "no python:3.11-slim image and no $SHARED_TOOLS/make-base.sh"
         step "building the local python:3.11-slim stand-in (make-base.sh, about a minute)"
+        command -v debootstrap >/dev/null || { apt-get update -qq >/dev/null && apt-get install -y -qq debootstrap >/dev/null; }
         CONTAINER_STATE=$STATE "$SHARED_TOOLS/make-base.sh" > "$STATE/make-base.log" 2>&1 \
             || { tail -20 "$STATE/make-base.log"; fail "make-base.sh failed"; }
     fi
