@@ -455,9 +455,12 @@ class MlflowModelRegistry(ModelRegistry):
         destination = tempfile.mkdtemp(prefix=f"sentiment-model-{version}-", dir=self._cache_dir)
 
         def download() -> str:
+            # MLflow resolves a models:/ URI with its *global* tracking and registry URI, whatever
+            # is passed below: resolve the version's storage location with our own client.
+            location = self.client.get_model_version_download_uri(self._model_name, version)
             return str(
                 mlflow.artifacts.download_artifacts(
-                    artifact_uri=uri,
+                    artifact_uri=location,
                     dst_path=destination,
                     tracking_uri=self._tracking_uri,
                     registry_uri=self._tracking_uri,
