@@ -161,7 +161,7 @@ free_port() {
 
 # Wait for /ready, then check /health and two /predict calls. Sets LAST_READY_S.
 check_api() {
-    local ctr=$1 port=$2 code=000 t0 health body answer text
+    local ctr=$1 port=$2 code=000 t0 health body answer text case
     t0=$(now)
     for _ in $(seq "$TIMEOUT"); do
         code=$(curl -s -o "$WORK/ready.json" -w '%{http_code}' -m 3 "http://127.0.0.1:$port/ready" || true)
@@ -175,13 +175,17 @@ check_api() {
     health=$(curl -sS -m 5 -w ' HTTP %{http_code}' "http://127.0.0.1:$port/health") || fail "/health did not answer"
     echo "GET /health -> ${health}"
     [[ $health == *"HTTP 200" ]] || fail "/health is not 200"
-    for text in "A wonderful, moving film with brilliant acting. I loved every minute of it." \
-                "Dreadful. A boring, stupid mess and a waste of two hours; the worst film this year."; do
+    local expected
+    for case in "positive|A wonderful, moving film with brilliant acting. I loved every minute of it." \
+                "negative|Dreadful. A boring, stupid mess and a waste of two hours; the worst film this year."; do
+        expected=${case%%|*} text=${case#*|}
         body=$(python3 -c 'import json, sys; print(json.dumps({"text": sys.argv[1]}))' "$text")
         answer=$(curl -sS -m 10 -H 'content-type: application/json' -d "$body" \
             -w '\n%{http_code}' "http://127.0.0.1:$port/predict") || fail "/predict did not answer"
         echo "POST /predict {\"text\": \"${text:0:40}...\"} -> HTTP ${answer##*$'\n'} ${answer%$'\n'*}"
         [ "${answer##*$'\n'}" = 200 ] || fail "/predict is not 200"
+        python3 -c 'import json, sys; assert json.loads(sys.argv[1])["label"] == sys.argv[2]' \
+            "${answer%$'\n'*}" "$expected" || fail "/predict did not answer label $expected"
     done
 }
 
