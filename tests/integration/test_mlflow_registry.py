@@ -354,3 +354,28 @@ def test_an_unreachable_server_is_reported_as_unavailable(
         registry.get_version("1")
     with pytest.raises(RegistryUnavailableError), registry.start_run():
         pass
+
+
+def test_loading_uses_the_registry_store_not_mlflow_global_uri(
+    store: Store, tmp_path: Path
+) -> None:
+    # MLflow resolves `models:/` URIs with its *global* tracking/registry URI whatever is passed
+    # to download_artifacts. A fresh process (the API) whose global URI is the default relative
+    # `sqlite:///mlflow.db` created a stray database in the working directory, or failed on a
+    # read-only root filesystem. Loading must read the registry's own store and touch no other.
+    decoy = tmp_path / "decoy.db"
+    previous = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
+    mlflow.set_tracking_uri(f"sqlite:///{decoy}")
+    mlflow.set_registry_uri(f"sqlite:///{decoy}")
+    try:
+        fresh = make_registry(
+            Path(store.registry.tracking_uri.removeprefix("sqlite:///")), store.root / "artifacts"
+        )
+        loaded = fresh.load("1")
+    finally:
+        mlflow.set_tracking_uri(previous[0])
+        mlflow.set_registry_uri(previous[1])
+    assert [p.label for p in loaded.predict(TEXTS)] == [
+        p.label for p in store.classifiers[0].predict(TEXTS)
+    ]
+    assert not decoy.exists()
