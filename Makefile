@@ -10,7 +10,7 @@ PORT   ?= 8000
 SHARED_DATA    := ../shared/data/imdb/train.csv
 SENTIMENT_DATA ?= $(if $(wildcard $(SHARED_DATA)),$(SHARED_DATA),imdb)
 
-.PHONY: venv lint test train serve clean
+.PHONY: venv lint test train serve bench-smoke clean
 
 venv: $(VENV)/.installed
 
@@ -35,6 +35,10 @@ train: venv
 
 serve: venv
 	$(BIN)/uvicorn sentiment.entrypoints.api:app --host $(HOST) --port $(PORT)
+
+# Short run of the serving benchmark (this API next to `mlflow models serve`); needs wrk.
+bench-smoke: venv
+	$(BIN)/python benchmarks/serve.py --smoke
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis .coverage htmlcov

@@ -49,3 +49,14 @@ class RegistryInputError(RegistryError):
 
 class PromotionRefusedError(SentimentError):
     """An alias move was refused: the version is not eligible, or there is nothing to undo."""
+
+
+class ModelNotReadyError(SentimentError):
+    """No model is being served yet (the registry is away, empty, or the load is in progress).
+
+    `retry_after_s` estimates when asking again may succeed (None: unknown).
+    """
+
+    def __init__(self, message: str, retry_after_s: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s

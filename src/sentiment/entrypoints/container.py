@@ -12,8 +12,10 @@ from sentiment.adapters.sklearn_classifier import SklearnClassifierFactory
 from sentiment.application.describe_model import DescribeModel
 from sentiment.application.evaluate_model import EvaluateModel
 from sentiment.application.gate_candidate import GateCandidate
+from sentiment.application.load_model import LoadModel
 from sentiment.application.promote_model import PromoteModel
 from sentiment.application.rollback_champion import RollbackChampion
+from sentiment.application.serving import ServedModel
 from sentiment.application.train_model import TrainModel
 from sentiment.domain.promotion import PromotionPolicy
 from sentiment.entrypoints.settings import Settings
@@ -82,6 +84,9 @@ class Container(containers.DeclarativeContainer):
     rollback_champion = providers.Factory(RollbackChampion, registry=registry)
 
     describe_model = providers.Factory(DescribeModel, registry=registry)
+    # -- serving ----------------------------------------------------------------------------
+    load_model = providers.Factory(LoadModel, registry=registry)
+    served_model = providers.Singleton(ServedModel)
 
 
 def build_container(settings: Settings | None = None) -> Container:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Self
 
-from pydantic import Field
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from sentiment.adapters.imdb_dataset import IMDB_SHA256, IMDB_SIZE, IMDB_URL
@@ -75,3 +75,76 @@ class Settings(BaseSettings):
         le=1.0,
         description="...and at least this macro-F1, champion or not; else it gets @challenger.",
     )
+
+    # -- serving (the API) ----------------------------------------------------------------------
+    model_alias: str = Field(
+        "champion",
+        pattern=r"^[A-Za-z_][A-Za-z0-9_-]*$",
+        description="Alias of the version the API serves; when no version carries it, the API "
+        "serves the newest version.",
+    )
+    model_version: str | None = Field(
+        None,
+        pattern=r"^[1-9][0-9]*$",
+        description="Pin the served version (a number); overrides the alias. Empty: follow it.",
+    )
+    max_batch: int = Field(
+        256, ge=1, le=100_000, description="Most texts accepted by one batch request."
+    )
+    max_text_chars: int = Field(
+        50_000, ge=1, description="Longest text accepted, in characters (Unicode code points)."
+    )
+    max_body_bytes: int = Field(
+        1_048_576,
+        ge=1024,
+        description="Largest request body accepted, in bytes; a larger one gets 413 unread.",
+    )
+    load_retry_initial_s: float = Field(
+        0.5, gt=0.0, description="First wait before retrying a failed model load, in seconds."
+    )
+    load_retry_max_s: float = Field(
+        30.0, gt=0.0, description="Longest wait between model load retries, in seconds."
+    )
+    load_retry_multiplier: float = Field(
+        2.0, ge=1.0, description="Factor by which the wait grows after each failed load."
+    )
+    startup_wait_s: float = Field(
+        15.0,
+        ge=0.0,
+        description="How long startup waits for the first model load attempt before the server "
+        "accepts requests (not ready yet: 503) and keeps loading in the background.",
+    )
+
+    # -- live reload (the API) ------------------------------------------------------------------
+    reload_interval_s: float = Field(
+        30.0,
+        ge=0.0,
+        description="How often the API asks the registry whether the alias moved (seconds); a new "
+        "version is loaded and smoke-tested off the request path, then swapped in. 0: never.",
+    )
+    admin_token: str | None = Field(
+        None,
+        min_length=16,
+        repr=False,
+        description="Bearer token for POST /admin/reload (at least 16 characters); without it "
+        "the route does not exist.",
+    )
+
+    @field_validator("admin_token", mode="before")
+    @classmethod
+    def _empty_token_is_none(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("model_version", mode="before")
+    @classmethod
+    def _empty_version_is_none(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @model_validator(mode="after")
+    def _retry_bounds(self) -> Self:
+        if self.load_retry_initial_s > self.load_retry_max_s:
+            raise ValueError(
+                f"load_retry_initial_s ({self.load_retry_initial_s}) exceeds "
+                f"load_retry_max_s ({self.load_retry_max_s})"
+            )
+        return self

@@ -1,0 +1,220 @@
+"""Every kind of bad input gets a clear 4xx in the one error shape: never a 5xx, never a stack
+trace, never the submitted text echoed back."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from sentiment.adapters.memory_registry import InMemoryModelRegistry
+from tests.api_support import JSON, MARKER, AppFactory, assert_error
+
+
+@pytest.fixture
+def small_limits_client(
+    make_app: AppFactory, registry: InMemoryModelRegistry
+) -> Iterator[TestClient]:
+    app = make_app(registry, max_text_chars=100, max_batch=3, max_body_bytes=4096)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        yield client
+
+
+UNPROCESSABLE: dict[str, tuple[str, Any, str | None, str]] = {
+    # name: (route, JSON body, field named in details, detail code)
+    "empty text": ("/predict", {"text": ""}, "text", "blank_text"),
+    "whitespace text": ("/predict", {"text": f" \t\n\u3000 {' ' * 3}"}, "text", "blank_text"),
+    "missing field": ("/predict", {}, "text", "missing"),
+    "misspelt field": ("/predict", {"txt": MARKER}, "txt", "extra_forbidden"),
+    "extra field": ("/predict", {"text": MARKER, "lang": "en"}, "lang", "extra_forbidden"),
+    "number": ("/predict", {"text": 42}, "text", "string_type"),
+    "float": ("/predict", {"text": 4.2}, "text", "string_type"),
+    "boolean": ("/predict", {"text": True}, "text", "string_type"),
+    "null": ("/predict", {"text": None}, "text", "string_type"),
+    "list": ("/predict", {"text": [MARKER]}, "text", "string_type"),
+    "object": ("/predict", {"text": {"t": MARKER}}, "text", "string_type"),
+    "body is a list": ("/predict", [MARKER], None, "model_type"),
+    "body is a string": ("/predict", MARKER, None, "model_type"),
+    "body is null": ("/predict", None, None, "model_type"),
+    "batch empty": ("/predict/batch", {"texts": []}, "texts", "too_short"),
+    "batch not a list": ("/predict/batch", {"texts": MARKER}, "texts", "list_type"),
+    "batch missing": ("/predict/batch", {"text": MARKER}, "texts", "missing"),
+    "batch item number": ("/predict/batch", {"texts": [MARKER, 3]}, "texts[1]", "string_type"),
+    "batch item null": ("/predict/batch", {"texts": [None, MARKER]}, "texts[0]", "string_type"),
+    "batch item blank": ("/predict/batch", {"texts": [MARKER, "  "]}, "texts[1]", "blank_text"),
+    "batch item list": ("/predict/batch", {"texts": [[MARKER]]}, "texts[0]", "string_type"),
+}
+
+
+@pytest.mark.parametrize("case", list(UNPROCESSABLE.values()), ids=list(UNPROCESSABLE))
+def test_unprocessable_bodies_get_422_naming_the_field(
+    client: TestClient, case: tuple[str, Any, str | None, str]
+) -> None:
+    route, body, field, code = case
+    response = client.post(route, content=json.dumps(body), headers=JSON)
+    error = assert_error(response, 422, "validation_error")
+    assert {"field": field, "code": code} in [
+        {"field": d["field"], "code": d["code"]} for d in error["details"]
+    ], error
+
+
+def test_text_over_the_limit_gets_422_with_the_limit(small_limits_client: TestClient) -> None:
+    error = assert_error(
+        small_limits_client.post("/predict", json={"text": MARKER + "x" * 100}),
+        422,
+        "validation_error",
+    )
+    assert error["details"] == [
+        {
+            "field": "text",
+            "code": "string_too_long",
+            "message": "is 111 characters long, over the limit of 100 (SENTIMENT_MAX_TEXT_CHARS)",
+        }
+    ]
+
+
+def test_default_limit_refuses_50001_characters(client: TestClient) -> None:
+    assert_error(
+        client.post("/predict", json={"text": MARKER + "y" * 49_990}), 422, "validation_error"
+    )
+
+
+def test_a_batch_over_the_limit_gets_422(small_limits_client: TestClient) -> None:
+    error = assert_error(
+        small_limits_client.post("/predict/batch", json={"texts": [MARKER] * 4}),
+        422,
+        "validation_error",
+    )
+    assert "over the limit of 3" in error["message"]
+
+
+def test_a_long_text_inside_a_batch_is_named_by_position(small_limits_client: TestClient) -> None:
+    error = assert_error(
+        small_limits_client.post("/predict/batch", json={"texts": ["ok", MARKER * 20]}),
+        422,
+        "validation_error",
+    )
+    assert error["details"][0]["field"] == "texts[1]"
+
+
+def test_all_problems_of_a_batch_are_listed(client: TestClient) -> None:
+    error = assert_error(
+        client.post("/predict/batch", json={"texts": ["", 1, MARKER, None]}),
+        422,
+        "validation_error",
+    )
+    assert [d["field"] for d in error["details"]] == ["texts[0]", "texts[1]", "texts[3]"]
+
+
+@pytest.mark.parametrize(
+    ("payload", "code"),
+    [
+        (b'{"text": "' + MARKER.encode() + b'"', "invalid_json"),
+        (b'{"text": \'' + MARKER.encode() + b"'}", "invalid_json"),
+        (b'{"text": "' + MARKER.encode() + b'",}', "invalid_json"),
+        (b'{"text": NaN}', "invalid_json"),
+        (b'{"text": "\\ud800' + MARKER.encode() + b'"}', "invalid_json"),
+        (b"", "invalid_json"),
+        (b'{"text": "' + MARKER.encode() + b'\xff\xfe"}', "invalid_utf8"),
+        (b'{"text": "' + MARKER.encode() + b'\xc3"}', "invalid_utf8"),
+        ('{"text": "é"}'.encode("latin-1"), "invalid_utf8"),
+        ('{"text": "x"}'.encode("utf-16"), "invalid_utf8"),
+    ],
+    ids=[
+        "truncated",
+        "single quotes",
+        "trailing comma",
+        "NaN",
+        "lone surrogate",
+        "empty body",
+        "invalid bytes",
+        "truncated sequence",
+        "latin-1",
+        "utf-16",
+    ],
+)
+@pytest.mark.parametrize("route", ["/predict", "/predict/batch", "/invocations"])
+def test_malformed_bodies_get_400(
+    client: TestClient, route: str, payload: bytes, code: str
+) -> None:
+    error = assert_error(client.post(route, content=payload, headers=JSON), 400, code)
+    assert error["details"] == []
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        None,
+        "text/plain",
+        "application/x-www-form-urlencoded",
+        "multipart/form-data; boundary=x",
+        "text/csv",
+        "application/json; charset=latin-1",
+        "application/jsonx",
+        "json",
+    ],
+)
+@pytest.mark.parametrize("route", ["/predict", "/predict/batch", "/invocations"])
+def test_a_wrong_or_missing_content_type_gets_415(
+    client: TestClient, route: str, content_type: str | None
+) -> None:
+    headers = {} if content_type is None else {"content-type": content_type}
+    body = b'{"text": "' + MARKER.encode() + b'"}'
+    request = client.build_request("POST", route, content=body, headers=headers)
+    if content_type is None:
+        request.headers.pop("content-type", None)
+    assert_error(client.send(request), 415, "unsupported_media_type")
+
+
+def test_a_declared_oversize_body_gets_413(small_limits_client: TestClient) -> None:
+    payload = b'{"text": "' + (MARKER * 500).encode() + b'"}'
+    assert len(payload) > 4096
+    error = assert_error(
+        small_limits_client.post("/predict", content=payload, headers=JSON),
+        413,
+        "payload_too_large",
+    )
+    assert "4096 bytes" in error["message"]
+
+
+def test_a_streamed_oversize_body_gets_413_without_being_read_whole(
+    small_limits_client: TestClient,
+) -> None:
+    sent: list[int] = []
+
+    def chunks() -> Iterator[bytes]:
+        for _ in range(1000):  # would be ~1 MB; the guard stops after ~4 KB
+            sent.append(1)
+            yield (MARKER * 100).encode()
+
+    response = small_limits_client.post("/predict", content=chunks(), headers=JSON)
+    assert_error(response, 413, "payload_too_large")
+    assert response.headers["connection"] == "close"
+
+
+def test_the_default_body_limit_is_one_mebibyte(client: TestClient) -> None:
+    payload = b'{"texts": ["' + b"a" * (1024 * 1024) + b'"]}'
+    assert_error(
+        client.post("/predict/batch", content=payload, headers=JSON), 413, "payload_too_large"
+    )
+
+
+def test_wrong_methods_and_routes_get_the_error_shape(client: TestClient) -> None:
+    assert_error(client.get("/predict"), 405, "method_not_allowed")
+    assert_error(client.put("/predict/batch", json={"texts": [MARKER]}), 405, "method_not_allowed")
+    assert_error(client.get(f"/{MARKER}"), 404, "not_found")
+    redirect = client.post("/predict/", json={"text": MARKER}, follow_redirects=False)
+    assert (redirect.status_code, redirect.headers["location"]) == (
+        307,
+        "http://testserver/predict",
+    )
+    assert MARKER not in redirect.text
+
+
+def test_bad_input_is_refused_even_when_no_model_is_loaded(make_app: AppFactory) -> None:
+    with TestClient(make_app(InMemoryModelRegistry())) as client:
+        assert_error(client.post("/predict", json={"text": 1}), 422, "validation_error")
+        assert_error(client.post("/predict", json={"text": MARKER}), 503, "model_not_ready")

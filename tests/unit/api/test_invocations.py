@@ -1,0 +1,137 @@
+"""POST /invocations: the MLflow scoring protocol, answered as `mlflow models serve` answers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from hypothesis import given
+from hypothesis import strategies as st
+
+from sentiment.adapters.memory_registry import InMemoryModelRegistry
+from sentiment.entrypoints.api.errors import ApiError
+from sentiment.entrypoints.api.invocations import texts_from_invocation
+from sentiment.entrypoints.api.validation import Limits
+from tests.api_support import MARKER, AppFactory, assert_error
+
+TEXTS = ["A wonderful film, I loved it!", "Awful, boring and far too long.", "Superb acting."]
+
+
+def formats(texts: list[Any]) -> dict[str, dict[str, Any]]:
+    return {
+        "inputs": {"inputs": texts},
+        "instances": {"instances": texts},
+        "instances as records": {"instances": [{"text": t} for t in texts]},
+        "dataframe_split": {"dataframe_split": {"columns": ["text"], "data": [[t] for t in texts]}},
+        "dataframe_split, other column name": {
+            "dataframe_split": {"columns": ["review"], "data": [[t] for t in texts]}
+        },
+        "dataframe_split with index": {
+            "dataframe_split": {
+                "index": list(range(len(texts))),
+                "columns": ["text"],
+                "data": [[t] for t in texts],
+            }
+        },
+        "dataframe_split, several columns": {
+            "dataframe_split": {
+                "columns": ["id", "text", "stars"],
+                "data": [[i, t, 5] for i, t in enumerate(texts)],
+            }
+        },
+        "dataframe_records": {"dataframe_records": [{"text": t} for t in texts]},
+        "dataframe_records, other column name": {
+            "dataframe_records": [{"review": t} for t in texts]
+        },
+        "dataframe_records, several columns": {
+            "dataframe_records": [{"id": i, "text": t} for i, t in enumerate(texts)]
+        },
+        "with params": {"inputs": texts, "params": {"threshold": 0.5}},
+    }
+
+
+@pytest.mark.parametrize("name", list(formats(TEXTS)))
+def test_every_format_gives_the_labels_in_order(client: TestClient, name: str) -> None:
+    expected = [client.post("/predict", json={"text": t}).json()["label"] for t in TEXTS]
+
+    response = client.post("/invocations", json=formats(TEXTS)[name])
+
+    assert response.status_code == 200, response.text
+    assert response.json() == {"predictions": expected}
+
+
+@given(st.lists(st.text(min_size=1).filter(lambda t: not t.isspace()), min_size=1, max_size=20))
+def test_all_formats_carry_the_same_texts(texts: list[str]) -> None:
+    limits = Limits(max_batch=20, max_text_chars=10_000)
+    for body in formats(texts).values():
+        assert texts_from_invocation(body, limits) == tuple(texts)
+
+
+BAD: dict[str, tuple[Any, str | None]] = {
+    "no input key": ({"data": [MARKER]}, None),
+    "two input keys": ({"inputs": [MARKER], "instances": [MARKER]}, None),
+    "unknown extra key": ({"inputs": [MARKER], "extra": 1}, None),
+    "body is a list": ([MARKER], None),
+    "params not an object": ({"inputs": [MARKER], "params": [1]}, "params"),
+    "inputs is a string": ({"inputs": MARKER}, "inputs"),
+    "inputs empty": ({"inputs": []}, "inputs"),
+    "inputs has a number": ({"inputs": [MARKER, 1]}, "inputs[1]"),
+    "inputs has a blank": ({"inputs": [MARKER, " "]}, "inputs[1]"),
+    "inputs nested": ({"inputs": [[MARKER]]}, "inputs[0]"),
+    "instances not a list": ({"instances": {"text": MARKER}}, "instances"),
+    "instances record without text": (
+        {"instances": [{"a": MARKER, "b": MARKER}]},
+        "instances",
+    ),
+    "split without data": ({"dataframe_split": {"columns": ["text"]}}, "dataframe_split.data"),
+    "split not an object": ({"dataframe_split": [MARKER]}, "dataframe_split"),
+    "split short row": (
+        {"dataframe_split": {"columns": ["id", "text"], "data": [[MARKER]]}},
+        "dataframe_split.data[0]",
+    ),
+    "split no text column": (
+        {"dataframe_split": {"columns": ["a", "b"], "data": [[MARKER, MARKER]]}},
+        "dataframe_split.columns",
+    ),
+    "split null text": (
+        {"dataframe_split": {"columns": ["text"], "data": [[None]]}},
+        "dataframe_split.data[0][0]",
+    ),
+    "split empty": ({"dataframe_split": {"columns": ["text"], "data": []}}, "dataframe_split.data"),
+    "records not a list": ({"dataframe_records": {"text": MARKER}}, "dataframe_records"),
+    "records with a string row": ({"dataframe_records": [MARKER]}, "dataframe_records"),
+    "records missing the text": (
+        {"dataframe_records": [{"text": MARKER}, {"other": MARKER}]},
+        "dataframe_records[1].text",
+    ),
+    "records empty": ({"dataframe_records": []}, "dataframe_records"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD.values()), ids=list(BAD))
+def test_malformed_requests_get_422_naming_the_field(
+    client: TestClient, case: tuple[Any, str | None]
+) -> None:
+    body, field = case
+    error = assert_error(client.post("/invocations", json=body), 422, "validation_error")
+    assert error["details"][0]["field"] == field, error
+
+
+def test_the_batch_limit_applies(make_app: AppFactory, registry: InMemoryModelRegistry) -> None:
+    with TestClient(make_app(registry, max_batch=2)) as client:
+        assert_error(
+            client.post("/invocations", json={"inputs": ["a", "b", MARKER]}),
+            422,
+            "validation_error",
+        )
+
+
+def test_column_names_that_are_not_names_are_not_echoed() -> None:
+    weird = f"{MARKER} <script>"
+    with pytest.raises(ApiError) as caught:
+        texts_from_invocation(
+            {"dataframe_records": [{"text": "fine"}, {weird: "x"}]}, Limits(), "text"
+        )
+    assert MARKER not in str(caught.value.details)
+    assert caught.value.details[0].field == "dataframe_records[1].text"

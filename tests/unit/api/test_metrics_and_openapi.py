@@ -1,0 +1,147 @@
+"""GET /metrics (Prometheus) and the OpenAPI document."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from prometheus_client.parser import text_string_to_metric_families
+
+from sentiment.adapters.memory_registry import InMemoryModelRegistry
+from tests.api_support import AppFactory
+
+Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
+
+
+def samples(text: str) -> Samples:
+    found: Samples = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            found[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return found
+
+
+def value(found: Samples, metric: str, /, **labels: str) -> float:
+    return found.get((metric, tuple(sorted(labels.items()))), 0.0)
+
+
+def test_metrics_count_requests_predictions_confidence_and_loads(client: TestClient) -> None:
+    client.post("/predict", json={"text": "A wonderful film, I loved it."})
+    client.post("/predict/batch", json={"texts": ["Awful and boring.", "Great.", "Superb!"]})
+    client.post("/invocations", json={"inputs": ["Great."]})
+    client.post("/predict", json={"text": ""})
+    client.get("/no-such-route-1")
+    client.get("/no-such-route-2")
+
+    response = client.get("/metrics")
+
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    found = samples(response.text)
+    requests = "sentiment_http_requests_total"
+    assert value(found, requests, route="/predict", method="POST", status="200") == 1
+    assert value(found, requests, route="/predict", method="POST", status="422") == 1
+    assert value(found, requests, route="/predict/batch", method="POST", status="200") == 1
+    assert value(found, requests, route="/invocations", method="POST", status="200") == 1
+    # Unknown paths share one label, so that scanners cannot blow up the series count.
+    assert value(found, requests, route="unmatched", method="GET", status="404") == 2
+    latency = "sentiment_http_request_duration_seconds_count"
+    assert value(found, latency, route="/predict", method="POST", status="200") == 1
+
+    predicted = sum(
+        value(found, "sentiment_predictions_total", label=label, model_version="1")
+        for label in ("negative", "positive")
+    )
+    assert predicted == 5
+    assert value(found, "sentiment_prediction_confidence_count", model_version="1") == 5
+    assert value(found, "sentiment_prediction_confidence_bucket", model_version="1", le="0.5") == 0
+    assert value(found, "sentiment_prediction_confidence_bucket", model_version="1", le="1.0") == 5
+    assert value(found, "sentiment_texts_per_request_sum", route="/predict/batch") == 3
+
+    assert value(found, "sentiment_model_loads_total", outcome="success") == 1
+    assert value(found, "sentiment_model_loads_total", outcome="failure") == 0
+    assert value(found, "sentiment_model_ready") == 1
+    assert (
+        value(
+            found,
+            "sentiment_model_info",
+            name="SentimentAnalysisModel",
+            version="1",
+            alias="champion",
+            resolved_by="alias",
+        )
+        == 1
+    )
+    assert value(found, "sentiment_model_load_duration_seconds_count") == 1
+
+
+def test_two_apps_keep_separate_metrics(
+    make_app: AppFactory, registry: InMemoryModelRegistry
+) -> None:
+    with TestClient(make_app(registry)) as first, TestClient(make_app(registry)) as second:
+        first.post("/predict", json={"text": "good"})
+        found = samples(second.get("/metrics").text)
+    assert (
+        value(found, "sentiment_http_requests_total", route="/predict", method="POST", status="200")
+        == 0
+    )
+
+
+@pytest.fixture
+def spec(make_app: AppFactory, registry: InMemoryModelRegistry) -> dict[str, Any]:
+    with TestClient(make_app(registry, max_batch=64, max_text_chars=1000)) as client:
+        response = client.get("/openapi.json")
+        assert client.get("/docs").status_code == 200
+    assert response.status_code == 200
+    document: dict[str, Any] = response.json()
+    return document
+
+
+def test_every_route_is_documented(spec: dict[str, Any]) -> None:
+    paths = spec["paths"]
+    assert set(paths) >= {
+        "/predict",
+        "/predict/batch",
+        "/invocations",
+        "/health",
+        "/ping",
+        "/ready",
+        "/model",
+        "/metrics",
+    }
+    for route in ("/predict", "/predict/batch", "/invocations"):
+        operation = paths[route]["post"]
+        assert operation["requestBody"]["required"] is True
+        media = operation["requestBody"]["content"]["application/json"]
+        assert media["schema"]["$ref"].startswith("#/components/schemas/")
+        for status in ("400", "413", "415", "422", "500", "503"):
+            schema = operation["responses"][status]["content"]["application/json"]["schema"]
+            assert schema == {"$ref": "#/components/schemas/ErrorResponse"}, (route, status)
+
+
+def test_request_schemas_state_the_configured_limits_and_examples(spec: dict[str, Any]) -> None:
+    schemas = spec["components"]["schemas"]
+    assert schemas["PredictRequest"]["properties"]["text"]["maxLength"] == 1000
+    assert schemas["PredictRequest"]["additionalProperties"] is False
+    assert schemas["PredictRequest"]["examples"]
+    texts = schemas["BatchPredictRequest"]["properties"]["texts"]
+    assert (texts["minItems"], texts["maxItems"], texts["items"]["maxLength"]) == (1, 64, 1000)
+    inputs = schemas["InvocationsRequest"]["properties"]["inputs"]["anyOf"][0]
+    assert inputs["maxItems"] == 64
+    examples = spec["paths"]["/invocations"]["post"]["requestBody"]["content"]["application/json"]
+    assert set(examples["examples"]) == {
+        "inputs",
+        "instances",
+        "dataframe_split",
+        "dataframe_records",
+    }
+    for name in ("DataframeSplit", "ErrorResponse", "ErrorInfo", "ErrorDetail", "ModelRef"):
+        assert name in schemas
+
+
+def test_no_default_validation_error_that_echoes_input(spec: dict[str, Any]) -> None:
+    assert "HTTPValidationError" not in spec["components"]["schemas"]
+    assert "ValidationError" not in spec["components"]["schemas"]
+    error_info = spec["components"]["schemas"]["ErrorInfo"]["properties"]
+    assert "input" not in error_info

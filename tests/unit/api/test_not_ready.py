@@ -1,0 +1,118 @@
+"""With the registry empty or unreachable the app starts, says why it is not ready, retries in
+the background and becomes ready by itself."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+
+from sentiment.adapters.memory_registry import InMemoryModelRegistry
+from sentiment.adapters.sklearn_classifier import SklearnClassifier
+from sentiment.entrypoints.api import schemas
+from tests.api_support import AppFactory, FixedClassifier, SwitchableRegistry, assert_error
+
+
+def wait_until_ready(client: TestClient, timeout_s: float = 10.0) -> httpx.Response:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        response: httpx.Response = client.get("/ready")
+        if response.status_code == 200 or time.monotonic() > deadline:
+            return response
+        time.sleep(0.02)
+
+
+def assert_not_ready(client: TestClient, reason: str) -> None:
+    assert client.get("/health").status_code == 200
+    for response in (
+        client.get("/ready"),
+        client.get("/model"),
+        client.post("/predict", json={"text": "a fine film"}),
+        client.post("/predict/batch", json={"texts": ["a fine film"]}),
+        client.post("/invocations", json={"inputs": ["a fine film"]}),
+    ):
+        error = assert_error(response, 503, "model_not_ready")
+        assert reason in error["message"], error
+        assert int(response.headers["retry-after"]) >= 1
+
+
+def test_an_empty_registry_starts_not_ready_then_serves_what_gets_registered(
+    make_app: AppFactory, classifier: SklearnClassifier
+) -> None:
+    registry = InMemoryModelRegistry()
+    with TestClient(make_app(registry)) as client:
+        assert_not_ready(client, "no registered version yet")
+
+        registry.add(classifier)
+
+        response = wait_until_ready(client)
+        assert response.status_code == 200, response.text
+        assert client.post("/predict", json={"text": "a fine film"}).status_code == 200
+        info = client.get("/model").json()
+        assert (info["version"], info["resolved_by"]) == ("1", "latest")
+
+
+def test_an_unreachable_registry_starts_not_ready_then_recovers(
+    make_app: AppFactory, classifier: SklearnClassifier
+) -> None:
+    registry = SwitchableRegistry(down=True)
+    registry.inner.add(classifier)
+    registry.inner.set_alias("champion", "1")
+    with TestClient(make_app(registry)) as client:
+        assert_not_ready(client, "switched off")
+        metrics = client.get("/metrics").text
+        assert 'sentiment_model_loads_total{outcome="failure"}' in metrics
+        assert 'sentiment_model_load_failures_total{error="RegistryUnavailableError"}' in metrics
+        assert "sentiment_model_ready 0.0" in metrics
+
+        registry.down = False
+
+        assert wait_until_ready(client).status_code == 200
+        assert client.get("/model").json()["alias"] == "champion"
+        metrics = client.get("/metrics").text
+        assert 'sentiment_model_loads_total{outcome="success"} 1.0' in metrics
+        assert "sentiment_model_ready 1.0" in metrics
+
+
+def test_retries_back_off(make_app: AppFactory) -> None:
+    registry = SwitchableRegistry(down=True)
+    with TestClient(
+        make_app(registry, load_retry_initial_s=0.05, load_retry_max_s=0.4, startup_wait_s=1)
+    ) as client:
+        time.sleep(1.0)
+        calls = registry.calls
+        error = client.get("/ready").json()["error"]
+    # Delays 0.05, 0.1, 0.2, 0.4, 0.4... (+-10%): about 5 attempts in a second, never 20.
+    assert 3 <= calls <= 9, calls
+    assert "retrying within" in error["message"]
+
+
+def test_a_model_that_fails_its_smoke_test_is_never_served(make_app: AppFactory) -> None:
+    registry = InMemoryModelRegistry()
+    registry.add(FixedClassifier({"negative": 0.9, "positive": 0.9}))
+    with TestClient(make_app(registry)) as client:
+        assert_not_ready(client, "failed its smoke test")
+
+
+def test_startup_does_not_wait_for_a_registry_that_hangs(make_app: AppFactory) -> None:
+    class Hanging(SwitchableRegistry):
+        def _check(self) -> None:
+            time.sleep(30)
+
+    started = time.monotonic()
+    with TestClient(make_app(Hanging(down=False), startup_wait_s=0.3)) as client:
+        assert time.monotonic() - started < 5
+        assert client.get("/health").status_code == 200
+        error = client.get("/ready").json()["error"]
+        assert "first load is in progress" in error["message"]
+    assert time.monotonic() - started < 10  # nor does shutdown
+
+
+@pytest.mark.parametrize("route", ["/predict", "/predict/batch", "/invocations"])
+def test_openapi_documents_503(client: TestClient, route: str) -> None:
+    responses = client.get("/openapi.json").json()["paths"][route]["post"]["responses"]
+    assert responses["503"]["content"]["application/json"]["schema"]["$ref"].endswith(
+        schemas.ErrorResponse.__name__
+    )

@@ -1,0 +1,125 @@
+"""LoadModel: which version is served, and what a broken artifact or registry does."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from sentiment.adapters.memory_registry import InMemoryModelRegistry
+from sentiment.application.load_model import (
+    PROBE_TEXTS,
+    LoadModel,
+    LoadModelCommand,
+)
+from sentiment.domain.errors import (
+    ClassifierError,
+    ModelLoadError,
+    ModelNotFoundError,
+    RegistryUnavailableError,
+)
+from tests.api_support import FixedClassifier, SwitchableRegistry
+
+
+def registry_of(*classifiers: FixedClassifier) -> InMemoryModelRegistry:
+    registry = InMemoryModelRegistry("M")
+    for classifier in classifiers:
+        registry.add(classifier, {"accuracy": 0.5})
+    return registry
+
+
+def test_the_alias_wins_over_newer_versions() -> None:
+    first, second, third = FixedClassifier(), FixedClassifier(), FixedClassifier()
+    registry = registry_of(first, second, third)
+    registry.set_alias("champion", "2")
+
+    loaded = LoadModel(registry, clock=lambda: 1234.0).execute(LoadModelCommand())
+
+    assert loaded.version == "2"
+    assert loaded.classifier is second
+    assert loaded.resolved_by == "alias"
+    assert loaded.alias == "champion"
+    assert loaded.info.aliases == ("champion",)
+    assert loaded.loaded_at == 1234.0
+    assert loaded.load_seconds >= 0.0
+    assert loaded.requested == LoadModelCommand(alias="champion", version=None)
+
+
+def test_without_the_alias_the_newest_version_is_served() -> None:
+    registry = registry_of(FixedClassifier(), FixedClassifier())
+    registry.set_alias("challenger", "1")
+
+    loaded = LoadModel(registry).execute(LoadModelCommand(alias="champion"))
+
+    assert (loaded.version, loaded.resolved_by, loaded.alias) == ("2", "latest", None)
+
+
+def test_a_pinned_version_overrides_the_alias() -> None:
+    registry = registry_of(FixedClassifier(), FixedClassifier(), FixedClassifier())
+    registry.set_alias("champion", "3")
+
+    loaded = LoadModel(registry).execute(LoadModelCommand(alias="champion", version="1"))
+
+    assert (loaded.version, loaded.resolved_by, loaded.alias) == ("1", "version", None)
+
+
+def test_a_pinned_version_that_does_not_exist_is_not_replaced_by_another() -> None:
+    registry = registry_of(FixedClassifier())
+
+    with pytest.raises(ModelNotFoundError, match="no version 7"):
+        LoadModel(registry).execute(LoadModelCommand(version="7"))
+
+
+def test_an_empty_registry_says_there_is_nothing_to_serve() -> None:
+    with pytest.raises(ModelNotFoundError, match="no registered version yet"):
+        LoadModel(InMemoryModelRegistry("M")).execute(LoadModelCommand())
+
+
+def test_an_unreachable_registry_is_reported_as_such() -> None:
+    registry = SwitchableRegistry(registry_of(FixedClassifier()), down=True)
+
+    with pytest.raises(RegistryUnavailableError):
+        LoadModel(registry).execute(LoadModelCommand())
+
+
+def test_resolve_loads_nothing() -> None:
+    classifier = FixedClassifier()
+    registry = registry_of(classifier)
+
+    resolved = LoadModel(registry).resolve(LoadModelCommand())
+
+    assert (resolved.version.version, resolved.resolved_by) == ("1", "latest")
+    assert classifier.calls == 0
+
+
+def test_a_loaded_model_is_smoke_tested_on_the_probe_texts() -> None:
+    classifier = FixedClassifier()
+    LoadModel(registry_of(classifier)).execute(LoadModelCommand())
+    assert classifier.calls == 1
+    assert len(PROBE_TEXTS) >= 3
+
+
+@pytest.mark.parametrize(
+    ("classifier", "reason"),
+    [
+        (FixedClassifier(error=ClassifierError("boom")), "boom"),
+        (FixedClassifier(error=ValueError("X has 10 features")), "ValueError"),
+        (FixedClassifier({"negative": 0.5, "positive": 0.9}), "not a distribution"),
+        (FixedClassifier({"negative": math.nan, "positive": 0.5}), "not a distribution"),
+    ],
+)
+def test_a_model_that_fails_its_smoke_test_is_not_loaded(
+    classifier: FixedClassifier, reason: str
+) -> None:
+    with pytest.raises(ModelLoadError, match=reason):
+        LoadModel(registry_of(classifier)).execute(LoadModelCommand())
+
+
+def test_a_model_predicting_labels_it_does_not_know_is_refused() -> None:
+    class Liar(FixedClassifier):
+        @property
+        def classes(self) -> tuple[str, ...]:
+            return ("neutral",)
+
+    with pytest.raises(ModelLoadError, match="not one of its classes"):
+        LoadModel(registry_of(Liar())).execute(LoadModelCommand())
