@@ -106,7 +106,10 @@ class LoadModel:
             ) from exc
 
     def execute(self, command: LoadModelCommand) -> LoadedModel:
-        resolved = self.resolve(command)
+        return self.load(self.resolve(command), command)
+
+    def load(self, resolved: ResolvedModel, command: LoadModelCommand) -> LoadedModel:
+        """Load and smoke-test a version already resolved (by `resolve`) for `command`."""
         started = time.perf_counter()
         classifier = self._registry.load(resolved.version.version)
         self._smoke_test(resolved.version, classifier)

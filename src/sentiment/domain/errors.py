@@ -43,6 +43,14 @@ class InvalidInputError(SentimentError):
     """A prediction request is not acceptable (empty text, too long, too many texts)."""
 
 
+class RegistryInputError(RegistryError):
+    """A version, alias, model reference or tag is malformed; the registry was not asked."""
+
+
+class PromotionRefusedError(SentimentError):
+    """An alias move was refused: the version is not eligible, or there is nothing to undo."""
+
+
 class ModelNotReadyError(SentimentError):
     """No model is being served yet (the registry is away, empty, or the load is in progress).
 
@@ -52,11 +60,3 @@ class ModelNotReadyError(SentimentError):
     def __init__(self, message: str, retry_after_s: float | None = None) -> None:
         super().__init__(message)
         self.retry_after_s = retry_after_s
-
-
-class RegistryInputError(RegistryError):
-    """A version, alias, model reference or tag is malformed; the registry was not asked."""
-
-
-class PromotionRefusedError(SentimentError):
-    """An alias move was refused: the version is not eligible, or there is nothing to undo."""

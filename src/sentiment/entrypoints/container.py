@@ -75,10 +75,6 @@ class Container(containers.DeclarativeContainer):
         gate=gate_candidate,
     )
 
-    # -- serving ----------------------------------------------------------------------------
-    load_model = providers.Factory(LoadModel, registry=registry)
-    served_model = providers.Singleton(ServedModel)
-
     evaluate_model = providers.Factory(
         EvaluateModel, registry=registry, dataset_source=dataset_source
     )
@@ -88,6 +84,9 @@ class Container(containers.DeclarativeContainer):
     rollback_champion = providers.Factory(RollbackChampion, registry=registry)
 
     describe_model = providers.Factory(DescribeModel, registry=registry)
+    # -- serving ----------------------------------------------------------------------------
+    load_model = providers.Factory(LoadModel, registry=registry)
+    served_model = providers.Singleton(ServedModel)
 
 
 def build_container(settings: Settings | None = None) -> Container:

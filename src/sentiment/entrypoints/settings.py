@@ -61,6 +61,21 @@ class Settings(BaseSettings):
     test_size: float = Field(0.2, gt=0.0, lt=1.0, description="Held-out share for evaluation.")
     random_state: int = Field(42, description="Seed of the split and of the model.")
 
+    # -- promotion ----------------------------------------------------------------------------
+    promotion_margin: float = Field(
+        0.0,
+        ge=-1.0,
+        le=1.0,
+        description="A candidate becomes champion only if its macro-F1 is at least the "
+        "champion's plus this margin (both scored on the same held-out split).",
+    )
+    promotion_floor: float = Field(
+        0.80,
+        ge=0.0,
+        le=1.0,
+        description="...and at least this macro-F1, champion or not; else it gets @challenger.",
+    )
+
     # -- serving (the API) ----------------------------------------------------------------------
     model_alias: str = Field(
         "champion",
@@ -100,6 +115,26 @@ class Settings(BaseSettings):
         "accepts requests (not ready yet: 503) and keeps loading in the background.",
     )
 
+    # -- live reload (the API) ------------------------------------------------------------------
+    reload_interval_s: float = Field(
+        30.0,
+        ge=0.0,
+        description="How often the API asks the registry whether the alias moved (seconds); a new "
+        "version is loaded and smoke-tested off the request path, then swapped in. 0: never.",
+    )
+    admin_token: str | None = Field(
+        None,
+        min_length=16,
+        repr=False,
+        description="Bearer token for POST /admin/reload (at least 16 characters); without it "
+        "the route does not exist.",
+    )
+
+    @field_validator("admin_token", mode="before")
+    @classmethod
+    def _empty_token_is_none(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
     @field_validator("model_version", mode="before")
     @classmethod
     def _empty_version_is_none(cls, value: object) -> object:
@@ -113,18 +148,3 @@ class Settings(BaseSettings):
                 f"load_retry_max_s ({self.load_retry_max_s})"
             )
         return self
-
-    # -- promotion ----------------------------------------------------------------------------
-    promotion_margin: float = Field(
-        0.0,
-        ge=-1.0,
-        le=1.0,
-        description="A candidate becomes champion only if its macro-F1 is at least the "
-        "champion's plus this margin (both scored on the same held-out split).",
-    )
-    promotion_floor: float = Field(
-        0.80,
-        ge=0.0,
-        le=1.0,
-        description="...and at least this macro-F1, champion or not; else it gets @challenger.",
-    )

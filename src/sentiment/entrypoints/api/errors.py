@@ -50,6 +50,7 @@ DOMAIN_ERRORS: Mapping[type[SentimentError], tuple[int, str, bool]] = {
 }
 HTTP_CODES: Mapping[int, str] = {
     400: "bad_request",
+    401: "unauthorized",
     404: "not_found",
     405: "method_not_allowed",
     413: "payload_too_large",
@@ -236,6 +237,7 @@ def _http_message(status: int) -> str:
 
 ERROR_DESCRIPTIONS: Mapping[int, str] = {
     400: "The body is not valid UTF-8 or not valid JSON.",
+    401: "Missing or wrong `Authorization: Bearer <SENTIMENT_ADMIN_TOKEN>`.",
     404: "No such route, or no such model version.",
     405: "Method not allowed.",
     413: "The body is larger than SENTIMENT_MAX_BODY_BYTES; it was not read.",

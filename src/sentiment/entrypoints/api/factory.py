@@ -10,12 +10,15 @@ from fastapi import FastAPI
 
 from sentiment.application.backoff import Backoff
 from sentiment.application.load_model import LoadModelCommand
+from sentiment.application.reload_model import ReloadModel
 from sentiment.entrypoints.api import schemas
 from sentiment.entrypoints.api.errors import error_responses, install_error_handlers
 from sentiment.entrypoints.api.loader import BackgroundLoader
 from sentiment.entrypoints.api.metrics import ApiMetrics
 from sentiment.entrypoints.api.middleware import BodyGuardMiddleware, RequestContextMiddleware
 from sentiment.entrypoints.api.openapi import install_openapi
+from sentiment.entrypoints.api.reloader import ModelWatcher
+from sentiment.entrypoints.api.routes_admin import admin_router
 from sentiment.entrypoints.api.routes_ops import operations_router
 from sentiment.entrypoints.api.routes_predict import JSON_ROUTES, prediction_router
 from sentiment.entrypoints.api.state import ApiState
@@ -51,15 +54,23 @@ def create_app(container: Container | None = None) -> FastAPI:
     )
     metrics = ApiMetrics()
     served = container.served_model()
+    reference = LoadModelCommand(alias=config.model_alias(), version=config.model_version())
+    backoff = Backoff(
+        initial_s=config.load_retry_initial_s(),
+        max_s=config.load_retry_max_s(),
+        multiplier=config.load_retry_multiplier(),
+    )
     loader = BackgroundLoader(
         load_model=container.load_model(),
-        command=LoadModelCommand(alias=config.model_alias(), version=config.model_version()),
+        command=reference,
         served=served,
-        backoff=Backoff(
-            initial_s=config.load_retry_initial_s(),
-            max_s=config.load_retry_max_s(),
-            multiplier=config.load_retry_multiplier(),
-        ),
+        backoff=backoff,
+        metrics=metrics,
+    )
+    watcher = ModelWatcher(
+        reload=ReloadModel(container.load_model(), served, backoff),
+        reference=reference,
+        interval_s=config.reload_interval_s(),
         metrics=metrics,
     )
     state = ApiState(
@@ -68,16 +79,20 @@ def create_app(container: Container | None = None) -> FastAPI:
         limits=limits,
         loader=loader,
         text_column=config.text_column(),
+        watcher=watcher,
     )
+    admin_token: str | None = config.admin_token()
     startup_wait_s: float = config.startup_wait_s()
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         loader.start()
         await loader.wait_first_attempt(startup_wait_s)
+        watcher.start()
         try:
             yield
         finally:
+            await watcher.stop()
             await loader.stop()
 
     app = FastAPI(
@@ -93,6 +108,8 @@ def create_app(container: Container | None = None) -> FastAPI:
         ],
     )
     routers = [prediction_router(state), operations_router(state)]
+    if admin_token:  # no token, no route: POST /admin/reload is a 404 like any unknown path
+        routers.append(admin_router(watcher, admin_token))
     for router in routers:
         app.include_router(router)
     install_error_handlers(app)

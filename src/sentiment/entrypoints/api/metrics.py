@@ -113,6 +113,18 @@ class ApiMetrics:
             "When the served model was loaded (Unix time).",
             registry=r,
         )
+        self.reload_checks = Counter(
+            "sentiment_model_reload_checks",
+            "Checks of the registry for a new version to serve, by outcome: unchanged, swapped, "
+            "load_failed (the old model kept serving), skipped, unreachable (check failed).",
+            ["outcome"],
+            registry=r,
+        )
+        self.reload_last_check = Gauge(
+            "sentiment_model_reload_last_check_timestamp_seconds",
+            "When the registry was last checked for a new version (Unix time).",
+            registry=r,
+        )
         for outcome in ("success", "failure"):
             self.model_loads.labels(outcome)
         self.model_ready.set(0)
@@ -154,6 +166,10 @@ class ApiMetrics:
     def model_load_failed(self, error_type: str) -> None:
         self.model_loads.labels("failure").inc()
         self.model_load_failures.labels(error_type).inc()
+
+    def reload_checked(self, outcome: str, at: float) -> None:
+        self.reload_checks.labels(outcome).inc()
+        self.reload_last_check.set(at)
 
     def render(self) -> tuple[bytes, str]:
         return generate_latest(self.registry), CONTENT_TYPE_LATEST

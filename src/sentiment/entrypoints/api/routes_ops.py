@@ -75,6 +75,7 @@ def operations_router(state: ApiState) -> APIRouter:
                 "loaded_at": iso_time(current.loaded_at),
                 "load_seconds": round(current.load_seconds, 4),
                 "last_load_failure": _failure(status.last_failure),
+                "reload": _reload(state),
             }
         )
 
@@ -89,6 +90,19 @@ def operations_router(state: ApiState) -> APIRouter:
         return Response(body, media_type=content_type)
 
     return router
+
+
+def _reload(state: ApiState) -> dict[str, Any] | None:
+    if state.watcher is None:
+        return None
+    watch = state.watcher.status
+    return {
+        "interval_s": watch.interval_s,
+        "checks": watch.checks,
+        "last_check_at": iso_time(watch.last_check_at) if watch.last_check_at else None,
+        "last_outcome": watch.last_outcome,
+        "last_message": watch.last_message,
+    }
 
 
 def _failure(failure: LoadFailure | None) -> dict[str, Any] | None:

@@ -157,6 +157,33 @@ class LoadFailureInfo(BaseModel):
     retry_in_s: float | None = Field(description="Seconds until the next attempt, if any.")
 
 
+class ReloadInfo(BaseModel):
+    """Live reload: how often the registry is checked, and what the last check found."""
+
+    interval_s: float = Field(description="SENTIMENT_RELOAD_INTERVAL_S; 0: no periodic checks.")
+    checks: int = Field(description="Checks since the process started (periodic and forced).")
+    last_check_at: str | None = Field(description="When the registry was last checked.")
+    last_outcome: (
+        Literal["unchanged", "swapped", "load_failed", "skipped", "unreachable"] | None
+    ) = Field(
+        description="`swapped`: a new version serves; `load_failed`: the new version did not "
+        "load or failed its smoke test, the old one serves on; `unreachable`: the registry did "
+        "not answer."
+    )
+    last_message: str | None = Field(examples=["still version 3"])
+
+
+class ReloadResponse(BaseModel):
+    """What a forced check found and did."""
+
+    outcome: Literal["unchanged", "swapped", "skipped"]
+    message: str = Field(examples=["serving version 4 instead of version 3, loaded in 0.41 s"])
+    serving: str | None = Field(description="The version served now.", examples=["4"])
+    previous: str | None = Field(description="The version served before.", examples=["3"])
+    candidate: str | None = Field(description="The version the reference points at.")
+    checked_at: str | None = Field(description="When (ISO 8601, UTC).")
+
+
 class RequestedModel(BaseModel):
     alias: str | None = Field(description="The configured alias (SENTIMENT_MODEL_ALIAS).")
     version: str | None = Field(description="The pinned version (SENTIMENT_MODEL_VERSION).")
@@ -191,6 +218,9 @@ class ModelInfoResponse(BaseModel):
     load_seconds: float = Field(description="How long loading and the smoke test took.")
     last_load_failure: LoadFailureInfo | None = Field(
         description="The last failed load since this model was loaded, if any."
+    )
+    reload: ReloadInfo | None = Field(
+        default=None, description="Live reload (null in an app without a watcher)."
     )
 
 

@@ -10,6 +10,7 @@ from sentiment.application.load_model import LoadedModel
 from sentiment.application.serving import ServedModel
 from sentiment.entrypoints.api.loader import BackgroundLoader
 from sentiment.entrypoints.api.metrics import ApiMetrics
+from sentiment.entrypoints.api.reloader import ModelWatcher
 from sentiment.entrypoints.api.validation import Limits
 
 
@@ -20,6 +21,7 @@ class ApiState:
     limits: Limits
     loader: BackgroundLoader
     text_column: str = "text"
+    watcher: ModelWatcher | None = None
 
 
 def model_ref(model: LoadedModel) -> dict[str, Any]:

@@ -1,0 +1,62 @@
+"""POST /admin/reload: force a live-reload check now. Only exists when SENTIMENT_ADMIN_TOKEN is set;
+the caller sends `Authorization: Bearer <token>`, compared in constant time."""
+
+from __future__ import annotations
+
+import hmac
+
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+from sentiment.application.reload_model import LOAD_FAILED
+from sentiment.domain.errors import ModelLoadError
+from sentiment.entrypoints.api import schemas
+from sentiment.entrypoints.api.errors import ApiError, JsonResponse, error_responses
+from sentiment.entrypoints.api.reloader import ModelWatcher
+from sentiment.entrypoints.api.state import iso_time
+
+_BEARER = "bearer "
+
+
+def admin_router(watcher: ModelWatcher, token: str) -> APIRouter:
+    router = APIRouter(tags=["operations"])
+    expected = token.encode("utf-8")
+
+    def authorize(request: Request) -> None:
+        header = request.headers.get("authorization", "")
+        given = header[len(_BEARER) :] if header[: len(_BEARER)].lower() == _BEARER else ""
+        # compare_digest takes as long whatever the first differing byte.
+        if not hmac.compare_digest(given.strip().encode("utf-8"), expected):
+            raise ApiError(
+                401,
+                "unauthorized",
+                "this route needs the header `Authorization: Bearer <SENTIMENT_ADMIN_TOKEN>`",
+                headers={"WWW-Authenticate": 'Bearer realm="sentiment-admin"'},
+            )
+
+    @router.post(
+        "/admin/reload",
+        summary="Check the registry now; load, smoke-test and swap in a new version if the "
+        "reference moved",
+        response_model=schemas.ReloadResponse,
+        responses=error_responses(401, 503),
+    )
+    async def reload(request: Request) -> Response:
+        authorize(request)
+        result = await watcher.check(force=True)
+        if result.outcome == LOAD_FAILED:
+            # The one error handler makes it a 503 `model_load_failed`; the old model serves on.
+            raise ModelLoadError(result.message)
+        status = watcher.status
+        return JsonResponse(
+            {
+                "outcome": result.outcome,
+                "message": result.message,
+                "serving": result.serving,
+                "previous": result.previous,
+                "candidate": result.candidate,
+                "checked_at": iso_time(status.last_check_at) if status.last_check_at else None,
+            }
+        )
+
+    return router

@@ -1,0 +1,185 @@
+"""Live reload in the API: it follows the alias; a broken new version never serves; the admin
+route forces a check, needs the bearer token, and does not exist without one."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+
+from sentiment.adapters.memory_registry import InMemoryModelRegistry
+from sentiment.adapters.sklearn_classifier import SklearnClassifier
+from sentiment.domain.errors import ModelLoadError
+from sentiment.domain.ports import Classifier
+from tests.api_support import AppFactory, FixedClassifier, SwitchableRegistry, assert_error
+
+TOKEN = "s3cret-admin-token-for-tests"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+class CorruptArtifacts(InMemoryModelRegistry):
+    """Versions listed in `corrupt` fail to load, as a damaged artifact would."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.corrupt: set[str] = set()
+
+    def load(self, version: str) -> Classifier:
+        if str(version) in self.corrupt:
+            raise ModelLoadError(f"cannot load model file model.skops of version {version}")
+        return super().load(version)
+
+
+def served_version(client: TestClient) -> str:
+    return str(client.post("/predict", json={"text": "a fine film"}).json()["model"]["version"])
+
+
+def wait_for(client: TestClient, version: str, timeout_s: float = 10.0) -> float:
+    started = time.monotonic()
+    while served_version(client) != version:
+        assert time.monotonic() - started < timeout_s, client.get("/model").json()
+        time.sleep(0.02)
+    return time.monotonic() - started
+
+
+def two_versions(classifier: SklearnClassifier, registry: InMemoryModelRegistry) -> None:
+    registry.add(classifier, {"f1_macro": 0.8})
+    registry.set_alias("champion", "1")
+    registry.add(FixedClassifier(), {"f1_macro": 0.9})
+
+
+def test_the_api_follows_the_alias_by_itself(
+    make_app: AppFactory, classifier: SklearnClassifier
+) -> None:
+    registry = InMemoryModelRegistry()
+    two_versions(classifier, registry)
+    with TestClient(make_app(registry, reload_interval_s=0.05)) as client:
+        assert served_version(client) == "1"
+        registry.set_alias("champion", "2")
+        wait_for(client, "2")
+        info = client.get("/model").json()
+        assert (info["version"], info["alias"]) == ("2", "champion")
+        assert info["reload"]["interval_s"] == 0.05
+        assert info["reload"]["checks"] >= 1
+        metrics = client.get("/metrics").text
+        assert 'sentiment_model_reload_checks_total{outcome="swapped"} 1.0' in metrics
+        assert 'sentiment_model_info{alias="champion",name="SentimentAnalysisModel"' in metrics
+        assert 'resolved_by="alias",version="2"} 1.0' in metrics
+
+
+def test_a_corrupt_new_version_never_serves_and_everybody_says_so(
+    make_app: AppFactory, classifier: SklearnClassifier, caplog: pytest.LogCaptureFixture
+) -> None:
+    registry = CorruptArtifacts()
+    two_versions(classifier, registry)
+    registry.corrupt.add("2")
+    with TestClient(make_app(registry, reload_interval_s=0, admin_token=TOKEN)) as client:
+        registry.set_alias("champion", "2")
+        response = client.post("/admin/reload", headers=AUTH)
+        error = assert_error(response, 503, "model_load_failed")
+        assert "version 2 is not served (still serving version 1)" in error["message"]
+        assert served_version(client) == "1"
+        info = client.get("/model").json()
+        assert info["version"] == "1"
+        assert info["last_load_failure"]["error_type"] == "ModelLoadError"
+        assert "cannot load model file" in info["last_load_failure"]["message"]
+        assert info["reload"]["last_outcome"] == "load_failed"
+        metrics = client.get("/metrics").text
+        assert 'sentiment_model_load_failures_total{error="ModelLoadError"} 1.0' in metrics
+        assert 'sentiment_model_reload_checks_total{outcome="load_failed"} 1.0' in metrics
+        assert any("version 2 is not served" in r.getMessage() for r in caplog.records)
+
+        registry.corrupt.clear()  # the artifact is repaired: the next forced check serves it
+        body = client.post("/admin/reload", headers=AUTH).json()
+        assert (body["outcome"], body["serving"], body["previous"]) == ("swapped", "2", "1")
+        assert client.get("/model").json()["last_load_failure"] is None
+
+
+def test_an_unreachable_registry_during_checks_keeps_serving_and_recovers(
+    make_app: AppFactory, classifier: SklearnClassifier
+) -> None:
+    inner = InMemoryModelRegistry()
+    two_versions(classifier, inner)
+    registry = SwitchableRegistry(inner, down=False)
+    with TestClient(make_app(registry, reload_interval_s=0.05, admin_token=TOKEN)) as client:
+        registry.down = True
+        inner.set_alias("champion", "2")
+        calls = registry.calls
+        deadline = time.monotonic() + 5
+        while registry.calls < calls + 3:  # a few periodic checks fail
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        assert served_version(client) == "1"
+        assert client.get("/ready").status_code == 200
+        assert client.get("/model").json()["reload"]["last_outcome"] == "unreachable"
+        assert_error(client.post("/admin/reload", headers=AUTH), 503, "registry_unavailable")
+        assert 'outcome="unreachable"' in client.get("/metrics").text
+
+        registry.down = False
+        wait_for(client, "2")
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"Authorization": "Bearer wrong-token-of-some-length"},
+        {"Authorization": f"Basic {TOKEN}"},
+        {"Authorization": TOKEN},
+        {"Authorization": f"Bearer {TOKEN}x"},
+    ],
+)
+def test_the_admin_route_needs_the_token(
+    make_app: AppFactory, registry: InMemoryModelRegistry, headers: dict[str, str]
+) -> None:
+    with TestClient(make_app(registry, admin_token=TOKEN)) as client:
+        response = client.post("/admin/reload", headers=headers)
+        error = assert_error(response, 401, "unauthorized")
+        assert TOKEN not in str(error)
+        assert response.headers["www-authenticate"].startswith("Bearer")
+        ok = client.post("/admin/reload", headers={"authorization": f"bearer {TOKEN}"})
+        assert ok.status_code == 200, ok.text
+        assert ok.json()["outcome"] == "unchanged"
+
+
+def test_without_a_token_the_admin_route_does_not_exist(
+    make_app: AppFactory, registry: InMemoryModelRegistry
+) -> None:
+    with TestClient(make_app(registry)) as client:
+        assert_error(client.post("/admin/reload", headers=AUTH), 404, "not_found")
+        assert "/admin/reload" not in client.get("/openapi.json").json()["paths"]
+    with TestClient(make_app(registry, admin_token=TOKEN)) as client:
+        assert "/admin/reload" in client.get("/openapi.json").json()["paths"]
+
+
+def test_a_short_token_is_refused_at_configuration() -> None:
+    from pydantic import ValidationError
+
+    from sentiment.entrypoints.settings import Settings
+
+    with pytest.raises(ValidationError, match="admin_token"):
+        Settings(admin_token="short")
+    assert Settings(admin_token="  ").admin_token is None
+    assert TOKEN not in repr(Settings(admin_token=TOKEN))
+
+
+def test_requests_in_flight_finish_on_the_model_they_started_with(
+    make_app: AppFactory, classifier: SklearnClassifier
+) -> None:
+    registry = InMemoryModelRegistry()
+    two_versions(classifier, registry)
+    with TestClient(make_app(registry, admin_token=TOKEN)) as client:
+        held = client.app.state.sentiment.served.current  # type: ignore[attr-defined]
+        registry.set_alias("champion", "2")
+        assert client.post("/admin/reload", headers=AUTH).json()["serving"] == "2"
+        # The object a request read before the swap is intact and still answers.
+        assert held.version == "1"
+        assert held.classifier.predict(["a fine film"])[0].label in ("negative", "positive")
+        responses: list[Any] = [
+            client.post("/predict", json={"text": "a fine film"}) for _ in range(3)
+        ]
+        assert {r.json()["model"]["version"] for r in responses} == {"2"}
+        assert all(isinstance(r, httpx.Response) for r in responses)

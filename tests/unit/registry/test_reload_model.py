@@ -1,0 +1,151 @@
+"""ReloadModel: follow the alias; swap only a version that loaded and passed its smoke test."""
+
+from __future__ import annotations
+
+import pytest
+
+from sentiment.adapters.memory_registry import InMemoryModelRegistry
+from sentiment.application.backoff import Backoff
+from sentiment.application.load_model import LoadModel, LoadModelCommand
+from sentiment.application.reload_model import (
+    LOAD_FAILED,
+    SKIPPED,
+    SWAPPED,
+    UNCHANGED,
+    ReloadCommand,
+    ReloadModel,
+)
+from sentiment.application.serving import ServedModel
+from sentiment.domain.errors import RegistryUnavailableError
+from sentiment.domain.promotion import CHAMPION
+from tests.support.fakes import BrokenArtifactRegistry, ScriptedClassifier, holdout, register
+
+DATA = holdout(10)
+FOLLOW = ReloadCommand(LoadModelCommand(alias=CHAMPION))
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class Setup:
+    def __init__(self, registry: InMemoryModelRegistry | None = None) -> None:
+        self.registry = registry or BrokenArtifactRegistry()
+        self.clock = Clock()
+        self.served = ServedModel(clock=self.clock)
+        self.load = LoadModel(self.registry, clock=self.clock, probe_texts=DATA.texts[:3])
+        self.reload = ReloadModel(
+            self.load, self.served, Backoff(initial_s=10, max_s=60, jitter=0.0), self.clock
+        )
+        register(self.registry, ScriptedClassifier(DATA))
+        self.registry.set_alias(CHAMPION, "1")
+        self.served.swap(self.load.execute(FOLLOW.reference))
+
+    def add(self) -> str:
+        return register(self.registry, ScriptedClassifier(DATA, wrong=1)).version
+
+    def serving(self) -> str | None:
+        current = self.served.current
+        return current.version if current else None
+
+
+def test_nothing_moves_while_the_alias_stays() -> None:
+    setup = Setup()
+    first = setup.served.current
+    result = setup.reload.execute(FOLLOW)
+    assert (result.outcome, result.serving, result.candidate) == (UNCHANGED, "1", "1")
+    assert setup.served.current is first
+
+
+def test_a_moved_alias_is_loaded_checked_and_swapped_in() -> None:
+    setup = Setup()
+    old = setup.served.current
+    setup.registry.set_alias(CHAMPION, setup.add())
+    result = setup.reload.execute(FOLLOW)
+    assert (result.outcome, result.previous, result.serving) == (SWAPPED, "1", "2")
+    assert "serving version 2 instead of version 1" in result.message
+    assert result.loaded is setup.served.current
+    assert setup.serving() == "2"
+    # A request that took the old model before the swap still holds it, whole.
+    assert old is not None
+    assert old.version == "1"
+    assert old.classifier.predict(DATA.texts[:1])
+
+
+def test_a_version_that_does_not_load_is_never_served() -> None:
+    setup = Setup()
+    assert isinstance(setup.registry, BrokenArtifactRegistry)
+    setup.registry.broken.add(setup.add())
+    setup.registry.set_alias(CHAMPION, "2")
+    result = setup.reload.execute(FOLLOW)
+    assert result.outcome == LOAD_FAILED
+    assert result.message.startswith("version 2 is not served (still serving version 1): ")
+    assert setup.serving() == "1"
+    failure = setup.served.status().last_failure
+    assert failure is not None
+    assert (failure.attempt, failure.retry_in_s, failure.error_type) == (1, 10, "ModelLoadError")
+
+    # Not retried before its backoff, unless forced; then it recovers once fixed.
+    assert setup.reload.execute(FOLLOW).outcome == SKIPPED
+    assert setup.reload.execute(ReloadCommand(FOLLOW.reference, force=True)).outcome == LOAD_FAILED
+    assert setup.served.status().last_failure.attempt == 2  # type: ignore[union-attr]
+    setup.registry.broken.clear()
+    setup.clock.now += 21
+    result = setup.reload.execute(FOLLOW)
+    assert (result.outcome, setup.serving()) == (SWAPPED, "2")
+    assert setup.served.status().last_failure is None
+
+
+class Garbage(ScriptedClassifier):
+    def predict(self, texts: object) -> list:  # type: ignore[type-arg]
+        return []
+
+
+def test_a_version_that_fails_its_smoke_test_is_never_served() -> None:
+    setup = Setup()
+    version = register(setup.registry, Garbage(DATA)).version
+    setup.registry.set_alias(CHAMPION, version)
+    result = setup.reload.execute(FOLLOW)
+    assert result.outcome == LOAD_FAILED
+    assert "failed its smoke test: 0 predictions for 3 texts" in result.message
+    assert setup.serving() == "1"
+
+
+def test_an_unreachable_registry_raises_and_the_model_serves_on() -> None:
+    setup = Setup()
+    setup.registry.set_reachable(False)
+    with pytest.raises(RegistryUnavailableError):
+        setup.reload.execute(FOLLOW)
+    assert setup.serving() == "1"
+    setup.registry.set_reachable(True)
+    assert setup.reload.execute(FOLLOW).outcome == UNCHANGED
+
+
+def test_the_same_version_under_new_facts_is_not_reloaded() -> None:
+    setup = Setup()
+    setup.registry.delete_alias(CHAMPION)
+    setup.add()
+    setup.registry.set_alias(CHAMPION, "1")
+    setup.registry.set_alias("shadow", "1")
+    loaded_before = setup.served.current
+    result = setup.reload.execute(FOLLOW)
+    assert result.outcome == UNCHANGED
+    current = setup.served.current
+    assert current is not None
+    assert loaded_before is not None
+    assert current.classifier is loaded_before.classifier  # no second load
+    assert current.info.aliases == ("champion", "shadow")
+
+
+def test_before_the_first_load_only_a_forced_check_loads() -> None:
+    registry = InMemoryModelRegistry()
+    register(registry, ScriptedClassifier(DATA))
+    served = ServedModel()
+    reload = ReloadModel(LoadModel(registry, probe_texts=DATA.texts[:2]), served, Backoff())
+    assert reload.execute(FOLLOW).outcome == SKIPPED
+    result = reload.execute(ReloadCommand(FOLLOW.reference, force=True))
+    assert (result.outcome, result.serving, result.previous) == (SWAPPED, "1", None)
