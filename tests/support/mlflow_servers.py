@@ -87,31 +87,37 @@ def database_exists(name: str) -> bool:
 def postgres_mlflow_server(root: Path) -> Iterator[MlflowServer]:
     """`mlflow server` with a fresh PostgreSQL database and `--artifacts-destination` under
     `root`, on a free loopback port, one worker, no job runner."""
+    with fresh_database() as database, server_process(root, database, free_port()) as server:
+        yield server
+
+
+@contextmanager
+def server_process(root: Path, database: str, port: int) -> Iterator[MlflowServer]:
+    """`mlflow server` on an existing database and port (start it again after stopping it to
+    simulate an outage of the registry)."""
     user, _, address = POSTGRES.partition("@")
-    with fresh_database() as database:
-        # SQLAlchemy 2.1 reads a bare postgresql:// as psycopg 3; the project ships psycopg2.
-        backend = f"postgresql+psycopg2://{user}@{address}/{database}"
-        artifacts = root / "served-artifacts"
-        log = root / "mlflow-server.log"
-        port = free_port()
-        command = [
-            str(VENV_BIN / "mlflow"),
-            "server",
-            "--backend-store-uri",
-            backend,
-            "--artifacts-destination",
-            str(artifacts),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            "1",
-        ]
-        env = clean_env({"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"})
-        uri = f"http://127.0.0.1:{port}"
-        with running_server(command, f"{uri}/health", log, env=env, cwd=root):
-            yield MlflowServer(uri, backend, artifacts, log, database)
+    # SQLAlchemy 2.1 reads a bare postgresql:// as psycopg 3; the project ships psycopg2.
+    backend = f"postgresql+psycopg2://{user}@{address}/{database}"
+    artifacts = root / "served-artifacts"
+    log = root / "mlflow-server.log"
+    command = [
+        str(VENV_BIN / "mlflow"),
+        "server",
+        "--backend-store-uri",
+        backend,
+        "--artifacts-destination",
+        str(artifacts),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+    ]
+    env = clean_env({"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"})
+    uri = f"http://127.0.0.1:{port}"
+    with running_server(command, f"{uri}/health", log, env=env, cwd=root):
+        yield MlflowServer(uri, backend, artifacts, log, database)
 
 
 def restart_postgres() -> float:

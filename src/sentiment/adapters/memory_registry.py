@@ -164,7 +164,7 @@ class InMemoryModelRegistry(ModelRegistry):
         number = canonical_version(version)
         found = self._versions.get(number) if number else None
         if found is None:
-            raise ModelNotFoundError(f"{self._model_name} has no version {version!r}")
+            raise ModelNotFoundError(f"{self._model_name} has no version {version}")
         return found
 
     def get_version(self, version: str) -> ModelVersion:

@@ -1,7 +1,8 @@
 """LoadModel: resolve which registered version to serve, load it and check that it predicts.
 
 The reference comes from configuration: a pinned version wins; otherwise the version that carries
-the alias (default `@champion`); otherwise, when no version carries the alias, the newest version.
+the alias (default `@champion`); otherwise, when no version carries the alias, the newest version
+whose training run finished (the newest of all when none did).
 A loaded classifier must answer a fixed probe set sensibly before it is handed out, so a broken
 artifact is refused at load time instead of failing the first real request.
 """
@@ -98,12 +99,15 @@ class LoadModel:
                 )
             except ModelNotFoundError:
                 pass
-        try:
-            return ResolvedModel(registry.latest_version(), RESOLVED_BY_LATEST, None)
-        except ModelNotFoundError as exc:
+        versions = registry.list_versions()
+        if not versions:
             raise ModelNotFoundError(
                 f"{registry.model_name} has no registered version yet: nothing to serve"
-            ) from exc
+            )
+        # The newest version whose training run finished (so finished its evaluation); a version
+        # left by a killed or failed run only when there is nothing else.
+        finished = [v for v in versions if v.run_finished]
+        return ResolvedModel((finished or versions)[-1], RESOLVED_BY_LATEST, None)
 
     def execute(self, command: LoadModelCommand) -> LoadedModel:
         return self.load(self.resolve(command), command)

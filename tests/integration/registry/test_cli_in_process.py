@@ -52,7 +52,7 @@ def call(
     [
         (["promote", "1", "--reason", "again"], 3, "version 1 already holds @champion"),
         (["promote", "2", "--reason", "  "], 3, "needs a reason"),
-        (["promote", "9", "--reason", "x"], 2, "has no version '9'"),
+        (["promote", "9", "--reason", "x"], 2, "has no version 9"),
         (["promote", "@shadow", "--reason", "x"], 2, "has no alias @shadow"),
         (["promote", "@v2", "--reason", "x"], 2, "invalid alias 'v2'"),
         (["promote", "two", "--reason", "x"], 2, "invalid model reference 'two'"),

@@ -149,3 +149,16 @@ def test_before_the_first_load_only_a_forced_check_loads() -> None:
     assert reload.execute(FOLLOW).outcome == SKIPPED
     result = reload.execute(ReloadCommand(FOLLOW.reference, force=True))
     assert (result.outcome, result.serving, result.previous) == (SWAPPED, "1", None)
+
+
+def test_without_the_alias_the_newest_finished_version_is_served() -> None:
+    registry = InMemoryModelRegistry()
+    register(registry, ScriptedClassifier(DATA))
+    with registry.start_run() as run:  # a training killed after registering: run not finished
+        run.register(ScriptedClassifier(DATA))
+        resolved = LoadModel(registry).resolve(FOLLOW.reference)
+    assert (resolved.version.version, resolved.resolved_by) == ("1", "latest")
+    lone = InMemoryModelRegistry()
+    with lone.start_run() as run:
+        run.register(ScriptedClassifier(DATA))
+        assert LoadModel(lone).resolve(FOLLOW.reference).version.version == "1"
