@@ -12,6 +12,8 @@ from sentiment.domain.errors import DatasetError
 from sentiment.domain.model import LabelledDataset
 from sentiment.domain.ports import DatasetSource
 
+_SNIFF_BYTES = 8192
+
 
 class CsvDatasetSource(DatasetSource):
     """Reads `text_column` and `label_column` of a CSV file.
@@ -34,6 +36,12 @@ class CsvDatasetSource(DatasetSource):
         if not path.is_file():
             raise DatasetError(f"data path is not a file: {path}")
         try:
+            with path.open("rb") as handle:
+                head = handle.read(_SNIFF_BYTES)
+            if b"\x00" in head:
+                raise DatasetError(
+                    f"{path} is not a UTF-8 CSV file: it holds NUL bytes (binary or UTF-16 data)"
+                )
             frame = pd.read_csv(
                 path,
                 dtype=str,

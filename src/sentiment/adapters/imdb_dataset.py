@@ -10,6 +10,7 @@ layout, without unpacking it.
 from __future__ import annotations
 
 import hashlib
+import http.client
 import os
 import re
 import sys
@@ -62,7 +63,7 @@ class ImdbDatasetSource(DatasetSource):
 
     def load(self) -> LabelledDataset:
         archive = self.fetch()
-        rows = self._read(archive)
+        rows, dropped = self._read(archive)
         rows.sort(key=lambda r: (r[0], r[1]))  # by label then id, as the shared CSV is
         texts = [text for _, _, text in rows]
         labels = [label for label, _, _ in rows]
@@ -72,6 +73,7 @@ class ImdbDatasetSource(DatasetSource):
             name="imdb-train",
             source=self._url,
             digest=dataset_digest(texts, labels),
+            dropped=dropped,
         )
 
     def fetch(self) -> Path:
@@ -123,8 +125,9 @@ class ImdbDatasetSource(DatasetSource):
                         bar.update(len(chunk))
         except urllib.error.HTTPError as exc:
             raise DownloadError(f"download of {self._url} failed: HTTP {exc.code}") from exc
-        except (urllib.error.URLError, OSError) as exc:
-            reason = getattr(exc, "reason", exc)
+        except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
+            # IncompleteRead (a chunked body cut short) is an HTTPException, not an OSError.
+            reason = getattr(exc, "reason", None) or type(exc).__name__
             raise DownloadError(
                 f"download of {self._url} failed after {received} bytes: {reason}"
             ) from exc
@@ -136,8 +139,10 @@ class ImdbDatasetSource(DatasetSource):
             )
         return hasher.hexdigest()
 
-    def _read(self, archive: Path) -> list[tuple[str, int, str]]:
+    def _read(self, archive: Path) -> tuple[list[tuple[str, int, str]], int]:
+        """The (label, id, text) of every non-empty train review, and how many were empty."""
         rows: list[tuple[str, int, str]] = []
+        dropped = 0
         try:
             with tarfile.open(archive, mode="r:gz") as tar:
                 for member in tar:
@@ -150,8 +155,12 @@ class ImdbDatasetSource(DatasetSource):
                     text = handle.read().decode("utf-8", errors="replace").strip()
                     if text:
                         rows.append((_LABELS[match.group(1)], int(match.group(2)), text))
+                    else:
+                        dropped += 1
         except (tarfile.TarError, EOFError, OSError) as exc:
-            raise DatasetError(f"cannot read the IMDB archive {archive}: {exc}") from exc
-        if not rows:
+            raise DatasetError(
+                f"cannot read the IMDB archive {archive}: {exc}; delete it to download it again"
+            ) from exc
+        if not rows and not dropped:
             raise DatasetError(f"{archive} holds no aclImdb/train/pos or neg reviews")
-        return rows
+        return rows, dropped

@@ -336,7 +336,9 @@ class MlflowModelRegistry(ModelRegistry):
         )
         return self.get_version(str(version.version))
 
-    def _to_domain(self, mv: MlflowModelVersion) -> ModelVersion:
+    def _to_domain(
+        self, mv: MlflowModelVersion, aliases: tuple[str, ...] | None = None
+    ) -> ModelVersion:
         metrics: dict[str, float] = {}
         if mv.run_id:
             try:
@@ -347,7 +349,7 @@ class MlflowModelRegistry(ModelRegistry):
             name=mv.name,
             version=str(mv.version),
             run_id=mv.run_id or "",
-            aliases=tuple(sorted(mv.aliases or ())),
+            aliases=aliases if aliases is not None else tuple(sorted(mv.aliases or ())),
             tags=dict(mv.tags or {}),
             metrics=metrics,
             dataset_digest=(mv.tags or {}).get("dataset_digest", ""),
@@ -378,7 +380,23 @@ class MlflowModelRegistry(ModelRegistry):
             )
         except ModelNotFoundError:
             return []
-        return sorted((self._to_domain(mv) for mv in found), key=lambda v: int(v.version))
+        if not found:
+            return []
+        # search_model_versions leaves `aliases` empty: read them from the registered model.
+        registered = _translate(
+            f"aliases of {self._model_name}",
+            lambda: self.client.get_registered_model(self._model_name),
+        )
+        by_version: dict[str, list[str]] = {}
+        for alias, number in (registered.aliases or {}).items():
+            by_version.setdefault(str(number), []).append(alias)
+        return sorted(
+            (
+                self._to_domain(mv, tuple(sorted(by_version.get(str(mv.version), ()))))
+                for mv in found
+            ),
+            key=lambda v: int(v.version),
+        )
 
     def latest_version(self) -> ModelVersion:
         versions = self.list_versions()
@@ -432,6 +450,8 @@ class MlflowModelRegistry(ModelRegistry):
         import mlflow.artifacts
 
         uri = f"models:/{self._model_name}/{version}"
+        if self._cache_dir is not None:
+            self._cache_dir.mkdir(parents=True, exist_ok=True)
         destination = tempfile.mkdtemp(prefix=f"sentiment-model-{version}-", dir=self._cache_dir)
 
         def download() -> str:

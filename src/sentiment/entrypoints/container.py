@@ -30,7 +30,13 @@ class Container(containers.DeclarativeContainer):
             text_column=config.text_column,
             label_column=config.label_column,
         ),
-        imdb=providers.Factory(ImdbDatasetSource, url=config.imdb_url, cache_dir=config.cache_dir),
+        imdb=providers.Factory(
+            ImdbDatasetSource,
+            url=config.imdb_url,
+            cache_dir=config.cache_dir,
+            sha256=config.imdb_sha256,
+            size=config.imdb_size,
+        ),
     )
 
     classifier_factory = providers.Singleton(SklearnClassifierFactory)

@@ -8,9 +8,13 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from sentiment.adapters.imdb_dataset import IMDB_SHA256, IMDB_SIZE, IMDB_URL
+
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="SENTIMENT_", extra="ignore", frozen=True)
+    model_config = SettingsConfigDict(
+        env_prefix="SENTIMENT_", extra="ignore", frozen=True, env_parse_none_str="null"
+    )
 
     # -- data ---------------------------------------------------------------------------------
     data: str = Field(
@@ -23,8 +27,15 @@ class Settings(BaseSettings):
         Path("~/.cache/sentiment").expanduser(), description="Where downloads are cached."
     )
     imdb_url: str = Field(
-        "https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz",
-        description="Address of the IMDB archive (`aclImdb_v1.tar.gz`).",
+        IMDB_URL, description="Address of the IMDB archive (`aclImdb_v1.tar.gz`)."
+    )
+    imdb_sha256: str = Field(
+        IMDB_SHA256,
+        pattern=r"^[0-9a-fA-F]{64}$",
+        description="Expected SHA-256 of the IMDB archive (change it only with `imdb_url`).",
+    )
+    imdb_size: int | None = Field(
+        IMDB_SIZE, gt=0, description="Expected size in bytes of the IMDB archive; null: unchecked."
     )
 
     # -- registry -----------------------------------------------------------------------------

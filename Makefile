@@ -1,0 +1,40 @@
+# The two commands for a fresh machine: `make train serve` and `make test`.
+
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+HOST   ?= 127.0.0.1
+PORT   ?= 8000
+
+# Training data: $SENTIMENT_DATA, else the shared CSV beside the repository, else the IMDB download.
+SHARED_DATA    := ../shared/data/imdb/train.csv
+SENTIMENT_DATA ?= $(if $(wildcard $(SHARED_DATA)),$(SHARED_DATA),imdb)
+
+.PHONY: venv lint test train serve clean
+
+venv: $(VENV)/.installed
+
+# Installed once, and again whenever pyproject.toml changes.
+$(VENV)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+test: venv
+	$(BIN)/pytest --cov --cov-report=term -q
+
+train: venv
+	$(BIN)/python -m sentiment.entrypoints.train --data '$(SENTIMENT_DATA)'
+
+serve: venv
+	$(BIN)/uvicorn sentiment.entrypoints.api:app --host $(HOST) --port $(PORT)
+
+clean:
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis .coverage htmlcov

@@ -1,0 +1,177 @@
+"""CsvDatasetSource on real files written in tmp_path: good data, and every kind of bad input."""
+
+from __future__ import annotations
+
+import gzip
+import os
+from pathlib import Path
+
+import pytest
+
+from sentiment.adapters.csv_dataset import CsvDatasetSource
+from sentiment.adapters.dataset_digest import dataset_digest
+from sentiment.domain.errors import DatasetError
+
+
+def write(path: Path, content: str | bytes) -> Path:
+    if isinstance(content, str):
+        path.write_text(content, encoding="utf-8")
+    else:
+        path.write_bytes(content)
+    return path
+
+
+def test_reads_texts_and_string_labels(tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "reviews.csv",
+        'text,label,rating\n"Loved it, truly.",positive,9\n"Awful.\nJust awful.",negative,1\n',
+    )
+    dataset = CsvDatasetSource(path).load()
+    assert dataset.texts == ("Loved it, truly.", "Awful.\nJust awful.")
+    assert dataset.labels == ("positive", "negative")
+    assert dataset.dropped == 0
+    assert dataset.name == "reviews"
+    assert dataset.source == str(path.resolve())
+    assert dataset.digest == dataset_digest(dataset.texts, dataset.labels)
+
+
+def test_column_names_are_configurable(tmp_path: Path) -> None:
+    path = write(tmp_path / "d.csv", "review,sentiment\ngood,pos\nbad,neg\n")
+    dataset = CsvDatasetSource(path, text_column="review", label_column="sentiment").load()
+    assert dataset.texts == ("good", "bad")
+    assert dataset.labels == ("pos", "neg")
+
+
+def test_numeric_labels_are_kept_as_strings(tmp_path: Path) -> None:
+    path = write(tmp_path / "d.csv", "text,label\ngood,1\nbad,0\nmeh,2\nokay, 1 \n")
+    dataset = CsvDatasetSource(path).load()
+    assert dataset.labels == ("1", "0", "2", "1")
+    assert dataset.classes == ("0", "1", "2")
+
+
+def test_empty_or_missing_texts_and_labels_are_dropped_and_counted(tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "d.csv",
+        "text,label\n"
+        "kept one,pos\n"
+        ",pos\n"  # empty text
+        '"   ",neg\n'  # whitespace-only text
+        "no label,\n"  # empty label
+        "blank label,   \n"  # whitespace-only label
+        "short row\n"  # missing label field
+        "kept two,neg\n",
+    )
+    dataset = CsvDatasetSource(path).load()
+    assert dataset.texts == ("kept one", "kept two")
+    assert dataset.labels == ("pos", "neg")
+    assert dataset.dropped == 5
+
+
+def test_the_words_na_and_null_are_texts_not_missing_values(tmp_path: Path) -> None:
+    path = write(tmp_path / "d.csv", "text,label\nNA,pos\nnull,neg\nNaN,pos\n")
+    dataset = CsvDatasetSource(path).load()
+    assert dataset.texts == ("NA", "null", "NaN")
+    assert dataset.dropped == 0
+
+
+def test_a_utf8_byte_order_mark_does_not_hide_the_first_column(tmp_path: Path) -> None:
+    path = write(tmp_path / "excel.csv", "\ufefftext,label\nbien,pos\n".encode())
+    assert CsvDatasetSource(path).load().texts == ("bien",)
+
+
+def test_a_header_without_rows_gives_an_empty_dataset(tmp_path: Path) -> None:
+    dataset = CsvDatasetSource(write(tmp_path / "d.csv", "text,label\n")).load()
+    assert len(dataset) == 0
+    assert dataset.dropped == 0
+
+
+def test_the_digest_depends_on_content_only(tmp_path: Path) -> None:
+    content = "text,label\na,x\nb,y\n"
+    first = CsvDatasetSource(write(tmp_path / "one.csv", content)).load()
+    second = CsvDatasetSource(write(tmp_path / "two.csv", content)).load()
+    changed = CsvDatasetSource(write(tmp_path / "three.csv", "text,label\na,x\nb,x\n")).load()
+    assert first.digest == second.digest
+    assert first.digest != changed.digest
+    assert len(first.digest) == 16
+
+
+def test_reads_the_shared_sample(small_csv: Path) -> None:
+    dataset = CsvDatasetSource(small_csv).load()
+    assert len(dataset) == 300
+    assert dataset.classes == ("negative", "positive")
+
+
+# -- bad input: one clear DatasetError each ---------------------------------------------------
+
+
+def test_a_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(DatasetError, match=r"data file not found: .*nope\.csv"):
+        CsvDatasetSource(tmp_path / "nope.csv").load()
+
+
+def test_a_directory(tmp_path: Path) -> None:
+    with pytest.raises(DatasetError, match="is not a file"):
+        CsvDatasetSource(tmp_path).load()
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root can read any file")
+def test_an_unreadable_file(tmp_path: Path) -> None:
+    path = write(tmp_path / "secret.csv", "text,label\na,b\n")
+    path.chmod(0)
+    with pytest.raises(DatasetError, match="permission denied"):
+        CsvDatasetSource(path).load()
+
+
+def test_an_empty_file(tmp_path: Path) -> None:
+    with pytest.raises(DatasetError, match="is empty"):
+        CsvDatasetSource(write(tmp_path / "empty.csv", "")).load()
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (bytes(range(256)) * 4, "not a UTF-8 CSV file"),
+        (b"\x89PNG\r\n\x1a\n" + b"\x00" * 64, "not a UTF-8 CSV file"),
+        (gzip.compress(b"text,label\na,b\n"), "not a UTF-8 CSV file"),
+        ("text,label\n".encode("utf-16"), "NUL bytes"),
+        ("text,label\ncafé,pos\n".encode("latin-1"), "not a UTF-8 CSV file"),
+    ],
+    ids=["random-bytes", "png", "gzip", "utf-16", "latin-1"],
+)
+def test_binary_or_non_utf8_content(tmp_path: Path, content: bytes, message: str) -> None:
+    with pytest.raises(DatasetError, match=message):
+        CsvDatasetSource(write(tmp_path / "data.csv", content)).load()
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        'text,label\n"a",pos\nx,y,z,w\n',  # a row with too many fields
+        'text,label\n"never closed,pos\nb,neg\n',  # an unterminated quote
+    ],
+    ids=["too-many-fields", "unterminated-quote"],
+)
+def test_malformed_csv(tmp_path: Path, content: str) -> None:
+    with pytest.raises(DatasetError, match="is not a valid CSV file"):
+        CsvDatasetSource(write(tmp_path / "data.csv", content)).load()
+
+
+def test_missing_columns_are_named_with_the_ones_found(tmp_path: Path) -> None:
+    path = write(tmp_path / "d.csv", "review,sentiment,stars\ngood,pos,5\n")
+    with pytest.raises(DatasetError) as caught:
+        CsvDatasetSource(path).load()
+    message = str(caught.value)
+    assert "missing column(s) 'text', 'label'" in message
+    assert "columns found: 'review', 'sentiment', 'stars'" in message
+
+
+def test_one_missing_column_is_named_alone(tmp_path: Path) -> None:
+    path = write(tmp_path / "d.csv", "text,sentiment\ngood,pos\n")
+    with pytest.raises(DatasetError, match="missing column\\(s\\) 'label'; columns found: 'text'"):
+        CsvDatasetSource(path).load()
+
+
+def test_a_plain_text_file_reports_what_it_found(tmp_path: Path) -> None:
+    path = write(tmp_path / "notes.txt", "just some words\nand more words\n")
+    with pytest.raises(DatasetError, match="columns found: 'just some words'"):
+        CsvDatasetSource(path).load()

@@ -1,0 +1,147 @@
+"""ImdbDatasetSource against a small aclImdb archive served from a loopback HTTP server."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from sentiment.adapters.dataset_digest import dataset_digest
+from sentiment.adapters.imdb_dataset import ARCHIVE_NAME, ImdbDatasetSource
+from sentiment.domain.errors import DatasetError, DownloadError
+from tests.conftest import free_port
+from tests.imdb_server import NEGATIVE, POSITIVE, ArchiveServer, build_archive, serve_archive
+
+
+@pytest.fixture(scope="module")
+def archive() -> bytes:
+    return build_archive(blank_reviews=2)
+
+
+@pytest.fixture
+def server(archive: bytes) -> Iterator[ArchiveServer]:
+    with serve_archive(archive) as state:
+        yield state
+
+
+def source(
+    server: ArchiveServer, cache: Path, sha256: str | None = None, size: int | None = -1
+) -> ImdbDatasetSource:
+    """A source for the served archive, expecting its real checksum and size unless told."""
+    return ImdbDatasetSource(
+        url=server.url,
+        cache_dir=cache,
+        sha256=sha256 or server.sha256,
+        size=server.size if size == -1 else size,
+        timeout_s=10.0,
+        progress=False,
+    )
+
+
+def test_downloads_verifies_and_reads_the_train_half(server: ArchiveServer, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    dataset = source(server, cache).load()
+
+    assert server.requests == ["/data/aclImdb_v1.tar.gz"]
+    assert sorted(p.name for p in cache.iterdir()) == [ARCHIVE_NAME]
+    assert (cache / ARCHIVE_NAME).read_bytes() == server.archive
+    # By label, then by numeric id; the test half, unsup and other files are skipped.
+    assert dataset.texts == (*NEGATIVE, *POSITIVE)
+    assert dataset.labels == ("negative",) * len(NEGATIVE) + ("positive",) * len(POSITIVE)
+    assert dataset.dropped == 2
+    assert dataset.name == "imdb-train"
+    assert dataset.source == server.url
+    assert dataset.digest == dataset_digest(dataset.texts, dataset.labels)
+
+
+def test_a_second_load_uses_the_cache_without_any_request(
+    server: ArchiveServer, tmp_path: Path
+) -> None:
+    first = source(server, tmp_path).load()
+    second = source(server, tmp_path).load()
+    assert second == first
+    assert len(server.requests) == 1
+
+
+def test_the_cache_dir_is_created_with_its_parents(server: ArchiveServer, tmp_path: Path) -> None:
+    cache = tmp_path / "a" / "b" / "c"
+    source(server, cache).load()
+    assert (cache / ARCHIVE_NAME).is_file()
+
+
+def test_the_size_check_can_be_skipped(server: ArchiveServer, tmp_path: Path) -> None:
+    assert len(source(server, tmp_path, size=None).load()) == len(POSITIVE) + len(NEGATIVE)
+
+
+@pytest.mark.parametrize(
+    ("mode", "message"),
+    [
+        ("truncated", r"is truncated: \d+ of \d+ bytes; the partial file was discarded"),
+        ("no-length", r"is truncated: \d+ of \d+ bytes"),
+        ("chunked-cut", r"failed after \d+ bytes"),
+        ("corrupt", "checksum mismatch .* the download was discarded"),
+        ("404", "failed: HTTP 404"),
+    ],
+)
+def test_a_bad_download_fails_clearly_and_leaves_no_file(
+    server: ArchiveServer, tmp_path: Path, mode: str, message: str
+) -> None:
+    server.mode = mode
+    cache = tmp_path / "cache"
+    with pytest.raises(DownloadError, match=message) as caught:
+        source(server, cache).load()
+    assert server.url in str(caught.value)
+    assert list(cache.iterdir()) == []
+
+
+def test_after_a_failed_download_the_next_load_downloads_again(
+    server: ArchiveServer, tmp_path: Path
+) -> None:
+    server.mode = "truncated"
+    with pytest.raises(DownloadError):
+        source(server, tmp_path).load()
+    server.mode = "ok"
+    assert len(source(server, tmp_path).load()) == 20
+    assert len(server.requests) == 2
+
+
+def test_a_wrong_expected_checksum_is_a_mismatch(server: ArchiveServer, tmp_path: Path) -> None:
+    with pytest.raises(DownloadError, match="checksum mismatch"):
+        source(server, tmp_path, sha256="0" * 64).load()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_unreachable_server(tmp_path: Path) -> None:
+    imdb = ImdbDatasetSource(
+        url=f"http://127.0.0.1:{free_port()}/aclImdb_v1.tar.gz",
+        cache_dir=tmp_path,
+        progress=False,
+        timeout_s=5.0,
+    )
+    with pytest.raises(DownloadError, match="failed after 0 bytes"):
+        imdb.load()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_archive_without_train_reviews(tmp_path: Path) -> None:
+    import io
+    import tarfile
+
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        info = tarfile.TarInfo("aclImdb/test/pos/0_9.txt")
+        info.size = 4
+        tar.addfile(info, io.BytesIO(b"good"))
+    with (
+        serve_archive(buffer.getvalue()) as server,
+        pytest.raises(DatasetError, match="holds no aclImdb/train/pos or neg reviews"),
+    ):
+        source(server, tmp_path).load()
+
+
+def test_a_damaged_cached_archive_is_reported(server: ArchiveServer, tmp_path: Path) -> None:
+    (tmp_path / ARCHIVE_NAME).write_bytes(b"not a gzip file")
+    with pytest.raises(DatasetError, match="cannot read the IMDB archive"):
+        source(server, tmp_path).load()
+    assert server.requests == []

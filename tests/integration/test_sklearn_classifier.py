@@ -1,0 +1,206 @@
+"""SklearnClassifier: both model types on a small IMDB sample, and its refusals."""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sentiment.adapters import skops_format
+from sentiment.adapters.sklearn_classifier import (
+    DEFAULTS,
+    SklearnClassifier,
+    SklearnClassifierFactory,
+    parse_hyperparameters,
+)
+from sentiment.domain.errors import ClassifierError, ModelLoadError, NotFittedError
+from sentiment.domain.metrics import evaluate
+from sentiment.domain.model import LabelledDataset
+from sentiment.domain.ports import Classifier
+from tests.conftest import TINY_HYPERPARAMETERS
+
+MODEL_TYPES = sorted(DEFAULTS)
+
+
+@pytest.fixture(scope="module", params=MODEL_TYPES)
+def trained(request: pytest.FixtureRequest, small_dataset: LabelledDataset) -> SklearnClassifier:
+    classifier = SklearnClassifier(request.param, TINY_HYPERPARAMETERS)
+    classifier.fit(small_dataset.texts, small_dataset.labels)
+    return classifier
+
+
+def test_it_implements_the_port(trained: SklearnClassifier) -> None:
+    assert isinstance(trained, Classifier)
+
+
+def test_learns_the_classes_and_beats_chance_on_held_out_reviews(
+    trained: SklearnClassifier, holdout_dataset: LabelledDataset
+) -> None:
+    assert trained.classes == ("negative", "positive")
+    predictions = trained.predict(holdout_dataset.texts)
+    assert len(predictions) == len(holdout_dataset)
+    scores = evaluate(holdout_dataset.labels, [p.label for p in predictions])
+    # 300 training reviews are few; chance is 0.5. Deterministic: fixed sample and seed.
+    assert scores.accuracy > 0.65, scores.accuracy
+
+
+def test_probabilities_cover_every_class_sum_to_one_and_pick_the_label(
+    trained: SklearnClassifier, holdout_dataset: LabelledDataset
+) -> None:
+    for prediction in trained.predict(holdout_dataset.texts[:20]):
+        assert set(prediction.probabilities) == {"negative", "positive"}
+        assert sum(prediction.probabilities.values()) == pytest.approx(1.0)
+        assert all(0.0 <= p <= 1.0 for p in prediction.probabilities.values())
+        assert prediction.label == max(
+            prediction.probabilities, key=prediction.probabilities.__getitem__
+        )
+        assert prediction.confidence >= 0.5
+
+
+def test_obvious_reviews(trained: SklearnClassifier) -> None:
+    texts = [
+        "A wonderful, moving film. Brilliant acting, I loved every minute of it!",
+        "The worst movie I have ever seen. Boring, stupid and a complete waste of time.",
+    ]
+    assert [p.label for p in trained.predict(texts)] == ["positive", "negative"]
+
+
+def test_predicting_nothing_gives_nothing(trained: SklearnClassifier) -> None:
+    assert trained.predict([]) == []
+
+
+def test_a_prediction_does_not_depend_on_its_batch(trained: SklearnClassifier) -> None:
+    texts = ["great film", "terrible film", "an average film"]
+    alone = [trained.predict([t])[0] for t in texts]
+    assert trained.predict(texts) == alone
+
+
+def test_fitting_is_deterministic(
+    trained: SklearnClassifier, small_dataset: LabelledDataset, holdout_dataset: LabelledDataset
+) -> None:
+    again = SklearnClassifier(trained.model_type, TINY_HYPERPARAMETERS)
+    again.fit(small_dataset.texts, small_dataset.labels)
+    first = trained.predict(holdout_dataset.texts[:10])
+    second = again.predict(holdout_dataset.texts[:10])
+    assert [p.label for p in first] == [p.label for p in second]
+    for a, b in zip(first, second, strict=True):
+        assert a.probabilities == pytest.approx(b.probabilities)
+
+
+def test_hyperparameters_are_the_defaults_with_the_overrides(trained: SklearnClassifier) -> None:
+    params = trained.hyperparameters()
+    assert params == {**DEFAULTS[trained.model_type], **TINY_HYPERPARAMETERS}
+    assert trained.vectorizer.n_features == 2**16
+
+
+def test_the_pipeline_is_stored_with_trusted_types_only(
+    trained: SklearnClassifier, tmp_path: Path
+) -> None:
+    path = tmp_path / "model.skops"
+    skops_format.dump(trained.pipeline, path)
+    assert skops_format.types_in(path) <= set(skops_format.TRUSTED_TYPES)
+    loaded = SklearnClassifier(trained.model_type, pipeline=skops_format.load(path))
+    texts = ["good", "bad", "so so"]
+    assert loaded.classes == trained.classes
+    for a, b in zip(loaded.predict(texts), trained.predict(texts), strict=True):
+        assert a.label == b.label
+        assert a.probabilities == pytest.approx(b.probabilities)
+
+
+@pytest.mark.parametrize("model_type", MODEL_TYPES)
+def test_more_than_two_classes(model_type: str) -> None:
+    words = {"positive": "wonderful superb", "negative": "awful dreadful", "neutral": "okay fine"}
+    texts, labels = [], []
+    for i in range(30):
+        for label, phrase in words.items():
+            texts.append(f"{phrase} film {i}")
+            labels.append(label)
+    classifier = SklearnClassifier(model_type, TINY_HYPERPARAMETERS)
+    classifier.fit(texts, labels)
+    assert classifier.classes == ("negative", "neutral", "positive")
+    predictions = classifier.predict(["superb wonderful", "dreadful awful", "fine okay"])
+    assert [p.label for p in predictions] == ["positive", "negative", "neutral"]
+    for p in predictions:
+        assert set(p.probabilities) == {"negative", "neutral", "positive"}
+        assert sum(p.probabilities.values()) == pytest.approx(1.0)
+
+
+# -- refusals -----------------------------------------------------------------------------------
+
+
+def test_predicting_before_fitting_raises_not_fitted() -> None:
+    with pytest.raises(NotFittedError):
+        SklearnClassifier("tfidf-lr").predict(["text"])
+    with pytest.raises(NotFittedError):
+        _ = SklearnClassifier("nblr").pipeline
+
+
+def test_an_unknown_model_type() -> None:
+    with pytest.raises(ClassifierError, match="unknown model type 'bert'; known: nblr, tfidf-lr"):
+        SklearnClassifier("bert")
+
+
+def test_an_unknown_hyperparameter() -> None:
+    with pytest.raises(ClassifierError, match="unknown hyperparameter\\(s\\) for nblr: gamma"):
+        SklearnClassifier("nblr", {"gamma": 2})
+
+
+@pytest.mark.parametrize("model_type", MODEL_TYPES)
+def test_one_class_cannot_be_fitted(model_type: str) -> None:
+    with pytest.raises(ClassifierError, match="two classes"):
+        SklearnClassifier(model_type).fit(["a", "b"], ["x", "x"])
+
+
+@pytest.mark.parametrize("model_type", MODEL_TYPES)
+def test_a_bad_hyperparameter_value_is_a_classifier_error(model_type: str) -> None:
+    classifier = SklearnClassifier(model_type, {"C": -1.0, **TINY_HYPERPARAMETERS})
+    with pytest.raises(ClassifierError, match=f"fitting {model_type} failed"):
+        classifier.fit(["good film", "bad film"], ["pos", "neg"])
+
+
+def test_a_model_file_with_an_untrusted_type_is_refused(tmp_path: Path) -> None:
+    from collections import OrderedDict
+
+    path = tmp_path / "evil.skops"
+    skops_format.dump(OrderedDict(a=np.zeros(2)), path)
+    with pytest.raises(ModelLoadError, match=r"untrusted types: collections\.OrderedDict"):
+        skops_format.load(path)
+
+
+def test_a_model_file_that_is_not_skops_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "model.skops"
+    path.write_bytes(b"not a zip")
+    with pytest.raises(ModelLoadError, match=r"cannot read model file model\.skops"):
+        skops_format.load(path)
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("other.txt", "x")
+    with pytest.raises(ModelLoadError, match="cannot read model file"):
+        skops_format.load(path)
+
+
+# -- the factory and the command-line hyperparameters -------------------------------------------
+
+
+def test_the_factory_makes_fresh_classifiers_of_each_type() -> None:
+    factory = SklearnClassifierFactory()
+    assert factory.model_types == ("nblr", "tfidf-lr")
+    first = factory.create("nblr", {"C": 2.0})
+    second = factory.create("nblr")
+    assert first is not second
+    assert first.hyperparameters()["C"] == 2.0
+    assert second.hyperparameters()["C"] == DEFAULTS["nblr"]["C"]
+    assert first.classes == ()
+
+
+def test_parse_hyperparameters_types_the_values() -> None:
+    parsed = parse_hyperparameters(["C=2.5", "ngram_max=3", "flag=true", "name=word", " x = -4 "])
+    assert parsed == {"C": 2.5, "ngram_max": 3, "flag": True, "name": "word", "x": -4}
+    assert isinstance(parsed["ngram_max"], int)
+
+
+@pytest.mark.parametrize("pair", ["C", "=3", "  =x"])
+def test_parse_hyperparameters_refuses_pairs_without_a_name(pair: str) -> None:
+    with pytest.raises(ClassifierError, match="is not NAME=VALUE"):
+        parse_hyperparameters([pair])

@@ -1,0 +1,134 @@
+"""The training CLI in process: settings, the container's wiring, exit codes 0 / 1 / 2."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from dependency_injector import providers
+from mlflow import MlflowClient
+
+from sentiment.adapters.csv_dataset import CsvDatasetSource
+from sentiment.adapters.imdb_dataset import IMDB_SHA256, ImdbDatasetSource
+from sentiment.adapters.memory_registry import InMemoryModelRegistry
+from sentiment.adapters.mlflow_registry import MlflowModelRegistry
+from sentiment.application.train_model import TrainModelCommand
+from sentiment.entrypoints.container import build_container
+from sentiment.entrypoints.settings import Settings
+from sentiment.entrypoints.train import main
+
+TINY = ["--model-type", "tfidf-lr", "-p", "n_features_log2=14"]
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No SENTIMENT_* setting leaks in, and the working directory is the test's own."""
+    import os
+
+    for key in [k for k in os.environ if k.startswith("SENTIMENT_")]:
+        monkeypatch.delenv(key)
+    monkeypatch.chdir(tmp_path)
+
+
+def error_lines(err: str) -> list[str]:
+    return [line for line in err.splitlines() if line.startswith("error:")]
+
+
+def test_the_container_chooses_adapters_from_settings(tmp_path: Path) -> None:
+    csv = build_container(
+        Settings(data="d.csv", text_column="review", label_column="y", registry="memory")
+    )
+    source = csv.dataset_source()
+    assert isinstance(source, CsvDatasetSource)
+    assert isinstance(csv.registry(), InMemoryModelRegistry)
+    assert csv.registry() is csv.registry()  # one registry per container
+
+    imdb = build_container(Settings(data="imdb", cache_dir=tmp_path, imdb_size=None))
+    source_imdb = imdb.dataset_source()
+    assert isinstance(source_imdb, ImdbDatasetSource)
+    assert source_imdb.archive_path == tmp_path / "aclImdb_v1.tar.gz"
+    registry = imdb.registry()
+    assert isinstance(registry, MlflowModelRegistry)
+    assert registry.tracking_uri == "sqlite:///mlruns/mlflow.db"
+    assert Settings().imdb_sha256 == IMDB_SHA256
+
+
+def test_a_test_overrides_the_registry_provider(small_csv: Path) -> None:
+    container = build_container(Settings(data=str(small_csv)))
+    registry = InMemoryModelRegistry(model_name="Overridden")
+    with container.registry.override(providers.Object(registry)):
+        result = container.train_model().execute(
+            TrainModelCommand("tfidf-lr", {"n_features_log2": 14})
+        )
+    assert result.model_name == "Overridden"
+    assert [r.status for r in registry.runs] == ["FINISHED"]
+    assert not Path("mlruns").exists()
+
+
+def test_settings_come_from_the_environment_and_options_win(
+    small_csv: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("SENTIMENT_DATA", str(small_csv))
+    monkeypatch.setenv("SENTIMENT_REGISTRY", "memory")
+    monkeypatch.setenv("SENTIMENT_TEST_SIZE", "0.3")
+    monkeypatch.setenv("SENTIMENT_HYPERPARAMETERS", '{"C": 3.0, "max_iter": 50}')
+    assert main([*TINY, "--random-state", "7", "--output-json", "r.json"]) == 0
+    params = json.loads(Path("r.json").read_text())["params"]
+    assert params["test_size"] == 0.3
+    assert params["random_state"] == 7
+    assert params["hp_C"] == 3.0  # from the environment
+    assert params["hp_max_iter"] == 50
+    assert params["hp_n_features_log2"] == 14  # from the command line, over it
+    out = capsys.readouterr().out
+    assert "MLflow UI" not in out  # the memory registry has no UI
+    assert "accuracy" in out
+
+
+def test_quiet_prints_nothing(small_csv: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([*TINY, "--data", str(small_csv), "--registry", "memory", "--quiet"]) == 0
+    captured = capsys.readouterr()
+    assert (captured.out, captured.err) == ("", "")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--test-size", "1.5"], "error: invalid setting: 1 validation error"),
+        (["-p", "C"], "error: invalid setting: hyperparameter 'C' is not NAME=VALUE"),
+        (["--model-type", "bert"], "error: unknown model type 'bert'"),
+        (["-p", "gamma=1"], "error: unknown hyperparameter(s) for tfidf-lr: gamma"),
+        (["-p", "C=-1"], "error: fitting tfidf-lr failed"),
+    ],
+    ids=["test-size", "param-syntax", "model-type", "unknown-param", "bad-param-value"],
+)
+def test_bad_settings_exit_2_with_one_error_line(
+    small_csv: Path, capsys: pytest.CaptureFixture[str], args: list[str], message: str
+) -> None:
+    code = main(
+        ["--data", str(small_csv), "--model-type", "tfidf-lr", "--registry", "memory", *args]
+    )
+    assert code == 2
+    [line] = error_lines(capsys.readouterr().err)
+    assert line.startswith(message)
+
+
+def test_an_unexpected_failure_exits_1_and_marks_the_mlflow_run_failed(
+    small_csv: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The artifact folder is a file: storing the first artifact fails mid-run.
+    Path("mlruns").mkdir()
+    Path("mlruns/artifacts").write_text("not a folder")
+
+    assert main([*TINY, "--data", str(small_csv)]) == 1
+
+    err = capsys.readouterr().err
+    assert "unexpected error (the MLflow run, if any, is marked FAILED)" in err
+    assert "NotADirectoryError" in err
+    client = MlflowClient(tracking_uri="sqlite:///mlruns/mlflow.db")
+    experiment = client.get_experiment_by_name("sentiment-analysis")
+    assert experiment is not None
+    [run] = client.search_runs([experiment.experiment_id])
+    assert run.info.status == "FAILED"
+    assert run.data.params["dataset_size"] == "300"
+    assert client.search_model_versions("name = 'SentimentAnalysisModel'") == []

@@ -1,0 +1,93 @@
+"""Start a server as a subprocess for a test, wait until it answers, and always stop it."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+VENV_BIN = Path(sys.executable).parent
+
+
+def venv_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The current environment with this venv's bin first on PATH (servers shell out to it)."""
+    env = dict(os.environ)
+    env["PATH"] = f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}"
+    env.update(extra or {})
+    return env
+
+
+def _tail(log: Path, lines: int = 40) -> str:
+    try:
+        return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+def wait_until_ready(
+    process: subprocess.Popen[bytes], url: str, log: Path, timeout_s: float
+) -> None:
+    """Poll `url` until it answers 200; fail the test with the log's tail if it never does."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"server exited with {process.returncode} before answering:\n{_tail(log)}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
+            pass
+        time.sleep(0.25)
+    pytest.fail(f"server did not answer {url} within {timeout_s:.0f} s:\n{_tail(log)}")
+
+
+def stop(process: subprocess.Popen[bytes], grace_s: float = 10.0) -> None:
+    """Stop the process group the server leads (its workers too), politely then firmly."""
+    if process.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=grace_s)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=grace_s)
+
+
+@contextmanager
+def running_server(
+    command: Sequence[str],
+    ready_url: str,
+    log: Path,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+    timeout_s: float = 120.0,
+) -> Iterator[subprocess.Popen[bytes]]:
+    """Run `command` in a new session (so that its workers can be stopped with it)."""
+    with log.open("wb") as sink:
+        process = subprocess.Popen(
+            list(command),
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=dict(env) if env is not None else None,
+            cwd=cwd,
+            start_new_session=True,
+        )
+        try:
+            wait_until_ready(process, ready_url, log, timeout_s)
+            yield process
+        finally:
+            stop(process)

@@ -1,0 +1,227 @@
+"""TrainModel against the in-memory registry: what it records, registers and refuses."""
+
+from __future__ import annotations
+
+import pytest
+
+from sentiment.adapters.memory_registry import InMemoryModelRegistry
+from sentiment.adapters.sklearn_classifier import SklearnClassifierFactory
+from sentiment.application.train_model import CHAMPION, TrainModel, TrainModelCommand
+from sentiment.domain.errors import ClassifierError, DatasetError
+from sentiment.domain.metrics import evaluate
+from sentiment.domain.model import LabelledDataset
+from sentiment.domain.split import stratified_split
+from tests.conftest import TINY_HYPERPARAMETERS
+from tests.fakes import (
+    InMemoryDatasetSource,
+    KeywordClassifier,
+    KeywordClassifierFactory,
+    RecordingProgress,
+    polar_rows,
+)
+
+STAGES = ["load", "split", "fit", "evaluate", "log", "register"]
+
+
+def keyword_use_case(
+    source: InMemoryDatasetSource,
+    registry: InMemoryModelRegistry,
+    factory: KeywordClassifierFactory | None = None,
+    progress: RecordingProgress | None = None,
+) -> TrainModel:
+    return TrainModel(source, factory or KeywordClassifierFactory(), registry, progress)
+
+
+def test_trains_logs_and_registers_the_first_version_as_champion() -> None:
+    registry = InMemoryModelRegistry()
+    source = InMemoryDatasetSource.of(polar_rows(20), dropped=3)
+    factory = KeywordClassifierFactory()
+
+    result = keyword_use_case(source, registry, factory).execute(
+        TrainModelCommand(
+            "keyword", {"smoothing": 0.5}, test_size=0.25, random_state=7, run_name="r"
+        )
+    )
+
+    assert (result.model_name, result.model_version) == ("SentimentAnalysisModel", "1")
+    assert result.aliases == (CHAMPION,)
+    assert (result.rows, result.dropped_rows, result.train_rows, result.test_rows) == (
+        40,
+        3,
+        30,
+        10,
+    )
+    assert result.duration_s > 0
+
+    [run] = registry.runs
+    assert run.status == "FINISHED"
+    assert run.name == "r"
+    assert run.run_id == result.run_id
+    assert run.registered_version == "1"
+    assert run.params == {
+        "dataset_size": 40,
+        "dropped_rows": 3,
+        "train_size": 30,
+        "eval_size": 10,
+        "model_type": "keyword",
+        "test_size": 0.25,
+        "random_state": 7,
+        "hp_smoothing": 0.5,
+    }
+    assert dict(result.params) == run.params
+    [info] = run.datasets
+    assert (info.name, info.source, info.digest) == ("in-memory", "memory://tests", "digest-40")
+    assert (info.rows, info.dropped) == (40, 3)
+    assert dict(info.class_counts) == {"negative": 20, "positive": 20}
+
+    # The metrics are those of the fitted classifier on the held-out side of the same split.
+    dataset = source.load()
+    split = stratified_split(dataset, 0.25, 7)
+    [classifier] = factory.created
+    assert isinstance(classifier, KeywordClassifier)
+    assert classifier.fitted_on == (split.train.texts, split.train.labels)
+    expected = evaluate(
+        split.test.labels, [p.label for p in classifier.predict(split.test.texts)], dataset.classes
+    )
+    assert result.evaluation == expected
+    assert result.metrics == expected.flat() == run.metrics
+    assert result.metrics["accuracy"] == 1.0
+
+    version = registry.get_by_alias(CHAMPION)
+    assert version.version == "1"
+    assert version.run_id == result.run_id
+    assert version.dataset_digest == "digest-40"
+    assert version.metrics == result.metrics
+    assert registry.load("1") is classifier
+
+
+def test_later_versions_do_not_take_the_champion_alias() -> None:
+    registry = InMemoryModelRegistry()
+    use_case = keyword_use_case(InMemoryDatasetSource.of(polar_rows(10)), registry)
+
+    first = use_case.execute(TrainModelCommand("keyword"))
+    second = use_case.execute(TrainModelCommand("keyword", random_state=1))
+
+    assert (first.model_version, second.model_version) == ("1", "2")
+    assert (first.aliases, second.aliases) == ((CHAMPION,), ())
+    assert registry.get_by_alias(CHAMPION).version == "1"
+    assert [v.version for v in registry.list_versions()] == ["1", "2"]
+    assert [r.status for r in registry.runs] == ["FINISHED", "FINISHED"]
+    assert first.run_id != second.run_id
+
+
+def test_a_new_version_becomes_champion_when_no_version_holds_the_alias() -> None:
+    registry = InMemoryModelRegistry()
+    use_case = keyword_use_case(InMemoryDatasetSource.of(polar_rows(10)), registry)
+    use_case.execute(TrainModelCommand("keyword"))
+    registry.delete_alias(CHAMPION)
+
+    result = use_case.execute(TrainModelCommand("keyword"))
+
+    assert result.aliases == (CHAMPION,)
+    assert registry.get_by_alias(CHAMPION).version == "2"
+
+
+def test_progress_reports_every_stage_in_order() -> None:
+    progress = RecordingProgress()
+    keyword_use_case(
+        InMemoryDatasetSource.of(polar_rows(10)), InMemoryModelRegistry(), progress=progress
+    ).execute(TrainModelCommand("keyword"))
+
+    expected = [(event, stage) for stage in STAGES for event in ("started", "finished")]
+    assert progress.events == expected
+    assert "20 rows, 0 dropped" in progress.details["load"]
+    assert progress.details["split"] == "16 train / 4 test"
+    assert "SentimentAnalysisModel version 1" in progress.details["register"]
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        (InMemoryDatasetSource(error=DatasetError("data file not found: x.csv")), "not found"),
+        (InMemoryDatasetSource.of([]), "no rows"),
+        (InMemoryDatasetSource.of([], dropped=4), "all 4 rows"),
+        (InMemoryDatasetSource.of([(f"t{i}", "positive") for i in range(10)]), "two classes"),
+        (
+            InMemoryDatasetSource.of([*polar_rows(10), ("meh", "neutral")]),
+            "class 'neutral' has 1 example",
+        ),
+    ],
+    ids=["unreadable", "empty", "all-dropped", "one-class", "class-too-small"],
+)
+def test_bad_data_is_refused_before_any_run_is_opened(
+    source: InMemoryDatasetSource, message: str
+) -> None:
+    registry = InMemoryModelRegistry()
+    factory = KeywordClassifierFactory()
+
+    with pytest.raises(DatasetError, match=message):
+        keyword_use_case(source, registry, factory).execute(TrainModelCommand("keyword"))
+
+    assert registry.runs == []
+    assert registry.list_versions() == []
+    assert factory.created == []
+
+
+def test_a_bad_test_size_is_refused_before_any_run_is_opened() -> None:
+    registry = InMemoryModelRegistry()
+    with pytest.raises(DatasetError, match="between 0 and 1"):
+        keyword_use_case(InMemoryDatasetSource.of(polar_rows(5)), registry).execute(
+            TrainModelCommand("keyword", test_size=1.0)
+        )
+    assert registry.runs == []
+
+
+def test_an_unknown_model_type_is_refused_before_any_run_is_opened() -> None:
+    registry = InMemoryModelRegistry()
+    with pytest.raises(ClassifierError, match="unknown model type"):
+        keyword_use_case(InMemoryDatasetSource.of(polar_rows(5)), registry).execute(
+            TrainModelCommand("deep-transformer")
+        )
+    assert registry.runs == []
+
+
+@pytest.mark.parametrize(
+    "error", [RuntimeError("out of cheese"), ClassifierError("fit failed")], ids=repr
+)
+def test_a_failure_inside_the_run_marks_it_failed_and_registers_nothing(error: Exception) -> None:
+    registry = InMemoryModelRegistry()
+    factory = KeywordClassifierFactory(lambda hp: KeywordClassifier(hp, fail_with=error))
+
+    with pytest.raises(type(error), match=str(error)):
+        keyword_use_case(InMemoryDatasetSource.of(polar_rows(5)), registry, factory).execute(
+            TrainModelCommand("keyword")
+        )
+
+    [run] = registry.runs
+    assert run.status == "FAILED"
+    assert run.params["model_type"] == "keyword"
+    assert run.metrics == {}
+    assert run.registered_version is None
+    assert registry.list_versions() == []
+
+
+def test_with_the_real_sklearn_factory_on_a_small_imdb_sample(
+    small_dataset: LabelledDataset,
+) -> None:
+    registry = InMemoryModelRegistry()
+    source = InMemoryDatasetSource(small_dataset)
+
+    result = TrainModel(source, SklearnClassifierFactory(), registry).execute(
+        TrainModelCommand("tfidf-lr", TINY_HYPERPARAMETERS)
+    )
+
+    assert result.model_version == "1"
+    assert (result.train_rows, result.test_rows) == (240, 60)
+    assert result.evaluation.labels == ("negative", "positive")
+    assert result.params["model_type"] == "tfidf-lr"
+    assert result.params["hp_n_features_log2"] == 16
+    assert result.params["hp_ngram_max"] == 2
+    assert set(result.metrics) >= {"accuracy", "f1_macro", "f1_positive", "recall_negative"}
+    # Better than a coin on 60 held-out reviews, even from 240 training ones.
+    assert result.metrics["accuracy"] > 0.6
+    assert registry.runs[0].status == "FINISHED"
+    loaded = registry.load("1")
+    assert [p.label for p in loaded.predict(["An absolute masterpiece, I loved it."])] == [
+        "positive"
+    ]

@@ -1,0 +1,146 @@
+"""The stratified split: stratified, deterministic, disjoint and covering; and its refusals."""
+
+from __future__ import annotations
+
+import itertools
+from collections import Counter
+
+import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
+
+from sentiment.domain.errors import DatasetError
+from sentiment.domain.model import LabelledDataset
+from sentiment.domain.split import n_test_examples, stratified_split, validate_for_training
+
+
+def make_dataset(class_sizes: dict[str, int], dropped: int = 0) -> LabelledDataset:
+    """Classes of the given sizes, rows interleaved, every text unique (`<label>-<i>`)."""
+    rows = [(f"{label}-{i}", label) for label, size in class_sizes.items() for i in range(size)]
+    rows.sort(key=lambda r: int(r[0].rsplit("-", 1)[1]))
+    return LabelledDataset(
+        texts=tuple(t for t, _ in rows),
+        labels=tuple(lbl for _, lbl in rows),
+        name="toy",
+        source="memory",
+        digest="abc123",
+        dropped=dropped,
+    )
+
+
+class_sizes = st.dictionaries(
+    st.sampled_from(["negative", "positive", "neutral", "mixed", "7"]),
+    st.integers(min_value=2, max_value=80),
+    min_size=2,
+    max_size=5,
+)
+test_sizes = st.floats(min_value=0.05, max_value=0.95)
+seeds = st.integers(min_value=0, max_value=2**32 - 1)
+
+
+def splittable(sizes: dict[str, int], test_size: float) -> bool:
+    return all(1 <= n_test_examples(n, test_size) < n for n in sizes.values())
+
+
+@given(class_sizes, test_sizes, seeds)
+def test_split_is_stratified_disjoint_and_covering(
+    sizes: dict[str, int], test_size: float, seed: int
+) -> None:
+    assume(splittable(sizes, test_size))
+    dataset = make_dataset(sizes)
+    split = stratified_split(dataset, test_size, seed)
+
+    train, test = set(split.train.texts), set(split.test.texts)
+    assert not train & test
+    assert train | test == set(dataset.texts)
+    assert len(split.train) + len(split.test) == len(dataset)
+    # Each text keeps its own label.
+    for part in (split.train, split.test):
+        assert all(
+            t.rsplit("-", 1)[0] == lbl for t, lbl in zip(part.texts, part.labels, strict=True)
+        )
+
+    test_counts = Counter(split.test.labels)
+    train_counts = Counter(split.train.labels)
+    for label, size in sizes.items():
+        assert abs(test_counts[label] - size * test_size) <= 0.5, label
+        assert test_counts[label] >= 1
+        assert train_counts[label] >= 1
+        assert test_counts[label] + train_counts[label] == size
+
+
+@given(class_sizes, test_sizes, seeds)
+def test_split_is_deterministic_for_a_seed(
+    sizes: dict[str, int], test_size: float, seed: int
+) -> None:
+    assume(splittable(sizes, test_size))
+    dataset = make_dataset(sizes)
+    first = stratified_split(dataset, test_size, seed)
+    second = stratified_split(dataset, test_size, seed)
+    assert first == second
+
+
+@given(class_sizes, test_sizes, seeds)
+def test_a_class_too_small_for_the_split_is_refused_by_name(
+    sizes: dict[str, int], test_size: float, seed: int
+) -> None:
+    assume(not splittable(sizes, test_size))
+    with pytest.raises(DatasetError, match="too few for a test size") as caught:
+        stratified_split(make_dataset(sizes), test_size, seed)
+    too_small = [
+        label for label, n in sorted(sizes.items()) if not 1 <= n_test_examples(n, test_size) < n
+    ]
+    assert repr(too_small[0]) in str(caught.value)
+
+
+def test_different_seeds_give_different_splits() -> None:
+    dataset = make_dataset({"neg": 50, "pos": 50})
+    assert (
+        stratified_split(dataset, 0.2, 1).test.texts != stratified_split(dataset, 0.2, 2).test.texts
+    )
+
+
+def test_the_sides_are_shuffled_not_grouped_by_label() -> None:
+    split = stratified_split(make_dataset({"neg": 50, "pos": 50}), 0.2, 42)
+    labels = split.train.labels
+    changes = sum(1 for a, b in itertools.pairwise(labels) if a != b)
+    assert changes > 10
+
+
+def test_the_parts_are_named_and_keep_source_and_digest() -> None:
+    split = stratified_split(make_dataset({"neg": 5, "pos": 5}), 0.2, 0)
+    assert split.train.name == "toy-train"
+    assert split.test.name == "toy-test"
+    assert split.train.digest == split.test.digest == "abc123"
+    assert split.train.source == "memory"
+    assert len(split.test) == 2
+
+
+@pytest.mark.parametrize("test_size", [0.0, 1.0, -0.2, 1.5])
+def test_test_size_must_be_strictly_between_zero_and_one(test_size: float) -> None:
+    with pytest.raises(DatasetError, match="between 0 and 1"):
+        stratified_split(make_dataset({"a": 10, "b": 10}), test_size, 0)
+
+
+def test_one_class_is_refused() -> None:
+    with pytest.raises(DatasetError, match=r"at least two classes.*found 1: positive"):
+        stratified_split(make_dataset({"positive": 10}), 0.2, 0)
+
+
+def test_a_class_with_one_example_is_refused_by_name() -> None:
+    with pytest.raises(DatasetError, match=r"class 'neg' has 1 example\(s\)"):
+        stratified_split(make_dataset({"pos": 20, "neg": 1}), 0.2, 0)
+
+
+def test_an_empty_dataset_is_refused() -> None:
+    with pytest.raises(DatasetError, match="no rows"):
+        validate_for_training(LabelledDataset(texts=(), labels=()))
+
+
+def test_a_dataset_whose_rows_were_all_dropped_says_so() -> None:
+    with pytest.raises(DatasetError, match="all 7 rows have an empty text or label"):
+        validate_for_training(LabelledDataset(texts=(), labels=(), dropped=7))
+
+
+def test_a_valid_dataset_passes() -> None:
+    validate_for_training(make_dataset({"a": 1, "b": 1}))
