@@ -144,6 +144,9 @@ class SklearnClassifier(Classifier):
         self._middle: list[TfidfTransformer] = []
         self._coef_t: Array = np.zeros((0, 0), dtype=np.float32)
         self._intercept: Array = np.zeros(0, dtype=np.float32)
+        self._binary = False
+        # The hasher that scores single texts without a sparse matrix, when exact (see _scores).
+        self._one_by_one: NgramHasher | None = None
         if pipeline is not None:
             self._use(pipeline)
 
@@ -205,10 +208,9 @@ class SklearnClassifier(Classifier):
         if self._pipeline is None:
             raise NotFittedError("the classifier has not been fitted")
         try:
-            x = self._features(list(texts))
+            scores = self._scores(list(texts))
         except (ValueError, TypeError) as exc:
             raise ClassifierError(f"cannot vectorize the texts: {exc}") from exc
-        scores = x @ self._coef_t + self._intercept  # as LinearClassifierMixin.decision_function
         if scores.shape[1] == 1:  # binary: as LogisticRegression.predict_proba
             positive: Array = scores.reshape(-1)
             expit(positive, out=positive)
@@ -240,7 +242,33 @@ class SklearnClassifier(Classifier):
         # (n_features, n_scores): the layout `X @ coef_.T` multiplies with.
         self._coef_t = np.ascontiguousarray(dense.T)
         self._intercept = np.asarray(model.intercept_)
+        self._binary = bool(vectorizer.binary)
+        self._one_by_one = (
+            self._hasher
+            if not middle
+            and vectorizer.norm is None
+            and self._coef_t.dtype == np.float32
+            and np.dtype(vectorizer.dtype) == np.float32
+            else None
+        )
         self._classes = tuple(str(c) for c in model.classes_)
+
+    def _scores(self, texts: list[str]) -> Array:
+        """`X @ coef_.T + intercept_`, as LinearClassifierMixin.decision_function computes it."""
+        if len(texts) == 1 and self._one_by_one is not None:
+            # One text: its columns and values, without building a sparse matrix. A running sum
+            # in float32, in column order, as scipy's CSR product does: the very same numbers.
+            columns, values = self._one_by_one.one(texts[0])
+            products = self._coef_t[columns]
+            if not self._binary:
+                products *= values[:, None]
+            scores: Array = np.zeros((1, self._coef_t.shape[1]), dtype=products.dtype)
+            if columns.size:
+                scores[0] = np.cumsum(products, axis=0)[-1]
+            scores += self._intercept
+            return scores
+        product: Array = self._features(texts) @ self._coef_t + self._intercept
+        return product
 
     def _features(self, texts: list[str]) -> sp.csr_matrix:
         vectorizer = self.vectorizer

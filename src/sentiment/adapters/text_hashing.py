@@ -127,87 +127,110 @@ class NgramHasher:
         return x
 
     def _chunk(self, texts: Sequence[str]) -> sp.csr_matrix:
-        n_docs = len(texts)
-        n_features = self._n_features
-        min_n, max_n = self._ngram_range
-        min_run, marks = self._min_run, self._marks
+        return sp.csr_matrix(self._arrays(texts), shape=(len(texts), self._n_features))
 
-        joined = _SEPARATOR.join(texts)
-        separators_are_boundaries = joined.count(_SEPARATOR) == n_docs - 1
+    def one(self, text: str) -> tuple[Array, Array]:
+        """Row 0 of `transform([text])` as (column indices, values), without building a matrix.
+
+        Only for vectorizers without normalisation (`norm=None`): values are counts, or 1s.
+        """
+        if self._norm is not None:
+            raise ValueError("one() is for vectorizers with norm=None")
+        values, columns, _ = self._arrays([text])
+        return columns, values
+
+    def _arrays(self, texts: Sequence[str]) -> tuple[Array, Array, Array]:
+        """(data, indices, indptr) of the CSR matrix of a chunk (binary values set already)."""
+        n_docs = len(texts)
+        joined = texts[0] if n_docs == 1 else _SEPARATOR.join(texts)
         # One `lower` for the whole batch equals one per text: the separator is not a cased or
         # case-ignorable character, so it ends the context of the final-sigma rule like a text end.
         raw = (joined.lower() if self._lowercase else joined).encode("utf-8")
         u8: Array = np.frombuffer(raw, dtype=np.uint8)
-        if separators_are_boundaries:
-            boundaries = np.flatnonzero(u8 == 0)
-        else:  # some text holds the separator itself: measure every text instead
-            sizes = np.fromiter(
-                (len((t.lower() if self._lowercase else t).encode("utf-8")) for t in texts),
-                np.int64,
-                n_docs,
-            )
-            boundaries = np.cumsum(sizes[:-1] + 1)
 
-        starts, ends = _tokens(u8, raw.isascii(), min_run, marks)
+        starts, ends = _tokens(u8, raw.isascii(), self._min_run, self._marks)
         if self._stop_words and starts.size:
-            keep = ~_is_stop_word(u8, starts, ends, self._stop_words)
+            keep = _not_stop_words(u8, starts, ends, self._stop_words)
             starts, ends = starts[keep], ends[keep]
-        docs = np.searchsorted(boundaries, starts).astype(np.int32)
+        docs = None if n_docs == 1 else self._documents(texts, joined, u8, starts)
 
         # Every kept token copied into one buffer, separated by " ": the text of any n-gram is then
         # the contiguous slice from the start of its first token to the end of its last one.
         n_tokens = starts.size
-        tok_len = (ends - starts).astype(np.int32)
-        out_starts = np.zeros(n_tokens, dtype=np.int32)
-        if n_tokens > 1:
-            np.cumsum(tok_len[:-1] + 1, out=out_starts[1:])
-        total = int(out_starts[-1] + tok_len[-1] + 1) if n_tokens else 0
-        out_ends = out_starts + tok_len
-        source = np.repeat((starts - out_starts).astype(np.int32), tok_len + 1)
+        token_len = (ends - starts).astype(np.int32)
+        step = token_len + 1
+        out_ends = step.cumsum(dtype=np.int32)
+        total = int(out_ends[-1]) if n_tokens else 0
+        out_starts = out_ends - step
+        out_ends -= 1  # where the " " after each token goes
+        source = np.repeat(starts.astype(np.int32) - out_starts, step)
         source += np.arange(total, dtype=np.int32)
-        source[out_ends] = 0  # the slot after each token becomes " " below
-        buffer = np.zeros(
-            total + 3, dtype=np.uint8
-        )  # 3 zero bytes so every 4-byte read is in range
-        np.take(u8, source, out=buffer[:total])
+        source[out_ends] = 0  # (would read the byte after the token; set to " " below)
+        buffer = np.zeros(total + 3, dtype=np.uint8)  # every 4-byte read stays in range
+        u8.take(source, out=buffer[:total])
         buffer[out_ends] = 0x20
 
-        # n-grams of n tokens starting at every token, kept when they stay inside one text.
-        first_parts: list[Array] = []
-        last_parts: list[Array] = []
-        for n in range(min_n, max_n + 1):
-            if n_tokens < n:
+        # n-grams of n tokens that start at every token and stay inside one text.
+        gram_starts: list[Array] = []
+        gram_ends: list[Array] = []
+        gram_docs: list[Array] = []
+        for n in range(self._ngram_range[0], self._ngram_range[1] + 1):
+            count = n_tokens - n + 1
+            if count <= 0:
                 break
-            first = np.arange(n_tokens - n + 1, dtype=np.int32)
-            last = first + np.int32(n - 1)
-            inside = docs[: n_tokens - n + 1] == docs[n - 1 :]
-            first_parts.append(first[inside])
-            last_parts.append(last[inside])
-        if first_parts:
-            first = np.concatenate(first_parts)
-            last = np.concatenate(last_parts)
+            first, last = out_starts[:count], out_ends[n - 1 :]
+            if docs is not None:
+                inside = docs[:count] == docs[n - 1 :]
+                first, last = first[inside], last[inside]
+                gram_docs.append(docs[:count][inside])
+            gram_starts.append(first)
+            gram_ends.append(last)
+        if gram_starts:
+            start = np.concatenate(gram_starts)
+            length = np.concatenate(gram_ends) - start
         else:
-            first = last = np.zeros(0, dtype=np.int32)
-        gram_starts = out_starts[first]
-        gram_lengths = out_ends[last] - gram_starts
+            start = length = np.zeros(0, dtype=np.int32)
 
-        columns = _column(_murmurhash3_32(buffer, gram_starts, gram_lengths), n_features)
+        columns = _column(_murmurhash3_32(buffer, start, length), self._n_features)
         # Sort by (text, column) and count repeats: the rows of a canonical CSR matrix.
-        keys = (docs[first].astype(np.int64) << 32) | columns
+        if docs is None:
+            keys = columns
+        else:
+            keys = np.concatenate(gram_docs).astype(np.int64) << 32
+            keys |= columns
         keys.sort()
         new = np.empty(keys.size, dtype=bool)
         new[:1] = True
         np.not_equal(keys[1:], keys[:-1], out=new[1:])
-        where_new = np.flatnonzero(new)
-        unique = keys[where_new]
-        counts = np.diff(np.append(where_new, keys.size))
-        rows = (unique >> 32).astype(np.int32)
-        indptr = np.zeros(n_docs + 1, dtype=np.int32)
-        np.cumsum(np.bincount(rows, minlength=n_docs), out=indptr[1:])
-        return sp.csr_matrix(
-            (counts.astype(self._dtype), (unique & 0xFFFFFFFF).astype(np.int32), indptr),
-            shape=(n_docs, n_features),
-        )
+        unique = keys[new]
+        if self._binary:
+            counts = np.ones(unique.size, dtype=self._dtype)
+        else:
+            where_new = new.nonzero()[0]
+            counts = np.empty(unique.size, dtype=self._dtype)
+            counts[:-1] = where_new[1:] - where_new[:-1]
+            counts[-1:] = keys.size - where_new[-1:]
+        if docs is None:
+            indptr = np.array([0, unique.size], dtype=np.int32)
+        else:
+            indptr = np.zeros(n_docs + 1, dtype=np.int32)
+            np.cumsum(np.bincount(unique >> 32, minlength=n_docs), out=indptr[1:])
+            unique &= 0xFFFFFFFF
+        return counts, unique.astype(np.int32), indptr
+
+    def _documents(self, texts: Sequence[str], joined: str, u8: Array, starts: Array) -> Array:
+        """The text each token belongs to."""
+        if joined.count(_SEPARATOR) == len(texts) - 1:
+            boundaries = (u8 == 0).nonzero()[0]
+        else:  # some text holds the separator itself: measure every text instead
+            sizes = np.fromiter(
+                (len((t.lower() if self._lowercase else t).encode("utf-8")) for t in texts),
+                np.int64,
+                len(texts),
+            )
+            boundaries = np.cumsum(sizes[:-1] + 1)
+        docs: Array = boundaries.searchsorted(starts).astype(np.int32)
+        return docs
 
 
 def _tokens(u8: Array, is_ascii: bool, min_run: int, marks: str) -> tuple[Array, Array]:
@@ -216,28 +239,24 @@ def _tokens(u8: Array, is_ascii: bool, min_run: int, marks: str) -> tuple[Array,
     Tokens are maximal runs of at least `min_run` word characters, and every mark character
     on its own (the marks are ASCII and not word characters).
     """
-    n = u8.size
     # 0: no token, 1: word character, 2: mark; padded with a 0 on each side.
-    kind = np.zeros(n + 2, dtype=np.int8)
+    kind = np.zeros(u8.size + 2, dtype=np.int8)
     inner = kind[1:-1]
-    np.take(_ASCII_KIND[marks], u8, out=inner)
+    _ASCII_KIND[marks].take(u8, out=inner)
     if not is_ascii:
         _classify_non_ascii(u8, inner)
-    # A token starts where the kind changes to 1 or 2, and at every mark.
     boundary = kind[1:] != kind[:-1]
-    change = np.flatnonzero(boundary)
     if not marks:
+        change = boundary.nonzero()[0]
         run_starts, run_ends = change[0::2], change[1::2]
         long_enough = run_ends - run_starts >= min_run
         return run_starts[long_enough], run_ends[long_enough]
-    # With marks, runs of marks ("!!") hold one token per mark: split them.
+    # A token starts where the kind changes to 1 or 2, and at every mark ("!!" is two tokens).
     is_mark = inner == 2
-    starts_flag = boundary[:-1] & (inner != 0)
-    starts_flag |= is_mark
-    ends_flag = boundary[1:] & (inner != 0)
-    ends_flag |= is_mark
-    starts = np.flatnonzero(starts_flag)
-    ends = np.flatnonzero(ends_flag) + 1
+    in_token = inner != 0
+    starts = ((boundary[:-1] & in_token) | is_mark).nonzero()[0]
+    ends = ((boundary[1:] & in_token) | is_mark).nonzero()[0]
+    ends += 1
     if min_run > 1:
         keep = (ends - starts >= min_run) | is_mark[starts]
         starts, ends = starts[keep], ends[keep]
@@ -246,7 +265,7 @@ def _tokens(u8: Array, is_ascii: bool, min_run: int, marks: str) -> tuple[Array,
 
 def _classify_non_ascii(u8: Array, kind: Array) -> None:
     """Mark the bytes of non-ASCII word characters (`str.isalnum()`) as word bytes (1)."""
-    lead = np.flatnonzero(u8 >= 0xC0)
+    lead = (u8 >= 0xC0).nonzero()[0]
     if lead.size:
         padded = np.zeros(u8.size + 3, dtype=np.uint32)
         padded[: u8.size] = u8
@@ -271,17 +290,20 @@ def _classify_non_ascii(u8: Array, kind: Array) -> None:
         kind[continuation] = kind[owner[continuation]]
 
 
-def _is_stop_word(u8: Array, starts: Array, ends: Array, stop_words: list[bytes]) -> Array:
+def _not_stop_words(u8: Array, starts: Array, ends: Array, stop_words: list[bytes]) -> Array:
+    """False for the tokens that are stop words."""
+    keep = np.ones(starts.size, dtype=bool)
     lengths = ends - starts
-    stop = np.zeros(starts.size, dtype=bool)
-    for word in set(stop_words):
-        target = np.frombuffer(word, dtype=np.uint8)
-        candidates = np.flatnonzero(lengths == target.size)
+    for word in stop_words:
+        candidates = (lengths == len(word)).nonzero()[0]
         if candidates.size == 0:
             continue
-        chars = u8[starts[candidates, None] + np.arange(target.size)]
-        stop[candidates[(chars == target).all(axis=1)]] = True
-    return stop
+        at = starts[candidates]
+        same = u8[at] == word[0]
+        for i in range(1, len(word)):
+            same &= u8[at + i] == word[i]
+        keep[candidates[same]] = False
+    return keep
 
 
 def _rotl(x: Array, r: int, scratch: Array) -> None:
@@ -324,37 +346,37 @@ def _murmurhash3_32(buffer: Array, starts: Array, lengths: Array) -> Array:
     n_single = n if n <= _FEW else int(np.searchsorted(-blocks, -blocks[_FEW], side="left"))
     m = n - n_single
     h = np.zeros(m, dtype=np.uint32)
-    k1 = np.empty(m, dtype=np.uint32)
-    scratch = np.empty(m, dtype=np.uint32)
-    position = starts[order[n_single:]]
-    with np.errstate(over="ignore"):
-        if m:
-            # still_hashing[k]: how many slices have more than k blocks.
-            still_hashing = np.searchsorted(
-                -blocks[n_single:], -np.arange(int(blocks[n_single])), side="left"
-            ).tolist()
-            for c in still_hashing:
-                k1_c, h_c, scratch_c, position_c = k1[:c], h[:c], scratch[:c], position[:c]
-                np.take(words, position_c, out=k1_c)
-                position_c += 4
-                _mix_block(k1_c, scratch_c)
-                h_c ^= k1_c
-                _rotl(h_c, 13, scratch_c)
+    if m:
+        position = starts[order[n_single:]]
+        blocks, length = blocks[n_single:], length[n_single:]
+        # still_hashing[k]: how many slices have more than k blocks (a prefix of them).
+        still_hashing = np.searchsorted(-blocks, -np.arange(int(blocks[0])), side="left").tolist()
+        # Every block's mixed k1 does not depend on the hash state: compute them all at once,
+        # the body blocks k = 0, 1, ... of the slices still that long, then every slice's tail.
+        at = [position[:c] + 4 * k for k, c in enumerate(still_hashing)]
+        at.append(position + (blocks << 2))
+        k1 = words.take(np.concatenate(at))
+        tail = k1[k1.size - m :]  # the 0-3 bytes after the last block, masked below
+        tail &= np.left_shift(_U32(1), (length & 3).astype(np.uint32) << _U32(3)) - _U32(1)
+        scratch = np.empty(k1.size, dtype=np.uint32)
+        with np.errstate(over="ignore"):
+            _mix_block(k1, scratch)
+            offset = 0
+            for c in still_hashing:  # only this chain runs block by block
+                h_c = h[:c]
+                h_c ^= k1[offset : offset + c]
+                _rotl(h_c, 13, scratch[:c])
                 h_c *= _M5
                 h_c += _N1
-            # `position` is now at each slice's 0-3 tail bytes: mask the word down to them.
-            np.take(words, position, out=k1)
-            tail_bits = (length[n_single:] & 3).astype(np.uint32) << _U32(3)
-            k1 &= np.left_shift(_U32(1), tail_bits) - _U32(1)
-            _mix_block(k1, scratch)
-            h ^= k1
-            h ^= length[n_single:].astype(np.uint32)
+                offset += c
+            h ^= tail
+            h ^= length.astype(np.uint32)
             for shift, factor in ((16, _F1), (13, _F2)):
-                np.right_shift(h, _U32(shift), out=scratch)
-                h ^= scratch
+                np.right_shift(h, _U32(shift), out=scratch[:m])
+                h ^= scratch[:m]
                 h *= factor
-            np.right_shift(h, _U32(16), out=scratch)
-            h ^= scratch
+            np.right_shift(h, _U32(16), out=scratch[:m])
+            h ^= scratch[:m]
     result = np.empty(n, dtype=np.int32)
     result[order[n_single:]] = h.view(np.int32)
     if n_single:
