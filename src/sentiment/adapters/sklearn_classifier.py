@@ -29,6 +29,10 @@ from sklearn.feature_extraction.text import HashingVectorizer, TfidfTransformer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.utils.extmath import softmax
+from sklearn.utils.sparsefuncs_fast import (
+    inplace_csr_row_normalize_l1,
+    inplace_csr_row_normalize_l2,
+)
 
 from sentiment.adapters.nb_logistic import NbSettings, compact, dense_coef, fit_nb_logistic
 from sentiment.adapters.text_hashing import WORDS_AND_MARKS, NgramHasher, hasher_for
@@ -274,7 +278,7 @@ class SklearnClassifier(Classifier):
         vectorizer = self.vectorizer
         x = self._hasher.transform(texts) if self._hasher else vectorizer.transform(texts)
         for step in self._middle:
-            x = step.transform(x)
+            x = _tfidf(step, x) if self._hasher else step.transform(x)
         return x
 
     # -- training procedures -------------------------------------------------------------
@@ -318,6 +322,23 @@ class SklearnClassifier(Classifier):
         compact(model)
         tfidf.idf_ = tfidf.idf_.astype(np.float32)
         return Pipeline([("vectorizer", vectorizer), ("tfidf", tfidf), ("classifier", model)])
+
+
+def _tfidf(step: TfidfTransformer, x: sp.csr_matrix) -> sp.csr_matrix:
+    """`step.transform(x)` for a fresh CSR matrix `x` it may modify: the same operations in the
+    same order as TfidfTransformer.transform, without its input validation."""
+    if step.sublinear_tf:
+        np.log(x.data, x.data)
+        x.data += 1.0
+    if hasattr(step, "idf_"):
+        x.data *= step.idf_[x.indices]
+    if step.norm == "l2":
+        inplace_csr_row_normalize_l2(x)
+    elif step.norm == "l1":
+        inplace_csr_row_normalize_l1(x)
+    elif step.norm is not None:
+        return sp.csr_matrix(step.transform(x))
+    return x
 
 
 class SklearnClassifierFactory(ClassifierFactory):
