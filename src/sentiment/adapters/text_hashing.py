@@ -166,7 +166,7 @@ class NgramHasher:
         source = np.repeat(starts.astype(np.int32) - out_starts, step)
         source += np.arange(total, dtype=np.int32)
         source[out_ends] = 0  # (would read the byte after the token; set to " " below)
-        buffer = np.zeros(total + 3, dtype=np.uint8)  # every 4-byte read stays in range
+        buffer = np.zeros(total + 4, dtype=np.uint8)  # every 4-byte read stays in range
         u8.take(source, out=buffer[:total])
         buffer[out_ends] = 0x20
 
@@ -185,11 +185,14 @@ class NgramHasher:
                 gram_docs.append(docs[:count][inside])
             gram_starts.append(first)
             gram_ends.append(last)
-        if gram_starts:
-            start = np.concatenate(gram_starts)
-            length = np.concatenate(gram_ends) - start
-        else:
-            start = length = np.zeros(0, dtype=np.int32)
+        if not gram_starts:  # no text has enough tokens for one n-gram
+            return (
+                np.zeros(0, dtype=self._dtype),
+                np.zeros(0, dtype=np.int32),
+                np.zeros(n_docs + 1, dtype=np.int32),
+            )
+        start = np.concatenate(gram_starts)
+        length = np.concatenate(gram_ends) - start
 
         columns = _column(_murmurhash3_32(buffer, start, length), self._n_features)
         # Sort by (text, column) and count repeats: the rows of a canonical CSR matrix.
@@ -228,7 +231,7 @@ class NgramHasher:
                 np.int64,
                 len(texts),
             )
-            boundaries = np.cumsum(sizes[:-1] + 1)
+            boundaries = np.cumsum(sizes[:-1] + 1) - 1
         docs: Array = boundaries.searchsorted(starts).astype(np.int32)
         return docs
 
@@ -248,19 +251,31 @@ def _tokens(u8: Array, is_ascii: bool, min_run: int, marks: str) -> tuple[Array,
     boundary = kind[1:] != kind[:-1]
     if not marks:
         change = boundary.nonzero()[0]
-        run_starts, run_ends = change[0::2], change[1::2]
-        long_enough = run_ends - run_starts >= min_run
-        return run_starts[long_enough], run_ends[long_enough]
-    # A token starts where the kind changes to 1 or 2, and at every mark ("!!" is two tokens).
-    is_mark = inner == 2
-    in_token = inner != 0
-    starts = ((boundary[:-1] & in_token) | is_mark).nonzero()[0]
-    ends = ((boundary[1:] & in_token) | is_mark).nonzero()[0]
-    ends += 1
-    if min_run > 1:
-        keep = (ends - starts >= min_run) | is_mark[starts]
+        starts, ends = change[0::2], change[1::2]
+    else:
+        # A token starts where the kind changes to 1 or 2, and at every mark ("!!" is 2 tokens).
+        is_mark = inner == 2
+        in_token = inner != 0
+        starts = ((boundary[:-1] & in_token) | is_mark).nonzero()[0]
+        ends = ((boundary[1:] & in_token) | is_mark).nonzero()[0]
+        ends += 1
+    if min_run > 1:  # runs of fewer characters (not bytes) are no tokens; marks always are
+        keep = _characters(u8, starts, ends, is_ascii) >= min_run
+        if marks:
+            keep |= is_mark[starts]
         starts, ends = starts[keep], ends[keep]
     return starts, ends
+
+
+def _characters(u8: Array, starts: Array, ends: Array, is_ascii: bool) -> Array:
+    """How many characters each slice u8[start:end] of UTF-8 holds."""
+    if is_ascii:
+        lengths: Array = ends - starts
+        return lengths
+    first_bytes = np.zeros(u8.size + 1, dtype=np.int64)
+    np.cumsum((u8 & 0xC0) != 0x80, out=first_bytes[1:])
+    counts: Array = first_bytes[ends] - first_bytes[starts]
+    return counts
 
 
 def _classify_non_ascii(u8: Array, kind: Array) -> None:
@@ -325,7 +340,7 @@ def _murmurhash3_32(buffer: Array, starts: Array, lengths: Array) -> Array:
     The slices are hashed side by side, block by block: sorted longest first, the slices that
     still have a k-th block are a prefix. The few longest slices of the batch (a URL, a run of
     dashes) are hashed by `sklearn.utils.murmurhash3_32` one by one instead, so that the loop stops
-    at the length of the typical n-gram. `buffer` ends with 3 zero bytes.
+    at the length of the typical n-gram. `buffer` ends with 4 zero bytes.
     """
     n = starts.size
     if n == 0:
