@@ -96,7 +96,7 @@ def test_batches_larger_than_a_chunk(reviews: list[str]) -> None:
 # Letters, digits, marks, separators and characters that lowercase or encode unusually: final
 # sigma, dotted capital I (lowercases to two code points), combining marks, CJK, emoji, NUL.
 ALPHABET = st.sampled_from(
-    list("aZb r_9!?.,'-") + [" ", "\n", "\t", "\x00", "Σ", "ς", "İ", "é", "\u0301", "ß", "中", "😀"]
+    [*"aZb r_9!?.,'-", " ", "\n", "\t", "\x00", "Σ", "ς", "İ", "é", "\u0301", "ß", "中", "😀"]
 )
 TEXTS = st.lists(st.text(ALPHABET, max_size=40), min_size=1, max_size=6)
 
