@@ -17,7 +17,7 @@ default model type; other types are shown against them for comparison. The machi
 timings are medians, and the load average is printed next to them.
 
     python benchmarks/model_quality.py            # full: 25k reviews, 5-fold CV (~5 min)
-    python benchmarks/model_quality.py --smoke    # 2,000 reviews, 2 folds, a few seconds each
+    python benchmarks/model_quality.py --smoke    # 1,000 reviews, 2 folds, a few seconds each
 """
 
 from __future__ import annotations
@@ -123,18 +123,23 @@ def run_worker(args: argparse.Namespace) -> dict[str, Any]:
         singles.append(time.perf_counter() - started)
     batches = [_timed(lambda: classifier.predict(test_texts))[0] for _ in range(3)]
 
-    # The artifact: what mlflow.sklearn writes, and the compressed skops file.
+    # The artifact: what mlflow.sklearn writes (in smoke mode, the same uncompressed
+    # `skops.io.dump` call without importing MLflow), and the compressed skops file.
     with tempfile.TemporaryDirectory() as tmp:
-        import mlflow.sklearn
+        if args.smoke:
+            mlflow_file = Path(tmp) / "model.skops"
+            skops_format.dump(classifier.pipeline, mlflow_file, compress=False)
+        else:
+            import mlflow.sklearn
 
-        mlflow_dir = Path(tmp) / "mlflow-model"
-        mlflow.sklearn.save_model(
-            classifier.pipeline,
-            str(mlflow_dir),
-            serialization_format="skops",
-            skops_trusted_types=list(skops_format.TRUSTED_TYPES),
-        )
-        mlflow_file = mlflow_dir / "model.skops"
+            mlflow_dir = Path(tmp) / "mlflow-model"
+            mlflow.sklearn.save_model(
+                classifier.pipeline,
+                str(mlflow_dir),
+                serialization_format="skops",
+                skops_trusted_types=list(skops_format.TRUSTED_TYPES),
+            )
+            mlflow_file = mlflow_dir / "model.skops"
         compressed = Path(tmp) / "compressed.skops"
         skops_format.dump(classifier.pipeline, compressed, compress=True)
         loads = []
@@ -261,7 +266,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="CSV with text,label columns (default: $SENTIMENT_TEST_DATA or ../shared/...)",
     )
     parser.add_argument("--model-types", nargs="*", help="default: every model type")
-    parser.add_argument("--smoke", action="store_true", help="2,000 rows, 2 folds: seconds")
+    parser.add_argument("--smoke", action="store_true", help="1,000 rows, 2 folds: seconds")
     parser.add_argument("--folds", type=int, default=None)
     parser.add_argument("--rows", type=int, default=None, help="sample this many rows")
     parser.add_argument("--singles", type=int, default=None, help="single predictions to time")
@@ -274,9 +279,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.folds is None:
         args.folds = 2 if args.smoke else 5
     if args.rows is None:
-        args.rows = 2000 if args.smoke else 0
+        args.rows = 1000 if args.smoke else 0
     if args.singles is None:
-        args.singles = 200 if args.smoke else 1000
+        args.singles = 100 if args.smoke else 1000
 
     if args.worker:
         print(json.dumps(run_worker(args)))
@@ -306,6 +311,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             str(args.singles),
             "--hyperparameters",
             args.hyperparameters,
+            *(["--smoke"] if args.smoke else []),
         ]
         print(f"measuring {model_type} ...", file=sys.stderr, flush=True)
         done = subprocess.run(command, capture_output=True, text=True, check=False)
@@ -315,7 +321,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 1
         results.append(json.loads(done.stdout.strip().splitlines()[-1]))
 
-    mode = "smoke: 2,000-row sample, accuracy not comparable" if args.smoke else "full data"
+    mode = f"smoke: {args.rows}-row sample, accuracy not comparable" if args.smoke else "full data"
     print(
         f"# model quality ({mode}), {datetime.now(UTC):%Y-%m-%d %H:%M} UTC\n"
         f"# {_machine()}; load average {started_load} at start, {_load()} at end\n"

@@ -55,15 +55,15 @@ def fit_nb_logistic(x: sp.csr_matrix, labels: Array, settings: NbSettings) -> Lo
     if classes.size < 2:
         raise ValueError("need at least two classes to fit")
     x = sp.csr_matrix(x, dtype=np.float32)
-    document_frequency = np.diff(sp.csc_matrix(x).indptr) if settings.min_df > 1 else None
+    # Features in fewer than min_df training texts (at least: never seen) get no weight.
+    rare = np.diff(sp.csc_matrix(x).indptr) < max(settings.min_df, 1)
     targets = classes[1:] if classes.size == 2 else classes  # one problem, or one-vs-rest
     coefs: list[Array] = []
     intercepts: list[float] = []
     for target in targets:
         positive = labels == target
         r = log_count_ratio(x, positive, settings.nb_alpha)
-        if document_frequency is not None:
-            r[document_frequency < settings.min_df] = 0.0
+        r[rare] = 0.0
         model = LogisticRegression(
             C=settings.C,
             solver="liblinear",
