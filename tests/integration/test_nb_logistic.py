@@ -76,7 +76,7 @@ def test_the_folded_model_is_float32_and_sparse_without_rare_features(
 ) -> None:
     x, labels, _ = data
     folded = fit_nb_logistic(x, labels, NbSettings(min_df=3))
-    assert sp.issparse(folded.coef_)
+    assert isinstance(folded.coef_, sp.csr_matrix)
     assert folded.coef_.dtype == np.float32
     assert folded.intercept_.dtype == np.float32
     coef = dense_coef(folded)[0]
