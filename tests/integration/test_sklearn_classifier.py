@@ -17,7 +17,7 @@ from sentiment.adapters.sklearn_classifier import (
 )
 from sentiment.domain.errors import ClassifierError, ModelLoadError, NotFittedError
 from sentiment.domain.metrics import evaluate
-from sentiment.domain.model import LabelledDataset
+from sentiment.domain.model import LabelledDataset, ParamValue
 from sentiment.domain.ports import Classifier
 from tests.conftest import TINY_HYPERPARAMETERS
 
@@ -154,10 +154,28 @@ def test_one_class_cannot_be_fitted(model_type: str) -> None:
 
 
 @pytest.mark.parametrize("model_type", MODEL_TYPES)
-def test_a_bad_hyperparameter_value_is_a_classifier_error(model_type: str) -> None:
-    classifier = SklearnClassifier(model_type, {"C": -1.0, **TINY_HYPERPARAMETERS})
-    with pytest.raises(ClassifierError, match=f"fitting {model_type} failed"):
-        classifier.fit(["good film", "bad film"], ["pos", "neg"])
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("C", -1.0, r"C must be in \[1e-06, 1000000.0\], got -1.0"),
+        ("ngram_max", 2.5, "ngram_max must be an integer, got 2.5"),
+        ("n_features_log2", "many", "n_features_log2 must be an integer, got 'many'"),
+        ("max_iter", True, "max_iter must be a number, got True"),
+    ],
+)
+def test_a_bad_hyperparameter_value_is_refused_before_fitting(
+    model_type: str, name: str, value: ParamValue, message: str
+) -> None:
+    with pytest.raises(ClassifierError, match=message):
+        SklearnClassifier(model_type, {name: value})
+
+
+def test_hyperparameter_values_from_the_command_line_are_converted() -> None:
+    classifier = SklearnClassifier("nblr", parse_hyperparameters(["C=2", "ngram_max=2.0"]))
+    assert classifier.hyperparameters()["C"] == 2.0
+    assert isinstance(classifier.hyperparameters()["C"], float)
+    assert classifier.hyperparameters()["ngram_max"] == 2
+    assert isinstance(classifier.hyperparameters()["ngram_max"], int)
 
 
 def test_a_model_file_with_an_untrusted_type_is_refused(tmp_path: Path) -> None:

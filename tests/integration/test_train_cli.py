@@ -98,7 +98,7 @@ def test_quiet_prints_nothing(small_csv: Path, capsys: pytest.CaptureFixture[str
         (["-p", "C"], "error: invalid setting: hyperparameter 'C' is not NAME=VALUE"),
         (["--model-type", "bert"], "error: unknown model type 'bert'"),
         (["-p", "gamma=1"], "error: unknown hyperparameter(s) for tfidf-lr: gamma"),
-        (["-p", "C=-1"], "error: fitting tfidf-lr failed"),
+        (["-p", "C=-1"], "error: hyperparameter C must be in [1e-06, 1000000.0], got -1"),
     ],
     ids=["test-size", "param-syntax", "model-type", "unknown-param", "bad-param-value"],
 )

@@ -2,12 +2,18 @@
 
 Two model types:
 
-- `tfidf-lr` (fast baseline): hashed word n-gram counts, sublinear TF-IDF, LogisticRegression.
-- `nblr` (default, accurate): binary hashed word n-grams weighted by their naive-Bayes
-  log-count ratio, then LogisticRegression (NBSVM-style, Wang & Manning 2012). The NB weights
-  are folded into the coefficients after fitting, so the stored model is a plain
-  HashingVectorizer + LogisticRegression: no vocabulary, no custom types, loadable by skops
-  with a short list of trusted scikit-learn types.
+- `nblr` (default, accurate): binary hashed word 1-3grams weighted by their naive-Bayes
+  log-count ratio, then logistic regression (see `nb_logistic`). The NB weights are folded into
+  the coefficients after fitting, so the stored model is a plain `HashingVectorizer` +
+  `LogisticRegression` pipeline: no vocabulary, no custom types, float32 coefficients stored
+  sparse, loadable by skops with a short list of trusted scikit-learn types.
+- `tfidf-lr` (fast baseline): hashed word 1-2gram counts, sublinear TF-IDF, logistic regression.
+
+Both tokenize words plus `!` and `?`, drop the `br` of `<br />`, and hash into 2**n_features_log2
+columns. Features are computed by `text_hashing.NgramHasher`, which returns exactly the matrix
+`HashingVectorizer.transform` does, several times faster; predictions go through a lean path
+(features, one sparse product, sigmoid or softmax) that returns exactly what
+`Pipeline.predict_proba` returns, without scikit-learn's per-call validation.
 """
 
 from __future__ import annotations
@@ -18,37 +24,58 @@ from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.exceptions import NotFittedError as SklearnNotFittedError
+from scipy.special import expit
 from sklearn.feature_extraction.text import HashingVectorizer, TfidfTransformer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
+from sklearn.utils.extmath import softmax
+from sklearn.utils.sparsefuncs_fast import (
+    inplace_csr_row_normalize_l1,
+    inplace_csr_row_normalize_l2,
+)
 
+from sentiment.adapters.nb_logistic import NbSettings, compact, dense_coef, fit_nb_logistic
+from sentiment.adapters.text_hashing import WORDS_AND_MARKS, NgramHasher, hasher_for
 from sentiment.domain.errors import ClassifierError, NotFittedError
 from sentiment.domain.model import ParamValue, Prediction
 from sentiment.domain.ports import Classifier, ClassifierFactory
 
+Array = np.ndarray[Any, Any]
+
 # Words, plus "!" and "?" as tokens of their own: they carry sentiment.
-TOKEN_PATTERN = r"(?u)\b\w+\b|[!?]"  # noqa: S105 - a regex, not a password
+TOKEN_PATTERN = WORDS_AND_MARKS
 # "<br />" in IMDB reviews tokenizes to "br": drop it so it forms no n-grams.
 STOP_WORDS = ("br",)
 
 DEFAULTS: dict[str, dict[str, ParamValue]] = {
+    "nblr": {
+        "ngram_max": 3,
+        "n_features_log2": 22,
+        "C": 1.0,
+        "nb_alpha": 1.0,
+        "beta": 0.25,
+        "min_df": 3,
+        "max_iter": 1000,
+    },
     "tfidf-lr": {
         "ngram_max": 2,
         "n_features_log2": 20,
         "C": 10.0,
         "max_iter": 1000,
     },
-    "nblr": {
-        "ngram_max": 3,
-        "n_features_log2": 22,
-        "C": 1.0,
-        "nb_alpha": 1.0,
-        "beta": 1.0,
-        "max_iter": 1000,
-    },
 }
 DEFAULT_MODEL_TYPE = "nblr"
+
+# Allowed range of every hyperparameter: (type, lowest, highest); bounds are inclusive.
+_BOUNDS: dict[str, tuple[type, float, float]] = {
+    "ngram_max": (int, 1, 5),
+    "n_features_log2": (int, 10, 26),
+    "C": (float, 1e-6, 1e6),
+    "nb_alpha": (float, 1e-6, 1e3),
+    "beta": (float, 0.0, 1.0),
+    "min_df": (int, 1, 1_000_000),
+    "max_iter": (int, 1, 1_000_000),
+}
 
 
 def _vectorizer(ngram_max: int, n_features_log2: int, binary: bool) -> HashingVectorizer:
@@ -64,6 +91,45 @@ def _vectorizer(ngram_max: int, n_features_log2: int, binary: bool) -> HashingVe
     )
 
 
+def _checked(model_type: str, given: Mapping[str, ParamValue]) -> dict[str, ParamValue]:
+    """The model type's defaults overridden by `given`, each value checked and converted."""
+    if model_type not in DEFAULTS:
+        raise ClassifierError(
+            f"unknown model type {model_type!r}; known: {', '.join(sorted(DEFAULTS))}"
+        )
+    known = DEFAULTS[model_type]
+    unknown = set(given) - set(known)
+    if unknown:
+        raise ClassifierError(
+            f"unknown hyperparameter(s) for {model_type}: {', '.join(sorted(unknown))}; "
+            f"known: {', '.join(sorted(known))}"
+        )
+    params = dict(known)
+    for name, value in given.items():
+        kind, low, high = _BOUNDS[name]
+        number: float | int
+        if isinstance(value, bool) or not isinstance(value, int | float | str):
+            raise ClassifierError(f"hyperparameter {name} must be a number, got {value!r}")
+        try:
+            number = float(value) if kind is float else _as_int(value)
+        except ValueError:
+            raise ClassifierError(
+                f"hyperparameter {name} must be {'a number' if kind is float else 'an integer'}, "
+                f"got {value!r}"
+            ) from None
+        if not low <= number <= high:
+            raise ClassifierError(f"hyperparameter {name} must be in [{low}, {high}], got {value}")
+        params[name] = number
+    return params
+
+
+def _as_int(value: int | float | str) -> int:
+    number = float(value)
+    if not number.is_integer():
+        raise ValueError(value)
+    return int(number)
+
+
 class SklearnClassifier(Classifier):
     """A scikit-learn text pipeline. Build unfitted from a model type, or wrap a fitted one."""
 
@@ -73,22 +139,20 @@ class SklearnClassifier(Classifier):
         hyperparameters: Mapping[str, ParamValue] | None = None,
         pipeline: Pipeline | None = None,
     ) -> None:
-        if model_type not in DEFAULTS:
-            raise ClassifierError(
-                f"unknown model type {model_type!r}; known: {', '.join(sorted(DEFAULTS))}"
-            )
-        unknown = set(hyperparameters or {}) - set(DEFAULTS[model_type])
-        if unknown:
-            raise ClassifierError(
-                f"unknown hyperparameter(s) for {model_type}: {', '.join(sorted(unknown))}; "
-                f"known: {', '.join(sorted(DEFAULTS[model_type]))}"
-            )
+        self._params = _checked(model_type, hyperparameters or {})
         self._model_type = model_type
-        self._params: dict[str, ParamValue] = {**DEFAULTS[model_type], **(hyperparameters or {})}
-        self._pipeline = pipeline
+        self._pipeline: Pipeline | None = None
         self._classes: tuple[str, ...] = ()
+        # What the lean prediction path needs, set from the fitted pipeline by `_use`.
+        self._hasher: NgramHasher | None = None
+        self._middle: list[TfidfTransformer] = []
+        self._coef_t: Array = np.zeros((0, 0), dtype=np.float32)
+        self._intercept: Array = np.zeros(0, dtype=np.float32)
+        self._binary = False
+        # The hasher that scores single texts without a sparse matrix, when exact (see _scores).
+        self._one_by_one: NgramHasher | None = None
         if pipeline is not None:
-            self._classes = tuple(str(c) for c in pipeline[-1].classes_)
+            self._use(pipeline)
 
     @property
     def model_type(self) -> str:
@@ -115,30 +179,107 @@ class SklearnClassifier(Classifier):
         return dict(self._params)
 
     def fit(self, texts: Sequence[str], labels: Sequence[str]) -> None:
+        if len(texts) != len(labels):
+            raise ClassifierError(f"{len(texts)} texts but {len(labels)} labels")
         if len(set(labels)) < 2:
             raise ClassifierError("need at least two classes to fit")
+        y = np.asarray([str(label) for label in labels], dtype=str)
         try:
             if self._model_type == "nblr":
-                self._pipeline = self._fit_nblr(list(texts), np.asarray(labels, dtype=object))
+                pipeline = self._fit_nblr(list(texts), y)
             else:
-                self._pipeline = self._fit_tfidf(list(texts), list(labels))
-        except (ValueError, MemoryError) as exc:
+                pipeline = self._fit_tfidf(list(texts), y)
+        except (ValueError, TypeError, MemoryError) as exc:
             raise ClassifierError(f"fitting {self._model_type} failed: {exc}") from exc
-        self._classes = tuple(str(c) for c in self._pipeline[-1].classes_)
+        self._use(pipeline)
 
     def predict(self, texts: Sequence[str]) -> list[Prediction]:
         if not texts:
             return []
-        try:
-            probabilities = self.pipeline.predict_proba(list(texts))
-        except SklearnNotFittedError as exc:
-            raise NotFittedError(str(exc)) from exc
+        probabilities = self.predict_proba(texts)
         classes = self._classes
         best = probabilities.argmax(axis=1).tolist()
         return [
             Prediction(label=classes[b], probabilities=dict(zip(classes, row, strict=True)))
             for b, row in zip(best, probabilities.tolist(), strict=True)
         ]
+
+    def predict_proba(self, texts: Sequence[str]) -> Array:
+        """Class probabilities, one row per text, columns in `classes` order.
+
+        Equal to `self.pipeline.predict_proba(texts)`, computed without its validation overhead.
+        """
+        if self._pipeline is None:
+            raise NotFittedError("the classifier has not been fitted")
+        try:
+            scores = self._scores(list(texts))
+        except (ValueError, TypeError) as exc:
+            raise ClassifierError(f"cannot vectorize the texts: {exc}") from exc
+        if scores.shape[1] == 1:  # binary: as LogisticRegression.predict_proba
+            positive: Array = scores.reshape(-1)
+            expit(positive, out=positive)
+            return np.stack([1 - positive, positive], axis=1)
+        result: Array = softmax(scores, copy=False)
+        return result
+
+    # -- the lean prediction path --------------------------------------------------------
+
+    def _use(self, pipeline: Pipeline) -> None:
+        """Adopt a fitted pipeline and precompute what the lean prediction path needs."""
+        steps = [step for _, step in pipeline.steps]
+        vectorizer, model = steps[0], steps[-1]
+        middle = steps[1:-1]
+        if not (
+            isinstance(vectorizer, HashingVectorizer)
+            and isinstance(model, LogisticRegression)
+            and all(isinstance(step, TfidfTransformer) for step in middle)
+            and hasattr(model, "coef_")
+        ):
+            raise ClassifierError(
+                "expected a fitted HashingVectorizer [+ TfidfTransformer] + LogisticRegression "
+                f"pipeline, got {[type(s).__name__ for s in steps]}"
+            )
+        dense = dense_coef(model)
+        self._pipeline = pipeline
+        self._hasher = hasher_for(vectorizer)
+        self._middle = middle
+        # (n_features, n_scores): the layout `X @ coef_.T` multiplies with.
+        self._coef_t = np.ascontiguousarray(dense.T)
+        self._intercept = np.asarray(model.intercept_)
+        self._binary = bool(vectorizer.binary)
+        self._one_by_one = (
+            self._hasher
+            if not middle
+            and vectorizer.norm is None
+            and self._coef_t.dtype == np.float32
+            and np.dtype(vectorizer.dtype) == np.float32
+            else None
+        )
+        self._classes = tuple(str(c) for c in model.classes_)
+
+    def _scores(self, texts: list[str]) -> Array:
+        """`X @ coef_.T + intercept_`, as LinearClassifierMixin.decision_function computes it."""
+        if len(texts) == 1 and self._one_by_one is not None:
+            # One text: its columns and values, without building a sparse matrix. A running sum
+            # in float32, in column order, as scipy's CSR product does: the very same numbers.
+            columns, values = self._one_by_one.one(texts[0])
+            products = self._coef_t[columns]
+            if not self._binary:
+                products *= values[:, None]
+            scores: Array = np.zeros((1, self._coef_t.shape[1]), dtype=products.dtype)
+            if columns.size:
+                scores[0] = np.cumsum(products, axis=0)[-1]
+            scores += self._intercept
+            return scores
+        product: Array = self._features(texts) @ self._coef_t + self._intercept
+        return product
+
+    def _features(self, texts: list[str]) -> sp.csr_matrix:
+        vectorizer = self.vectorizer
+        x = self._hasher.transform(texts) if self._hasher else vectorizer.transform(texts)
+        for step in self._middle:
+            x = _tfidf(step, x) if self._hasher else step.transform(x)
+        return x
 
     # -- training procedures -------------------------------------------------------------
 
@@ -148,64 +289,56 @@ class SklearnClassifier(Classifier):
     def _float(self, name: str) -> float:
         return float(self._params[name])
 
-    def _fit_tfidf(self, texts: list[str], labels: list[str]) -> Pipeline:
-        pipeline = Pipeline(
-            [
-                (
-                    "vectorizer",
-                    _vectorizer(self._int("ngram_max"), self._int("n_features_log2"), False),
-                ),
-                ("tfidf", TfidfTransformer(sublinear_tf=True)),
-                (
-                    "classifier",
-                    LogisticRegression(C=self._float("C"), max_iter=self._int("max_iter")),
-                ),
-            ]
+    def _hashed(self, texts: list[str], binary: bool) -> tuple[HashingVectorizer, sp.csr_matrix]:
+        vectorizer = _vectorizer(self._int("ngram_max"), self._int("n_features_log2"), binary)
+        hasher = hasher_for(vectorizer)
+        x = hasher.transform(texts) if hasher else sp.csr_matrix(vectorizer.transform(texts))
+        return vectorizer, x
+
+    def _fit_nblr(self, texts: list[str], labels: Array) -> Pipeline:
+        vectorizer, x = self._hashed(texts, binary=True)
+        settings = NbSettings(
+            C=self._float("C"),
+            nb_alpha=self._float("nb_alpha"),
+            beta=self._float("beta"),
+            min_df=self._int("min_df"),
+            max_iter=self._int("max_iter"),
         )
-        pipeline.fit(texts, labels)
-        return pipeline
+        model = fit_nb_logistic(x, labels, settings)
+        return Pipeline([("vectorizer", vectorizer), ("classifier", model)])
 
-    def _fit_nblr(self, texts: list[str], labels: np.ndarray[Any, Any]) -> Pipeline:
-        vectorizer = _vectorizer(self._int("ngram_max"), self._int("n_features_log2"), True)
-        x = sp.csr_matrix(vectorizer.transform(texts))
-        classes = np.array(sorted(set(labels.tolist())), dtype=object)
-        # One binary problem for two classes, one-vs-rest for more.
-        targets = classes[1:] if len(classes) == 2 else classes
-        coefs: list[np.ndarray[Any, Any]] = []
-        intercepts: list[float] = []
-        for target in targets:
-            positive = labels == target
-            ratio = _log_count_ratio(x, positive, self._float("nb_alpha"))
-            weighted = x.copy()
-            weighted.data *= ratio[weighted.indices]
-            model = LogisticRegression(
-                C=self._float("C"),
-                max_iter=self._int("max_iter"),
-                solver="liblinear",
-            )
-            model.fit(weighted, positive)
-            w = model.coef_[0]
-            beta = self._float("beta")
-            # NBSVM interpolation, applied to the intercept as well.
-            w = (1.0 - beta) * np.abs(w).mean() + beta * w
-            coefs.append((w * ratio).astype(np.float32))
-            intercepts.append(float(beta * model.intercept_[0]))
-        folded = LogisticRegression(C=self._float("C"))
-        folded.classes_ = classes.astype(str)
-        folded.coef_ = np.vstack(coefs)
-        folded.intercept_ = np.asarray(intercepts, dtype=np.float32)
-        folded.n_features_in_ = x.shape[1]
-        return Pipeline([("vectorizer", vectorizer), ("classifier", folded)])
+    def _fit_tfidf(self, texts: list[str], labels: Array) -> Pipeline:
+        vectorizer, counts = self._hashed(texts, binary=False)
+        tfidf = TfidfTransformer(sublinear_tf=True)
+        x = tfidf.fit_transform(counts)
+        model = LogisticRegression(
+            C=self._float("C"),
+            solver="liblinear" if len(set(labels.tolist())) == 2 else "lbfgs",
+            dual=len(set(labels.tolist())) == 2,
+            max_iter=self._int("max_iter"),
+            random_state=0,
+        )
+        model.fit(x, labels)
+        compact(model)
+        tfidf.idf_ = tfidf.idf_.astype(np.float32)
+        return Pipeline([("vectorizer", vectorizer), ("tfidf", tfidf), ("classifier", model)])
 
 
-def _log_count_ratio(
-    x: sp.csr_matrix, positive: np.ndarray[Any, Any], alpha: float
-) -> np.ndarray[Any, Any]:
-    """Naive-Bayes log-count ratio r = log((p/|p|) / (q/|q|)) of binary features."""
-    p = alpha + np.asarray(x[positive].sum(axis=0)).ravel()
-    q = alpha + np.asarray(x[~positive].sum(axis=0)).ravel()
-    r: np.ndarray[Any, Any] = np.log((p / p.sum()) / (q / q.sum()))
-    return r.astype(np.float32)
+def _tfidf(step: TfidfTransformer, x: sp.csr_matrix) -> sp.csr_matrix:
+    """`step.transform(x)` for a fresh CSR matrix `x` it may modify: the same operations in the
+    same order as TfidfTransformer.transform, without its input validation."""
+    if step.sublinear_tf:
+        np.log(x.data, x.data)
+        x.data += 1.0
+    if hasattr(step, "idf_"):
+        x.data *= step.idf_[x.indices]
+    if step.norm == "l2":
+        inplace_csr_row_normalize_l2(x)
+    elif step.norm == "l1":
+        inplace_csr_row_normalize_l1(x)
+    elif step.norm is not None:
+        return sp.csr_matrix(step.transform(x))
+    return x
 
 
 class SklearnClassifierFactory(ClassifierFactory):
@@ -222,7 +355,7 @@ class SklearnClassifierFactory(ClassifierFactory):
 
 
 def parse_hyperparameters(pairs: Sequence[str]) -> dict[str, ParamValue]:
-    """`["C=2", "ngram_max=3"]` -> `{"C": 2.0, "ngram_max": 3}` (ints, floats, bools, strings)."""
+    """`["C=2", "ngram_max=3"]` -> `{"C": 2, "ngram_max": 3}` (ints, floats, bools, strings)."""
     parsed: dict[str, ParamValue] = {}
     for pair in pairs:
         key, sep, raw = pair.partition("=")

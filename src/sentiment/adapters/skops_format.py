@@ -30,13 +30,19 @@ TRUSTED_TYPES: tuple[str, ...] = (
     "numpy.float32",
     "numpy.float64",
     "numpy.int64",
+    # Folded NB-LR coefficients are stored sparse (LogisticRegression.sparsify).
+    "scipy.sparse._csr.csr_matrix",
 )
 
 
-def dump(obj: Any, path: Path) -> None:
+def dump(obj: Any, path: Path, compress: bool = True) -> None:
+    """Write `obj` as a skops file; `compress` deflates the arrays inside (smaller, same load)."""
     import skops.io as sio
 
-    sio.dump(obj, path)
+    if compress:
+        sio.dump(obj, path, compression=zipfile.ZIP_DEFLATED, compresslevel=6)
+    else:
+        sio.dump(obj, path)
 
 
 def load(path: Path) -> Any:

@@ -1,0 +1,341 @@
+"""Model quality benchmark: accuracy, fit time, memory, artifact, load and predict speed.
+
+For every model type, in one run, each in a fresh subprocess (so that its peak RSS is its own):
+
+- accuracy on the stratified 20% split the training CLI uses (`stratified_split`, seed 42) and
+  k-fold cross-validation accuracy (stratified, shuffled, seed 42);
+- fit time on the split's training part (median over that fit and the CV fits: all fit 80%);
+- peak RSS of the process after fitting (data loaded, model fitted, split scored);
+- artifact size: the `model.skops` that `mlflow.sklearn.save_model` writes (what MLflow logs),
+  and the same pipeline saved compressed by `skops_format.dump`;
+- load time: `skops_format.load` (trusted types) + building the classifier, median of 5;
+- single-review predict latency (p50, p99) over held-out reviews, one `predict([text])` each;
+- batch throughput: `predict(all held-out texts)` at once, reviews/s, median of 3.
+
+Each figure is compared with issue 4's targets in the same run (PASS/FAIL). The targets bind the
+default model type; other types are shown against them for comparison. The machine is shared:
+timings are medians, and the load average is printed next to them.
+
+    python benchmarks/model_quality.py            # full: 25k reviews, 5-fold CV (~5 min)
+    python benchmarks/model_quality.py --smoke    # 1,000 reviews, 2 folds, a few seconds each
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+DEFAULT_DATA = REPO.parent / "shared" / "data" / "imdb" / "train.csv"
+
+
+@dataclass(frozen=True)
+class Target:
+    key: str
+    label: str
+    limit: float
+    higher_is_better: bool
+    unit: str
+
+    def check(self, value: float) -> bool:
+        return value >= self.limit if self.higher_is_better else value <= self.limit
+
+    def describe(self) -> str:
+        return f"{'>=' if self.higher_is_better else '<='} {self.limit:g}{self.unit}"
+
+
+# Issue 4's targets for the default model type (full 25k training set, 2 cores).
+TARGETS = (
+    Target("split_accuracy", "split acc", 0.926, True, ""),
+    Target("cv_accuracy", "CV acc", 0.926, True, ""),
+    Target("fit_s", "fit s", 60.0, False, " s"),
+    Target("peak_rss_mb", "peak RSS MB", 2048.0, False, " MB"),
+    Target("artifact_mb", "artifact MB", 20.0, False, " MB"),
+    Target("load_s", "load s", 1.0, False, " s"),
+    Target("p50_ms", "p50 ms", 0.5, False, " ms"),
+    Target("batch_per_s", "batch/s", 5000.0, True, "/s"),
+)
+ACCURACY_KEYS = {"split_accuracy", "cv_accuracy"}
+
+
+# -- the worker: one model type, in its own process -----------------------------------------------
+
+
+def _rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def _timed(call: Callable[[], Any]) -> tuple[float, Any]:
+    started = time.perf_counter()
+    result = call()
+    return time.perf_counter() - started, result
+
+
+def run_worker(args: argparse.Namespace) -> dict[str, Any]:
+    import numpy as np
+    import pandas as pd
+    from sklearn.model_selection import StratifiedKFold
+
+    from sentiment.adapters import skops_format
+    from sentiment.adapters.sklearn_classifier import SklearnClassifier
+    from sentiment.domain.model import LabelledDataset
+    from sentiment.domain.split import stratified_split
+
+    frame = pd.read_csv(args.data, dtype=str, keep_default_na=False)
+    if args.rows:
+        frame = frame.sample(n=min(args.rows, len(frame)), random_state=0)
+    dataset = LabelledDataset(
+        texts=tuple(frame["text"].tolist()), labels=tuple(frame["label"].tolist())
+    )
+    hyperparameters = json.loads(args.hyperparameters)
+    split = stratified_split(dataset, 0.2, 42)
+    train_texts, train_labels = list(split.train.texts), list(split.train.labels)
+    test_texts, test_labels = list(split.test.texts), list(split.test.labels)
+
+    def accuracy(classifier: SklearnClassifier, texts: list[str], labels: list[str]) -> float:
+        predicted = [p.label for p in classifier.predict(texts)]
+        return float(np.mean([p == t for p, t in zip(predicted, labels, strict=True)]))
+
+    classifier = SklearnClassifier(args.worker, hyperparameters)
+    fit_times = [_timed(lambda: classifier.fit(train_texts, train_labels))[0]]
+    split_accuracy = accuracy(classifier, test_texts, test_labels)
+    peak_rss = _rss_mb()  # before MLflow is imported and before cross-validation
+
+    # Latency and throughput on held-out reviews, warmed up first.
+    classifier.predict(test_texts[:50])
+    singles = []
+    for text in test_texts[: args.singles]:
+        started = time.perf_counter()
+        classifier.predict([text])
+        singles.append(time.perf_counter() - started)
+    batches = [_timed(lambda: classifier.predict(test_texts))[0] for _ in range(3)]
+
+    # The artifact: what mlflow.sklearn writes (in smoke mode, the same uncompressed
+    # `skops.io.dump` call without importing MLflow), and the compressed skops file.
+    with tempfile.TemporaryDirectory() as tmp:
+        if args.smoke:
+            mlflow_file = Path(tmp) / "model.skops"
+            skops_format.dump(classifier.pipeline, mlflow_file, compress=False)
+        else:
+            import mlflow.sklearn
+
+            mlflow_dir = Path(tmp) / "mlflow-model"
+            mlflow.sklearn.save_model(
+                classifier.pipeline,
+                str(mlflow_dir),
+                serialization_format="skops",
+                skops_trusted_types=list(skops_format.TRUSTED_TYPES),
+            )
+            mlflow_file = mlflow_dir / "model.skops"
+        compressed = Path(tmp) / "compressed.skops"
+        skops_format.dump(classifier.pipeline, compressed, compress=True)
+        loads = []
+        for _ in range(5):
+            seconds, loaded = _timed(
+                lambda: SklearnClassifier(args.worker, pipeline=skops_format.load(mlflow_file))
+            )
+            loads.append(seconds)
+        same = np.array_equal(
+            loaded.predict_proba(test_texts[:200]), classifier.predict_proba(test_texts[:200])
+        )
+        artifact_mb = mlflow_file.stat().st_size / 1e6
+        compressed_mb = compressed.stat().st_size / 1e6
+
+    # Cross-validation on the whole (sampled) dataset.
+    texts, labels = list(dataset.texts), np.asarray(dataset.labels)
+    folds = StratifiedKFold(n_splits=args.folds, shuffle=True, random_state=42)
+    cv = []
+    for train_idx, test_idx in folds.split(np.zeros(len(labels)), labels):
+        fold = SklearnClassifier(args.worker, hyperparameters)
+        seconds, _ = _timed(
+            lambda tr=train_idx, c=fold: c.fit([texts[i] for i in tr], labels[tr].tolist())
+        )
+        fit_times.append(seconds)
+        cv.append(accuracy(fold, [texts[i] for i in test_idx], labels[test_idx].tolist()))
+
+    return {
+        "model_type": args.worker,
+        "hyperparameters": classifier.hyperparameters(),
+        "rows": len(dataset),
+        "split_accuracy": split_accuracy,
+        "cv_accuracy": float(np.mean(cv)),
+        "cv_std": float(np.std(cv)),
+        "cv_folds": cv,
+        "fit_s": statistics.median(fit_times),
+        "fit_times": fit_times,
+        "peak_rss_mb": peak_rss,
+        "artifact_mb": artifact_mb,
+        "artifact_compressed_mb": compressed_mb,
+        "load_s": statistics.median(loads),
+        "loaded_predicts_the_same": bool(same),
+        "p50_ms": statistics.median(singles) * 1e3,
+        "p99_ms": float(np.percentile(singles, 99)) * 1e3,
+        "batch_per_s": len(test_texts) / statistics.median(batches),
+        "batch_size": len(test_texts),
+    }
+
+
+# -- the driver -------------------------------------------------------------------------------
+
+
+def _machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}"
+
+
+def _load() -> str:
+    try:
+        return " ".join(f"{x:.1f}" for x in os.getloadavg())
+    except OSError:
+        return "?"
+
+
+def _cell(target: Target, value: float, smoke: bool) -> str:
+    if smoke and target.key in ACCURACY_KEYS:
+        return "n/a"
+    return "PASS" if target.check(value) else "FAIL"
+
+
+def _format(value: float, key: str) -> str:
+    if key in ACCURACY_KEYS:
+        return f"{value:.4f}"
+    if key == "batch_per_s":
+        return f"{value:,.0f}"
+    if key in ("p50_ms",):
+        return f"{value:.3f}"
+    return f"{value:.2f}" if value < 100 else f"{value:.0f}"
+
+
+def table(results: Sequence[dict[str, Any]], smoke: bool, default: str) -> str:
+    header = ["model type"] + [t.label for t in TARGETS]
+    rows = [header, ["target"] + [t.describe() for t in TARGETS]]
+    for r in results:
+        name = r["model_type"] + (" (default)" if r["model_type"] == default else "")
+        rows.append(
+            [name] + [f"{_format(r[t.key], t.key)} {_cell(t, r[t.key], smoke)}" for t in TARGETS]
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    lines = [
+        "| " + " | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) + " |"
+        for row in rows
+    ]
+    lines.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    return "\n".join(lines)
+
+
+def details(results: Sequence[dict[str, Any]]) -> str:
+    lines = []
+    for r in results:
+        folds = ", ".join(f"{a:.4f}" for a in r["cv_folds"])
+        fits = ", ".join(f"{s:.1f}" for s in r["fit_times"])
+        lines.append(
+            f"{r['model_type']}: {r['rows']} rows; CV {r['cv_accuracy']:.4f} ± {r['cv_std']:.4f} "
+            f"(folds {folds}); fits {fits} s; p99 {r['p99_ms']:.3f} ms; batch of "
+            f"{r['batch_size']}; skops compressed {r['artifact_compressed_mb']:.2f} MB; "
+            f"loaded model predicts the same: {r['loaded_predicts_the_same']}; "
+            f"hyperparameters {json.dumps(r['hyperparameters'], sort_keys=True)}"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--data",
+        default=os.environ.get("SENTIMENT_TEST_DATA", str(DEFAULT_DATA)),
+        help="CSV with text,label columns (default: $SENTIMENT_TEST_DATA or ../shared/...)",
+    )
+    parser.add_argument("--model-types", nargs="*", help="default: every model type")
+    parser.add_argument("--smoke", action="store_true", help="1,000 rows, 2 folds: seconds")
+    parser.add_argument("--folds", type=int, default=None)
+    parser.add_argument("--rows", type=int, default=None, help="sample this many rows")
+    parser.add_argument("--singles", type=int, default=None, help="single predictions to time")
+    parser.add_argument(
+        "--hyperparameters", default="{}", help="JSON object applied to every model type"
+    )
+    parser.add_argument("--json", type=Path, help="also write the figures to this file")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.folds is None:
+        args.folds = 2 if args.smoke else 5
+    if args.rows is None:
+        args.rows = 1000 if args.smoke else 0
+    if args.singles is None:
+        args.singles = 100 if args.smoke else 1000
+
+    if args.worker:
+        print(json.dumps(run_worker(args)))
+        return 0
+
+    from sentiment.adapters.sklearn_classifier import DEFAULT_MODEL_TYPE, DEFAULTS
+
+    if not Path(args.data).is_file():
+        print(f"error: no data at {args.data} (set SENTIMENT_TEST_DATA)", file=sys.stderr)
+        return 2
+    model_types = args.model_types or sorted(DEFAULTS, key=lambda t: t != DEFAULT_MODEL_TYPE)
+    started_load = _load()
+    results = []
+    for model_type in model_types:
+        command = [
+            sys.executable,
+            __file__,
+            "--worker",
+            model_type,
+            "--data",
+            args.data,
+            "--folds",
+            str(args.folds),
+            "--rows",
+            str(args.rows),
+            "--singles",
+            str(args.singles),
+            "--hyperparameters",
+            args.hyperparameters,
+            *(["--smoke"] if args.smoke else []),
+        ]
+        print(f"measuring {model_type} ...", file=sys.stderr, flush=True)
+        done = subprocess.run(command, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            print(done.stderr, file=sys.stderr)
+            print(f"error: the {model_type} worker failed", file=sys.stderr)
+            return 1
+        results.append(json.loads(done.stdout.strip().splitlines()[-1]))
+
+    mode = f"smoke: {args.rows}-row sample, accuracy not comparable" if args.smoke else "full data"
+    print(
+        f"# model quality ({mode}), {datetime.now(UTC):%Y-%m-%d %H:%M} UTC\n"
+        f"# {_machine()}; load average {started_load} at start, {_load()} at end\n"
+    )
+    print(table(results, args.smoke, DEFAULT_MODEL_TYPE))
+    print()
+    print(details(results))
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+    default = next((r for r in results if r["model_type"] == DEFAULT_MODEL_TYPE), None)
+    if args.smoke or default is None:
+        return 0
+    return 0 if all(t.check(default[t.key]) for t in TARGETS) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,111 @@
+"""Naive-Bayes-weighted logistic regression (NBSVM-style, Wang & Manning 2012), folded.
+
+Training: for each class against the rest (one problem for two classes), weight every binary
+feature by its naive-Bayes log-count ratio r = log((p / |p|_1) / (q / |q|_1)), where p and q are
+the smoothed feature counts in and out of the class; fit an L2 logistic regression on the weighted
+features; interpolate its weights towards their mean magnitude (the NBSVM `beta`).
+
+Folding: the model scores `x . (r * w') + beta * b`, so `r * w'` *is* a coefficient vector of the
+unweighted binary features. The result is a plain fitted `LogisticRegression` over the
+vectorizer's output: no vocabulary, no custom type, nothing to unpickle. Its coefficients are
+float32 and stored sparse (`LogisticRegression.sparsify`): features seen in fewer than `min_df`
+training texts get no weight, which also keeps the artifact small.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.linear_model import LogisticRegression
+
+Array = np.ndarray[Any, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class NbSettings:
+    C: float = 1.0
+    nb_alpha: float = 1.0
+    beta: float = 0.25
+    min_df: int = 3
+    max_iter: int = 1000
+    random_state: int = 0
+
+
+def log_count_ratio(x: sp.csr_matrix, positive: Array, alpha: float) -> Array:
+    """r = log((p / |p|_1) / (q / |q|_1)) with p, q = alpha + feature counts in / out of class."""
+    p = alpha + np.asarray(x[positive].sum(axis=0), dtype=np.float64).ravel()
+    q = alpha + np.asarray(x[~positive].sum(axis=0), dtype=np.float64).ravel()
+    r: Array = np.log((p / p.sum()) / (q / q.sum()))
+    return r.astype(np.float32)
+
+
+def nb_weighted(x: sp.csr_matrix, r: Array) -> sp.csr_matrix:
+    """x with every column j scaled by r[j] (scales the stored values only: no matrix product)."""
+    weighted = x.copy()
+    weighted.data *= r[weighted.indices]
+    return weighted
+
+
+def fit_nb_logistic(x: sp.csr_matrix, labels: Array, settings: NbSettings) -> LogisticRegression:
+    """A fitted, folded LogisticRegression over the binary features `x`, classes sorted."""
+    classes = np.array(sorted(set(labels.tolist())), dtype=str)
+    if classes.size < 2:
+        raise ValueError("need at least two classes to fit")
+    x = sp.csr_matrix(x, dtype=np.float32)
+    # Features in fewer than min_df training texts (at least: never seen) get no weight.
+    rare = np.diff(sp.csc_matrix(x).indptr) < max(settings.min_df, 1)
+    targets = classes[1:] if classes.size == 2 else classes  # one problem, or one-vs-rest
+    coefs: list[Array] = []
+    intercepts: list[float] = []
+    for target in targets:
+        positive = labels == target
+        r = log_count_ratio(x, positive, settings.nb_alpha)
+        r[rare] = 0.0
+        model = LogisticRegression(
+            C=settings.C,
+            solver="liblinear",
+            dual=True,  # far faster than the primal solver with more features than texts
+            max_iter=settings.max_iter,
+            random_state=settings.random_state,
+        )
+        model.fit(nb_weighted(x, r), positive)
+        w = model.coef_[0]
+        # NBSVM interpolation towards the mean weight magnitude, applied to the intercept too.
+        w = (1.0 - settings.beta) * np.abs(w).mean() + settings.beta * w
+        coefs.append((w * r).astype(np.float32))
+        intercepts.append(settings.beta * float(model.intercept_[0]))
+    return folded_logistic_regression(classes, np.vstack(coefs), np.asarray(intercepts), settings.C)
+
+
+def folded_logistic_regression(
+    classes: Array, coef: Array, intercept: Array, c: float
+) -> LogisticRegression:
+    """A LogisticRegression fitted by hand, with the given classes and coefficients."""
+    model = LogisticRegression(C=c, solver="liblinear")
+    model.classes_ = classes
+    model.coef_ = coef
+    model.intercept_ = intercept
+    model.n_features_in_ = coef.shape[1]
+    model.n_iter_ = np.zeros(1, dtype=np.int32)
+    return compact(model)
+
+
+def compact(model: LogisticRegression) -> LogisticRegression:
+    """float32 coefficients, stored sparse when that is smaller (under half of them non-zero)."""
+    model.coef_ = np.ascontiguousarray(dense_coef(model), dtype=np.float32)
+    model.intercept_ = np.asarray(model.intercept_, dtype=np.float32)
+    if np.count_nonzero(model.coef_) < model.coef_.size // 2:
+        model.sparsify()
+    return model
+
+
+def dense_coef(model: LogisticRegression) -> Array:
+    """`model.coef_` as a dense array, whether it is stored dense or sparse."""
+    coef: Any = model.coef_  # scikit-learn is untyped: a dense array or a sparse matrix
+    if isinstance(coef, np.ndarray):
+        return coef
+    dense: Array = coef.toarray()
+    return dense

@@ -1,0 +1,122 @@
+"""The lean prediction path equals Pipeline.predict_proba; skops files round-trip, trusted only."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sklearn.feature_extraction.text import HashingVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import FunctionTransformer
+
+from sentiment.adapters import skops_format
+from sentiment.adapters.sklearn_classifier import DEFAULTS, SklearnClassifier
+from sentiment.domain.errors import ClassifierError, ModelLoadError
+from sentiment.domain.model import LabelledDataset
+from tests.conftest import TINY_HYPERPARAMETERS
+
+MODEL_TYPES = sorted(DEFAULTS)
+ODD_TEXTS = ["", "!!!", "br br <br />", "ΟΔΟΣ İstanbul café 😀", "a\x00b", "x" * 5000]
+
+
+@pytest.fixture(scope="module", params=MODEL_TYPES)
+def trained(request: pytest.FixtureRequest, small_dataset: LabelledDataset) -> SklearnClassifier:
+    classifier = SklearnClassifier(request.param, TINY_HYPERPARAMETERS)
+    classifier.fit(small_dataset.texts, small_dataset.labels)
+    return classifier
+
+
+@pytest.fixture(scope="module", params=MODEL_TYPES)
+def three_classes(
+    request: pytest.FixtureRequest, small_dataset: LabelledDataset
+) -> SklearnClassifier:
+    labels = [label if i % 3 else "neutral" for i, label in enumerate(small_dataset.labels)]
+    classifier = SklearnClassifier(request.param, TINY_HYPERPARAMETERS)
+    classifier.fit(small_dataset.texts, labels)
+    return classifier
+
+
+def texts_to_score(holdout: LabelledDataset) -> list[str]:
+    return [*holdout.texts[:60], *ODD_TEXTS]
+
+
+def test_batch_predictions_equal_predict_proba_exactly(
+    trained: SklearnClassifier, holdout_dataset: LabelledDataset
+) -> None:
+    texts = texts_to_score(holdout_dataset)
+    expected = trained.pipeline.predict_proba(texts)
+    got = trained.predict_proba(texts)
+    assert got.dtype == expected.dtype
+    np.testing.assert_array_equal(got, expected)
+
+
+def test_single_predictions_equal_predict_proba_exactly(
+    trained: SklearnClassifier, holdout_dataset: LabelledDataset
+) -> None:
+    texts = texts_to_score(holdout_dataset)
+    expected = trained.pipeline.predict_proba(texts)
+    got = np.vstack([trained.predict_proba([t]) for t in texts])
+    np.testing.assert_array_equal(got, expected)
+
+
+def test_more_classes_equal_predict_proba_exactly(
+    three_classes: SklearnClassifier, holdout_dataset: LabelledDataset
+) -> None:
+    texts = texts_to_score(holdout_dataset)
+    expected = three_classes.pipeline.predict_proba(texts)
+    assert three_classes.classes == ("negative", "neutral", "positive")
+    np.testing.assert_array_equal(three_classes.predict_proba(texts), expected)
+    np.testing.assert_array_equal(
+        np.vstack([three_classes.predict_proba([t]) for t in texts]), expected
+    )
+    labels = [p.label for p in three_classes.predict(texts)]
+    assert labels == [three_classes.classes[i] for i in expected.argmax(axis=1)]
+
+
+def test_a_vectorizer_the_hasher_does_not_reproduce_still_predicts_the_same(
+    small_dataset: LabelledDataset, holdout_dataset: LabelledDataset
+) -> None:
+    vectorizer = HashingVectorizer(analyzer="char_wb", ngram_range=(2, 3), n_features=2**12)
+    pipeline = Pipeline([("vectorizer", vectorizer), ("classifier", LogisticRegression())])
+    pipeline.fit(list(small_dataset.texts), list(small_dataset.labels))
+    classifier = SklearnClassifier("tfidf-lr", pipeline=pipeline)
+    texts = texts_to_score(holdout_dataset)
+    np.testing.assert_array_equal(classifier.predict_proba(texts), pipeline.predict_proba(texts))
+
+
+def test_a_pipeline_of_another_shape_is_refused() -> None:
+    pipeline = Pipeline([("classifier", LogisticRegression())])
+    with pytest.raises(ClassifierError, match="expected a fitted HashingVectorizer"):
+        SklearnClassifier("nblr", pipeline=pipeline)
+
+
+@pytest.mark.parametrize("compress", [True, False], ids=["compressed", "stored"])
+def test_skops_round_trip_predicts_the_same(
+    trained: SklearnClassifier, holdout_dataset: LabelledDataset, tmp_path: Path, compress: bool
+) -> None:
+    path = tmp_path / "model.skops"
+    skops_format.dump(trained.pipeline, path, compress=compress)
+    assert skops_format.types_in(path) <= set(skops_format.TRUSTED_TYPES)
+    loaded = SklearnClassifier(trained.model_type, pipeline=skops_format.load(path))
+    texts = texts_to_score(holdout_dataset)
+    np.testing.assert_array_equal(loaded.predict_proba(texts), trained.predict_proba(texts))
+    assert loaded.classes == trained.classes
+
+
+def test_compression_makes_the_file_smaller(trained: SklearnClassifier, tmp_path: Path) -> None:
+    skops_format.dump(trained.pipeline, tmp_path / "a.skops", compress=True)
+    skops_format.dump(trained.pipeline, tmp_path / "b.skops", compress=False)
+    assert (tmp_path / "a.skops").stat().st_size < (tmp_path / "b.skops").stat().st_size
+
+
+def test_a_model_file_with_a_scikit_learn_type_not_listed_is_refused(
+    trained: SklearnClassifier, tmp_path: Path
+) -> None:
+    # A real, loadable pipeline whose extra step is a type (and a function) nobody vetted.
+    steps = [*trained.pipeline.steps[:-1], ("log", FunctionTransformer(np.log1p))]
+    path = tmp_path / "tampered.skops"
+    skops_format.dump(Pipeline([*steps, trained.pipeline.steps[-1]]), path)
+    with pytest.raises(ModelLoadError, match=r"untrusted types: .*FunctionTransformer"):
+        skops_format.load(path)

@@ -1,0 +1,154 @@
+"""NgramHasher gives exactly the matrix HashingVectorizer.transform gives, for every text."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+from sklearn.feature_extraction.text import HashingVectorizer
+from sklearn.utils import murmurhash3_32
+
+from sentiment.adapters import text_hashing
+from sentiment.adapters.text_hashing import (
+    SKLEARN_DEFAULT,
+    WORDS_AND_MARKS,
+    NgramHasher,
+    hasher_for,
+)
+from tests.conftest import sample_frame
+
+
+def vectorizer(**overrides: Any) -> HashingVectorizer:
+    settings: dict[str, Any] = {
+        "token_pattern": WORDS_AND_MARKS,
+        "stop_words": ["br"],
+        "ngram_range": (1, 3),
+        "n_features": 2**22,
+        "alternate_sign": False,
+        "binary": True,
+        "norm": None,
+        "dtype": np.float32,
+    }
+    return HashingVectorizer(**{**settings, **overrides})
+
+
+def assert_same_matrix(v: HashingVectorizer, texts: list[str]) -> None:
+    expected = sp.csr_matrix(v.transform(texts))
+    hasher = hasher_for(v)
+    assert hasher is not None
+    got = hasher.transform(texts)
+    assert isinstance(got, sp.csr_matrix)
+    assert got.shape == expected.shape
+    assert got.dtype == expected.dtype
+    assert got.has_canonical_format
+    expected.sort_indices()
+    np.testing.assert_array_equal(got.indptr, expected.indptr)
+    np.testing.assert_array_equal(got.indices, expected.indices)
+    np.testing.assert_array_equal(got.data, expected.data)
+
+
+@pytest.fixture(scope="module")
+def reviews(shared_frame: pd.DataFrame) -> list[str]:
+    """300 real reviews, with their <br />, punctuation, non-ASCII letters and long tokens."""
+    return [str(t) for t in sample_frame(shared_frame, 300, seed=3)["text"].tolist()]
+
+
+SETTINGS = [
+    {},
+    {"ngram_range": (1, 1)},
+    {"ngram_range": (1, 2), "binary": False},
+    {"ngram_range": (2, 3)},
+    {"ngram_range": (1, 4), "n_features": 2**10},  # many collisions
+    {"binary": False, "norm": "l2"},
+    {"norm": "l1", "dtype": np.float64},
+    {"token_pattern": SKLEARN_DEFAULT, "stop_words": None},
+    {"lowercase": False, "stop_words": ["br", "the", "été"]},
+]
+
+
+@pytest.mark.parametrize("overrides", SETTINGS, ids=[str(s) or "default" for s in SETTINGS])
+def test_real_reviews_give_the_same_matrix(reviews: list[str], overrides: dict[str, Any]) -> None:
+    assert_same_matrix(vectorizer(**overrides), reviews)
+
+
+def test_each_review_alone_gives_its_row_of_the_batch(reviews: list[str]) -> None:
+    hasher = NgramHasher(vectorizer())
+    batch = hasher.transform(reviews[:20])
+    for i, text in enumerate(reviews[:20]):
+        alone = hasher.transform([text])
+        np.testing.assert_array_equal(alone.indices, batch[i].indices)
+        np.testing.assert_array_equal(alone.data, batch[i].data)
+        columns, values = hasher.one(text)
+        np.testing.assert_array_equal(columns, batch[i].indices)
+        np.testing.assert_array_equal(values, batch[i].data)
+
+
+def test_batches_larger_than_a_chunk(reviews: list[str]) -> None:
+    texts = [f"{r} {i}" for i, r in enumerate(reviews * 4)][: text_hashing._BATCH * 2 + 7]
+    assert_same_matrix(vectorizer(ngram_range=(1, 2)), texts)
+
+
+# Letters, digits, marks, separators and characters that lowercase or encode unusually: final
+# sigma, dotted capital I (lowercases to two code points), combining marks, CJK, emoji, NUL.
+ALPHABET = st.sampled_from(
+    [*"aZb r_9!?.,'-", " ", "\n", "\t", "\x00", "Σ", "ς", "İ", "é", "\u0301", "ß", "中", "😀"]
+)
+TEXTS = st.lists(st.text(ALPHABET, max_size=40), min_size=1, max_size=6)
+
+
+@settings(max_examples=300)
+@given(texts=TEXTS)
+@example(texts=["ΟΔΟΣ Σ ΣΑ", "İİ"])
+@example(texts=["br br!! br", "", "!?!"])
+@example(texts=["a\x00b", "c"])
+@example(texts=["a" * 400 + " b " + "c" * 90, "x"])
+def test_any_text_gives_the_same_matrix(texts: list[str]) -> None:
+    for overrides in ({}, {"token_pattern": SKLEARN_DEFAULT}, {"binary": False, "norm": "l2"}):
+        assert_same_matrix(vectorizer(**overrides), texts)
+
+
+@settings(max_examples=200)
+@given(data=st.binary(max_size=120))
+def test_murmurhash_matches_scikit_learn(data: bytes) -> None:
+    # Every slice of the buffer, hashed at once, against scikit-learn's murmurhash3_32.
+    buffer = np.frombuffer(data + bytes(4), dtype=np.uint8)
+    starts = np.array([i for i in range(len(data) + 1) for _ in range(2)], dtype=np.int32)
+    ends = np.array(
+        [e for i in range(len(data) + 1) for e in (len(data), (i + len(data)) // 2)],
+        dtype=np.int32,
+    )
+    got = text_hashing._murmurhash3_32(buffer, starts, ends - starts)
+    expected = [murmurhash3_32(data[s:e], seed=0) for s, e in zip(starts, ends, strict=True)]
+    assert got.tolist() == expected
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"analyzer": "char_wb"},
+        {"preprocessor": str.lower},
+        {"alternate_sign": True},
+        {"stop_words": "english"},
+        {"token_pattern": r"(?u)\b\w[\w']+\b"},
+        {"strip_accents": "unicode"},
+    ],
+)
+def test_other_settings_are_left_to_scikit_learn(overrides: dict[str, Any]) -> None:
+    assert hasher_for(vectorizer(**overrides)) is None
+    with pytest.raises(ValueError, match="not reproduced"):
+        NgramHasher(vectorizer(**overrides))
+
+
+def test_refusals_match_scikit_learn() -> None:
+    hasher = NgramHasher(vectorizer())
+    with pytest.raises(ValueError, match="empty sequence"):
+        hasher.transform([])
+    with pytest.raises(TypeError, match="str"):
+        hasher.transform(["ok", 3])  # type: ignore[list-item]
+    with pytest.raises(ValueError, match="norm=None"):
+        NgramHasher(vectorizer(norm="l2")).one("text")

@@ -1,0 +1,35 @@
+"""The model the behavioural tests examine: the default model type, trained once per session."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from sentiment.adapters.sklearn_classifier import DEFAULT_MODEL_TYPE, SklearnClassifier
+from sentiment.domain.model import LabelledDataset
+from tests.conftest import sample_frame, to_dataset
+
+TRAINING_ROWS = 5000
+
+
+@pytest.fixture(scope="session")
+def behaviour_training(shared_frame: pd.DataFrame) -> LabelledDataset:
+    """5,000 balanced reviews: enough for the behaviour to show, fitted in a few seconds."""
+    return to_dataset(sample_frame(shared_frame, TRAINING_ROWS, seed=7), "imdb-5000")
+
+
+@pytest.fixture(scope="session")
+def behaviour_held_out(
+    shared_frame: pd.DataFrame, behaviour_training: LabelledDataset
+) -> LabelledDataset:
+    """1,000 balanced reviews that are not in `behaviour_training`."""
+    rest = shared_frame[~shared_frame["text"].isin(set(behaviour_training.texts))]
+    return to_dataset(sample_frame(rest, 1000, seed=8), "imdb-held-out-1000")
+
+
+@pytest.fixture(scope="session")
+def default_model(behaviour_training: LabelledDataset) -> SklearnClassifier:
+    """The default model type with its default hyperparameters. Do not refit it."""
+    classifier = SklearnClassifier(DEFAULT_MODEL_TYPE)
+    classifier.fit(behaviour_training.texts, behaviour_training.labels)
+    return classifier
