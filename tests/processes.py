@@ -19,9 +19,17 @@ import pytest
 VENV_BIN = Path(sys.executable).parent
 
 
+_MLFLOW_PROCESS_URIS = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
+
+
 def venv_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The current environment with this venv's bin first on PATH (servers shell out to it)."""
-    env = dict(os.environ)
+    """The current environment with this venv's bin first on PATH (servers shell out to it).
+
+    MLflow's `set_tracking_uri`/`set_registry_uri` also write MLFLOW_TRACKING_URI and
+    MLFLOW_REGISTRY_URI into this process's environment: an earlier in-process test must not
+    point a later subprocess at its (stopped) server, so those two come only from `extra`.
+    """
+    env = {k: v for k, v in os.environ.items() if k not in _MLFLOW_PROCESS_URIS}
     env["PATH"] = f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}"
     env.update(extra or {})
     return env
