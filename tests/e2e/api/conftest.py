@@ -58,6 +58,8 @@ def trained_store(tmp_path_factory: pytest.TempPathFactory) -> Store:
             "n_features_log2=18",
             "-p",
             "ngram_max=2",
+            "--promotion-floor",  # 300 reviews do not reach the default floor; crown it anyway
+            "0",
             "--tracking-uri",
             store.tracking_uri,
             "--output-json",
