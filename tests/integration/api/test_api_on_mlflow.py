@@ -29,8 +29,8 @@ def mlflow_container(root: Path, data: Path, **overrides: Any) -> Container:
         "data": str(data),
         "model_type": "nblr",
         "hyperparameters": SMALL_PARAMS,
-        # A model of a few hundred rows scores below the default promotion floor (0.80).
-        "promotion_floor": 0.5,
+        # A model of 300 reviews does not reach the default floor (0.80); it must be champion.
+        "promotion_floor": 0.0,
         **FAST_RETRY,
         **overrides,
     }

@@ -66,7 +66,7 @@ def test_a_pinned_version_overrides_the_alias() -> None:
 def test_a_pinned_version_that_does_not_exist_is_not_replaced_by_another() -> None:
     registry = registry_of(FixedClassifier())
 
-    with pytest.raises(ModelNotFoundError, match="no version 7"):
+    with pytest.raises(ModelNotFoundError, match=r"no version '?7"):
         LoadModel(registry).execute(LoadModelCommand(version="7"))
 
 
