@@ -14,6 +14,7 @@ from sentiment.adapters.nb_logistic import (
     NbSettings,
     dense_coef,
     fit_nb_logistic,
+    fit_temperature,
     log_count_ratio,
     nb_weighted,
 )
@@ -56,7 +57,11 @@ def reference_scores(
 
 @pytest.mark.parametrize(
     "settings",
-    [NbSettings(beta=1.0, min_df=1), NbSettings(), NbSettings(C=0.3, beta=0.5, min_df=2)],
+    [
+        NbSettings(beta=1.0, min_df=1, calibrate=False),
+        NbSettings(calibrate=False),
+        NbSettings(C=1.0, beta=0.5, min_df=2, calibrate=False),
+    ],
     ids=["plain", "default", "interpolated"],
 )
 def test_folding_keeps_the_scores(
@@ -91,7 +96,7 @@ def test_more_than_two_classes_are_one_vs_rest(
     x, labels, held_out = data
     three = labels.copy()
     three[::3] = "neutral"
-    settings = NbSettings(min_df=1)
+    settings = NbSettings(min_df=1, calibrate=False)
     folded = fit_nb_logistic(x, three, settings)
     assert folded.classes_.tolist() == ["negative", "neutral", "positive"]
     assert dense_coef(folded).shape == (3, x.shape[1])
@@ -100,6 +105,52 @@ def test_more_than_two_classes_are_one_vs_rest(
         np.testing.assert_allclose(
             folded.decision_function(held_out)[:, k], expected, rtol=1e-4, atol=1e-4
         )
+
+
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_calibration_scales_the_scores_by_one_temperature(
+    data: tuple[sp.csr_matrix, Array, sp.csr_matrix], n_classes: int
+) -> None:
+    x, labels, held_out = data
+    if n_classes == 3:
+        labels = labels.copy()
+        labels[::3] = "neutral"
+    raw = fit_nb_logistic(x, labels, NbSettings(calibrate=False))
+    calibrated = fit_nb_logistic(x, labels, NbSettings(calibrate=True))
+    ratio = dense_coef(calibrated)[dense_coef(raw) != 0] / dense_coef(raw)[dense_coef(raw) != 0]
+    temperature = float(np.median(ratio))
+    assert temperature > 1.0  # the interpolation shrinks scores: calibration stretches them
+    np.testing.assert_allclose(ratio, temperature, rtol=1e-5)
+    np.testing.assert_allclose(calibrated.intercept_, raw.intercept_ * temperature, rtol=1e-5)
+    assert (calibrated.predict(held_out) == raw.predict(held_out)).all()
+
+
+def test_calibration_lowers_the_held_out_log_loss(
+    data: tuple[sp.csr_matrix, Array, sp.csr_matrix], shared_frame: pd.DataFrame
+) -> None:
+    x, labels, held_out = data
+    truth = (
+        np.asarray(sample_frame(shared_frame, 800, seed=4)["label"].tolist()[600:]) == "positive"
+    )
+
+    def log_loss(settings: NbSettings) -> float:
+        p = fit_nb_logistic(x, labels, settings).predict_proba(held_out)[:, 1]
+        return float(-np.mean(np.log(np.where(truth, p, 1 - p))))
+
+    assert log_loss(NbSettings(calibrate=True)) < log_loss(NbSettings(calibrate=False))
+
+
+@pytest.mark.parametrize("true_temperature", [0.5, 3.0])
+def test_fit_temperature_finds_the_temperature_of_the_data(true_temperature: float) -> None:
+    rng = np.random.default_rng(0)
+    two = rng.normal(0, 2, size=(20000, 1))
+    truth = (rng.random(20000) < 1 / (1 + np.exp(-true_temperature * two[:, 0]))).astype(int)
+    assert fit_temperature(two, truth) == pytest.approx(true_temperature, rel=0.05)
+    three = rng.normal(0, 2, size=(20000, 3))
+    p = np.exp(true_temperature * three)
+    p /= p.sum(axis=1, keepdims=True)
+    picked = (rng.random(20000)[:, None] > p.cumsum(axis=1)).sum(axis=1)
+    assert fit_temperature(three, picked) == pytest.approx(true_temperature, rel=0.05)
 
 
 def test_one_class_is_refused(data: tuple[sp.csr_matrix, Array, sp.csr_matrix]) -> None:

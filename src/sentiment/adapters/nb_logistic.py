@@ -10,6 +10,10 @@ unweighted binary features. The result is a plain fitted `LogisticRegression` ov
 vectorizer's output: no vocabulary, no custom type, nothing to unpickle. Its coefficients are
 float32 and stored sparse (`LogisticRegression.sparsify`): features seen in fewer than `min_df`
 training texts get no weight, which also keeps the artifact small.
+
+Calibration (temperature scaling, Guo et al. 2017) multiplies the scores by one number fitted on
+held-out texts; labels do not change. The interpolation shrinks scores: uncalibrated, the model
+said 0.65 where 92% of the reviews were positive.
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
+from scipy.optimize import minimize_scalar
+from scipy.special import logsumexp
 from sklearn.linear_model import LogisticRegression
 
 Array = np.ndarray[Any, Any]
@@ -31,13 +37,21 @@ class NbSettings:
     beta: float = 0.25
     min_df: int = 3
     max_iter: int = 1000
+    calibrate: bool = True
     random_state: int = 0
+
+
+CALIBRATION_SHARE = 0.2  # of each class, held out to fit the temperature
+MIN_CALIBRATION_TEXTS = 5  # per class and side, or no calibration
 
 
 def log_count_ratio(x: sp.csr_matrix, positive: Array, alpha: float) -> Array:
     """r = log((p / |p|_1) / (q / |q|_1)) with p, q = alpha + feature counts in / out of class."""
-    p = alpha + np.asarray(x[positive].sum(axis=0), dtype=np.float64).ravel()
-    q = alpha + np.asarray(x[~positive].sum(axis=0), dtype=np.float64).ravel()
+    n_features = x.shape[1]
+    in_class = positive[np.repeat(np.arange(x.shape[0]), np.diff(x.indptr))]
+    data = x.data.astype(np.float64)
+    p = alpha + np.bincount(x.indices[in_class], data[in_class], minlength=n_features)
+    q = alpha + np.bincount(x.indices[~in_class], data[~in_class], minlength=n_features)
     r: Array = np.log((p / p.sum()) / (q / q.sum()))
     return r.astype(np.float32)
 
@@ -50,13 +64,29 @@ def nb_weighted(x: sp.csr_matrix, r: Array) -> sp.csr_matrix:
 
 
 def fit_nb_logistic(x: sp.csr_matrix, labels: Array, settings: NbSettings) -> LogisticRegression:
-    """A fitted, folded LogisticRegression over the binary features `x`, classes sorted."""
+    """A fitted, folded LogisticRegression over the binary features `x`, classes sorted.
+
+    With `settings.calibrate`, its scores are multiplied by a temperature fitted on held-out
+    texts, so that its probabilities mean what they say (labels do not change).
+    """
     classes = np.array(sorted(set(labels.tolist())), dtype=str)
     if classes.size < 2:
         raise ValueError("need at least two classes to fit")
     x = sp.csr_matrix(x, dtype=np.float32)
+    coef, intercept = _fit_folded(x, labels, classes, settings)
+    if settings.calibrate:
+        temperature = _held_out_temperature(x, labels, classes, settings)
+        coef *= np.float32(temperature)
+        intercept *= np.float32(temperature)
+    return folded_logistic_regression(classes, coef, intercept, settings.C)
+
+
+def _fit_folded(
+    x: sp.csr_matrix, labels: Array, classes: Array, settings: NbSettings
+) -> tuple[Array, Array]:
+    """Folded coefficients (one row per problem) and intercepts."""
     # Features in fewer than min_df training texts (at least: never seen) get no weight.
-    rare = np.diff(sp.csc_matrix(x).indptr) < max(settings.min_df, 1)
+    rare = np.bincount(x.indices, minlength=x.shape[1]) < max(settings.min_df, 1)
     targets = classes[1:] if classes.size == 2 else classes  # one problem, or one-vs-rest
     coefs: list[Array] = []
     intercepts: list[float] = []
@@ -77,7 +107,48 @@ def fit_nb_logistic(x: sp.csr_matrix, labels: Array, settings: NbSettings) -> Lo
         w = (1.0 - settings.beta) * np.abs(w).mean() + settings.beta * w
         coefs.append((w * r).astype(np.float32))
         intercepts.append(settings.beta * float(model.intercept_[0]))
-    return folded_logistic_regression(classes, np.vstack(coefs), np.asarray(intercepts), settings.C)
+    return np.vstack(coefs), np.asarray(intercepts, dtype=np.float32)
+
+
+def _held_out_temperature(
+    x: sp.csr_matrix, labels: Array, classes: Array, settings: NbSettings
+) -> float:
+    """The temperature that minimises the log loss, on 20% of the texts held out (stratified)
+    from a model fitted on the other 80%. 1.0 when a class has too few texts to hold any out."""
+    rng = np.random.default_rng(settings.random_state)
+    held: list[Array] = []
+    for label in classes:
+        members = np.flatnonzero(labels == label)
+        n_held = round(members.size * CALIBRATION_SHARE)
+        if n_held < MIN_CALIBRATION_TEXTS or members.size - n_held < MIN_CALIBRATION_TEXTS:
+            return 1.0
+        held.append(rng.permutation(members)[:n_held])
+    held_out = np.zeros(labels.size, dtype=bool)
+    held_out[np.concatenate(held)] = True
+    coef, intercept = _fit_folded(x[~held_out], labels[~held_out], classes, settings)
+    scores = np.asarray(x[held_out] @ coef.T, dtype=np.float64) + intercept
+    truth = np.searchsorted(classes, labels[held_out])
+    return fit_temperature(scores, truth)
+
+
+def fit_temperature(scores: Array, truth: Array) -> float:
+    """argmin_t of the log loss of sigmoid(t * s) (one score column) or softmax(t * S)."""
+    if scores.shape[1] == 1:
+        sign = np.where(truth == 1, 1.0, -1.0)
+        margins = scores[:, 0] * sign
+
+        def loss(log_t: float) -> float:
+            return float(np.mean(np.logaddexp(0.0, -np.exp(log_t) * margins)))
+
+    else:
+        picked = scores[np.arange(truth.size), truth]
+
+        def loss(log_t: float) -> float:
+            t = np.exp(log_t)
+            return float(np.mean(logsumexp(t * scores, axis=1) - t * picked))
+
+    found = minimize_scalar(loss, bounds=(np.log(1e-2), np.log(1e2)), method="bounded")
+    return float(np.exp(found.x))
 
 
 def folded_logistic_regression(

@@ -51,10 +51,11 @@ DEFAULTS: dict[str, dict[str, ParamValue]] = {
     "nblr": {
         "ngram_max": 3,
         "n_features_log2": 22,
-        "C": 1.0,
+        "C": 0.3,
         "nb_alpha": 1.0,
         "beta": 0.25,
         "min_df": 3,
+        "calibrate": True,
         "max_iter": 1000,
     },
     "tfidf-lr": {
@@ -75,6 +76,7 @@ _BOUNDS: dict[str, tuple[type, float, float]] = {
     "beta": (float, 0.0, 1.0),
     "min_df": (int, 1, 1_000_000),
     "max_iter": (int, 1, 1_000_000),
+    "calibrate": (bool, 0, 1),
 }
 
 
@@ -107,6 +109,11 @@ def _checked(model_type: str, given: Mapping[str, ParamValue]) -> dict[str, Para
     params = dict(known)
     for name, value in given.items():
         kind, low, high = _BOUNDS[name]
+        if kind is bool:
+            if not isinstance(value, bool):
+                raise ClassifierError(f"hyperparameter {name} must be true or false, got {value!r}")
+            params[name] = value
+            continue
         number: float | int
         if isinstance(value, bool) or not isinstance(value, int | float | str):
             raise ClassifierError(f"hyperparameter {name} must be a number, got {value!r}")
@@ -303,6 +310,7 @@ class SklearnClassifier(Classifier):
             beta=self._float("beta"),
             min_df=self._int("min_df"),
             max_iter=self._int("max_iter"),
+            calibrate=bool(self._params["calibrate"]),
         )
         model = fit_nb_logistic(x, labels, settings)
         return Pipeline([("vectorizer", vectorizer), ("classifier", model)])

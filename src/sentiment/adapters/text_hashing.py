@@ -40,7 +40,7 @@ _PATTERNS: dict[str, tuple[int, str]] = {WORDS_AND_MARKS: (1, "!?"), SKLEARN_DEF
 # Documents in a batch are joined with this code point; it is neither a word character nor a mark,
 # so no token can span two documents.
 _SEPARATOR = "\x00"
-_BATCH = 1000  # documents per chunk: bounds the temporary arrays
+_BATCH = 250  # texts per chunk: small enough for the temporary arrays to stay in cache
 _FEW = 16  # the longest n-grams of a batch hashed one by one (see _murmurhash3_32)
 
 _U32 = np.uint32
@@ -111,23 +111,19 @@ class NgramHasher:
             raise ValueError("Cannot vectorize empty sequence.")
         if not all(isinstance(t, str) for t in texts):
             raise TypeError("texts must be str")
-        if len(texts) <= _BATCH:
-            x = self._chunk(texts)
-        else:
-            x = sp.csr_matrix(
-                sp.vstack(
-                    [self._chunk(texts[i : i + _BATCH]) for i in range(0, len(texts), _BATCH)],
-                    format="csr",
-                )
-            )
-        if self._binary:
-            x.data.fill(1)
+        parts = [self._arrays(texts[i : i + _BATCH]) for i in range(0, len(texts), _BATCH)]
+        data = np.concatenate([p[0] for p in parts])
+        indices = np.concatenate([p[1] for p in parts])
+        indptr = np.zeros(len(texts) + 1, dtype=np.int64)
+        row = 0
+        for *_, chunk_indptr in parts:
+            n = chunk_indptr.size - 1
+            indptr[row + 1 : row + n + 1] = chunk_indptr[1:] + indptr[row]
+            row += n
+        x = sp.csr_matrix((data, indices, indptr), shape=(len(texts), self._n_features))
         if self._norm is not None:
             x = normalize(x, norm=self._norm, copy=False)
         return x
-
-    def _chunk(self, texts: Sequence[str]) -> sp.csr_matrix:
-        return sp.csr_matrix(self._arrays(texts), shape=(len(texts), self._n_features))
 
     def one(self, text: str) -> tuple[Array, Array]:
         """Row 0 of `transform([text])` as (column indices, values), without building a matrix.
