@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
-from typing import Literal, Self
+from typing import Annotated, Literal, Self
 
 from pydantic import Field, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from sentiment.adapters.imdb_dataset import IMDB_SHA256, IMDB_SIZE, IMDB_URL
+
+MIN_SECRET_CHARS = 16
 
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_prefix="SENTIMENT_", extra="ignore", frozen=True, env_parse_none_str="null"
+        env_prefix="SENTIMENT_",
+        extra="ignore",
+        frozen=True,
+        env_parse_none_str="null",
+        hide_input_in_errors=True,  # a refused setting may be a secret: never print its value
     )
 
     # -- data ---------------------------------------------------------------------------------
@@ -129,6 +136,38 @@ class Settings(BaseSettings):
         description="Bearer token for POST /admin/reload (at least 16 characters); without it "
         "the route does not exist.",
     )
+
+    # -- security (the API) ---------------------------------------------------------------------
+    api_keys: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        repr=False,
+        description="API keys for the prediction routes and GET /model, comma-separated or a "
+        'JSON list (`["k1", "k2"]`), each at least 16 characters; sent as `X-API-Key: <key>` or '
+        "`Authorization: Bearer <key>`. Empty (default): no keys needed.",
+    )
+    body_timeout_s: float = Field(
+        30.0,
+        gt=0.0,
+        description="Longest time a client may take to send a request body, in seconds; a slower "
+        "one gets 408 and the connection is closed.",
+    )
+
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _split_keys(cls, value: object) -> object:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [key.strip() for key in text.split(",") if key.strip()]
+        return value
+
+    @field_validator("api_keys")
+    @classmethod
+    def _keys_long_enough(cls, value: list[str]) -> list[str]:
+        if any(len(key) < MIN_SECRET_CHARS for key in value):
+            raise ValueError(f"every API key needs at least {MIN_SECRET_CHARS} characters")
+        return value
 
     @field_validator("admin_token", mode="before")
     @classmethod

@@ -127,8 +127,11 @@ def test_request_schemas_state_the_configured_limits_and_examples(spec: dict[str
     assert schemas["PredictRequest"]["examples"]
     texts = schemas["BatchPredictRequest"]["properties"]["texts"]
     assert (texts["minItems"], texts["maxItems"], texts["items"]["maxLength"]) == (1, 64, 1000)
-    inputs = schemas["InvocationsRequest"]["properties"]["inputs"]["anyOf"][0]
-    assert inputs["maxItems"] == 64
+    forms = {form["title"]: form for form in schemas["InvocationsRequest"]["oneOf"]}
+    assert set(forms) == {"inputs", "instances", "dataframe_split", "dataframe_records"}
+    inputs = forms["inputs"]["properties"]["inputs"]
+    assert (inputs["maxItems"], inputs["items"]["maxLength"]) == (64, 1000)
+    assert all(form["additionalProperties"] is False for form in forms.values())
     examples = spec["paths"]["/invocations"]["post"]["requestBody"]["content"]["application/json"]
     assert set(examples["examples"]) == {
         "inputs",

@@ -6,11 +6,11 @@ on first access so that importing `create_app` alone builds nothing.
 
 from __future__ import annotations
 
-import logging
 import os
 from typing import TYPE_CHECKING, Any
 
 from sentiment.entrypoints.api.factory import create_app
+from sentiment.entrypoints.api.logs import configure_logging
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -23,15 +23,10 @@ _app: FastAPI | None = None
 
 
 def _configure_logging() -> None:
-    """Show the API's own log lines (model loads, failures) beside uvicorn's, and keep MLflow's
-    download progress bars out of a server's log."""
+    """JSON log lines for the API and uvicorn (see `logs.py`), and no MLflow download progress
+    bars in a server's log."""
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    logger = logging.getLogger("sentiment")
-    if not logger.handlers:
-        handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter("%(levelname)s:     %(name)s: %(message)s"))
-        logger.addHandler(handler)
-        logger.setLevel(logging.INFO)
+    configure_logging()
 
 
 def __getattr__(name: str) -> Any:

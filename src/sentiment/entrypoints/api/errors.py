@@ -51,8 +51,10 @@ DOMAIN_ERRORS: Mapping[type[SentimentError], tuple[int, str, bool]] = {
 HTTP_CODES: Mapping[int, str] = {
     400: "bad_request",
     401: "unauthorized",
+    403: "forbidden",
     404: "not_found",
     405: "method_not_allowed",
+    408: "request_timeout",
     413: "payload_too_large",
     415: "unsupported_media_type",
     422: "validation_error",
@@ -189,6 +191,7 @@ def install_error_handlers(app: FastAPI) -> None:
                 request.url.path,
                 request.scope.get(REQUEST_ID_KEY, ""),
                 exc_info=exc,
+                extra={"request_id": request.scope.get(REQUEST_ID_KEY, "")},
             )
         headers: dict[str, str] = {}
         if status == 503:
@@ -240,6 +243,7 @@ ERROR_DESCRIPTIONS: Mapping[int, str] = {
     401: "Missing or wrong `Authorization: Bearer <SENTIMENT_ADMIN_TOKEN>`.",
     404: "No such route, or no such model version.",
     405: "Method not allowed.",
+    408: "The body did not arrive within SENTIMENT_BODY_TIMEOUT_S; the connection is closed.",
     413: "The body is larger than SENTIMENT_MAX_BODY_BYTES; it was not read.",
     415: "The Content-Type is missing or not `application/json` (UTF-8).",
     422: "The JSON does not match the schema, or a text is empty, whitespace-only, too long, "

@@ -12,13 +12,19 @@ from sentiment.application.backoff import Backoff
 from sentiment.application.load_model import LoadModelCommand
 from sentiment.application.reload_model import ReloadModel
 from sentiment.entrypoints.api import schemas
+from sentiment.entrypoints.api.auth import (
+    ApiKeyMiddleware,
+    SecretSet,
+    document_security,
+    protected_operations,
+)
 from sentiment.entrypoints.api.errors import error_responses, install_error_handlers
 from sentiment.entrypoints.api.loader import BackgroundLoader
 from sentiment.entrypoints.api.metrics import ApiMetrics
 from sentiment.entrypoints.api.middleware import BodyGuardMiddleware, RequestContextMiddleware
 from sentiment.entrypoints.api.openapi import install_openapi
 from sentiment.entrypoints.api.reloader import ModelWatcher
-from sentiment.entrypoints.api.routes_admin import admin_router
+from sentiment.entrypoints.api.routes_admin import ADMIN_RELOAD, admin_router
 from sentiment.entrypoints.api.routes_ops import operations_router
 from sentiment.entrypoints.api.routes_predict import JSON_ROUTES, prediction_router
 from sentiment.entrypoints.api.state import ApiState
@@ -33,7 +39,13 @@ version that made it.
 
 Every error has the same shape (`ErrorResponse`), carries a request id, and never repeats the
 submitted text.
+
+When `SENTIMENT_API_KEYS` is set, the prediction routes and `/model` need one of the keys
+(`X-API-Key: <key>` or `Authorization: Bearer <key>`): 401 without one, 403 with a wrong one.
 """
+# The routes that need an API key when SENTIMENT_API_KEYS is set; /health, /ping, /ready and
+# /metrics stay open for orchestrators and scrapers, /admin has its own token.
+KEY_PROTECTED_PATHS = (*JSON_ROUTES, "/model")
 
 
 def _package_version() -> str:
@@ -113,19 +125,33 @@ def create_app(container: Container | None = None) -> FastAPI:
     for router in routers:
         app.include_router(router)
     install_error_handlers(app)
+    all_routes = [*app.routes, *(r for router in routers for r in router.routes)]
+    api_keys = SecretSet(config.api_keys())
+    protected = (
+        protected_operations(
+            ((r.path, getattr(r, "methods", None) or ()) for r in all_routes if hasattr(r, "path")),
+            KEY_PROTECTED_PATHS,
+        )
+        if api_keys
+        else set()
+    )
     install_openapi(
         app,
         limits,
         [schemas.PredictRequest, schemas.BatchPredictRequest, schemas.InvocationsRequest],
+        security=lambda spec: document_security(
+            spec, protected, [ADMIN_RELOAD] if admin_token else []
+        ),
     )
-    routes = {
-        path
-        for route in [*app.routes, *(r for router in routers for r in router.routes)]
-        if isinstance(path := getattr(route, "path", None), str)
-    }
+    routes = {path for route in all_routes if isinstance(path := getattr(route, "path", None), str)}
     app.add_middleware(
-        BodyGuardMiddleware, max_body_bytes=limits.max_body_bytes, json_routes=JSON_ROUTES
+        BodyGuardMiddleware,
+        max_body_bytes=limits.max_body_bytes,
+        json_routes=JSON_ROUTES,
+        body_timeout_s=config.body_timeout_s(),
     )
+    # Outside the body guard: a client without a valid key never gets its body read.
+    app.add_middleware(ApiKeyMiddleware, keys=api_keys, protected=protected)
     app.add_middleware(RequestContextMiddleware, metrics=metrics, routes=routes)
     app.state.sentiment = state
     return app

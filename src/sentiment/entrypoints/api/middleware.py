@@ -1,16 +1,20 @@
 """Pure ASGI middleware: request ids and metrics around everything; a guard in front of bodies.
 
 `RequestContextMiddleware` gives each request an id (a sane incoming `X-Request-ID`, or a new
-one), returns it in the `X-Request-ID` header, records the request in the metrics, and turns any
-unhandled exception into a 500 in the one error shape (logged here, never sent to the client).
+one), returns it in the `X-Request-ID` header, records the request in the metrics and in one
+structured access log line (see `logs.py`: lengths, never texts), and turns any unhandled
+exception into a 500 in the one error shape (logged here, never sent to the client).
 
 `BodyGuardMiddleware` protects the routes that take a JSON body: a declared `Content-Length` over
 the limit gets 413 before a byte is read; a missing or wrong `Content-Type` gets 415; a body that
-streams past the limit gets 413 as soon as it does, so no more than the limit is ever buffered.
+streams past the limit gets 413 as soon as it does, so no more than the limit is ever buffered;
+a body that takes longer than `body_timeout_s` to arrive (slow-loris) gets 408, and the connection
+is closed.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import re
@@ -20,12 +24,21 @@ from collections.abc import Collection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sentiment.entrypoints.api.errors import INTERNAL_MESSAGE, REQUEST_ID_KEY, error_response
+from sentiment.entrypoints.api.logs import ACCESS_LOGGER, LOG_FIELDS_KEY
 from sentiment.entrypoints.api.metrics import ApiMetrics
 
 _INCOMING_ID = re.compile(rb"^[A-Za-z0-9._:-]{1,128}$")
 UNMATCHED_ROUTE = "unmatched"
 
+
+class _TooLarge:
+    """What `_read_body` returns for a body over the limit."""
+
+
+_TOO_LARGE = _TooLarge()
+
 logger = logging.getLogger("sentiment.api")
+access_logger = logging.getLogger(ACCESS_LOGGER)
 
 
 class RequestContextMiddleware:
@@ -59,19 +72,38 @@ class RequestContextMiddleware:
                 scope.get("method", ""),
                 scope.get("path", ""),
                 request_id,
+                extra={"request_id": request_id},
             )
             if status:  # the response has started: nothing sane can be sent any more
                 raise
             response = error_response(scope, 500, "internal_error", INTERNAL_MESSAGE)
             await response(scope, receive, send_with_id)
         finally:
+            elapsed = time.perf_counter() - started
             path = scope.get("path", "")
-            self.metrics.observe_request(
-                path if path in self.routes else UNMATCHED_ROUTE,
-                scope.get("method", ""),
-                status or 500,
-                time.perf_counter() - started,
-            )
+            route = path if path in self.routes else UNMATCHED_ROUTE
+            method = scope.get("method", "")
+            self.metrics.observe_request(route, method, status or 500, elapsed)
+            if access_logger.isEnabledFor(logging.INFO):
+                access_logger.info(
+                    "request",
+                    extra={
+                        "request_id": request_id,
+                        "method": method,
+                        "path": route,
+                        "status": status or 500,
+                        "duration_ms": round(elapsed * 1000, 3),
+                        "body_bytes": _content_length(scope),
+                        **scope.get(LOG_FIELDS_KEY, {}),
+                    },
+                )
+
+
+def _content_length(scope: Scope) -> int | None:
+    for name, value in scope.get("headers", ()):
+        if name == b"content-length":
+            return int(value) if value.isdigit() else None
+    return None
 
 
 def _request_id(scope: Scope) -> str:
@@ -84,10 +116,17 @@ def _request_id(scope: Scope) -> str:
 
 
 class BodyGuardMiddleware:
-    def __init__(self, app: ASGIApp, max_body_bytes: int, json_routes: Collection[str]) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_body_bytes: int,
+        json_routes: Collection[str],
+        body_timeout_s: float = 30.0,
+    ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.json_routes = frozenset(json_routes)
+        self.body_timeout_s = body_timeout_s
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (
@@ -113,21 +152,25 @@ class BodyGuardMiddleware:
             await response(scope, receive, send)
             return
 
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return  # the client went away: nobody to answer
-            chunk: bytes = message.get("body", b"")
-            size += len(chunk)
-            if size > self.max_body_bytes:
-                await self._too_large(scope, receive, send)
-                return
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                break
-        body = b"".join(chunks)
+        try:
+            async with asyncio.timeout(self.body_timeout_s):
+                body = await self._read_body(receive)
+        except TimeoutError:
+            response = error_response(
+                scope,
+                408,
+                "request_timeout",
+                f"the body did not arrive within {self.body_timeout_s:g} s "
+                "(SENTIMENT_BODY_TIMEOUT_S)",
+                headers={"Connection": "close"},
+            )
+            await response(scope, receive, send)
+            return
+        if body is None:
+            return  # the client went away: nobody to answer
+        if isinstance(body, _TooLarge):
+            await self._too_large(scope, receive, send)
+            return
         delivered = False
 
         async def replay() -> Message:
@@ -138,6 +181,22 @@ class BodyGuardMiddleware:
             return await receive()
 
         await self.app(scope, replay, send)
+
+    async def _read_body(self, receive: Receive) -> bytes | _TooLarge | None:
+        """The whole body; `_TOO_LARGE` as soon as it passes the limit; None on a disconnect."""
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return None
+            chunk: bytes = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body_bytes:
+                return _TOO_LARGE
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return b"".join(chunks)
 
     async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
         response = error_response(

@@ -1,9 +1,7 @@
 """POST /admin/reload: force a live-reload check now. Only exists when SENTIMENT_ADMIN_TOKEN is set;
-the caller sends `Authorization: Bearer <token>`, compared in constant time."""
+the caller sends `Authorization: Bearer <token>`, compared in constant time (`auth.SecretSet`)."""
 
 from __future__ import annotations
-
-import hmac
 
 from fastapi import APIRouter, Request
 from starlette.responses import Response
@@ -11,22 +9,22 @@ from starlette.responses import Response
 from sentiment.application.reload_model import LOAD_FAILED
 from sentiment.domain.errors import ModelLoadError
 from sentiment.entrypoints.api import schemas
+from sentiment.entrypoints.api.auth import SecretSet, presented_secret
 from sentiment.entrypoints.api.errors import ApiError, JsonResponse, error_responses
 from sentiment.entrypoints.api.reloader import ModelWatcher
 from sentiment.entrypoints.api.state import iso_time
 
-_BEARER = "bearer "
+ADMIN_RELOAD = "/admin/reload"
 
 
 def admin_router(watcher: ModelWatcher, token: str) -> APIRouter:
     router = APIRouter(tags=["operations"])
-    expected = token.encode("utf-8")
+    expected = SecretSet([token])
 
     def authorize(request: Request) -> None:
-        header = request.headers.get("authorization", "")
-        given = header[len(_BEARER) :] if header[: len(_BEARER)].lower() == _BEARER else ""
-        # compare_digest takes as long whatever the first differing byte.
-        if not hmac.compare_digest(given.strip().encode("utf-8"), expected):
+        given = presented_secret(request.scope["headers"], api_key_header=False)
+        # Constant time: SHA-256 digests compared with hmac.compare_digest.
+        if given is None or not expected.matches(given):
             raise ApiError(
                 401,
                 "unauthorized",
@@ -35,7 +33,7 @@ def admin_router(watcher: ModelWatcher, token: str) -> APIRouter:
             )
 
     @router.post(
-        "/admin/reload",
+        ADMIN_RELOAD,
         summary="Check the registry now; load, smoke-test and swap in a new version if the "
         "reference moved",
         response_model=schemas.ReloadResponse,

@@ -22,13 +22,14 @@ from sentiment.domain.model import Prediction
 from sentiment.entrypoints.api import schemas
 from sentiment.entrypoints.api.errors import JsonResponse, error_responses
 from sentiment.entrypoints.api.invocations import texts_from_invocation
+from sentiment.entrypoints.api.logs import note_prediction
 from sentiment.entrypoints.api.state import ApiState, model_ref
 from sentiment.entrypoints.api.validation import check_texts, parse_json
 
 PREDICT, BATCH, INVOCATIONS = "/predict", "/predict/batch", "/invocations"
 JSON_ROUTES = (PREDICT, BATCH, INVOCATIONS)
 INLINE_CHARS = 8_192  # up to this many characters in total, classify on the event loop
-BODY_ERRORS = error_responses(400, 413, 415, 422, 503)
+BODY_ERRORS = error_responses(400, 408, 413, 415, 422, 503)
 
 
 def json_body(model: type[Any], examples: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -76,6 +77,7 @@ def prediction_router(state: ApiState) -> APIRouter:
         model = served.require()
         predictions = await classify(model, (text,))
         observe(PREDICT, model, predictions)
+        note_prediction(request.scope, model.version, (text,))
         return JsonResponse({**prediction_dict(predictions[0]), "model": model_ref(model)})
 
     @router.post(
@@ -97,6 +99,7 @@ def prediction_router(state: ApiState) -> APIRouter:
         model = served.require()
         predictions = await classify(model, texts)
         observe(BATCH, model, predictions)
+        note_prediction(request.scope, model.version, texts)
         return JsonResponse(
             {"predictions": [prediction_dict(p) for p in predictions], "model": model_ref(model)}
         )
@@ -116,6 +119,7 @@ def prediction_router(state: ApiState) -> APIRouter:
         model = served.require()
         predictions = await classify(model, texts)
         observe(INVOCATIONS, model, predictions)
+        note_prediction(request.scope, model.version, texts)
         return JsonResponse({"predictions": [p.label for p in predictions]})
 
     return router

@@ -238,9 +238,9 @@ class ErrorDetail(BaseModel):
 class ErrorInfo(BaseModel):
     code: str = Field(
         description="Stable machine-readable code: invalid_json, invalid_utf8, validation_error, "
-        "invalid_input, payload_too_large, unsupported_media_type, not_found, "
-        "method_not_allowed, model_not_ready, registry_unavailable, model_load_failed, "
-        "internal_error.",
+        "invalid_input, payload_too_large, unsupported_media_type, request_timeout, "
+        "unauthorized, forbidden, not_found, method_not_allowed, model_not_ready, "
+        "registry_unavailable, model_load_failed, internal_error.",
         examples=["validation_error"],
     )
     message: str = Field(

@@ -1,0 +1,118 @@
+"""Structured access logs (lengths, never texts) and the body timeout against slow clients."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from starlette.types import Message, Receive, Scope, Send
+
+from sentiment.entrypoints.api.logs import ACCESS_LOGGER, JsonFormatter
+from sentiment.entrypoints.api.middleware import BodyGuardMiddleware
+from tests.api_support import JSON, MARKER, AppFactory
+
+
+def access_records(caplog: pytest.LogCaptureFixture) -> list[dict[str, Any]]:
+    formatter = JsonFormatter()
+    return [json.loads(formatter.format(r)) for r in caplog.records if r.name == ACCESS_LOGGER]
+
+
+def test_one_access_line_per_request_with_lengths_and_version(
+    client: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger=ACCESS_LOGGER)
+    client.post("/predict", json={"text": MARKER}, headers={"X-Request-ID": "req-1"})
+    client.post("/predict/batch", json={"texts": [MARKER, MARKER * 3]})
+    client.post("/predict", json={"text": " "})
+    client.get(f"/{MARKER}")
+
+    lines = access_records(caplog)
+    assert [(line["method"], line["path"], line["status"]) for line in lines] == [
+        ("POST", "/predict", 200),
+        ("POST", "/predict/batch", 200),
+        ("POST", "/predict", 422),
+        ("GET", "unmatched", 404),  # unknown paths are not written: they could carry anything
+    ]
+    single, batch, blank, _ = lines
+    assert single["request_id"] == "req-1"
+    assert (single["texts"], single["text_chars"], single["model_version"]) == (1, len(MARKER), "1")
+    assert (batch["texts"], batch["text_chars"], batch["text_chars_max"]) == (
+        2,
+        4 * len(MARKER),
+        3 * len(MARKER),
+    )
+    assert "texts" not in blank
+    assert blank["body_bytes"] == len(b'{"text":" "}')
+    assert all(line["duration_ms"] >= 0 and line["level"] == "info" for line in lines)
+    assert MARKER not in caplog.text
+
+
+def test_request_path_exceptions_are_logged_without_their_message() -> None:
+    formatter = JsonFormatter()
+    try:
+        raise ValueError(f"cannot classify {MARKER}")
+    except ValueError as exc:
+        on_request = logging.LogRecord(
+            "sentiment.api", 40, "f", 1, "boom", (), (ValueError, exc, exc.__traceback__)
+        )
+        on_request.request_id = "abc"
+        elsewhere = logging.LogRecord(
+            "sentiment.api", 40, "f", 1, "load", (), (ValueError, exc, exc.__traceback__)
+        )
+    redacted = json.loads(formatter.format(on_request))
+    assert redacted["exc_type"] == "builtins.ValueError"
+    assert redacted["stack"]
+    assert redacted["request_id"] == "abc"
+    assert MARKER not in json.dumps(redacted)
+    assert MARKER in json.loads(formatter.format(elsewhere))["exc_message"]
+
+
+class _SlowBody:
+    """An ASGI receive that sends half a body, then nothing more."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    async def __call__(self) -> Message:
+        self.calls += 1
+        if self.calls == 1:
+            return {"type": "http.request", "body": b'{"text": "', "more_body": True}
+        await asyncio.sleep(30)
+        return {"type": "http.disconnect"}
+
+
+def test_a_body_slower_than_the_timeout_gets_408_and_close() -> None:
+    reached: list[Scope] = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        reached.append(scope)
+
+    guard = BodyGuardMiddleware(app, 1024, ["/predict"], body_timeout_s=0.05)
+    scope: Scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/predict",
+        "headers": [(b"content-type", b"application/json")],
+    }
+    sent: list[Message] = []
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    asyncio.run(guard(scope, _SlowBody(), send))
+    assert not reached
+    assert sent[0]["status"] == 408
+    assert (b"connection", b"close") in sent[0]["headers"]
+    assert json.loads(sent[1]["body"])["error"]["code"] == "request_timeout"
+
+
+def test_the_body_timeout_is_a_setting(make_app: AppFactory, registry: Any) -> None:
+    app = make_app(registry, body_timeout_s=0.5)
+    with TestClient(app) as client:
+        assert client.post("/predict", json={"text": "fine"}, headers=JSON).status_code == 200
+        spec = client.get("/openapi.json").json()
+    assert "408" in spec["paths"]["/predict"]["post"]["responses"]
