@@ -400,10 +400,8 @@ def describe(answer: Answer) -> str:
 
 
 def test_the_server_survived_the_corpus(hostile_api: Api) -> None:
-    answer = post_json("/predict", {"text": "A wonderful film, I loved it!"})(
-        *hostile_api.url.removeprefix("http://").split(":", 1)[0:1],
-        int(hostile_api.url.rsplit(":", 1)[1]),
-    )
+    host, port = hostile_api.url.removeprefix("http://").split(":")
+    answer = post_json("/predict", {"text": "A wonderful film, I loved it!"})(host, int(port))
     assert answer.status == 200
     log = hostile_api.log.read_text(errors="replace")
     assert "Traceback" not in log
