@@ -36,9 +36,11 @@ train: venv
 serve: venv
 	$(BIN)/uvicorn sentiment.entrypoints.api:app --host $(HOST) --port $(PORT)
 
-# Short run of the serving benchmark (this API next to `mlflow models serve`); needs wrk.
+# Short runs of the serving benchmark (this API next to `mlflow models serve`) and of the soak
+# test (errors under steady load); both need wrk.
 bench-smoke: venv
 	$(BIN)/python benchmarks/serve.py --smoke
+	$(BIN)/python benchmarks/soak.py --smoke
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis .coverage htmlcov

@@ -21,6 +21,7 @@ from sentiment.entrypoints.api.validation import Limits, check_texts
 
 INPUT_KEYS = ("inputs", "instances", "dataframe_split", "dataframe_records")
 OTHER_KEYS = ("params",)
+SPLIT_KEYS = ("columns", "data", "index")
 
 
 def texts_from_invocation(
@@ -86,6 +87,14 @@ def _dataframe_split(value: Any, limits: Limits, text_column: str) -> tuple[str,
     key = "dataframe_split"
     if not isinstance(value, dict):
         raise _invalid(key, "dict_type", "must be an object with columns and data")
+    unknown = [k for k in value if k not in SPLIT_KEYS]
+    if unknown:
+        found = ", ".join(field_path([k]) or "<key>" for k in unknown)
+        raise _invalid(
+            key, "extra_forbidden", f"unknown key(s): {found}; allowed: columns, data, index"
+        )
+    if value.get("index") is not None and not isinstance(value["index"], list):
+        raise _invalid(f"{key}.index", "list_type", "must be an array of row labels")
     columns, data = value.get("columns"), value.get("data")
     if not isinstance(data, list):
         raise _invalid(f"{key}.data", "list_type", "must be an array of rows")

@@ -91,7 +91,8 @@ def invocations_schema(limits: Limits) -> dict[str, Any]:
 
     A DataFrame may also carry other columns beside `text` (the text column is the one named
     `text`, or the only one); JSON Schema cannot tie a row's length to the column count, so the
-    document shows the one-column form.
+    document shows the one-column form. Likewise a record may hold its text under another name
+    when it is the only field of every record; the document shows `text`.
     """
     text = text_schema(limits)
     texts = {"type": "array", "minItems": 1, "maxItems": limits.max_batch, "items": text}
@@ -122,18 +123,18 @@ def invocations_schema(limits: Limits) -> dict[str, Any]:
         "required": ["data"],
         "properties": {
             "columns": {
-                "type": "array",
-                "items": {"const": "text"},
+                "type": ["array", "null"],
+                "items": {"type": "string"},
                 "minItems": 1,
                 "maxItems": 1,
-                "description": "The column names: `text` (may be left out).",
+                "description": "The one column's name, whatever it is (may be left out).",
             },
             "data": {
                 **texts,
                 "items": {"type": "array", "items": text, "minItems": 1, "maxItems": 1},
                 "description": "The rows, each `[text]`.",
             },
-            "index": {"type": "array", "description": "Row labels (ignored)."},
+            "index": {"type": ["array", "null"], "description": "Row labels (ignored)."},
         },
         "additionalProperties": False,
     }
