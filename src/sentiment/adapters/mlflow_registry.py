@@ -334,6 +334,7 @@ class MlflowModelRegistry(ModelRegistry):
                 path = Path(tmp) / "vectorizer.skops"
                 skops_format.dump(classifier.vectorizer, path)
                 self.client.log_artifact(run_id, str(path), "vectorizer")
+            _log_serving_artifact(self.client, info.model_id, classifier)
             return info
 
         info = _translate("log model", log)
@@ -505,6 +506,23 @@ class MlflowModelRegistry(ModelRegistry):
             raise
         except RegistryError as exc:
             raise ModelLoadError(f"{uri}: {exc}") from exc
+
+
+def _log_serving_artifact(
+    client: MlflowClient, model_id: str, classifier: SklearnClassifier
+) -> None:
+    """Put the pickle-free serving file (`serving.npz`, see `hashed_linear`) into the logged
+    model's folder, beside `model.skops`, when the pipeline has that form. MLflow ignores it;
+    the API's lean reader loads it with numpy alone."""
+    from sentiment.adapters.hashed_linear import FILE_NAME
+    from sentiment.adapters.serving_export import hashed_linear_model
+
+    model = hashed_linear_model(classifier)
+    if model is None:
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        model.save(Path(tmp) / FILE_NAME)
+        client.log_model_artifacts(model_id, tmp)
 
 
 def _read_metadata(local: Path) -> dict[str, Any]:
