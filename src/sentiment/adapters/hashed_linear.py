@@ -197,10 +197,12 @@ class HashedLinearClassifier(Classifier):
         # A contiguous (n_features, n_scores) matrix: coef[columns] gathers rows.
         self._coef = np.ascontiguousarray(model.coef, dtype=np.float32)
         self._intercept = np.asarray(model.intercept, dtype=np.float32)
-        self._binary = model.hashing.binary
         tfidf = model.tfidf
         self._tfidf = tfidf
+        # Counts or binary values as they come out of hashing (no TF-IDF, no normalisation).
         self._plain = tfidf is None and model.hashing.norm is None
+        # Binary plain features are 1s: no need to multiply the coefficients by them.
+        self._weighted = not (self._plain and model.hashing.binary)
 
     @classmethod
     def from_file(cls, path: Path) -> HashedLinearClassifier:
@@ -250,7 +252,7 @@ class HashedLinearClassifier(Classifier):
 
     def decision_function(self, texts: list[str]) -> Array:
         """`x @ coef + intercept` for the hashed (and TF-IDF weighted) features of the texts,
-        float32, summed in each text's column order as scipy's sparse product does."""
+        in float32 as scipy's sparse product computes it."""
         if len(texts) == 1 and self._plain:
             columns, values = self._hasher.one(texts[0])
             return self._sum_rows(columns, values, np.array([0, columns.size]))
@@ -260,31 +262,54 @@ class HashedLinearClassifier(Classifier):
         return self._sum_rows(indices, data, indptr)
 
     def _sum_rows(self, columns: Array, values: Array, indptr: Array) -> Array:
-        """Per row of a CSR matrix: the running float32 sum of value * coef[column], in order,
-        plus the intercept."""
-        products = self._coef[columns]  # (nnz, n_scores)
-        if not (self._binary and self._plain):
-            products *= values[:, None]
-        n_rows = indptr.size - 1
-        counts = np.diff(indptr)
-        scores = np.zeros((n_rows, self._coef.shape[1]), dtype=np.float32)
-        if columns.size:
-            width = int(counts.max())
-            if n_rows == 1:
-                scores[0] = np.cumsum(products, axis=0)[-1]
-            elif width * n_rows <= 4 * columns.size + 4096:
-                # Rows padded with zeros to one width, summed left to right: a sequential sum
-                # per row, like scipy's, for all rows at once.
-                padded = np.zeros((n_rows, width, products.shape[1]), dtype=np.float32)
-                row = np.repeat(np.arange(n_rows), counts)
-                position = np.arange(columns.size) - np.repeat(indptr[:-1], counts)
-                padded[row, position] = products
-                scores[:] = np.cumsum(padded, axis=1)[:, -1]
-            else:  # very uneven lengths: row by row
-                for i in np.flatnonzero(counts).tolist():
-                    scores[i] = np.cumsum(products[indptr[i] : indptr[i + 1]], axis=0)[-1]
+        """Per row of a CSR matrix: the float32 sum of value * coef[column], plus the
+        intercept."""
+        n_rows, n_scores = indptr.size - 1, self._coef.shape[1]
+        # One score column (two classes): gather from a 1-D view, sum 1-D.
+        coef = self._coef[:, 0] if n_scores == 1 else self._coef
+        products = coef.take(columns, axis=0)  # (nnz,) or (nnz, n_scores)
+        if self._weighted:
+            products *= values if n_scores == 1 else values[:, None]
+        scores = np.zeros((n_rows, n_scores), dtype=np.float32)
+        flat = scores[:, 0] if n_scores == 1 else scores  # a view: writes land in scores
+        if columns.size == 0:
+            pass
+        elif n_rows == 1:
+            # A running float32 sum in column order, as scipy's CSR product: the same numbers.
+            flat[0] = np.cumsum(products, axis=0)[-1]
+        else:
+            flat[:] = _row_sums(products, indptr)
         scores += self._intercept
         return scores
+
+
+_ROWS_PER_BLOCK = 32
+
+
+def _row_sums(products: Array, indptr: Array) -> Array:
+    """The running float32 sum of every CSR row of `products`, in order, as scipy's sparse
+    product computes it (so: the same numbers, not just close ones).
+
+    Rows sorted by length are padded with zeros to the longest of each block of 32 and summed
+    left to right with `cumsum` (sequential, unlike `sum`, which sums pairwise).
+    """
+    counts = np.diff(indptr)
+    n_rows = counts.size
+    sums = np.zeros((n_rows, *products.shape[1:]), dtype=products.dtype)
+    order = np.argsort(counts, kind="stable")
+    for first in range(0, n_rows, _ROWS_PER_BLOCK):
+        rows = order[first : first + _ROWS_PER_BLOCK]
+        lengths = counts[rows]
+        width = int(lengths[-1])  # sorted: the longest row of the block is the last
+        if width == 0:
+            continue
+        padded = np.zeros((rows.size, width, *products.shape[1:]), dtype=products.dtype)
+        block_row = np.repeat(np.arange(rows.size), lengths)
+        position = np.arange(block_row.size) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+        source = np.repeat(indptr[rows], lengths) + position
+        padded[block_row, position] = products[source]
+        sums[rows] = np.cumsum(padded, axis=1)[:, -1]
+    return sums
 
 
 def _tfidf_in_place(data: Array, indices: Array, indptr: Array, tfidf: TfidfSettings) -> None:
@@ -299,13 +324,14 @@ def _tfidf_in_place(data: Array, indices: Array, indptr: Array, tfidf: TfidfSett
 
 
 def _sigmoid(x: Array) -> Array:
-    """expit, in x's dtype, without overflow warnings."""
-    out = np.empty_like(x)
-    negative = x < 0
-    e = np.exp(-np.abs(x))
-    np.divide(1, 1 + e, out=out, where=~negative)
-    np.divide(e, 1 + e, out=out, where=negative)
-    return out
+    """expit, computed in float64 (no overflow), returned in x's dtype."""
+    z = x.astype(np.float64)
+    np.negative(z, out=z)
+    np.minimum(z, 700.0, out=z)  # exp(700) is finite; a larger score rounds to 0 anyway
+    np.exp(z, out=z)
+    z += 1.0
+    np.reciprocal(z, out=z)
+    return z.astype(x.dtype)
 
 
 def _softmax(scores: Array) -> Array:
