@@ -39,6 +39,8 @@ serve: venv
 # Short run of the serving benchmark (this API next to `mlflow models serve`); needs wrk.
 bench-smoke: venv
 	$(BIN)/python benchmarks/serve.py --smoke
+	$(BIN)/python benchmarks/cold_start.py --smoke
+	$(BIN)/python benchmarks/lean_predict.py --smoke
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis .coverage htmlcov

@@ -4,12 +4,15 @@ Starts the API (one worker) again and again on the same registered version, alte
 readers each round (`SENTIMENT_SERVING_READER=lean`: sqlite3/REST and the numpy `serving.npz`;
 `mlflow`: MLflow's client and the skops model), and measures
 
-- cold start: from process start to the first 200 on `POST /predict`;
+- cold start: from process start to the first 200 on `POST /predict`, and the CPU time the
+  server process used until then (less sensitive than wall time to other jobs on the machine);
 - RSS of the worker right then, and after `--requests` more predictions;
 - which heavy modules the worker imported (from its own `/proc/PID/maps`: mapped `.so` files of
   scikit-learn, scipy, pandas, MLflow's SQLAlchemy...).
 
-Prints the median and the spread per reader, and the ratio lean / mlflow.
+and the same for `benchmarks/bare_app.py` (`bare`: FastAPI with a constant `/predict`, the floor
+of the framework on this machine right now). Prints the median and the spread per reader, and the
+ratios lean / mlflow and lean / bare.
 
     python benchmarks/cold_start.py --tracking-uri sqlite:////path/mlflow.db --version 1 --rounds 5
     python benchmarks/cold_start.py --smoke    # trains a small model first; 1 round
@@ -39,6 +42,7 @@ REPO = Path(__file__).resolve().parent.parent
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "imdb" / "train.csv"
 MODEL_NAME = "SentimentAnalysisModel"
 READERS = ("lean", "mlflow")
+BARE = "bare"  # benchmarks/bare_app.py: the framework alone, the floor
 REVIEW = (
     "I went in expecting little and came out delighted. The script is sharp, the two leads have "
     "real chemistry, and the final act ties every thread together without a single cheap trick. "
@@ -52,6 +56,7 @@ HEAVY = ("sklearn", "scipy", "pandas", "mlflow", "sqlalchemy", "skops", "pyarrow
 class Start:
     reader: str
     cold_start_s: float
+    cpu_s: float  # CPU time (user + system) the server used until then: robust to a busy machine
     rss_first_mb: float
     rss_warm_mb: float
     heavy: tuple[str, ...]
@@ -83,6 +88,12 @@ def rss_mb(pid: int) -> float:
     return float("nan")
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (from /proc/PID/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def heavy_modules(pid: int) -> tuple[str, ...]:
     """Which heavy packages have native code mapped into the process (so were imported)."""
     maps = Path(f"/proc/{pid}/maps").read_text()
@@ -105,7 +116,11 @@ def start_once(tracking_uri: str, version: str, reader: str, requests: int, work
     port = free_port()
     url = f"http://127.0.0.1:{port}/predict"
     body = json.dumps({"text": REVIEW}).encode()
-    args = [sys.executable, "-m", "uvicorn", "sentiment.entrypoints.api:app"]
+    args = [sys.executable, "-m", "uvicorn"]
+    if reader == BARE:
+        args += ["--app-dir", str(Path(__file__).resolve().parent), "bare_app:app"]
+    else:
+        args += ["sentiment.entrypoints.api:app"]
     args += ["--host", "127.0.0.1", "--port", str(port), "--no-access-log"]
     log = (workdir / f"{reader}.log").open("wb")
     started = time.perf_counter()
@@ -128,10 +143,11 @@ def start_once(tracking_uri: str, version: str, reader: str, requests: int, work
                     break
             time.sleep(0.01)
         cold = time.perf_counter() - started
+        cpu = cpu_seconds(process.pid)
         first = rss_mb(process.pid)
         for _ in range(requests):
             post(url, body)
-        return Start(reader, cold, first, rss_mb(process.pid), heavy_modules(process.pid))
+        return Start(reader, cold, cpu, first, rss_mb(process.pid), heavy_modules(process.pid))
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGTERM)
@@ -164,29 +180,31 @@ def train_small(data: Path, workdir: Path) -> str:
 
 def summary(starts: Sequence[Start]) -> str:
     lines = [
-        f"{'reader':<8} {'cold start s (min-max)':<26} {'RSS first MB':<14} "
+        f"{'reader':<8} {'cold start s (min-max)':<26} {'CPU s':<7} {'RSS first MB':<14} "
         f"{'RSS warm MB (min-max)':<24} heavy modules loaded"
     ]
     medians: dict[str, tuple[float, float]] = {}
-    for reader in READERS:
+    for reader in (*READERS, BARE):
         mine = [s for s in starts if s.reader == reader]
         if not mine:
             continue
         cold = [s.cold_start_s for s in mine]
         warm = [s.rss_warm_mb for s in mine]
         first = statistics.median(s.rss_first_mb for s in mine)
+        cpu = statistics.median(s.cpu_s for s in mine)
         medians[reader] = (statistics.median(cold), statistics.median(warm))
         heavy = ", ".join(sorted({m for s in mine for m in s.heavy})) or "none"
         lines.append(
             f"{reader:<8} {medians[reader][0]:6.2f} ({min(cold):.2f}-{max(cold):.2f}){'':<10} "
-            f"{first:8.1f}{'':<6} {medians[reader][1]:7.1f} ({min(warm):.1f}-{max(warm):.1f})"
-            f"{'':<6} {heavy}"
+            f"{cpu:5.2f}   {first:8.1f}{'':<6} {medians[reader][1]:7.1f} "
+            f"({min(warm):.1f}-{max(warm):.1f}){'':<6} {heavy}"
         )
-    if len(medians) == 2:
-        lines.append(
-            f"ratio lean/mlflow: cold start {medians['lean'][0] / medians['mlflow'][0]:.2f}x, "
-            f"RSS {medians['lean'][1] / medians['mlflow'][1]:.2f}x"
-        )
+    for reader in ("mlflow", BARE):
+        if "lean" in medians and reader in medians:
+            lines.append(
+                f"ratio lean/{reader}: cold start {medians['lean'][0] / medians[reader][0]:.2f}x, "
+                f"RSS {medians['lean'][1] / medians[reader][1]:.2f}x"
+            )
     return "\n".join(lines)
 
 
@@ -196,7 +214,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--version", default="1")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--requests", type=int, default=200, help="predictions before RSS")
-    parser.add_argument("--readers", default=",".join(READERS))
+    parser.add_argument(
+        "--readers",
+        default=",".join((*READERS, BARE)),
+        help=f"which to start, among {', '.join((*READERS, BARE))}",
+    )
     parser.add_argument("--data", type=Path, default=Path(os.environ.get("SENTIMENT_DATA", "")))
     parser.add_argument("--smoke", action="store_true", help="train a small model; 1 round")
     args = parser.parse_args(argv)
@@ -216,7 +238,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 start = start_once(uri, args.version, reader, requests, workdir)
                 starts.append(start)
                 print(
-                    f"round {round_ + 1} {reader:<7} cold start {start.cold_start_s:5.2f} s, "
+                    f"round {round_ + 1} {reader:<7} cold start {start.cold_start_s:5.2f} s "
+                    f"({start.cpu_s:4.2f} s CPU), "
                     f"RSS {start.rss_first_mb:6.1f} MB -> {start.rss_warm_mb:6.1f} MB "
                     f"after {requests} predictions",
                     flush=True,

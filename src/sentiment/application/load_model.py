@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sentiment.application.train_model import CHAMPION
+from sentiment.domain.promotion import CHAMPION
 from sentiment.domain.errors import ModelLoadError, ModelNotFoundError, SentimentError
 from sentiment.domain.model import ModelVersion
 from sentiment.domain.ports import Classifier, ModelReader
