@@ -104,8 +104,9 @@ class _LeanReader(ModelReader):
         raise NotImplementedError
 
     def _fetch(self, artifact_uri: str, name: str, destination: Path) -> Path | None:
-        """Copy the artifact `name` under `artifact_uri` into `destination`; None when the
-        store has no such file. Raises _UnsupportedStoreError for a store it cannot read."""
+        """The artifact `name` under `artifact_uri` as a local file (downloaded into
+        `destination` unless the store is a local folder); None when the store has no such
+        file. Raises _UnsupportedStoreError for a store it cannot read."""
         raise NotImplementedError
 
     # -- ModelReader --------------------------------------------------------------------------
@@ -180,16 +181,10 @@ def _local_path(artifact_uri: str) -> Path | None:
     return None
 
 
-def _copy_local(folder: Path, name: str, destination: Path) -> Path | None:
+def _local_file(folder: Path, name: str) -> Path | None:
+    """A file of a local artifact folder, read where it is (nothing to download)."""
     source = folder / name
-    if not source.is_file():
-        return None
-    target = destination / name
-    try:
-        shutil.copyfile(source, target)
-    except OSError as exc:
-        raise ModelLoadError(f"cannot read {source}: {exc}") from exc
-    return target
+    return source if source.is_file() else None
 
 
 # -- SQLite ------------------------------------------------------------------------------------
@@ -283,7 +278,7 @@ class SqliteModelReader(_LeanReader):
         folder = _local_path(artifact_uri)
         if folder is None:
             raise _UnsupportedStoreError(artifact_uri)
-        return _copy_local(folder, name, destination)
+        return _local_file(folder, name)
 
 
 _WORKSPACE_TABLES = ("model_versions", "model_version_tags", "registered_model_aliases")
@@ -540,7 +535,7 @@ class RestModelReader(_LeanReader):
             folder = _local_path(artifact_uri)
             if folder is None:
                 raise _UnsupportedStoreError(artifact_uri)
-            return _copy_local(folder, name, destination)
+            return _local_file(folder, name)
         base = f"{self._scheme}://{parsed.netloc}" if parsed.netloc else self._base
         path = urllib.parse.quote(f"{parsed.path.strip('/')}/{name}")
         url = f"{base}/api/2.0/mlflow-artifacts/artifacts/{path}"

@@ -14,10 +14,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sentiment.domain.promotion import CHAMPION
 from sentiment.domain.errors import ModelLoadError, ModelNotFoundError, SentimentError
 from sentiment.domain.model import ModelVersion
 from sentiment.domain.ports import Classifier, ModelReader
+from sentiment.domain.promotion import CHAMPION
 
 RESOLVED_BY_VERSION = "version"
 RESOLVED_BY_ALIAS = "alias"
