@@ -451,12 +451,10 @@ def _murmurhash3_32(buffer: Array, starts: Array, lengths: Array) -> Array:
     n = starts.size
     if n == 0:
         return np.zeros(0, dtype=np.int32)
-    b = buffer.astype(np.uint32)
-    # The little-endian 32-bit word that starts at every byte offset.
-    words = b[3:] << _U32(24)
-    words |= b[2:-1] << _U32(16)
-    words |= b[1:-2] << _U32(8)
-    words |= b[:-3]
+    # The little-endian 32-bit word that starts at every byte offset: an unaligned view with a
+    # stride of one byte (read by `take` only; nothing is copied).
+    contiguous = np.ascontiguousarray(buffer, dtype=np.uint8)
+    words = np.ndarray(shape=(contiguous.size - 3,), dtype="<u4", buffer=contiguous, strides=(1,))
     n_blocks = lengths >> 2
     if int(n_blocks.max()) < 0xFFFF:  # a 16-bit key sorts in linear time
         order = np.argsort((0xFFFF - n_blocks).astype(np.uint16), kind="stable")
