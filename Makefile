@@ -36,11 +36,14 @@ train: venv
 serve: venv
 	$(BIN)/uvicorn sentiment.entrypoints.api:app --host $(HOST) --port $(PORT)
 
-# Short run of the serving benchmark (this API next to `mlflow models serve`); needs wrk.
+# Short runs of the benchmarks: serving (this API next to `mlflow models serve`; needs wrk), cold
+# start and memory per registry reader, in-process prediction speed, and
+# model quality (every model type on a 1,000-review sample).
 bench-smoke: venv
 	$(BIN)/python benchmarks/serve.py --smoke
 	$(BIN)/python benchmarks/cold_start.py --smoke
 	$(BIN)/python benchmarks/lean_predict.py --smoke
+	$(BIN)/python benchmarks/model_quality.py --smoke
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis .coverage htmlcov
