@@ -36,10 +36,14 @@ train: venv
 serve: venv
 	$(BIN)/uvicorn sentiment.entrypoints.api:app --host $(HOST) --port $(PORT)
 
-# Short runs of the serving benchmark (this API next to `mlflow models serve`) and of the soak
-# test (errors under steady load); both need wrk.
+# Short runs of the benchmarks: serving (this API next to `mlflow models serve`; needs wrk), cold
+# start and memory per registry reader, in-process prediction speed, model quality (every model
+# type on a 1,000-review sample), and the soak test (errors under steady load; needs wrk).
 bench-smoke: venv
 	$(BIN)/python benchmarks/serve.py --smoke
+	$(BIN)/python benchmarks/cold_start.py --smoke
+	$(BIN)/python benchmarks/lean_predict.py --smoke
+	$(BIN)/python benchmarks/model_quality.py --smoke
 	$(BIN)/python benchmarks/soak.py --smoke
 
 clean:
