@@ -20,7 +20,11 @@ from sentiment.entrypoints.api.openapi import install_openapi
 from sentiment.entrypoints.api.reloader import ModelWatcher
 from sentiment.entrypoints.api.routes_admin import admin_router
 from sentiment.entrypoints.api.routes_ops import operations_router
-from sentiment.entrypoints.api.routes_predict import JSON_ROUTES, prediction_router
+from sentiment.entrypoints.api.routes_predict import (
+    JSON_ROUTES,
+    prediction_batcher,
+    prediction_router,
+)
 from sentiment.entrypoints.api.state import ApiState
 from sentiment.entrypoints.api.validation import Limits
 from sentiment.entrypoints.container import Container, build_container
@@ -80,6 +84,7 @@ def create_app(container: Container | None = None) -> FastAPI:
         loader=loader,
         text_column=config.text_column(),
         watcher=watcher,
+        batcher=prediction_batcher(config.batch_max_size(), config.batch_max_wait_ms()),
     )
     admin_token: str | None = config.admin_token()
     startup_wait_s: float = config.startup_wait_s()
@@ -94,6 +99,8 @@ def create_app(container: Container | None = None) -> FastAPI:
         finally:
             await watcher.stop()
             await loader.stop()
+            if state.batcher is not None:
+                await state.batcher.close()
 
     app = FastAPI(
         title="sentiment",
