@@ -114,6 +114,13 @@ class Settings(BaseSettings):
         "others to join its batch; a lone request never waits. 0: never wait, batch only what "
         "queued while the previous batch ran.",
     )
+    workers: int | None = Field(
+        None,
+        ge=1,
+        le=512,
+        description="Worker processes of `python -m sentiment.entrypoints.serve`; empty: one per "
+        "core.",
+    )
     load_retry_initial_s: float = Field(
         0.5, gt=0.0, description="First wait before retrying a failed model load, in seconds."
     )
@@ -150,7 +157,7 @@ class Settings(BaseSettings):
     def _empty_token_is_none(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
 
-    @field_validator("model_version", mode="before")
+    @field_validator("model_version", "workers", mode="before")
     @classmethod
     def _empty_version_is_none(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
