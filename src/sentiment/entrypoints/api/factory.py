@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib.metadata import PackageNotFoundError, version
@@ -93,6 +94,10 @@ def create_app(container: Container | None = None) -> FastAPI:
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         loader.start()
         await loader.wait_first_attempt(startup_wait_s)
+        # Everything imported and loaded so far lives as long as the process: keep it out of the
+        # cyclic collector's full passes, which otherwise rescan it every few hundred requests
+        # (pauses of hundreds of ms under load: the p99 of /predict).
+        gc.freeze()
         watcher.start()
         try:
             yield
