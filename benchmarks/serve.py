@@ -67,6 +67,9 @@ class WrkResult:
     requests: int
     failures: int  # non-2xx responses and socket errors
     wrk_cpu: float = float("nan")  # wrk's CPU seconds per wall second (1.0: one full core)
+    # The server's CPU time (all its processes) per request answered: unlike req/s, hardly
+    # changed by other jobs on a shared machine.
+    cpu_ms_per_request: float = float("nan")
 
 
 @dataclass
@@ -145,6 +148,17 @@ class Server:
                 pid = children[-1]
             workers = [pid]
         return [_rss_kb(pid) / 1024.0 for pid in workers]
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU time of the server and all its processes so far."""
+        ticks = 0
+        for pid in [self.process.pid, *_descendants(self.process.pid)]:
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            ticks += int(fields[11]) + int(fields[12])  # utime, stime
+        return ticks / os.sysconf("SC_CLK_TCK")
 
     def stop(self) -> None:
         with contextlib.suppress(ProcessLookupError):
@@ -357,7 +371,8 @@ def report(
         lines.append(f"== {workers} worker(s) each")
         lines.append(
             f"{'scenario':<10}{'conc':>5}  {'server':<10}{'req/s':>9} {'(min-max)':<15}"
-            f"{'p50 ms':>8}{'p99 ms':>9}{'reviews/s':>11}{'fail':>6}{'wrk cpu':>9}"
+            f"{'p50 ms':>8}{'p99 ms':>9}{'reviews/s':>11}{'cpu ms/req':>11}{'fail':>6}"
+            f"{'wrk cpu':>9}"
         )
         for scenario, concurrency in dict.fromkeys(
             (r.scenario, r.concurrency) for r in rows if r.workers == workers
@@ -371,6 +386,7 @@ def report(
                     f"{row.median('requests_per_s'):>9.1f} {f'({low:.0f}-{high:.0f})':<15}"
                     f"{row.median('p50_ms'):>8.2f}{row.median('p99_ms'):>9.2f}"
                     f"{row.median('requests_per_s') * texts:>11.0f}"
+                    f"{row.median('cpu_ms_per_request'):>11.2f}"
                     f"{sum(r.failures for r in row.rounds):>6}"
                     f"{row.median('wrk_cpu') * 100:>8.0f}%"
                 )
@@ -378,6 +394,7 @@ def report(
             rps = ours.median("requests_per_s") / theirs.median("requests_per_s")
             p50 = ours.median("p50_ms") / theirs.median("p50_ms")
             p99 = ours.median("p99_ms") / theirs.median("p99_ms")
+            cpu = ours.median("cpu_ms_per_request") / theirs.median("cpu_ms_per_request")
             if texts == 1:
                 goal = (
                     f"target >= {TARGET_SINGLE_RPS:.1f}x: {verdict(rps >= TARGET_SINGLE_RPS)}; "
@@ -389,7 +406,7 @@ def report(
                 )
             lines.append(
                 f"{'':<10}{'':>5}  {'ratio':<10}{rps:>8.2f}x {'':<15}"
-                f"{p50:>7.2f}x{p99:>8.2f}x   {goal}"
+                f"{p50:>7.2f}x{p99:>8.2f}x{'':>11}{cpu:>10.2f}x   {goal}"
             )
         for name in (MLFLOW, OURS):
             fact = facts[(workers, name)]
@@ -484,9 +501,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                         for concurrency in levels[scenario.name.rstrip("0123456789")]:
                             for name in order:
                                 path, body = scenario.ours if name == OURS else scenario.mlflow
+                                cpu_before = servers[name].cpu_seconds()
                                 result = run_wrk(
                                     urls[name] + path, body, concurrency, args.duration, workdir
                                 )
+                                cpu = servers[name].cpu_seconds() - cpu_before
+                                result.cpu_ms_per_request = cpu * 1000 / max(1, result.requests)
                                 key = (workers, scenario.name, concurrency, name)
                                 rows.setdefault(key, Row(*key)).rounds.append(result)
                     loads.append(os.getloadavg())

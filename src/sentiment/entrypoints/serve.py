@@ -102,6 +102,8 @@ class ServeOptions:
     workers: int
     access_log: bool = True
     log_level: str = "info"
+    http: str = "auto"  # uvicorn: httptools when installed, else h11
+    loop: str = "auto"  # uvicorn: uvloop when installed, else asyncio
 
 
 def run_worker(sock: socket.socket, options: ServeOptions) -> None:
@@ -115,6 +117,8 @@ def run_worker(sock: socket.socket, options: ServeOptions) -> None:
         access_log=options.access_log,
         log_level=options.log_level,
         backlog=BACKLOG,
+        http=options.http,
+        loop=options.loop,
     )
     uvicorn.Server(config).run(sockets=[sock])
 
@@ -227,6 +231,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"]
     )
+    parser.add_argument(
+        "--http", default="auto", choices=["auto", "h11", "httptools"], help="HTTP parser"
+    )
+    parser.add_argument(
+        "--loop", default="auto", choices=["auto", "asyncio", "uvloop"], help="event loop"
+    )
     return parser.parse_args(argv)
 
 
@@ -245,6 +255,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         workers=workers,
         access_log=not args.no_access_log,
         log_level=args.log_level,
+        http=args.http,
+        loop=args.loop,
     )
     return serve(options)
 
