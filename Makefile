@@ -33,12 +33,14 @@ test: venv
 train: venv
 	$(BIN)/python -m sentiment.entrypoints.train --data '$(SENTIMENT_DATA)'
 
+# One worker process per core (SENTIMENT_WORKERS to change it); see README, "Inference API".
 serve: venv
-	$(BIN)/uvicorn sentiment.entrypoints.api:app --host $(HOST) --port $(PORT)
+	$(BIN)/python -m sentiment.entrypoints.serve --host $(HOST) --port $(PORT)
 
-# Short run of the serving benchmark (this API next to `mlflow models serve`); needs wrk.
+# Short runs of the benchmarks (serving next to `mlflow models serve`, needs wrk; training).
 bench-smoke: venv
 	$(BIN)/python benchmarks/serve.py --smoke
+	$(BIN)/python benchmarks/train.py --smoke
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis .coverage htmlcov
