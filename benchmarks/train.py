@@ -34,7 +34,8 @@ DEFAULT_DATA = REPO_ROOT.parent / "shared" / "data" / "imdb" / "train.csv"
 SMOKE_ROWS = 500
 TARGET_S = 60.0
 TARGET_RSS_MB = 2048.0
-_STAGE = re.compile(r"^\[\d+/\d+\]\s+(\w+)\s+\.\.\..*?\s([\d.]+) s\b", re.MULTILINE)
+_STAGE = re.compile(r"^\[\d+/\d+\]\s+(\w+)\s+\.\.\.(.*)$")
+_SECONDS = re.compile(r"(?:^|\s)([\d.]+) s\b")
 
 
 @dataclass
@@ -45,6 +46,26 @@ class TrainRun:
     stages: dict[str, float]
     rows: int
     accuracy: float | None
+
+
+def parse_stages(output: str) -> dict[str, float]:
+    """Stage -> seconds from the CLI's progress lines (`[3/7] fit ... 45.0 s ...`). A library's
+    own output can split a line (`[6/7] register ...Successfully registered...`); the seconds
+    are then on the next line that starts with them."""
+    stages: dict[str, float] = {}
+    current: str | None = None
+    for line in output.splitlines():
+        stage = _STAGE.match(line)
+        rest = line
+        if stage:
+            current, rest = stage.group(1), stage.group(2)
+        if current is None:
+            continue
+        seconds = _SECONDS.match(" " + rest.strip())
+        if seconds:
+            stages[current] = float(seconds.group(1))
+            current = None
+    return stages
 
 
 def sample_csv(data: Path, rows: int, out: Path) -> Path:
@@ -90,10 +111,7 @@ def train_once(data: Path, workdir: Path, extra: Sequence[str]) -> TrainRun:
         cpu_s=cpu,
         # ru_maxrss of children: the largest peak of any waited child, in KiB on Linux.
         peak_rss_mb=after.ru_maxrss / 1024.0,
-        stages={
-            m.group(1): float(m.group(2))
-            for m in _STAGE.finditer(completed.stdout + completed.stderr)
-        },
+        stages=parse_stages(completed.stderr + completed.stdout),
         rows=count_rows(data),
         accuracy=(trained.get("metrics") or {}).get("accuracy"),
     )
