@@ -162,13 +162,16 @@ class MicroBatcher(Generic[K, T, R]):
         try:
             outcomes = await loop.run_in_executor(self._executor, self._compute, keys_items)
         except BaseException as exc:  # the drainer was cancelled, or the thread died
+            cancelled = isinstance(exc, asyncio.CancelledError)
             for entry in batch:
                 if not entry.future.done():
-                    if isinstance(exc, asyncio.CancelledError):
+                    if cancelled:
                         entry.future.cancel()
                     else:
                         entry.future.set_exception(exc)
-            raise
+            if cancelled or not isinstance(exc, Exception):
+                raise
+            return  # its callers have the error; the next batch goes on
         for entry, (ok, value) in zip(batch, outcomes, strict=True):
             if entry.future.done():  # its caller was cancelled meanwhile
                 continue
