@@ -32,7 +32,10 @@ def worker_pids(supervisor: int) -> list[int]:
     """The spawned workers (not multiprocessing's resource tracker)."""
     pids = []
     for pid in children(supervisor):
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:  # gone meanwhile
+            continue
         if b"spawn_main" in cmdline:
             pids.append(pid)
     return pids
