@@ -37,9 +37,14 @@ train: venv
 serve: venv
 	$(BIN)/python -m sentiment.entrypoints.serve --host $(HOST) --port $(PORT)
 
-# Short runs of the benchmarks (serving next to `mlflow models serve`, needs wrk; training).
+# Short runs of the benchmarks: serving (this API next to `mlflow models serve`; needs wrk), cold
+# start and memory per registry reader, in-process prediction speed, model quality (every model
+# type on a 1,000-review sample), and training time and peak memory (500 reviews).
 bench-smoke: venv
 	$(BIN)/python benchmarks/serve.py --smoke
+	$(BIN)/python benchmarks/cold_start.py --smoke
+	$(BIN)/python benchmarks/lean_predict.py --smoke
+	$(BIN)/python benchmarks/model_quality.py --smoke
 	$(BIN)/python benchmarks/train.py --smoke
 
 clean:

@@ -16,7 +16,7 @@ Each figure is compared with issue 4's targets in the same run (PASS/FAIL). The 
 default model type; other types are shown against them for comparison. The machine is shared:
 timings are medians, and the load average is printed next to them.
 
-    python benchmarks/model_quality.py            # full: 25k reviews, 5-fold CV (~5 min)
+    python benchmarks/model_quality.py            # full: 25k reviews, 5-fold CV (~8 min, shared)
     python benchmarks/model_quality.py --smoke    # 1,000 reviews, 2 folds, a few seconds each
 """
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -379,3 +380,22 @@ def test_loading_uses_the_registry_store_not_mlflow_global_uri(
         p.label for p in store.classifiers[0].predict(TEXTS)
     ]
     assert not decoy.exists()
+
+
+@pytest.mark.parametrize("before", [None, "http://127.0.0.1:9/elsewhere"])
+def test_a_run_leaves_the_process_mlflow_uris_as_it_found_them(
+    scratch: Scratch, monkeypatch: pytest.MonkeyPatch, before: str | None
+) -> None:
+    for name in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI"):
+        if before is None:
+            monkeypatch.delenv(name, raising=False)
+        else:
+            monkeypatch.setenv(name, before)
+
+    with scratch.registry.start_run("tidy") as run:
+        run.log_params({"a": 1})
+
+    assert os.environ.get("MLFLOW_TRACKING_URI") == before
+    assert os.environ.get("MLFLOW_REGISTRY_URI") == before
+    [finished] = scratch.runs()
+    assert finished.info.status == "FINISHED"

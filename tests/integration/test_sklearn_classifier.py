@@ -178,6 +178,22 @@ def test_hyperparameter_values_from_the_command_line_are_converted() -> None:
     assert isinstance(classifier.hyperparameters()["ngram_max"], int)
 
 
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [("false", False), ("FALSE", False), (" False ", False), ("true", True), ("True", True)],
+)
+def test_a_bool_hyperparameter_accepts_true_and_false_strings(given: str, expected: bool) -> None:
+    # SENTIMENT_HYPERPARAMETERS='{"calibrate": "false"}' gives the string, not a bool.
+    classifier = SklearnClassifier("nblr", {"calibrate": given})
+    assert classifier.hyperparameters()["calibrate"] is expected
+
+
+@pytest.mark.parametrize("given", ["no", "0", "", 1, 0.0])
+def test_a_bool_hyperparameter_refuses_other_values(given: ParamValue) -> None:
+    with pytest.raises(ClassifierError, match="calibrate must be true or false"):
+        SklearnClassifier("nblr", {"calibrate": given})
+
+
 def test_a_model_file_with_an_untrusted_type_is_refused(tmp_path: Path) -> None:
     from collections import OrderedDict
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import numpy as np
@@ -17,6 +18,7 @@ from sentiment.adapters import text_hashing
 from sentiment.adapters.text_hashing import (
     SKLEARN_DEFAULT,
     WORDS_AND_MARKS,
+    HashingSettings,
     NgramHasher,
     hasher_for,
 )
@@ -152,3 +154,54 @@ def test_refusals_match_scikit_learn() -> None:
         hasher.transform(["ok", 3])  # type: ignore[list-item]
     with pytest.raises(ValueError, match="norm=None"):
         NgramHasher(vectorizer(norm="l2")).one("text")
+
+
+@settings(max_examples=100)
+@given(data=st.binary(min_size=240, max_size=700))
+def test_long_slices_hashed_one_by_one_match_scikit_learn(data: bytes) -> None:
+    # Slices over _LONG_BLOCKS blocks are hashed apart from the others: mix long and short.
+    assert len(data) > 4 * text_hashing._LONG_BLOCKS - 20
+    buffer = np.frombuffer(data + bytes(4), dtype=np.uint8)
+    cuts = [(0, len(data)), (1, len(data) - 2), (3, 40), (5, 5), (0, 4 * 65 + 3), (2, 4 * 64 + 2)]
+    starts = np.array([s for s, _ in cuts], dtype=np.int32)
+    ends = np.array([min(e, len(data)) for _, e in cuts], dtype=np.int32)
+    got = text_hashing._murmurhash3_32(buffer, starts, ends - starts)
+    expected = [murmurhash3_32(data[s:e], seed=0) for s, e in zip(starts, ends, strict=True)]
+    assert got.tolist() == expected
+    assert text_hashing._murmurhash3_32_one(data) == murmurhash3_32(data, seed=0)
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [{}, {"token_pattern": SKLEARN_DEFAULT, "stop_words": None}, {"binary": False, "norm": "l1"}],
+)
+def test_settings_carry_a_vectorizer_without_scikit_learn(
+    overrides: dict[str, Any], reviews: list[str]
+) -> None:
+    v = vectorizer(**overrides)
+    settings = HashingSettings.of(v)
+    again = HashingSettings.from_json(json.loads(json.dumps(settings.to_json())))
+    assert again == settings
+    expected = NgramHasher(v).transform(reviews[:50])
+    data, indices, indptr = NgramHasher(again).arrays(reviews[:50])
+    np.testing.assert_array_equal(indptr, expected.indptr)
+    np.testing.assert_array_equal(indices, expected.indices)
+    np.testing.assert_allclose(data, expected.data, rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"token_pattern": r"(\w+)"},
+        {"ngram_range": [2, 1]},
+        {"n_features": 0},
+        {"alternate_sign": True},
+        {"dtype": "int64"},
+        {"norm": "max"},
+        {"extra": 1},
+    ],
+)
+def test_settings_that_no_hasher_reproduces_are_refused(change: dict[str, Any]) -> None:
+    data = {**HashingSettings.of(vectorizer()).to_json(), **change}
+    with pytest.raises(ValueError, match=r"not reproduced|exactly the keys"):
+        HashingSettings.from_json(data)

@@ -48,6 +48,32 @@ os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "20")
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 
+_URI_VARIABLES = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
+
+
+@contextmanager
+def _process_uris(uri: str) -> Iterator[None]:
+    """Point MLflow's fluent API at `uri` for one run, leaving the environment as it was.
+
+    `mlflow.set_tracking_uri` also writes `MLFLOW_TRACKING_URI` into the environment, which
+    every later subprocess would inherit; the previous values are restored on the way out.
+    (MLflow's in-process default stays at `uri`, as after any fluent run.)
+    """
+    import mlflow
+
+    saved = {name: os.environ.get(name) for name in _URI_VARIABLES}
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
 def _translate(what: str, call: Callable[[], T]) -> T:
     """Run an MLflow call, turning its exceptions into domain errors."""
     from mlflow.exceptions import MlflowException
@@ -289,20 +315,19 @@ class MlflowModelRegistry(ModelRegistry):
         import mlflow
 
         experiment_id = self._experiment()
-        mlflow.set_tracking_uri(self._tracking_uri)
-        mlflow.set_registry_uri(self._tracking_uri)
-        run = _translate(
-            "start run",
-            lambda: mlflow.start_run(experiment_id=experiment_id, run_name=run_name),
-        )
-        try:
-            yield _MlflowRun(self, run.info.run_id)
-        except BaseException:
-            # The original error matters more than a failure to record it.
-            with contextlib.suppress(Exception):
-                mlflow.end_run("FAILED")
-            raise
-        _translate("finish run", lambda: mlflow.end_run("FINISHED"))
+        with _process_uris(self._tracking_uri):
+            run = _translate(
+                "start run",
+                lambda: mlflow.start_run(experiment_id=experiment_id, run_name=run_name),
+            )
+            try:
+                yield _MlflowRun(self, run.info.run_id)
+            except BaseException:
+                # The original error matters more than a failure to record it.
+                with contextlib.suppress(Exception):
+                    mlflow.end_run("FAILED")
+                raise
+            _translate("finish run", lambda: mlflow.end_run("FINISHED"))
 
     def _log_and_register(
         self, run_id: str, classifier: SklearnClassifier, dataset: DatasetInfo | None
@@ -334,6 +359,7 @@ class MlflowModelRegistry(ModelRegistry):
                 path = Path(tmp) / "vectorizer.skops"
                 skops_format.dump(classifier.vectorizer, path)
                 self.client.log_artifact(run_id, str(path), "vectorizer")
+            _log_serving_artifact(self.client, info.model_id, classifier)
             return info
 
         info = _translate("log model", log)
@@ -505,6 +531,23 @@ class MlflowModelRegistry(ModelRegistry):
             raise
         except RegistryError as exc:
             raise ModelLoadError(f"{uri}: {exc}") from exc
+
+
+def _log_serving_artifact(
+    client: MlflowClient, model_id: str, classifier: SklearnClassifier
+) -> None:
+    """Put the pickle-free serving file (`serving.npz`, see `hashed_linear`) into the logged
+    model's folder, beside `model.skops`, when the pipeline has that form. MLflow ignores it;
+    the API's lean reader loads it with numpy alone."""
+    from sentiment.adapters.hashed_linear import FILE_NAME
+    from sentiment.adapters.serving_export import hashed_linear_model
+
+    model = hashed_linear_model(classifier)
+    if model is None:
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        model.save(Path(tmp) / FILE_NAME)
+        client.log_model_artifacts(model_id, tmp)
 
 
 def _read_metadata(local: Path) -> dict[str, Any]:

@@ -110,9 +110,7 @@ def _checked(model_type: str, given: Mapping[str, ParamValue]) -> dict[str, Para
     for name, value in given.items():
         kind, low, high = _BOUNDS[name]
         if kind is bool:
-            if not isinstance(value, bool):
-                raise ClassifierError(f"hyperparameter {name} must be true or false, got {value!r}")
-            params[name] = value
+            params[name] = _as_bool(name, value)
             continue
         number: float | int
         if isinstance(value, bool) or not isinstance(value, int | float | str):
@@ -128,6 +126,15 @@ def _checked(model_type: str, given: Mapping[str, ParamValue]) -> dict[str, Para
             raise ClassifierError(f"hyperparameter {name} must be in [{low}, {high}], got {value}")
         params[name] = number
     return params
+
+
+def _as_bool(name: str, value: ParamValue) -> bool:
+    """A bool, or the strings "true"/"false" in any case (config and JSON settings give strings)."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    raise ClassifierError(f"hyperparameter {name} must be true or false, got {value!r}")
 
 
 def _as_int(value: int | float | str) -> int:

@@ -23,13 +23,14 @@ reviews and on generated Unicode text.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import scipy.sparse as sp
-from sklearn.feature_extraction.text import HashingVectorizer
-from sklearn.preprocessing import normalize
-from sklearn.utils import murmurhash3_32
+
+if TYPE_CHECKING:
+    import scipy.sparse as sp
+    from sklearn.feature_extraction.text import HashingVectorizer
 
 # Token patterns reproduced here: maximal runs of at least `min_run` word characters, plus the
 # listed characters as one-character tokens of their own.
@@ -41,7 +42,7 @@ _PATTERNS: dict[str, tuple[int, str]] = {WORDS_AND_MARKS: (1, "!?"), SKLEARN_DEF
 # so no token can span two documents.
 _SEPARATOR = "\x00"
 _BATCH = 250  # texts per chunk: small enough for the temporary arrays to stay in cache
-_FEW = 16  # the longest n-grams of a batch hashed one by one (see _murmurhash3_32)
+_LONG_BLOCKS = 64  # n-grams of more 4-byte blocks are hashed one by one (see _murmurhash3_32)
 
 _U32 = np.uint32
 _C1, _C2 = _U32(0xCC9E2D51), _U32(0x1B873593)
@@ -65,7 +66,89 @@ _ASCII_KIND = {marks: _ascii_kinds(marks) for _, marks in _PATTERNS.values()}
 Array = np.ndarray[Any, Any]
 
 
-def hasher_for(vectorizer: HashingVectorizer) -> NgramHasher | None:
+@dataclass(frozen=True, slots=True)
+class HashingSettings:
+    """The settings of a `HashingVectorizer` that NgramHasher reproduces, as plain values.
+
+    Attribute names are HashingVectorizer's, so NgramHasher reads either; `to_json` and
+    `from_json` carry them in a model file without scikit-learn.
+    """
+
+    token_pattern: str = WORDS_AND_MARKS
+    ngram_range: tuple[int, int] = (1, 1)
+    n_features: int = 2**20
+    stop_words: tuple[str, ...] | None = None
+    lowercase: bool = True
+    binary: bool = False
+    norm: str | None = None
+    dtype: str = "float32"
+    alternate_sign: bool = False
+    analyzer: str = "word"
+    input: str = "content"
+    preprocessor: None = None
+    tokenizer: None = None
+    strip_accents: None = None
+
+    @classmethod
+    def of(cls, vectorizer: HashingVectorizer | HashingSettings) -> HashingSettings:
+        """The settings of a vectorizer. Raises ValueError for those NgramHasher cannot
+        reproduce."""
+        NgramHasher(vectorizer)  # validates
+        v = vectorizer
+        return cls(
+            token_pattern=str(v.token_pattern),
+            ngram_range=(int(v.ngram_range[0]), int(v.ngram_range[1])),
+            n_features=int(v.n_features),
+            stop_words=tuple(v.stop_words) if v.stop_words is not None else None,
+            lowercase=bool(v.lowercase),
+            binary=bool(v.binary),
+            norm=v.norm,
+            dtype=np.dtype(v.dtype).name,
+            alternate_sign=bool(v.alternate_sign),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """The settings that matter, as JSON values."""
+        return {
+            "token_pattern": self.token_pattern,
+            "ngram_range": list(self.ngram_range),
+            "n_features": self.n_features,
+            "stop_words": list(self.stop_words) if self.stop_words is not None else None,
+            "lowercase": self.lowercase,
+            "binary": self.binary,
+            "norm": self.norm,
+            "dtype": self.dtype,
+            "alternate_sign": self.alternate_sign,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> HashingSettings:
+        """Settings written by `to_json`. Raises ValueError when they are malformed or not
+        reproduced by NgramHasher."""
+        known = set(cls().to_json())
+        if not isinstance(data, dict) or set(data) != known:
+            raise ValueError(f"hashing settings must have exactly the keys {sorted(known)}")
+        try:
+            low, high = data["ngram_range"]
+            stop = data["stop_words"]
+            settings = cls(
+                token_pattern=str(data["token_pattern"]),
+                ngram_range=(int(low), int(high)),
+                n_features=int(data["n_features"]),
+                stop_words=tuple(str(w) for w in stop) if stop is not None else None,
+                lowercase=bool(data["lowercase"]),
+                binary=bool(data["binary"]),
+                norm=None if data["norm"] is None else str(data["norm"]),
+                dtype=np.dtype(str(data["dtype"])).name,
+                alternate_sign=bool(data["alternate_sign"]),
+            )
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"malformed hashing settings: {exc}") from exc
+        NgramHasher(settings)  # validates
+        return settings
+
+
+def hasher_for(vectorizer: HashingVectorizer | HashingSettings) -> NgramHasher | None:
     """A fast equivalent of the vectorizer's `transform`, or None when its settings are not
     among those reproduced here (then use `vectorizer.transform`)."""
     try:
@@ -75,9 +158,13 @@ def hasher_for(vectorizer: HashingVectorizer) -> NgramHasher | None:
 
 
 class NgramHasher:
-    """`HashingVectorizer.transform` for word n-grams, computed with numpy over a batch."""
+    """`HashingVectorizer.transform` for word n-grams, computed with numpy over a batch.
 
-    def __init__(self, vectorizer: HashingVectorizer) -> None:
+    Built from a HashingVectorizer or from its `HashingSettings`; needs only numpy, except
+    `transform` (scipy) and normalised vectorizers (scikit-learn).
+    """
+
+    def __init__(self, vectorizer: HashingVectorizer | HashingSettings) -> None:
         v = vectorizer
         stop = v.stop_words
         if not (
@@ -94,6 +181,7 @@ class NgramHasher:
             and len(v.ngram_range) == 2
             and 1 <= v.ngram_range[0] <= v.ngram_range[1]
             and 0 < int(v.n_features) <= 2**31
+            and np.dtype(v.dtype).kind == "f"
         ):
             raise ValueError(f"settings not reproduced by NgramHasher: {v!r}")
         self._n_features = int(v.n_features)
@@ -105,25 +193,47 @@ class NgramHasher:
         self._norm: str | None = v.norm
         self._dtype = np.dtype(v.dtype)
 
+    @property
+    def n_features(self) -> int:
+        return self._n_features
+
     def transform(self, texts: Sequence[str]) -> sp.csr_matrix:
         """The matrix `HashingVectorizer.transform(texts)` returns, as a CSR matrix."""
+        import scipy.sparse as sp
+
+        data, indices, indptr = self.arrays(texts, normalized=False)
+        x = sp.csr_matrix((data, indices, indptr), shape=(len(texts), self._n_features))
+        if self._norm is not None:
+            from sklearn.preprocessing import normalize
+
+            x = normalize(x, norm=self._norm, copy=False)
+        return x
+
+    def arrays(self, texts: Sequence[str], normalized: bool = True) -> tuple[Array, Array, Array]:
+        """(data, indices, indptr) of the CSR matrix `transform(texts)` returns, without scipy.
+
+        With `normalized` (the default), rows are normalised as the vectorizer's `norm` says.
+        """
         if len(texts) == 0:
             raise ValueError("Cannot vectorize empty sequence.")
         if not all(isinstance(t, str) for t in texts):
             raise TypeError("texts must be str")
         parts = [self._arrays(texts[i : i + _BATCH]) for i in range(0, len(texts), _BATCH)]
-        data = np.concatenate([p[0] for p in parts])
-        indices = np.concatenate([p[1] for p in parts])
-        indptr = np.zeros(len(texts) + 1, dtype=np.int64)
-        row = 0
-        for *_, chunk_indptr in parts:
-            n = chunk_indptr.size - 1
-            indptr[row + 1 : row + n + 1] = chunk_indptr[1:] + indptr[row]
-            row += n
-        x = sp.csr_matrix((data, indices, indptr), shape=(len(texts), self._n_features))
-        if self._norm is not None:
-            x = normalize(x, norm=self._norm, copy=False)
-        return x
+        if len(parts) == 1:
+            data, indices, indptr = parts[0]
+            indptr = indptr.astype(np.int64)
+        else:
+            data = np.concatenate([p[0] for p in parts])
+            indices = np.concatenate([p[1] for p in parts])
+            indptr = np.zeros(len(texts) + 1, dtype=np.int64)
+            row = 0
+            for *_, chunk_indptr in parts:
+                n = chunk_indptr.size - 1
+                indptr[row + 1 : row + n + 1] = chunk_indptr[1:] + indptr[row]
+                row += n
+        if normalized and self._norm is not None:
+            normalize_rows(data, indptr, self._norm)
+        return data, indices, indptr
 
     def one(self, text: str) -> tuple[Array, Array]:
         """Row 0 of `transform([text])` as (column indices, values), without building a matrix.
@@ -334,19 +444,17 @@ def _murmurhash3_32(buffer: Array, starts: Array, lengths: Array) -> Array:
     """MurmurHash3_x86_32 with seed 0 of every slice `buffer[s:s+n]`, as signed int32.
 
     The slices are hashed side by side, block by block: sorted longest first, the slices that
-    still have a k-th block are a prefix. The few longest slices of the batch (a URL, a run of
-    dashes) are hashed by `sklearn.utils.murmurhash3_32` one by one instead, so that the loop stops
-    at the length of the typical n-gram. `buffer` ends with 4 zero bytes.
+    still have a k-th block are a prefix. Slices longer than `_LONG_BLOCKS` blocks (a URL, a run
+    of dashes) are hashed one by one instead (`_murmurhash3_32_one`), so that the loop stops at
+    the length of ordinary n-grams. `buffer` ends with 4 zero bytes.
     """
     n = starts.size
     if n == 0:
         return np.zeros(0, dtype=np.int32)
-    b = buffer.astype(np.uint32)
-    # The little-endian 32-bit word that starts at every byte offset.
-    words = b[3:] << _U32(24)
-    words |= b[2:-1] << _U32(16)
-    words |= b[1:-2] << _U32(8)
-    words |= b[:-3]
+    # The little-endian 32-bit word that starts at every byte offset: an unaligned view with a
+    # stride of one byte (read by `take` only; nothing is copied).
+    contiguous = np.ascontiguousarray(buffer, dtype=np.uint8)
+    words = np.ndarray(shape=(contiguous.size - 3,), dtype="<u4", buffer=contiguous, strides=(1,))
     n_blocks = lengths >> 2
     if int(n_blocks.max()) < 0xFFFF:  # a 16-bit key sorts in linear time
         order = np.argsort((0xFFFF - n_blocks).astype(np.uint16), kind="stable")
@@ -354,7 +462,7 @@ def _murmurhash3_32(buffer: Array, starts: Array, lengths: Array) -> Array:
         order = np.argsort(-n_blocks, kind="stable")
     blocks = n_blocks[order]
     length = lengths[order]
-    n_single = n if n <= _FEW else int(np.searchsorted(-blocks, -blocks[_FEW], side="left"))
+    n_single = int(np.searchsorted(-blocks, -_LONG_BLOCKS, side="left"))
     m = n - n_single
     h = np.zeros(m, dtype=np.uint32)
     if m:
@@ -391,13 +499,53 @@ def _murmurhash3_32(buffer: Array, starts: Array, lengths: Array) -> Array:
     result = np.empty(n, dtype=np.int32)
     result[order[n_single:]] = h.view(np.int32)
     if n_single:
-        raw = buffer.tobytes()
         single = order[:n_single]
         result[single] = [
-            murmurhash3_32(raw[start : start + size], seed=0)
+            _murmurhash3_32_one(buffer[start : start + size].tobytes())
             for start, size in zip(starts[single].tolist(), lengths[single].tolist(), strict=True)
         ]
     return result
+
+
+def _murmurhash3_32_one(data: bytes) -> int:
+    """MurmurHash3_x86_32 with seed 0 of `data`, as a signed 32-bit int (for long slices: the
+    blocks are mixed with numpy, the hash chain runs over them in Python)."""
+    mask = 0xFFFFFFFF
+    n_body = len(data) & ~3
+    k1: Array = np.frombuffer(data[:n_body] + data[n_body:].ljust(4, b"\x00"), dtype="<u4")
+    k1 = k1.astype(np.uint32)
+    with np.errstate(over="ignore"):
+        _mix_block(k1, np.empty_like(k1))
+    mixed: list[int] = k1.tolist()
+    h = 0
+    for k in mixed[:-1]:
+        h ^= k
+        h = ((h << 13) | (h >> 19)) & mask
+        h = (h * 5 + 0xE6546B64) & mask
+    h ^= mixed[-1]  # the tail (0-3 bytes, zero-padded; mixing 0 gives 0)
+    h ^= len(data)
+    h ^= h >> 16
+    h = (h * 0x85EBCA6B) & mask
+    h ^= h >> 13
+    h = (h * 0xC2B2AE35) & mask
+    h ^= h >> 16
+    return h - (1 << 32) if h & 0x80000000 else h
+
+
+def normalize_rows(data: Array, indptr: Array, norm: str) -> None:
+    """Divide the values of every CSR row by its l1 or l2 norm, in place (rows of norm 0 stay)."""
+    counts = np.diff(indptr)
+    if data.size == 0:
+        return
+    rows = np.repeat(np.arange(counts.size), counts)
+    values = np.abs(data, dtype=np.float64) if norm == "l1" else np.square(data, dtype=np.float64)
+    totals = np.bincount(rows, values, minlength=counts.size)
+    if norm == "l2":
+        np.sqrt(totals, out=totals)
+    elif norm != "l1":
+        raise ValueError(f"unknown norm {norm!r}")
+    totals[totals == 0.0] = 1.0
+    data /= totals[rows].astype(data.dtype)
 
 
 def _column(hashes: Array, n_features: int) -> Array:

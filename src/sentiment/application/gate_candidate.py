@@ -6,8 +6,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sentiment.application.registry_ops import current_holder, move_alias, score
-from sentiment.domain.errors import ModelLoadError, PromotionRefusedError
+from sentiment.application.registry_ops import current_holder, move_alias, require_finished, score
+from sentiment.domain.errors import ModelLoadError
 from sentiment.domain.model import LabelledDataset
 from sentiment.domain.ports import ModelRegistry
 from sentiment.domain.promotion import (
@@ -68,11 +68,7 @@ class GateCandidate:
     def execute(self, command: GateCandidateCommand) -> GateCandidateResult:
         registry = self._registry
         candidate = registry.get_version(command.candidate_version)
-        if not candidate.run_finished:
-            raise PromotionRefusedError(
-                f"version {candidate.version}: its training run is {candidate.run_status or 'gone'}"
-                ", not FINISHED; a version without a finished evaluation is never promoted"
-            )
+        require_finished(candidate)
         holdout = command.holdout
         candidate_model = registry.load(candidate.version)
         labels = sorted(set(holdout.classes) | set(candidate_model.classes))

@@ -14,10 +14,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sentiment.application.train_model import CHAMPION
 from sentiment.domain.errors import ModelLoadError, ModelNotFoundError, SentimentError
 from sentiment.domain.model import ModelVersion
-from sentiment.domain.ports import Classifier, ModelRegistry
+from sentiment.domain.ports import Classifier, ModelReader
+from sentiment.domain.promotion import CHAMPION
 
 RESOLVED_BY_VERSION = "version"
 RESOLVED_BY_ALIAS = "alias"
@@ -75,7 +75,7 @@ class LoadModel:
 
     def __init__(
         self,
-        registry: ModelRegistry,
+        registry: ModelReader,
         clock: Callable[[], float] = time.time,
         probe_texts: tuple[str, ...] = PROBE_TEXTS,
     ) -> None:

@@ -6,7 +6,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sentiment.application.registry_ops import current_holder, move_alias, resolve
+from sentiment.application.registry_ops import (
+    current_holder,
+    move_alias,
+    require_finished,
+    resolve,
+)
 from sentiment.domain.errors import PromotionRefusedError
 from sentiment.domain.model import ModelVersion
 from sentiment.domain.model_ref import ModelRef
@@ -36,11 +41,7 @@ class PromoteModelResult:
 
 def require_evaluated(version: ModelVersion) -> float:
     """The version's training macro-F1; refuses a version without a finished evaluation."""
-    if not version.run_finished:
-        raise PromotionRefusedError(
-            f"version {version.version}: its training run is {version.run_status or 'gone'}, "
-            "not FINISHED; a version without a finished evaluation cannot be champion"
-        )
+    require_finished(version)
     if F1 not in version.metrics:
         raise PromotionRefusedError(
             f"version {version.version} has no {F1} metric: it was never evaluated"

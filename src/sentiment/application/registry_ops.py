@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
-from sentiment.domain.errors import ModelNotFoundError, RegistryInputError
+from sentiment.domain.errors import ModelNotFoundError, PromotionRefusedError, RegistryInputError
 from sentiment.domain.metrics import EvaluationMetrics, evaluate
 from sentiment.domain.model import LabelledDataset, ModelVersion
 from sentiment.domain.model_ref import ModelRef
@@ -28,6 +28,16 @@ def resolve(registry: ModelRegistry, ref: ModelRef) -> ModelVersion:
         return registry.latest_version()
     assert ref.version is not None
     return registry.get_version(ref.version)
+
+
+def require_finished(version: ModelVersion) -> None:
+    """Refuse a version whose training run did not finish: its evaluation may be missing or
+    partial, so it is never made champion, by the gate or by hand."""
+    if not version.run_finished:
+        raise PromotionRefusedError(
+            f"version {version.version}: its training run is {version.run_status or 'gone'}, "
+            "not FINISHED; a version without a finished evaluation cannot be champion"
+        )
 
 
 def current_holder(registry: ModelRegistry, alias: str) -> ModelVersion | None:

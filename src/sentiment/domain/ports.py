@@ -87,33 +87,45 @@ class TrainingRun(Protocol):
         ...
 
 
-class ModelRegistry(Protocol):
-    """Versions of one named model: runs, versions, aliases, tags and the stored classifiers.
+class ModelReader(Protocol):
+    """The read side of a model registry: what serving a version needs.
 
     Versions are strings of positive integers, in order of registration ("03" means "3"). Lookups
-    of a version or alias that does not exist raise ModelNotFoundError; a malformed version, alias
-    or tag raises RegistryInputError (see `domain.model_ref`); a registry that cannot be reached
-    raises RegistryUnavailableError. A version's metrics are its run's, as they are now; its
-    tags include `model_type` and `dataset_digest` from registration.
+    of a version or alias that does not exist raise ModelNotFoundError; a malformed alias raises
+    RegistryInputError (see `domain.model_ref`); a registry that cannot be reached raises
+    RegistryUnavailableError. A version's metrics are its run's, as they are now; its tags
+    include `model_type` and `dataset_digest` from registration.
     """
 
     @property
     def model_name(self) -> str: ...
 
-    def start_run(self, run_name: str | None = None) -> AbstractContextManager[TrainingRun]:
-        """Open a tracked run. Leaving the block by an exception marks the run failed."""
-        ...
-
     def get_version(self, version: str) -> ModelVersion: ...
 
     def get_by_alias(self, alias: str) -> ModelVersion: ...
 
-    def latest_version(self) -> ModelVersion:
-        """The newest version. Raises ModelNotFoundError when none is registered."""
-        ...
-
     def list_versions(self) -> list[ModelVersion]:
         """Every version, oldest first; empty when the model is not registered yet."""
+        ...
+
+    def load(self, version: str) -> Classifier:
+        """The stored classifier of a version. Raises ModelLoadError when it cannot be loaded."""
+        ...
+
+
+class ModelRegistry(ModelReader, Protocol):
+    """Versions of one named model: runs, versions, aliases, tags and the stored classifiers.
+
+    Everything a ModelReader reads, plus runs and the writes: aliases and tags (a malformed
+    version, alias or tag raises RegistryInputError).
+    """
+
+    def start_run(self, run_name: str | None = None) -> AbstractContextManager[TrainingRun]:
+        """Open a tracked run. Leaving the block by an exception marks the run failed."""
+        ...
+
+    def latest_version(self) -> ModelVersion:
+        """The newest version. Raises ModelNotFoundError when none is registered."""
         ...
 
     def set_alias(self, alias: str, version: str) -> None: ...
@@ -122,8 +134,4 @@ class ModelRegistry(Protocol):
 
     def set_tags(self, version: str, tags: Mapping[str, str]) -> None:
         """Add or overwrite tags of a version; its other tags stay."""
-        ...
-
-    def load(self, version: str) -> Classifier:
-        """The stored classifier of a version. Raises ModelLoadError when it cannot be loaded."""
         ...

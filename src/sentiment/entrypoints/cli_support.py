@@ -1,10 +1,14 @@
-"""What the evaluate and registry CLIs share: exit codes, error lines, settings from options."""
+"""What the CLIs share: exit codes, error lines, progress, summary rows, guarded execution."""
 
 from __future__ import annotations
 
 import argparse
 import getpass
-from typing import Any
+import json
+import traceback
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, TextIO, TypeVar
 
 from sentiment.domain.errors import (
     DatasetError,
@@ -13,7 +17,10 @@ from sentiment.domain.errors import (
     RegistryInputError,
     SentimentError,
 )
+from sentiment.domain.metrics import ClassMetrics
 from sentiment.entrypoints.settings import Settings
+
+T = TypeVar("T")
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_REFUSED = 0, 1, 2, 3
 EXIT_CODES_HELP = (
@@ -57,3 +64,77 @@ def settings_with(**overrides: Any) -> Settings:
     base = Settings()
     given = {k: v for k, v in overrides.items() if v is not None}
     return Settings(**{**base.model_dump(), **given})
+
+
+class StageProgress:
+    """Prints one line per stage: `[3/7] fit       ...   12.3 s  detail` (numbered when the
+    stages are known in advance)."""
+
+    def __init__(self, stream: TextIO, stages: Sequence[str] = ()) -> None:
+        self._stream = stream
+        self._stages = tuple(stages)
+
+    def stage_started(self, stage: str) -> None:
+        if stage in self._stages:
+            number = self._stages.index(stage) + 1
+            self._stream.write(f"[{number}/{len(self._stages)}] {stage:<9} ...")
+        else:
+            self._stream.write(f"{stage:<8} ...")
+        self._stream.flush()
+
+    def stage_finished(self, stage: str, seconds: float, detail: str = "") -> None:
+        self._stream.write(f" {seconds:6.1f} s  {detail}\n")
+        self._stream.flush()
+
+
+class SilentProgress:
+    def stage_started(self, stage: str) -> None:
+        return None
+
+    def stage_finished(self, stage: str, seconds: float, detail: str = "") -> None:
+        return None
+
+
+def per_class_rows(per_class: Mapping[str, ClassMetrics]) -> list[tuple[str, str]]:
+    """Summary rows: precision, recall, F1 and support of each class."""
+    return [
+        (
+            f"  {label}",
+            f"precision {m.precision:.4f}  recall {m.recall:.4f}  "
+            f"F1 {m.f1:.4f}  support {m.support}",
+        )
+        for label, m in per_class.items()
+    ]
+
+
+def format_rows(rows: Sequence[tuple[str, str]]) -> str:
+    """`key  value` lines with the keys padded to one width."""
+    width = max(len(k) for k, _ in rows)
+    return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
+
+
+def run_guarded(
+    call: Callable[[], T],
+    err: TextIO,
+    exit_for: Callable[[SentimentError], int] = exit_code,
+    unexpected: str = "unexpected error",
+) -> T | int:
+    """Run a use case: its result, or the exit code after one clear line on `err`
+    (the full trace only for an error that is not a SentimentError)."""
+    try:
+        return call()
+    except SentimentError as exc:
+        err.write(f"\nerror: {one_line(exc)}\n")
+        return exit_for(exc)
+    except KeyboardInterrupt:
+        err.write("\ninterrupted\n")
+        return 130
+    except Exception:  # noqa: BLE001 - the last line of defence prints the trace
+        err.write(f"\n{unexpected}:\n")
+        traceback.print_exc(file=err)
+        return EXIT_FAILED
+
+
+def write_json(path: Path, payload: Mapping[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(payload, indent=2) + "\n")

@@ -4,11 +4,8 @@ from __future__ import annotations
 
 from dependency_injector import containers, providers
 
-from sentiment.adapters.csv_dataset import CsvDatasetSource
 from sentiment.adapters.imdb_dataset import ImdbDatasetSource
 from sentiment.adapters.memory_registry import InMemoryModelRegistry
-from sentiment.adapters.mlflow_registry import MlflowModelRegistry
-from sentiment.adapters.sklearn_classifier import SklearnClassifierFactory
 from sentiment.application.describe_model import DescribeModel
 from sentiment.application.evaluate_model import EvaluateModel
 from sentiment.application.gate_candidate import GateCandidate
@@ -17,12 +14,53 @@ from sentiment.application.promote_model import PromoteModel
 from sentiment.application.rollback_champion import RollbackChampion
 from sentiment.application.serving import ServedModel
 from sentiment.application.train_model import TrainModel
+from sentiment.domain.ports import ClassifierFactory, DatasetSource, ModelReader, ModelRegistry
 from sentiment.domain.promotion import PromotionPolicy
 from sentiment.entrypoints.settings import Settings
 
 
 def _data_kind(data: str) -> str:
     return "imdb" if data == "imdb" else "csv"
+
+
+# The adapters that import pandas, scikit-learn or MLflow are imported when first built, so that
+# the API, which builds none of them with the default settings, starts without them.
+
+
+def _csv_source(path: str, text_column: str, label_column: str) -> DatasetSource:
+    from sentiment.adapters.csv_dataset import CsvDatasetSource
+
+    return CsvDatasetSource(path=path, text_column=text_column, label_column=label_column)
+
+
+def _classifier_factory() -> ClassifierFactory:
+    from sentiment.adapters.sklearn_classifier import SklearnClassifierFactory
+
+    return SklearnClassifierFactory()
+
+
+def _mlflow_registry(
+    tracking_uri: str, experiment_name: str, model_name: str, artifact_root: str
+) -> ModelRegistry:
+    from sentiment.adapters.mlflow_registry import MlflowModelRegistry
+
+    return MlflowModelRegistry(
+        tracking_uri=tracking_uri,
+        experiment_name=experiment_name,
+        model_name=model_name,
+        artifact_root=artifact_root,
+    )
+
+
+def _lean_reader(tracking_uri: str, model_name: str) -> ModelReader:
+    from sentiment.adapters.mlflow_reader import lean_reader
+
+    return lean_reader(tracking_uri, model_name)
+
+
+def _reader_kind(registry: str, serving_reader: str) -> str:
+    """The API reads an MLflow registry with the lean reader unless told otherwise."""
+    return "lean" if registry == "mlflow" and serving_reader == "lean" else "registry"
 
 
 class Container(containers.DeclarativeContainer):
@@ -33,7 +71,7 @@ class Container(containers.DeclarativeContainer):
     dataset_source = providers.Selector(
         providers.Callable(_data_kind, config.data),
         csv=providers.Factory(
-            CsvDatasetSource,
+            _csv_source,
             path=config.data,
             text_column=config.text_column,
             label_column=config.label_column,
@@ -47,12 +85,12 @@ class Container(containers.DeclarativeContainer):
         ),
     )
 
-    classifier_factory = providers.Singleton(SklearnClassifierFactory)
+    classifier_factory = providers.Singleton(_classifier_factory)
 
     registry = providers.Selector(
         config.registry,
         mlflow=providers.Singleton(
-            MlflowModelRegistry,
+            _mlflow_registry,
             tracking_uri=config.tracking_uri,
             experiment_name=config.experiment_name,
             model_name=config.model_name,
@@ -85,7 +123,16 @@ class Container(containers.DeclarativeContainer):
 
     describe_model = providers.Factory(DescribeModel, registry=registry)
     # -- serving ----------------------------------------------------------------------------
-    load_model = providers.Factory(LoadModel, registry=registry)
+    # What the API reads versions and models from: the registry itself, or (by default, for
+    # MLflow) a lean read-only reader that imports neither MLflow nor scikit-learn.
+    model_reader = providers.Selector(
+        providers.Callable(_reader_kind, config.registry, config.serving_reader),
+        registry=registry,
+        lean=providers.Singleton(
+            _lean_reader, tracking_uri=config.tracking_uri, model_name=config.model_name
+        ),
+    )
+    load_model = providers.Factory(LoadModel, registry=model_reader)
     served_model = providers.Singleton(ServedModel)
 
 

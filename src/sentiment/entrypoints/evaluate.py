@@ -8,12 +8,10 @@ python -m sentiment.entrypoints.evaluate --data reviews.csv --model models:/Name
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-import traceback
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -23,38 +21,22 @@ from sentiment.domain.model_ref import ModelRef, parse_model_ref
 from sentiment.entrypoints.cli_support import (
     EXIT_BAD_INPUT,
     EXIT_CODES_HELP,
-    EXIT_FAILED,
     EXIT_OK,
+    SilentProgress,
+    StageProgress,
     add_registry_options,
     exit_code,
+    format_rows,
     one_line,
+    per_class_rows,
+    run_guarded,
     settings_with,
+    write_json,
 )
 from sentiment.entrypoints.container import Container, build_container
 from sentiment.entrypoints.settings import Settings
 
 STAGES = ("model", "data", "predict", "log")
-
-
-class ConsoleProgress:
-    def __init__(self, stream: TextIO) -> None:
-        self._stream = stream
-
-    def stage_started(self, stage: str) -> None:
-        self._stream.write(f"{stage:<8} ...")
-        self._stream.flush()
-
-    def stage_finished(self, stage: str, seconds: float, detail: str = "") -> None:
-        self._stream.write(f" {seconds:6.1f} s  {detail}\n")
-        self._stream.flush()
-
-
-class _Silent:
-    def stage_started(self, stage: str) -> None:
-        return None
-
-    def stage_finished(self, stage: str, seconds: float, detail: str = "") -> None:
-        return None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -98,14 +80,7 @@ def summary(result: EvaluateModelResult) -> str:
         ("accuracy", f"{m.accuracy:.4f}"),
         ("macro-F1", f"{m.macro_f1:.4f}"),
     ]
-    for label, c in m.per_class.items():
-        rows.append(
-            (
-                f"  {label}",
-                f"precision {c.precision:.4f}  recall {c.recall:.4f}  "
-                f"F1 {c.f1:.4f}  support {c.support}",
-            )
-        )
+    rows.extend(per_class_rows(m.per_class))
     width = max(len(str(label)) for label in m.labels)
     header = " " * (width + 2) + "  ".join(f"{label:>{width}}" for label in m.labels)
     rows.append(("confusion", f"true \\ predicted\n{' ' * 12}{header}"))
@@ -115,8 +90,7 @@ def summary(result: EvaluateModelResult) -> str:
     if result.evaluation_run_id:
         rows.append(("eval run", result.evaluation_run_id))
     rows.append(("duration", f"{result.duration_s:.1f} s"))
-    key_width = max(len(k) for k, _ in rows)
-    return "\n".join(f"{k:<{key_width}}  {v}" for k, v in rows)
+    return format_rows(rows)
 
 
 def result_json(result: EvaluateModelResult) -> dict[str, Any]:
@@ -168,25 +142,14 @@ def main(argv: Sequence[str] | None = None, container: Container | None = None) 
         container = build_container(settings)
     else:  # the caller's providers, this command line's settings
         container.config.from_dict(settings.model_dump(mode="json"))
-    progress = _Silent() if args.quiet else ConsoleProgress(err)
+    progress = SilentProgress() if args.quiet else StageProgress(err)
     use_case = container.evaluate_model(progress=progress)
-    try:
-        result = use_case.execute(
-            EvaluateModelCommand(ref=ref, log=args.log, run_name=args.run_name)
-        )
-    except SentimentError as exc:
-        err.write(f"\nerror: {one_line(exc)}\n")
-        return exit_code(exc)
-    except KeyboardInterrupt:
-        err.write("\ninterrupted\n")
-        return 130
-    except Exception:  # noqa: BLE001 - the last line of defence prints the trace
-        err.write("\nunexpected error:\n")
-        traceback.print_exc(file=err)
-        return EXIT_FAILED
+    command = EvaluateModelCommand(ref=ref, log=args.log, run_name=args.run_name)
+    result = run_guarded(lambda: use_case.execute(command), err)
+    if isinstance(result, int):
+        return result
     if args.output_json:
-        args.output_json.parent.mkdir(parents=True, exist_ok=True)
-        args.output_json.write_text(json.dumps(result_json(result), indent=2) + "\n")
+        write_json(args.output_json, result_json(result))
     if not args.quiet:
         out.write(summary(result) + "\n")
     return EXIT_OK

@@ -49,6 +49,12 @@ class Settings(BaseSettings):
     artifact_root: str = Field(
         "mlruns/artifacts", description="Artifact folder for a local (SQLite) MLflow store."
     )
+    serving_reader: Literal["lean", "mlflow"] = Field(
+        "lean",
+        description="How the API reads an MLflow registry: `lean` (sqlite3 or the REST API, "
+        "without importing MLflow; `serving.npz` models predict with numpy alone) or `mlflow` "
+        "(MLflow's client and the skops model). The CLIs always use MLflow's client.",
+    )
     experiment_name: str = Field("sentiment-analysis", description="MLflow experiment.")
     model_name: str = Field("SentimentAnalysisModel", description="Registered model name.")
 

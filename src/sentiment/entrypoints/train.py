@@ -11,39 +11,33 @@ Exit codes: 0 done; 2 bad input (nothing registered); 1 anything else (the run i
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
-import traceback
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 from pydantic import ValidationError
 
 from sentiment.application.train_model import TrainModelCommand, TrainModelResult
 from sentiment.domain.errors import ClassifierError, DatasetError, SentimentError
+from sentiment.entrypoints.cli_support import (
+    EXIT_BAD_INPUT,
+    EXIT_FAILED,
+    EXIT_OK,
+    SilentProgress,
+    StageProgress,
+    actor,
+    format_rows,
+    one_line,
+    per_class_rows,
+    run_guarded,
+    write_json,
+)
 from sentiment.entrypoints.container import build_container
 from sentiment.entrypoints.settings import Settings
 
 STAGES = ("load", "split", "fit", "evaluate", "log", "register", "gate")
-EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
-
-
-class ConsoleProgress:
-    """Prints one line per stage to a stream: `[3/6] fit ... 12.3 s  detail`."""
-
-    def __init__(self, stream: TextIO) -> None:
-        self._stream = stream
-
-    def stage_started(self, stage: str) -> None:
-        number = STAGES.index(stage) + 1 if stage in STAGES else 0
-        self._stream.write(f"[{number}/{len(STAGES)}] {stage:<9} ...")
-        self._stream.flush()
-
-    def stage_finished(self, stage: str, seconds: float, detail: str = "") -> None:
-        self._stream.write(f" {seconds:6.1f} s  {detail}\n")
-        self._stream.flush()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -137,14 +131,7 @@ def summary(result: TrainModelResult, settings: Settings) -> str:
         ("accuracy", f"{result.evaluation.accuracy:.4f}"),
         ("macro-F1", f"{result.evaluation.macro_f1:.4f}"),
     ]
-    for label, m in result.evaluation.per_class.items():
-        rows.append(
-            (
-                f"  {label}",
-                f"precision {m.precision:.4f}  recall {m.recall:.4f}  "
-                f"F1 {m.f1:.4f}  support {m.support}",
-            )
-        )
+    rows.extend(per_class_rows(result.evaluation.per_class))
     if result.promotion is not None:
         gate = result.promotion
         verdict = "promoted to @champion" if gate.promoted else "kept as @challenger"
@@ -162,8 +149,7 @@ def summary(result: TrainModelResult, settings: Settings) -> str:
                     f"--default-artifact-root {settings.artifact_root}",
                 )
             )
-    width = max(len(k) for k, _ in rows)
-    return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
+    return format_rows(rows)
 
 
 def result_json(result: TrainModelResult) -> dict[str, Any]:
@@ -198,16 +184,21 @@ def promotion_json(result: TrainModelResult) -> dict[str, Any] | None:
     }
 
 
+def _exit_for(exc: SentimentError) -> int:
+    """Bad data or a bad setting: 2, nothing registered. Anything else: 1."""
+    return EXIT_BAD_INPUT if isinstance(exc, DatasetError | ClassifierError) else EXIT_FAILED
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     out, err = sys.stdout, sys.stderr
     try:
         settings = settings_from(args)
     except (ValidationError, SentimentError) as exc:
-        err.write(f"error: invalid setting: {_one_line(exc)}\n")
+        err.write(f"error: invalid setting: {one_line(exc)}\n")
         return EXIT_BAD_INPUT
     container = build_container(settings)
-    progress = _Silent() if args.quiet else ConsoleProgress(err)
+    progress = SilentProgress() if args.quiet else StageProgress(err, STAGES)
     use_case = container.train_model(progress=progress)
     command = TrainModelCommand(
         model_type=settings.model_type,
@@ -215,54 +206,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         test_size=settings.test_size,
         random_state=settings.random_state,
         run_name=args.run_name,
-        actor=_actor(),
+        actor=actor("sentiment-train"),
     )
     started = time.perf_counter()
-    try:
-        result = use_case.execute(command)
-    except (DatasetError, ClassifierError) as exc:
-        err.write(f"\nerror: {_one_line(exc)}\n")
-        return EXIT_BAD_INPUT
-    except SentimentError as exc:
-        err.write(f"\nerror: {_one_line(exc)}\n")
-        return EXIT_FAILED
-    except KeyboardInterrupt:
-        err.write("\ninterrupted\n")
-        return 130
-    except Exception:  # noqa: BLE001 - the last line of defence prints the trace
-        err.write("\nunexpected error (the MLflow run, if any, is marked FAILED):\n")
-        traceback.print_exc(file=err)
-        return EXIT_FAILED
+    result = run_guarded(
+        lambda: use_case.execute(command),
+        err,
+        exit_for=_exit_for,
+        unexpected="unexpected error (the MLflow run, if any, is marked FAILED)",
+    )
+    if isinstance(result, int):
+        return result
     if args.output_json:
         payload = result_json(result)
         payload["duration_s"] = round(time.perf_counter() - started, 3)
-        args.output_json.parent.mkdir(parents=True, exist_ok=True)
-        args.output_json.write_text(json.dumps(payload, indent=2) + "\n")
+        write_json(args.output_json, payload)
     if not args.quiet:
         out.write(summary(result, settings) + "\n")
     return EXIT_OK
-
-
-def _actor() -> str:
-    import getpass
-
-    try:
-        return f"{getpass.getuser()} (sentiment-train)"
-    except (KeyError, OSError):
-        return "sentiment-train"
-
-
-def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
-    return text or type(exc).__name__
-
-
-class _Silent:
-    def stage_started(self, stage: str) -> None:
-        return None
-
-    def stage_finished(self, stage: str, seconds: float, detail: str = "") -> None:
-        return None
 
 
 if __name__ == "__main__":

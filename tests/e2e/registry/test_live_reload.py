@@ -79,11 +79,15 @@ def api_server(root: Path, name: str, registry_uri: str) -> Iterator[str]:
         yield f"http://127.0.0.1:{port}"
 
 
-def corrupt(artifacts: Path, model_id: str) -> tuple[Path, bytes]:
-    (model_file,) = artifacts.rglob(f"{model_id}/artifacts/model.skops")
-    original = model_file.read_bytes()
-    model_file.write_bytes(b"PK-but-not-really-a-zip")
-    return model_file, original
+def corrupt(artifacts: Path, model_id: str) -> dict[Path, bytes]:
+    """Break the version's model files: the skops model (MLflow's client, the CLIs) and the
+    serving file (the API's lean reader). Returns their original bytes."""
+    originals: dict[Path, bytes] = {}
+    for name in ("model.skops", "serving.npz"):
+        (model_file,) = artifacts.rglob(f"{model_id}/artifacts/{name}")
+        originals[model_file] = model_file.read_bytes()
+        model_file.write_bytes(b"PK-but-not-really-a-zip")
+    return originals
 
 
 def test_the_api_follows_the_registry_through_promotion_faults_and_outages(
@@ -123,7 +127,7 @@ def test_the_api_follows_the_registry_through_promotion_faults_and_outages(
 
         # 3. Version 2's artifact gets corrupted. Our CLI refuses to promote it; moved by hand
         # (the MLflow UI, say), the API never serves it, and says so.
-        model_file, original = corrupt(server.artifacts, model_id(uri, "2"))
+        originals = corrupt(server.artifacts, model_id(uri, "2"))
         capsys.readouterr()
         assert registry_cli.main(["promote", "2", "--reason", "again", "--tracking-uri", uri]) == 1
         assert "cannot read model file" in capsys.readouterr().err
@@ -148,7 +152,8 @@ def test_the_api_follows_the_registry_through_promotion_faults_and_outages(
         assert call(f"{late}/health")[0] == 200
 
         # 6. The registry is back and the artifact repaired: both recover by themselves.
-        model_file.write_bytes(original)
+        for model_file, original in originals.items():
+            model_file.write_bytes(original)
         registry_up = contextlib.ExitStack()
         registry_up.enter_context(server_process(tmp_path, database, port))
         timings["recovery_s"] = wait(lambda: served(api) == "2", 60, "recovery")

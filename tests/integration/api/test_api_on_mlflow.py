@@ -3,7 +3,10 @@ start with the store empty or the server away, then become ready by itself."""
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,6 +16,8 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
+from sentiment.adapters.hashed_linear import HashedLinearClassifier
+from sentiment.adapters.sklearn_classifier import SklearnClassifier
 from sentiment.application.train_model import TrainModelCommand, TrainModelResult
 from sentiment.entrypoints.api import create_app
 from sentiment.entrypoints.container import Container, build_container
@@ -75,11 +80,12 @@ def trained_store(tmp_path_factory: pytest.TempPathFactory, data_csv: Path) -> t
     return root, train(mlflow_container(root, data_csv))
 
 
+@pytest.mark.parametrize("reader", ["lean", "mlflow"])
 def test_serves_the_trained_champion_from_mlflow(
-    trained_store: tuple[Path, TrainModelResult], data_csv: Path
+    trained_store: tuple[Path, TrainModelResult], data_csv: Path, reader: str
 ) -> None:
     root, result = trained_store
-    container = mlflow_container(root, data_csv)
+    container = mlflow_container(root, data_csv, serving_reader=reader)
     with TestClient(create_app(container)) as client:
         info = client.get("/model").json()
         assert info["name"] == result.model_name
@@ -97,11 +103,60 @@ def test_serves_the_trained_champion_from_mlflow(
         batch = client.post("/predict/batch", json={"texts": texts}).json()
         invocations = client.post("/invocations", json={"inputs": texts}).json()
 
+    served = container.served_model().current
+    assert served is not None
+    # The lean reader serves the numpy model of serving.npz; MLflow's client the skops one.
+    kind = HashedLinearClassifier if reader == "lean" else SklearnClassifier
+    assert isinstance(served.classifier, kind)
     assert single["label"] == expected[0].label
-    assert single["probabilities"] == pytest.approx(dict(expected[0].probabilities))
+    assert single["probabilities"] == pytest.approx(dict(expected[0].probabilities), abs=1e-6)
     assert single["model"] == {"name": result.model_name, "version": result.model_version}
     assert [p["label"] for p in batch["predictions"]] == [p.label for p in expected]
     assert invocations == {"predictions": [p.label for p in expected]}
+
+
+SERVE_AND_LIST_MODULES = """
+import json, sys
+from fastapi.testclient import TestClient
+from sentiment.entrypoints.api import app
+with TestClient(app) as client:
+    answer = client.post("/predict", json={"text": sys.argv[1]})
+    heavy = ("mlflow", "sklearn", "scipy", "pandas", "skops", "sqlalchemy", "pyarrow")
+    print(json.dumps({"status": answer.status_code, "body": answer.json(),
+                      "heavy": [m for m in heavy if m in sys.modules]}))
+"""
+
+
+def test_a_fresh_api_process_serves_the_champion_without_heavy_libraries(
+    trained_store: tuple[Path, TrainModelResult], data_csv: Path, tmp_path: Path
+) -> None:
+    root, result = trained_store
+    text = "A wonderful film, I loved it!"
+    env = venv_env(
+        {
+            "SENTIMENT_TRACKING_URI": f"sqlite:///{root / 'mlflow.db'}",
+            "SENTIMENT_RELOAD_INTERVAL_S": "0",
+        }
+    )
+    completed = subprocess.run(
+        [sys.executable, "-c", SERVE_AND_LIST_MODULES, text],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
+    answer = json.loads(completed.stdout.strip().splitlines()[-1])
+    assert answer["heavy"] == []
+    assert answer["status"] == 200
+    assert answer["body"]["model"]["version"] == result.model_version
+    expected = mlflow_container(root, data_csv).registry().load(result.model_version)
+    (prediction,) = expected.predict([text])
+    assert answer["body"]["label"] == prediction.label
+    assert answer["body"]["probabilities"] == pytest.approx(
+        dict(prediction.probabilities), abs=1e-6
+    )
 
 
 def test_an_empty_store_starts_not_ready_and_serves_the_first_trained_model(

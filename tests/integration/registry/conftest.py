@@ -1,23 +1,125 @@
-"""Fixtures for the registry integration tests: a tiny fitted model, one SQLite MLflow store."""
+"""Fixtures for the registry integration tests: a tiny fitted model, one SQLite MLflow store.
+
+Registries come in four kinds: the in-memory one, MLflow's client on a SQLite store, and the
+API's lean readers (`mlflow_reader`) reading what MLflow's client wrote: `lean-sqlite` on the
+same SQLite store, `lean-rest` through a real `mlflow server` (SQLite backend, proxied
+artifacts). The lean kinds write with MLflow's client and read every version, alias and model
+with the lean reader (`ReadThrough`), so the contract tests check what the API reads.
+"""
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from pathlib import Path
 
 import mlflow
 import pytest
 
 from sentiment.adapters.memory_registry import InMemoryModelRegistry
+from sentiment.adapters.mlflow_reader import RestModelReader, SqliteModelReader
 from sentiment.adapters.mlflow_registry import MlflowModelRegistry
 from sentiment.adapters.sklearn_classifier import SklearnClassifier
-from sentiment.domain.ports import ModelRegistry
+from sentiment.domain.model import ModelVersion
+from sentiment.domain.ports import Classifier, ModelReader, ModelRegistry, TrainingRun
+from tests.conftest import free_port
+from tests.processes import VENV_BIN, running_server, venv_env
 from tests.support.data import sample_rows
 
-KINDS = ("memory", "mlflow")
+KINDS = (
+    "memory",
+    "mlflow",
+    "lean-sqlite",
+    pytest.param("lean-rest", marks=pytest.mark.mlflow_server),
+)
 MakeRegistry = Callable[[str], ModelRegistry]
 _names = itertools.count(1)
+
+
+class ReadThrough(ModelRegistry):
+    """Writes with MLflow's client, reads with a lean reader: what the API sees."""
+
+    def __init__(self, writer: MlflowModelRegistry, reader: ModelReader) -> None:
+        self.writer = writer
+        self.reader = reader
+
+    @property
+    def model_name(self) -> str:
+        return self.reader.model_name
+
+    def start_run(self, run_name: str | None = None) -> AbstractContextManager[TrainingRun]:
+        return self.writer.start_run(run_name)
+
+    def get_version(self, version: str) -> ModelVersion:
+        return self.reader.get_version(version)
+
+    def get_by_alias(self, alias: str) -> ModelVersion:
+        return self.reader.get_by_alias(alias)
+
+    def list_versions(self) -> list[ModelVersion]:
+        return self.reader.list_versions()
+
+    def latest_version(self) -> ModelVersion:
+        return self.writer.latest_version()
+
+    def set_alias(self, alias: str, version: str) -> None:
+        self.writer.set_alias(alias, version)
+
+    def delete_alias(self, alias: str) -> None:
+        self.writer.delete_alias(alias)
+
+    def set_tags(self, version: str, tags: Mapping[str, str]) -> None:
+        self.writer.set_tags(version, tags)
+
+    def load(self, version: str) -> Classifier:
+        return self.reader.load(version)
+
+
+@dataclass(frozen=True)
+class RestServer:
+    uri: str
+    artifacts: Path
+    """--artifacts-destination: where the server keeps the proxied artifacts."""
+
+
+@pytest.fixture(scope="session")
+def rest_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RestServer]:
+    """`mlflow server` on a free loopback port: SQLite backend, proxied artifacts."""
+    root = tmp_path_factory.mktemp("lean-rest-server")
+    port = free_port()
+    command = [
+        str(VENV_BIN / "mlflow"),
+        "server",
+        "--backend-store-uri",
+        f"sqlite:///{root / 'server.db'}",
+        "--artifacts-destination",
+        str(root / "served-artifacts"),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+    ]
+    uri = f"http://127.0.0.1:{port}"
+    env = venv_env({"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"})
+    with running_server(command, f"{uri}/health", root / "server.log", env=env, cwd=root):
+        yield RestServer(uri, root / "served-artifacts")
+
+
+def _registry(request: pytest.FixtureRequest, kind: str, store: Path, name: str) -> ModelRegistry:
+    if kind == "memory":
+        return InMemoryModelRegistry(model_name=name)
+    if kind == "mlflow":
+        return mlflow_registry(store, name)
+    if kind == "lean-sqlite":
+        writer = mlflow_registry(store, name)
+        return ReadThrough(writer, SqliteModelReader(writer.tracking_uri, name))
+    uri = request.getfixturevalue("rest_server").uri
+    writer = MlflowModelRegistry(tracking_uri=uri, experiment_name=f"exp-{name}", model_name=name)
+    return ReadThrough(writer, RestModelReader(uri, name))
 
 
 @pytest.fixture(scope="session")
@@ -53,9 +155,7 @@ def make_registry(request: pytest.FixtureRequest, sqlite_store: Path) -> Iterato
 
     def make(name: str = "") -> ModelRegistry:
         unique = f"{name or 'Model'}-{kind}-{next(_names)}"
-        if kind == "memory":
-            return InMemoryModelRegistry(model_name=unique)
-        return mlflow_registry(sqlite_store, unique)
+        return _registry(request, kind, sqlite_store, unique)
 
     yield make
     mlflow.end_run()  # a test that failed inside a run leaves none active for the next
@@ -69,11 +169,7 @@ def shared_registry(
     leave it as they found it or use aliases and tags of their own."""
     kind = str(request.param)
     name = f"Shared-{kind}-{next(_names)}"
-    registry: ModelRegistry = (
-        InMemoryModelRegistry(model_name=name)
-        if kind == "memory"
-        else mlflow_registry(sqlite_store, name)
-    )
+    registry = _registry(request, kind, sqlite_store, name)
     for _ in range(2):
         with registry.start_run() as run:
             run.register(tiny_classifier)

@@ -1,0 +1,342 @@
+"""A linear model over hashed word n-grams, in a pickle-free file, served with numpy alone.
+
+The serving artifact that registration logs next to the MLflow model (`serving.npz`): the
+hashing settings, the optional TF-IDF step and the coefficients of a fitted
+`HashingVectorizer [+ TfidfTransformer] + LogisticRegression` pipeline, as plain arrays. Loading
+it imports neither scikit-learn, scipy, skops nor MLflow, and predicting gives the probabilities
+`Pipeline.predict_proba` gives (the tests compare them on real reviews).
+
+File format (`numpy.savez`, read with `allow_pickle=False`, so it cannot run code):
+
+- `header`: UTF-8 JSON as uint8: `{"format": "sentiment.hashed-linear", "format_version": 1,
+  "model_type", "classes", "hashing": HashingSettings.to_json(), "tfidf": null |
+  {"sublinear_tf", "norm", "has_idf"}, "score_scale", "hyperparameters", "n_scores"}`;
+- `coef_features` (int32) and `coef_scores` (int32), `coef_values` (float32): the non-zero
+  coefficients as (feature, score column, value); `intercept` (float32, one per score column);
+- `idf` (float32, one per feature) when `tfidf.has_idf`.
+
+Scores are `(x @ coef + intercept) * score_scale`; one score column means two classes and
+`sigmoid`, more mean `softmax`, as `LogisticRegression.predict_proba` does.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import zipfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sentiment.adapters.text_hashing import HashingSettings, NgramHasher, normalize_rows
+from sentiment.domain.errors import ClassifierError, ModelLoadError
+from sentiment.domain.model import ParamValue, Prediction
+from sentiment.domain.ports import Classifier
+
+Array = np.ndarray[Any, Any]
+
+FORMAT = "sentiment.hashed-linear"
+FORMAT_VERSION = 1
+FILE_NAME = "serving.npz"
+_ARRAYS = {"header", "coef_features", "coef_scores", "coef_values", "intercept", "idf"}
+_MAX_SCORES = 1024
+
+
+@dataclass(frozen=True)
+class TfidfSettings:
+    """The TfidfTransformer step between hashing and the linear model, if any."""
+
+    sublinear_tf: bool = False
+    norm: str | None = "l2"
+    idf: Array | None = None  # float32, one per feature
+
+
+@dataclass(frozen=True)
+class HashedLinearModel:
+    """Everything needed to score texts: hashing, optional TF-IDF, coefficients, classes."""
+
+    model_type: str
+    classes: tuple[str, ...]
+    hashing: HashingSettings
+    coef: Array  # (n_features, n_scores) float32, dense
+    intercept: Array  # (n_scores,) float32
+    tfidf: TfidfSettings | None = None
+    score_scale: float = 1.0
+    hyperparameters: Mapping[str, ParamValue] = field(default_factory=dict)
+
+    def save(self, path: Path) -> None:
+        """Write the model file (see the module docstring for the format)."""
+        features, scores = np.nonzero(self.coef)
+        header = {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "model_type": self.model_type,
+            "classes": list(self.classes),
+            "hashing": self.hashing.to_json(),
+            "tfidf": None
+            if self.tfidf is None
+            else {
+                "sublinear_tf": self.tfidf.sublinear_tf,
+                "norm": self.tfidf.norm,
+                "has_idf": self.tfidf.idf is not None,
+            },
+            "score_scale": self.score_scale,
+            "n_scores": int(self.coef.shape[1]),
+            "hyperparameters": dict(self.hyperparameters),
+        }
+        arrays: dict[str, Array] = {
+            "header": np.frombuffer(json.dumps(header).encode("utf-8"), dtype=np.uint8),
+            "coef_features": features.astype(np.int32),
+            "coef_scores": scores.astype(np.int32),
+            "coef_values": self.coef[features, scores].astype(np.float32),
+            "intercept": np.asarray(self.intercept, dtype=np.float32),
+        }
+        if self.tfidf is not None and self.tfidf.idf is not None:
+            arrays["idf"] = np.asarray(self.tfidf.idf, dtype=np.float32)
+        with path.open("wb") as handle:
+            np.savez(handle, allow_pickle=False, **arrays)
+
+    @classmethod
+    def load(cls, path: Path) -> HashedLinearModel:
+        """Read a model file. Raises ModelLoadError when it is unreadable or malformed."""
+        where = f"serving model file {path.name}"
+        try:
+            with np.load(path, allow_pickle=False) as archive:
+                names = set(archive.files)
+                if not {"header", "coef_features", "coef_scores", "coef_values"} <= names or (
+                    names - _ARRAYS
+                ):
+                    raise ModelLoadError(f"{where}: unexpected arrays {sorted(names)}")
+                arrays = {name: archive[name] for name in names}
+        except ModelLoadError:
+            raise
+        except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
+            raise ModelLoadError(f"cannot read {where}: {exc}") from exc
+        try:
+            return cls._from_arrays(arrays)
+        except (KeyError, TypeError, ValueError, IndexError) as exc:
+            raise ModelLoadError(f"{where} is malformed: {exc}") from exc
+
+    @classmethod
+    def _from_arrays(cls, arrays: dict[str, Array]) -> HashedLinearModel:
+        header = json.loads(arrays["header"].astype(np.uint8).tobytes().decode("utf-8"))
+        if not isinstance(header, dict):
+            raise ValueError("the header is not a JSON object")
+        if header.get("format") != FORMAT or header.get("format_version") != FORMAT_VERSION:
+            raise ValueError(
+                f"format {header.get('format')!r} version {header.get('format_version')!r}, "
+                f"expected {FORMAT!r} version {FORMAT_VERSION}"
+            )
+        hashing = HashingSettings.from_json(header["hashing"])
+        classes = tuple(str(c) for c in header["classes"])
+        n_scores = int(header["n_scores"])
+        if len(classes) < 2 or len(set(classes)) != len(classes):
+            raise ValueError(f"classes {list(classes)}: need at least two distinct ones")
+        if n_scores != (1 if len(classes) == 2 else len(classes)) or n_scores > _MAX_SCORES:
+            raise ValueError(f"{n_scores} score columns for {len(classes)} classes")
+        features, scores = arrays["coef_features"], arrays["coef_scores"]
+        values, intercept = arrays["coef_values"], arrays.get("intercept")
+        if features.dtype != np.int32 or scores.dtype != np.int32 or values.dtype != np.float32:
+            raise ValueError("coefficients must be int32 (feature, score) and float32 values")
+        if not features.shape == scores.shape == values.shape or features.ndim != 1:
+            raise ValueError("coefficient arrays of different shapes")
+        if features.size and (
+            int(features.min()) < 0
+            or int(features.max()) >= hashing.n_features
+            or int(scores.min()) < 0
+            or int(scores.max()) >= n_scores
+        ):
+            raise ValueError("a coefficient is outside the feature or score range")
+        if intercept is None or intercept.dtype != np.float32 or intercept.shape != (n_scores,):
+            raise ValueError(f"the intercept must be {n_scores} float32 values")
+        if not (np.isfinite(values).all() and np.isfinite(intercept).all()):
+            raise ValueError("coefficients must be finite")
+        coef = np.zeros((hashing.n_features, n_scores), dtype=np.float32)
+        coef[features, scores] = values
+        tfidf = None
+        if header["tfidf"] is not None:
+            spec = header["tfidf"]
+            idf = arrays.get("idf") if spec["has_idf"] else None
+            if spec["has_idf"] and (
+                idf is None or idf.dtype != np.float32 or idf.shape != (hashing.n_features,)
+            ):
+                raise ValueError(f"idf must be {hashing.n_features} float32 values")
+            if spec["norm"] not in (None, "l1", "l2"):
+                raise ValueError(f"unknown TF-IDF norm {spec['norm']!r}")
+            tfidf = TfidfSettings(bool(spec["sublinear_tf"]), spec["norm"], idf)
+        scale = float(header["score_scale"])
+        if not math.isfinite(scale) or scale <= 0:
+            raise ValueError(f"score_scale must be positive, got {scale}")
+        hyperparameters = header.get("hyperparameters") or {}
+        if not isinstance(hyperparameters, dict):
+            raise ValueError("hyperparameters must be an object")
+        return cls(
+            model_type=str(header["model_type"]),
+            classes=classes,
+            hashing=hashing,
+            coef=coef,
+            intercept=intercept,
+            tfidf=tfidf,
+            score_scale=scale,
+            hyperparameters=hyperparameters,
+        )
+
+
+class HashedLinearClassifier(Classifier):
+    """The Classifier port's prediction side over a HashedLinearModel, with numpy alone.
+
+    It is loaded fitted and serves; it cannot be fitted again (`fit` raises ClassifierError).
+    """
+
+    def __init__(self, model: HashedLinearModel) -> None:
+        self._model = model
+        self._hasher = NgramHasher(model.hashing)
+        # A contiguous (n_features, n_scores) matrix: coef[columns] gathers rows.
+        self._coef = np.ascontiguousarray(model.coef, dtype=np.float32)
+        self._intercept = np.asarray(model.intercept, dtype=np.float32)
+        tfidf = model.tfidf
+        self._tfidf = tfidf
+        # Counts or binary values as they come out of hashing (no TF-IDF, no normalisation).
+        self._plain = tfidf is None and model.hashing.norm is None
+        # Binary plain features are 1s: no need to multiply the coefficients by them.
+        self._weighted = not (self._plain and model.hashing.binary)
+
+    @classmethod
+    def from_file(cls, path: Path) -> HashedLinearClassifier:
+        return cls(HashedLinearModel.load(path))
+
+    @property
+    def model(self) -> HashedLinearModel:
+        return self._model
+
+    @property
+    def model_type(self) -> str:
+        return self._model.model_type
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        return self._model.classes
+
+    def hyperparameters(self) -> Mapping[str, ParamValue]:
+        return dict(self._model.hyperparameters)
+
+    def fit(self, texts: Sequence[str], labels: Sequence[str]) -> None:
+        raise ClassifierError("a model loaded for serving cannot be fitted again")
+
+    def predict(self, texts: Sequence[str]) -> list[Prediction]:
+        if not texts:
+            return []
+        probabilities = self.predict_proba(texts)
+        classes = self._model.classes
+        best = probabilities.argmax(axis=1).tolist()
+        return [
+            Prediction(label=classes[b], probabilities=dict(zip(classes, row, strict=True)))
+            for b, row in zip(best, probabilities.tolist(), strict=True)
+        ]
+
+    def predict_proba(self, texts: Sequence[str]) -> Array:
+        """Class probabilities, one row per text, columns in `classes` order (float32)."""
+        try:
+            scores = self.decision_function(list(texts))
+        except (ValueError, TypeError) as exc:
+            raise ClassifierError(f"cannot vectorize the texts: {exc}") from exc
+        if self._model.score_scale != 1.0:
+            scores *= np.float32(self._model.score_scale)
+        if scores.shape[1] == 1:
+            positive = _sigmoid(scores[:, 0])
+            return np.stack([1 - positive, positive], axis=1)
+        return _softmax(scores)
+
+    def decision_function(self, texts: list[str]) -> Array:
+        """`x @ coef + intercept` for the hashed (and TF-IDF weighted) features of the texts,
+        in float32 as scipy's sparse product computes it."""
+        if len(texts) == 1 and self._plain:
+            columns, values = self._hasher.one(texts[0])
+            return self._sum_rows(columns, values, np.array([0, columns.size]))
+        data, indices, indptr = self._hasher.arrays(texts)
+        if self._tfidf is not None:
+            _tfidf_in_place(data, indices, indptr, self._tfidf)
+        return self._sum_rows(indices, data, indptr)
+
+    def _sum_rows(self, columns: Array, values: Array, indptr: Array) -> Array:
+        """Per row of a CSR matrix: the float32 sum of value * coef[column], plus the
+        intercept."""
+        n_rows, n_scores = indptr.size - 1, self._coef.shape[1]
+        # One score column (two classes): gather from a 1-D view, sum 1-D.
+        coef = self._coef[:, 0] if n_scores == 1 else self._coef
+        products = coef.take(columns, axis=0)  # (nnz,) or (nnz, n_scores)
+        if self._weighted:
+            products *= values if n_scores == 1 else values[:, None]
+        scores = np.zeros((n_rows, n_scores), dtype=np.float32)
+        flat = scores[:, 0] if n_scores == 1 else scores  # a view: writes land in scores
+        if columns.size == 0:
+            pass
+        elif n_rows == 1:
+            # A running float32 sum in column order, as scipy's CSR product: the same numbers.
+            flat[0] = np.cumsum(products, axis=0)[-1]
+        else:
+            flat[:] = _row_sums(products, indptr)
+        scores += self._intercept
+        return scores
+
+
+_ROWS_PER_BLOCK = 32
+
+
+def _row_sums(products: Array, indptr: Array) -> Array:
+    """The running float32 sum of every CSR row of `products`, in order, as scipy's sparse
+    product computes it (so: the same numbers, not just close ones).
+
+    Rows sorted by length are padded with zeros to the longest of each block of 32 and summed
+    left to right with `cumsum` (sequential, unlike `sum`, which sums pairwise).
+    """
+    counts = np.diff(indptr)
+    n_rows = counts.size
+    sums = np.zeros((n_rows, *products.shape[1:]), dtype=products.dtype)
+    order = np.argsort(counts, kind="stable")
+    for first in range(0, n_rows, _ROWS_PER_BLOCK):
+        rows = order[first : first + _ROWS_PER_BLOCK]
+        lengths = counts[rows]
+        width = int(lengths[-1])  # sorted: the longest row of the block is the last
+        if width == 0:
+            continue
+        padded = np.zeros((rows.size, width, *products.shape[1:]), dtype=products.dtype)
+        block_row = np.repeat(np.arange(rows.size), lengths)
+        position = np.arange(block_row.size) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+        source = np.repeat(indptr[rows], lengths) + position
+        padded[block_row, position] = products[source]
+        sums[rows] = np.cumsum(padded, axis=1)[:, -1]
+    return sums
+
+
+def _tfidf_in_place(data: Array, indices: Array, indptr: Array, tfidf: TfidfSettings) -> None:
+    """TfidfTransformer.transform on CSR arrays: sublinear tf, idf weights, row norm."""
+    if tfidf.sublinear_tf:
+        np.log(data, out=data)
+        data += 1.0
+    if tfidf.idf is not None:
+        data *= tfidf.idf[indices]
+    if tfidf.norm is not None:
+        normalize_rows(data, indptr, tfidf.norm)
+
+
+def _sigmoid(x: Array) -> Array:
+    """expit, computed in float64 (no overflow), returned in x's dtype."""
+    z = x.astype(np.float64)
+    np.negative(z, out=z)
+    np.minimum(z, 700.0, out=z)  # exp(700) is finite; a larger score rounds to 0 anyway
+    np.exp(z, out=z)
+    z += 1.0
+    np.reciprocal(z, out=z)
+    return z.astype(x.dtype)
+
+
+def _softmax(scores: Array) -> Array:
+    """As sklearn.utils.extmath.softmax: shift by the row maximum, exponentiate, normalise."""
+    shifted: Array = scores - scores.max(axis=1, keepdims=True)
+    np.exp(shifted, out=shifted)
+    shifted /= shifted.sum(axis=1, keepdims=True)
+    return shifted

@@ -1,0 +1,57 @@
+"""Export a fitted SklearnClassifier as a HashedLinearModel: the pickle-free serving artifact.
+
+A pipeline of `HashingVectorizer [+ TfidfTransformer] + LogisticRegression` whose hashing
+`NgramHasher` reproduces exports; anything else (another step, another vectorizer) does not,
+and is served from its skops file instead.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.feature_extraction.text import HashingVectorizer, TfidfTransformer
+from sklearn.linear_model import LogisticRegression
+
+from sentiment.adapters.hashed_linear import HashedLinearModel, TfidfSettings
+from sentiment.adapters.nb_logistic import dense_coef
+from sentiment.adapters.sklearn_classifier import SklearnClassifier
+from sentiment.adapters.text_hashing import HashingSettings
+
+
+def hashed_linear_model(classifier: SklearnClassifier) -> HashedLinearModel | None:
+    """The serving model of a fitted classifier, or None when its pipeline has no such form."""
+    steps = [step for _, step in classifier.pipeline.steps]
+    vectorizer, model, middle = steps[0], steps[-1], steps[1:-1]
+    if not (
+        isinstance(vectorizer, HashingVectorizer)
+        and isinstance(model, LogisticRegression)
+        and len(middle) <= 1
+        and all(isinstance(step, TfidfTransformer) for step in middle)
+        and np.dtype(vectorizer.dtype) == np.float32
+    ):
+        return None
+    try:
+        hashing = HashingSettings.of(vectorizer)
+    except ValueError:
+        return None
+    tfidf = None
+    if middle:
+        step = middle[0]
+        idf = getattr(step, "idf_", None)
+        tfidf = TfidfSettings(
+            sublinear_tf=bool(step.sublinear_tf),
+            norm=step.norm,
+            idf=None if idf is None else np.asarray(idf, dtype=np.float32),
+        )
+    coef = np.ascontiguousarray(dense_coef(model).T, dtype=np.float32)
+    intercept = np.asarray(model.intercept_, dtype=np.float32).reshape(-1)
+    if intercept.size != coef.shape[1]:
+        return None
+    return HashedLinearModel(
+        model_type=classifier.model_type,
+        classes=classifier.classes,
+        hashing=hashing,
+        coef=coef,
+        intercept=intercept,
+        tfidf=tfidf,
+        hyperparameters=classifier.hyperparameters(),
+    )

@@ -1,0 +1,228 @@
+"""The numpy-only serving model (`serving.npz`) predicts what the scikit-learn pipeline predicts,
+and its file is refused when malformed, whatever it holds."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.feature_extraction.text import HashingVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline
+
+from sentiment.adapters.hashed_linear import (
+    FILE_NAME,
+    HashedLinearClassifier,
+    HashedLinearModel,
+)
+from sentiment.adapters.serving_export import hashed_linear_model
+from sentiment.adapters.sklearn_classifier import DEFAULTS, SklearnClassifier
+from sentiment.domain.errors import ClassifierError, ModelLoadError
+from sentiment.domain.model import LabelledDataset
+from tests.conftest import TINY_HYPERPARAMETERS, sample_frame
+
+MODEL_TYPES = sorted(DEFAULTS)
+ODD_TEXTS = ["", "!!!", "br br <br />", "ΟΔΟΣ İstanbul café 😀", "a\x00b", "x" * 5000]
+TOLERANCE = 1e-6
+
+
+@pytest.fixture(scope="module")
+def reviews(shared_frame: pd.DataFrame) -> list[str]:
+    """300 real reviews, none of them among the training ones, plus odd texts."""
+    texts = [str(t) for t in sample_frame(shared_frame, 300, seed=23)["text"].tolist()]
+    return [*texts, *ODD_TEXTS]
+
+
+def exported(classifier: SklearnClassifier, tmp_path: Path) -> HashedLinearClassifier:
+    """The classifier's serving model, written to a file and read back."""
+    model = hashed_linear_model(classifier)
+    assert model is not None
+    path = tmp_path / FILE_NAME
+    model.save(path)
+    return HashedLinearClassifier.from_file(path)
+
+
+@pytest.fixture(scope="module", params=MODEL_TYPES)
+def trained(request: pytest.FixtureRequest, small_dataset: LabelledDataset) -> SklearnClassifier:
+    classifier = SklearnClassifier(request.param, TINY_HYPERPARAMETERS)
+    classifier.fit(small_dataset.texts, small_dataset.labels)
+    return classifier
+
+
+def test_batch_probabilities_equal_the_pipelines(
+    trained: SklearnClassifier, reviews: list[str], tmp_path: Path
+) -> None:
+    served = exported(trained, tmp_path)
+    expected = trained.pipeline.predict_proba(reviews)
+    got = served.predict_proba(reviews)
+    assert got.shape == expected.shape
+    np.testing.assert_allclose(got, expected, rtol=0, atol=TOLERANCE)
+    assert served.classes == trained.classes
+    assert served.model_type == trained.model_type
+    assert served.hyperparameters() == trained.hyperparameters()
+
+
+def test_one_text_at_a_time_equals_the_pipeline(
+    trained: SklearnClassifier, reviews: list[str], tmp_path: Path
+) -> None:
+    served = exported(trained, tmp_path)
+    texts = reviews[:100] + ODD_TEXTS
+    expected = trained.pipeline.predict_proba(texts)
+    got = np.vstack([served.predict_proba([t]) for t in texts])
+    np.testing.assert_allclose(got, expected, rtol=0, atol=TOLERANCE)
+
+
+def test_predictions_name_the_same_labels(
+    trained: SklearnClassifier, reviews: list[str], tmp_path: Path
+) -> None:
+    served = exported(trained, tmp_path)
+    got, expected = served.predict(reviews), trained.predict(reviews)
+    assert [p.label for p in got] == [p.label for p in expected]
+    for a, b in zip(got, expected, strict=True):
+        assert a.probabilities == pytest.approx(b.probabilities, abs=TOLERANCE)
+    assert served.predict([]) == []
+
+
+def test_uneven_batches_equal_the_pipeline(trained: SklearnClassifier, tmp_path: Path) -> None:
+    # One very long text among short ones: the rows are summed one by one, not padded.
+    served = exported(trained, tmp_path)
+    texts = ["good", "bad film", " ".join(f"word{i}" for i in range(3000)), "", "great!"]
+    np.testing.assert_allclose(
+        served.predict_proba(texts), trained.pipeline.predict_proba(texts), atol=TOLERANCE
+    )
+
+
+def test_three_classes_equal_the_pipeline(
+    small_dataset: LabelledDataset, reviews: list[str], tmp_path: Path
+) -> None:
+    labels = [label if i % 3 else "neutral" for i, label in enumerate(small_dataset.labels)]
+    for model_type in MODEL_TYPES:
+        classifier = SklearnClassifier(model_type, TINY_HYPERPARAMETERS)
+        classifier.fit(small_dataset.texts, labels)
+        served = exported(classifier, tmp_path)
+        assert served.classes == ("negative", "neutral", "positive")
+        np.testing.assert_allclose(
+            served.predict_proba(reviews),
+            classifier.pipeline.predict_proba(reviews),
+            atol=TOLERANCE,
+        )
+
+
+def test_a_pipeline_of_another_form_has_no_serving_model(small_dataset: LabelledDataset) -> None:
+    vectorizer = HashingVectorizer(analyzer="char_wb", ngram_range=(2, 3), n_features=2**12)
+    pipeline = Pipeline([("vectorizer", vectorizer), ("classifier", LogisticRegression())])
+    pipeline.fit(list(small_dataset.texts), list(small_dataset.labels))
+    assert hashed_linear_model(SklearnClassifier("tfidf-lr", pipeline=pipeline)) is None
+
+
+def test_it_cannot_be_fitted_again(trained: SklearnClassifier, tmp_path: Path) -> None:
+    with pytest.raises(ClassifierError, match="cannot be fitted"):
+        exported(trained, tmp_path).fit(["a", "b"], ["x", "y"])
+
+
+def test_the_file_is_stored_sparse(trained: SklearnClassifier, tmp_path: Path) -> None:
+    model = hashed_linear_model(trained)
+    assert model is not None
+    model.save(tmp_path / FILE_NAME)
+    with np.load(tmp_path / FILE_NAME, allow_pickle=False) as archive:
+        assert archive["coef_values"].size == np.count_nonzero(model.coef)
+        header = json.loads(archive["header"].tobytes())
+    assert header["format"] == "sentiment.hashed-linear"
+    assert header["classes"] == list(trained.classes)
+    assert header["hashing"]["n_features"] == 2**16
+
+
+# -- malformed files ---------------------------------------------------------------------------
+
+
+def rewrite(source: Path, target: Path, **changes: np.ndarray | None) -> Path:
+    """A copy of a model file with some arrays replaced (or removed, with None)."""
+    with np.load(source, allow_pickle=False) as archive:
+        arrays = {name: archive[name] for name in archive.files}
+    for name, value in changes.items():
+        if value is None:
+            arrays.pop(name, None)
+        else:
+            arrays[name] = value
+    with target.open("wb") as handle:
+        np.savez(handle, **arrays)
+    return target
+
+
+def header_with(source: Path, **changes: object) -> np.ndarray:
+    with np.load(source, allow_pickle=False) as archive:
+        header = json.loads(archive["header"].tobytes())
+    header.update(changes)
+    return np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)
+
+
+@pytest.fixture
+def good_file(tmp_path: Path, small_dataset: LabelledDataset) -> Path:
+    classifier = SklearnClassifier("nblr", {"n_features_log2": 10})
+    classifier.fit(small_dataset.texts, small_dataset.labels)
+    model = hashed_linear_model(classifier)
+    assert model is not None
+    model.save(tmp_path / "good.npz")
+    return tmp_path / "good.npz"
+
+
+def test_a_good_file_loads(good_file: Path) -> None:
+    assert HashedLinearClassifier.from_file(good_file).classes == ("negative", "positive")
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        "not_a_zip",
+        "pickled_object",
+        "no_header",
+        "extra_array",
+        "other_format",
+        "one_class",
+        "feature_out_of_range",
+        "float64_values",
+        "nan_value",
+        "bad_intercept",
+        "bad_hashing",
+        "bad_scale",
+    ],
+)
+def test_a_malformed_file_is_refused(good_file: Path, tmp_path: Path, case: str) -> None:
+    target = tmp_path / f"{case}.npz"
+    with np.load(good_file, allow_pickle=False) as archive:
+        features = archive["coef_features"]
+        values = archive["coef_values"]
+    if case == "not_a_zip":
+        target.write_bytes(b"PK\x03\x04 not really")
+    elif case == "pickled_object":
+        # An object array is stored pickled: loading it would run code, so it is refused.
+        with target.open("wb") as handle:
+            np.savez(handle, header=np.array([{"a": 1}], dtype=object))
+    elif case == "no_header":
+        rewrite(good_file, target, header=None)
+    elif case == "extra_array":
+        rewrite(good_file, target, surprise=np.zeros(3))
+    elif case == "other_format":
+        rewrite(good_file, target, header=header_with(good_file, format_version=99))
+    elif case == "one_class":
+        rewrite(good_file, target, header=header_with(good_file, classes=["only"]))
+    elif case == "feature_out_of_range":
+        rewrite(good_file, target, coef_features=features + np.int32(2**10))
+    elif case == "float64_values":
+        rewrite(good_file, target, coef_values=values.astype(np.float64))
+    elif case == "nan_value":
+        rewrite(good_file, target, coef_values=np.full_like(values, np.nan))
+    elif case == "bad_intercept":
+        rewrite(good_file, target, intercept=np.zeros(2, dtype=np.float32))
+    elif case == "bad_hashing":
+        hashing = {"token_pattern": r"(\w+)", "n_features": 2**10}
+        rewrite(good_file, target, header=header_with(good_file, hashing=hashing))
+    elif case == "bad_scale":
+        rewrite(good_file, target, header=header_with(good_file, score_scale=-1))
+    with pytest.raises(ModelLoadError):
+        HashedLinearModel.load(target)
+    assert zipfile.is_zipfile(good_file)
