@@ -33,17 +33,20 @@ test: venv
 train: venv
 	$(BIN)/python -m sentiment.entrypoints.train --data '$(SENTIMENT_DATA)'
 
+# One worker process per core (SENTIMENT_WORKERS to change it); see README, "Inference API".
 serve: venv
-	$(BIN)/uvicorn sentiment.entrypoints.api:app --host $(HOST) --port $(PORT)
+	$(BIN)/python -m sentiment.entrypoints.serve --host $(HOST) --port $(PORT)
 
 # Short runs of the benchmarks: serving (this API next to `mlflow models serve`; needs wrk), cold
 # start and memory per registry reader, in-process prediction speed, model quality (every model
-# type on a 1,000-review sample), and the soak test (errors under steady load; needs wrk).
+# type on a 1,000-review sample), training time and peak memory (500 reviews), and the soak
+# test (errors under steady load; needs wrk).
 bench-smoke: venv
 	$(BIN)/python benchmarks/serve.py --smoke
 	$(BIN)/python benchmarks/cold_start.py --smoke
 	$(BIN)/python benchmarks/lean_predict.py --smoke
 	$(BIN)/python benchmarks/model_quality.py --smoke
+	$(BIN)/python benchmarks/train.py --smoke
 	$(BIN)/python benchmarks/soak.py --smoke
 
 clean:

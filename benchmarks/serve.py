@@ -1,14 +1,21 @@
 """Serving benchmark: this API next to `mlflow models serve`, same registered version, same run.
 
-Both servers are started on free loopback ports with one worker each and driven by the same load
-generator (wrk, from Debian's `wrk` package) with the same ~1,000-character review. Rounds
-alternate between the servers so that drift on a shared machine hits both. Printed per scenario
-and concurrency: requests/s, p50 and p99 latency (median over rounds, with the spread), reviews/s,
-and the ratio sentiment / mlflow; then cold start (process start to first 200 on a prediction)
-and resident memory of each worker.
+For each worker count (`--workers 1,2`), both servers are started on free loopback ports with
+that many workers (ours: `python -m sentiment.entrypoints.serve --workers N`; MLflow:
+`mlflow models serve -w N`) and driven by the same load generator (wrk, from Debian's `wrk`
+package, one thread) with the same ~1,000-character review. Scenarios: `single` (one review per
+`/predict`, at each `--concurrency`, default 16 and 64) and `batch` (100 reviews per
+`/predict/batch`, MLflow's `/invocations`, at `--batch-concurrency`). Rounds alternate the order
+of the servers so that drift on a shared machine hits both. Printed per scenario and
+concurrency: requests/s, p50 and p99 latency (median over rounds, with the spread), reviews/s,
+the ratio sentiment / mlflow against the targets, and wrk's own CPU use (a load generator near
+one full core would be the bottleneck); then cold start (process start to the first 200 on a
+prediction), resident memory per worker, the ceiling of wrk against a constant reply (our
+`/health`), and the machine's load average.
 
     # against a registered model (e.g. trained on the full IMDB data)
-    python benchmarks/serve.py --tracking-uri sqlite:////path/to/mlflow.db [--version 3]
+    python benchmarks/serve.py --tracking-uri sqlite:////path/to/mlflow.db [--version 3] \
+        --workers 1,2 --rounds 3 --duration 10
     # short smoke run (CI): trains a small model on 300 sampled reviews first
     python benchmarks/serve.py --smoke
 
@@ -23,6 +30,7 @@ import csv
 import json
 import os
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -58,10 +66,15 @@ class WrkResult:
     p99_ms: float
     requests: int
     failures: int  # non-2xx responses and socket errors
+    wrk_cpu: float = float("nan")  # wrk's CPU seconds per wall second (1.0: one full core)
+    # The server's CPU time (all its processes) per request answered: unlike req/s, hardly
+    # changed by other jobs on a shared machine.
+    cpu_ms_per_request: float = float("nan")
 
 
 @dataclass
 class Row:
+    workers: int
     scenario: str
     concurrency: int
     server: str
@@ -124,12 +137,28 @@ class Server:
             time.sleep(0.02)
         raise RuntimeError(f"{self.name} did not answer in {timeout_s} s:\n{self.log.read_text()}")
 
-    def worker_rss_mb(self) -> float:
-        """RSS of the process that serves: the deepest descendant (mlflow's uvicorn child)."""
-        pid = self.process.pid
-        while children := _children(pid):
-            pid = children[-1]
-        return _rss_kb(pid) / 1024.0
+    def worker_rss_mb(self) -> list[float]:
+        """RSS of each serving process: the spawned workers of a multi-worker server (not
+        multiprocessing's resource tracker), else the deepest descendant (mlflow's uvicorn)."""
+        tree = _descendants(self.process.pid)
+        workers = [pid for pid in tree if b"spawn_main" in _cmdline(pid)]
+        if not workers:
+            pid = self.process.pid
+            while children := _children(pid):
+                pid = children[-1]
+            workers = [pid]
+        return [_rss_kb(pid) / 1024.0 for pid in workers]
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU time of the server and all its processes so far."""
+        ticks = 0
+        for pid in [self.process.pid, *_descendants(self.process.pid)]:
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            ticks += int(fields[11]) + int(fields[12])  # utime, stime
+        return ticks / os.sysconf("SC_CLK_TCK")
 
     def stop(self) -> None:
         with contextlib.suppress(ProcessLookupError):
@@ -153,6 +182,22 @@ def _children(pid: int) -> list[int]:
     return [int(p) for p in text.split()]
 
 
+def _descendants(pid: int) -> list[int]:
+    found, stack = [], [pid]
+    while stack:
+        for child in _children(stack.pop()):
+            found.append(child)
+            stack.append(child)
+    return found
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
 def _rss_kb(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -169,48 +214,63 @@ def server_env(tracking_uri: str, **extra: str) -> dict[str, str]:
     return env
 
 
-def start_ours(tracking_uri: str, version: str, workdir: Path) -> tuple[Server, str]:
+def start_ours(tracking_uri: str, version: str, workers: int, workdir: Path) -> tuple[Server, str]:
     port = free_port()
-    args = [sys.executable, "-m", "uvicorn", "sentiment.entrypoints.api:app"]
+    args = [sys.executable, "-m", "sentiment.entrypoints.serve", "--workers", str(workers)]
     args += ["--host", "127.0.0.1", "--port", str(port)]
     env = server_env(
         tracking_uri,
         SENTIMENT_TRACKING_URI=tracking_uri,
         SENTIMENT_MODEL_VERSION=version,
         SENTIMENT_MODEL_NAME=MODEL_NAME,
+        SENTIMENT_RELOAD_INTERVAL_S="0",  # the version is pinned: nothing to follow
     )
-    return Server(OURS, args, env, workdir / "sentiment.log"), f"http://127.0.0.1:{port}"
+    log = workdir / f"sentiment-{workers}w.log"
+    return Server(OURS, args, env, log), f"http://127.0.0.1:{port}"
 
 
-def start_mlflow(tracking_uri: str, version: str, workdir: Path) -> tuple[Server, str]:
+def start_mlflow(
+    tracking_uri: str, version: str, workers: int, workdir: Path
+) -> tuple[Server, str]:
     port = free_port()
     mlflow = str(Path(sys.executable).parent / "mlflow")
     args = [mlflow, "models", "serve", "-m", f"models:/{MODEL_NAME}/{version}"]
-    args += ["--env-manager", "local", "-h", "127.0.0.1", "-p", str(port), "-w", "1"]
-    return Server(MLFLOW, args, server_env(tracking_uri), workdir / "mlflow.log"), (
-        f"http://127.0.0.1:{port}"
-    )
+    args += ["--env-manager", "local", "-h", "127.0.0.1", "-p", str(port), "-w", str(workers)]
+    log = workdir / f"mlflow-{workers}w.log"
+    return Server(MLFLOW, args, server_env(tracking_uri), log), f"http://127.0.0.1:{port}"
 
 
 # -- load ------------------------------------------------------------------------------------
 
 
-def run_wrk(url: str, body: bytes, connections: int, seconds: float, workdir: Path) -> WrkResult:
-    body_file = workdir / f"body-{abs(hash(body))}.json"
-    body_file.write_bytes(body)
-    script = workdir / "post.lua"
-    script.write_text(
-        'wrk.method = "POST"\n'
-        'wrk.headers["Content-Type"] = "application/json"\n'
-        f'local f = io.open("{body_file}", "rb")\n'
-        'wrk.body = f:read("*a")\n'
-        "f:close()\n"
-    )
+def run_wrk(
+    url: str, body: bytes | None, connections: int, seconds: float, workdir: Path
+) -> WrkResult:
+    """wrk with one thread; POSTs `body` as JSON (None: plain GETs). Also measures wrk's CPU."""
     command = ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--latency"]
     command += ["--timeout", "30s"]  # a slow answer is latency, not a failure
-    command += ["-s", str(script), url]
+    if body is not None:
+        body_file = workdir / f"body-{abs(hash(body))}.json"
+        body_file.write_bytes(body)
+        script = workdir / f"post-{abs(hash(body))}.lua"
+        script.write_text(
+            'wrk.method = "POST"\n'
+            'wrk.headers["Content-Type"] = "application/json"\n'
+            f'local f = io.open("{body_file}", "rb")\n'
+            'wrk.body = f:read("*a")\n'
+            "f:close()\n"
+        )
+        command += ["-s", str(script)]
+    command.append(url)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
     output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
-    return parse_wrk(output)
+    wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    result = parse_wrk(output)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    result.wrk_cpu = cpu / wall if wall > 0 else float("nan")
+    return result
 
 
 _UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
@@ -288,38 +348,79 @@ def scenarios(review: str, batch_reviews: Sequence[str], names: Sequence[str]) -
 
 # -- report ----------------------------------------------------------------------------------
 
+# Targets of the performance issue: ours / mlflow, same worker count, same run.
+TARGET_SINGLE_RPS, TARGET_SINGLE_P99, TARGET_BATCH_REVIEWS = 2.0, 0.5, 1.5
 
-def report(rows: list[Row], servers: dict[str, Server], rss: dict[str, float]) -> str:
-    lines = [
-        f"{'scenario':<10}{'conc':>5}  {'server':<10}{'req/s':>9} {'(min-max)':<15}"
-        f"{'p50 ms':>8}{'p99 ms':>9}{'reviews/s':>11}{'fail':>6}",
-    ]
-    by_key = {(r.scenario, r.concurrency, r.server): r for r in rows}
-    for scenario, concurrency in dict.fromkeys((r.scenario, r.concurrency) for r in rows):
-        pair = [by_key[(scenario, concurrency, s)] for s in (MLFLOW, OURS)]
-        for row in pair:
-            low, high = row.spread("requests_per_s")
-            texts = int(re.sub(r"\D", "", row.scenario) or 1)
+
+@dataclass
+class ServerFacts:
+    cold_start_s: float
+    worker_rss_mb: list[float]
+
+
+def verdict(met: bool) -> str:
+    return "met" if met else "MISSED"
+
+
+def report(
+    rows: list[Row], facts: dict[tuple[int, str], ServerFacts], ceiling: dict[int, WrkResult]
+) -> str:
+    lines: list[str] = []
+    by_key = {(r.workers, r.scenario, r.concurrency, r.server): r for r in rows}
+    for workers in dict.fromkeys(r.workers for r in rows):
+        lines.append(f"== {workers} worker(s) each")
+        lines.append(
+            f"{'scenario':<10}{'conc':>5}  {'server':<10}{'req/s':>9} {'(min-max)':<15}"
+            f"{'p50 ms':>8}{'p99 ms':>9}{'reviews/s':>11}{'cpu ms/req':>11}{'fail':>6}"
+            f"{'wrk cpu':>9}"
+        )
+        for scenario, concurrency in dict.fromkeys(
+            (r.scenario, r.concurrency) for r in rows if r.workers == workers
+        ):
+            pair = [by_key[(workers, scenario, concurrency, s)] for s in (MLFLOW, OURS)]
+            texts = int(re.sub(r"\D", "", scenario) or 1)
+            for row in pair:
+                low, high = row.spread("requests_per_s")
+                lines.append(
+                    f"{scenario:<10}{concurrency:>5}  {row.server:<10}"
+                    f"{row.median('requests_per_s'):>9.1f} {f'({low:.0f}-{high:.0f})':<15}"
+                    f"{row.median('p50_ms'):>8.2f}{row.median('p99_ms'):>9.2f}"
+                    f"{row.median('requests_per_s') * texts:>11.0f}"
+                    f"{row.median('cpu_ms_per_request'):>11.2f}"
+                    f"{sum(r.failures for r in row.rounds):>6}"
+                    f"{row.median('wrk_cpu') * 100:>8.0f}%"
+                )
+            theirs, ours = pair
+            rps = ours.median("requests_per_s") / theirs.median("requests_per_s")
+            p50 = ours.median("p50_ms") / theirs.median("p50_ms")
+            p99 = ours.median("p99_ms") / theirs.median("p99_ms")
+            cpu = ours.median("cpu_ms_per_request") / theirs.median("cpu_ms_per_request")
+            if texts == 1:
+                goal = (
+                    f"target >= {TARGET_SINGLE_RPS:.1f}x: {verdict(rps >= TARGET_SINGLE_RPS)}; "
+                    f"p99 <= {TARGET_SINGLE_P99:.1f}x: {verdict(p99 <= TARGET_SINGLE_P99)}"
+                )
+            else:
+                goal = f"reviews/s target >= {TARGET_BATCH_REVIEWS:.1f}x: " + verdict(
+                    rps >= TARGET_BATCH_REVIEWS
+                )
             lines.append(
-                f"{scenario:<10}{concurrency:>5}  {row.server:<10}"
-                f"{row.median('requests_per_s'):>9.1f} {f'({low:.0f}-{high:.0f})':<15}"
-                f"{row.median('p50_ms'):>8.2f}{row.median('p99_ms'):>9.2f}"
-                f"{row.median('requests_per_s') * texts:>11.0f}"
-                f"{sum(r.failures for r in row.rounds):>6}"
+                f"{'':<10}{'':>5}  {'ratio':<10}{rps:>8.2f}x {'':<15}"
+                f"{p50:>7.2f}x{p99:>8.2f}x{'':>11}{cpu:>10.2f}x   {goal}"
             )
-        theirs, ours = pair
-        lines.append(
-            f"{'':<10}{'':>5}  {'ratio':<10}"
-            f"{ours.median('requests_per_s') / theirs.median('requests_per_s'):>8.2f}x {'':<15}"
-            f"{ours.median('p50_ms') / theirs.median('p50_ms'):>7.2f}x"
-            f"{ours.median('p99_ms') / theirs.median('p99_ms'):>8.2f}x"
-        )
-    lines.append("")
-    for name in (MLFLOW, OURS):
-        lines.append(
-            f"{name:<10} cold start {servers[name].cold_start_s:6.2f} s   "
-            f"worker RSS {rss[name]:7.1f} MB"
-        )
+        for name in (MLFLOW, OURS):
+            fact = facts[(workers, name)]
+            rss = ", ".join(f"{mb:.1f}" for mb in fact.worker_rss_mb)
+            lines.append(
+                f"{name:<10} cold start {fact.cold_start_s:6.2f} s   RSS per worker (MB): {rss}"
+            )
+        if workers in ceiling:
+            c = ceiling[workers]
+            lines.append(
+                f"wrk ceiling: GET /health (constant reply) on sentiment: "
+                f"{c.requests_per_s:.0f} req/s, wrk CPU {c.wrk_cpu * 100:.0f}% of a core"
+            )
+        lines.append("")
     return "\n".join(lines)
 
 
@@ -330,8 +431,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--data", type=Path, default=None, help="CSV with text,label columns")
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per round")
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds")
-    parser.add_argument("--concurrency", default="1,16", help="comma-separated connections")
-    parser.add_argument("--scenarios", default="single", help="single and/or batch")
+    parser.add_argument("--workers", default="1", help="comma-separated worker counts: 1,2")
+    parser.add_argument("--concurrency", default="16,64", help="connections, single scenario")
+    parser.add_argument("--batch-concurrency", default="8", help="connections, batch scenario")
+    parser.add_argument("--scenarios", default="single,batch", help="single and/or batch")
     parser.add_argument("--batch-size", type=int, default=100)
     parser.add_argument("--json", type=Path, help="also write the figures as JSON")
     parser.add_argument("--smoke", action="store_true", help="small model, short rounds (CI)")
@@ -345,69 +448,113 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if args.smoke:
         args.duration, args.rounds = 2.0, 1
+        args.concurrency, args.batch_concurrency = "16", "4"
     data = args.data or Path(os.environ.get("SENTIMENT_TEST_DATA", str(DEFAULT_DATA)))
     reviews = read_reviews(data)
     review = pick_review(reviews)
     batch_reviews = [text for text, _ in reviews[:: max(1, len(reviews) // args.batch_size)]]
     chosen = scenarios(review, batch_reviews[: args.batch_size], args.scenarios.split(","))
-    concurrencies = [int(c) for c in args.concurrency.split(",")]
+    levels = {
+        "single": [int(c) for c in args.concurrency.split(",")],
+        "batch": [int(c) for c in args.batch_concurrency.split(",")],
+    }
+    worker_counts = [int(w) for w in args.workers.split(",")]
+    loads = [os.getloadavg()]
 
-    with tempfile.TemporaryDirectory(prefix="bench-serve-") as tmp, _servers() as servers:
+    rows: dict[tuple[int, str, int, str], Row] = {}
+    facts: dict[tuple[int, str], ServerFacts] = {}
+    ceiling: dict[int, WrkResult] = {}
+    with tempfile.TemporaryDirectory(prefix="bench-serve-") as tmp:
         workdir = Path(tmp)
         tracking_uri = args.tracking_uri or train_small(data, workdir)
         print(f"model {MODEL_NAME} version {args.version} from {tracking_uri}")
-        print(f"review: {len(review)} characters; rounds: {args.rounds} x {args.duration:.0f} s")
-        urls: dict[str, str] = {}
-        first = chosen[0]
-        for name, start, (path, body) in (
-            (MLFLOW, start_mlflow, first.mlflow),
-            (OURS, start_ours, first.ours),
-        ):
-            servers[name], urls[name] = start(tracking_uri, args.version, workdir)
-            servers[name].wait_first_prediction(urls[name] + path, body)
-        for scenario in chosen:  # warm up both
-            for name in (MLFLOW, OURS):
-                path, body = scenario.ours if name == OURS else scenario.mlflow
-                run_wrk(urls[name] + path, body, 4, 1, workdir)
-
-        rows = {
-            (s.name, c, n): Row(s.name, c, n)
-            for s in chosen
-            for c in concurrencies
-            for n in (MLFLOW, OURS)
-        }
-        for round_number in range(args.rounds):
-            order = (MLFLOW, OURS) if round_number % 2 == 0 else (OURS, MLFLOW)
-            for scenario in chosen:
-                for concurrency in concurrencies:
-                    for name in order:
+        print(
+            f"review: {len(review)} characters; rounds: {args.rounds} x {args.duration:.0f} s; "
+            f"cores: {os.cpu_count()}; workers: {worker_counts}",
+            flush=True,
+        )
+        for workers in worker_counts:
+            with _servers() as servers:
+                urls: dict[str, str] = {}
+                first = chosen[0]
+                for name, start, (path, body) in (
+                    (MLFLOW, start_mlflow, first.mlflow),
+                    (OURS, start_ours, first.ours),
+                ):
+                    servers[name], urls[name] = start(tracking_uri, args.version, workers, workdir)
+                    if not args.smoke:  # one at a time: each cold start on a machine to itself
+                        servers[name].wait_first_prediction(urls[name] + path, body)
+                if args.smoke:  # both at once: shorter, but the cold starts share the cores
+                    for name in (MLFLOW, OURS):
+                        path, body = first.ours if name == OURS else first.mlflow
+                        servers[name].wait_first_prediction(urls[name] + path, body)
+                if workers > 1:  # every worker has loaded its model before the first round
+                    for name in (MLFLOW, OURS):
+                        _wait_all_workers(servers[name], urls[name], chosen[0], name)
+                for scenario in chosen:  # warm up both
+                    for name in (MLFLOW, OURS):
                         path, body = scenario.ours if name == OURS else scenario.mlflow
-                        result = run_wrk(
-                            urls[name] + path, body, concurrency, args.duration, workdir
-                        )
-                        rows[(scenario.name, concurrency, name)].rounds.append(result)
-        rss = {name: servers[name].worker_rss_mb() for name in (MLFLOW, OURS)}
-        print(report(list(rows.values()), servers, rss))
-        if args.json:
-            args.json.write_text(
-                json.dumps(
-                    {
-                        "rows": [
-                            {
-                                **{k: v for k, v in asdict(r).items() if k != "rounds"},
-                                "rounds": [asdict(x) for x in r.rounds],
-                            }
-                            for r in rows.values()
-                        ],
-                        "cold_start_s": {n: s.cold_start_s for n, s in servers.items()},
-                        "worker_rss_mb": rss,
-                        "review_chars": len(review),
-                    },
-                    indent=2,
+                        run_wrk(urls[name] + path, body, 4, 1, workdir)
+                for round_number in range(args.rounds):
+                    order = (MLFLOW, OURS) if round_number % 2 == 0 else (OURS, MLFLOW)
+                    for scenario in chosen:
+                        for concurrency in levels[scenario.name.rstrip("0123456789")]:
+                            for name in order:
+                                path, body = scenario.ours if name == OURS else scenario.mlflow
+                                cpu_before = servers[name].cpu_seconds()
+                                result = run_wrk(
+                                    urls[name] + path, body, concurrency, args.duration, workdir
+                                )
+                                cpu = servers[name].cpu_seconds() - cpu_before
+                                result.cpu_ms_per_request = cpu * 1000 / max(1, result.requests)
+                                key = (workers, scenario.name, concurrency, name)
+                                rows.setdefault(key, Row(*key)).rounds.append(result)
+                    loads.append(os.getloadavg())
+                ceiling[workers] = run_wrk(
+                    urls[OURS] + "/health", None, max(levels["single"]), args.duration, workdir
                 )
+                for name in (MLFLOW, OURS):
+                    facts[(workers, name)] = ServerFacts(
+                        servers[name].cold_start_s, servers[name].worker_rss_mb()
+                    )
+    print(report(list(rows.values()), facts, ceiling))
+    one_minute = [load[0] for load in loads]
+    print(
+        f"load average (1 min) during the run: {min(one_minute):.2f}-{max(one_minute):.2f} "
+        f"on {os.cpu_count()} cores"
+    )
+    if args.json:
+        args.json.write_text(
+            json.dumps(
+                {
+                    "rows": [
+                        {
+                            **{k: v for k, v in asdict(r).items() if k != "rounds"},
+                            "rounds": [asdict(x) for x in r.rounds],
+                        }
+                        for r in rows.values()
+                    ],
+                    "servers": {f"{w}:{n}": asdict(f) for (w, n), f in facts.items()},
+                    "ceiling": {str(w): asdict(c) for w, c in ceiling.items()},
+                    "load_average": loads,
+                    "review_chars": len(review),
+                },
+                indent=2,
             )
-        failures = sum(x.failures for r in rows.values() for x in r.rounds)
+        )
+    failures = sum(x.failures for r in rows.values() for x in r.rounds)
     return 1 if failures else 0
+
+
+def _wait_all_workers(server: Server, url: str, scenario: Scenario, name: str) -> None:
+    """Until a burst of fresh connections gets only 200s (every worker has its model)."""
+    path, body = scenario.ours if name == OURS else scenario.mlflow
+    deadline = time.perf_counter() + 300
+    while time.perf_counter() < deadline:
+        if all(post(url + path, body) == 200 for _ in range(8)):
+            return
+        time.sleep(0.2)
+    raise RuntimeError(f"{name}: not every worker answered in time:\n{server.log.read_text()}")
 
 
 @contextlib.contextmanager

@@ -112,6 +112,28 @@ class Settings(BaseSettings):
         ge=1024,
         description="Largest request body accepted, in bytes; a larger one gets 413 unread.",
     )
+    batch_max_size: int = Field(
+        64,
+        ge=0,
+        le=4096,
+        description="Micro-batching: most concurrent /predict requests classified together in "
+        "one vectorized call, off the event loop. 0 or 1: no micro-batching (each request alone).",
+    )
+    batch_max_wait_ms: float = Field(
+        2.0,
+        ge=0.0,
+        le=1000.0,
+        description="Micro-batching: under concurrency, how long (ms) a request may wait for "
+        "others to join its batch; a lone request never waits. 0: never wait, batch only what "
+        "queued while the previous batch ran.",
+    )
+    workers: int | None = Field(
+        None,
+        ge=1,
+        le=512,
+        description="Worker processes of `python -m sentiment.entrypoints.serve`; empty: one per "
+        "core.",
+    )
     load_retry_initial_s: float = Field(
         0.5, gt=0.0, description="First wait before retrying a failed model load, in seconds."
     )
@@ -180,7 +202,7 @@ class Settings(BaseSettings):
     def _empty_token_is_none(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
 
-    @field_validator("model_version", mode="before")
+    @field_validator("model_version", "workers", mode="before")
     @classmethod
     def _empty_version_is_none(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value

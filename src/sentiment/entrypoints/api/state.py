@@ -6,8 +6,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from sentiment.application.batching import MicroBatcher
 from sentiment.application.load_model import LoadedModel
 from sentiment.application.serving import ServedModel
+from sentiment.domain.model import Prediction
 from sentiment.entrypoints.api.loader import BackgroundLoader
 from sentiment.entrypoints.api.metrics import ApiMetrics
 from sentiment.entrypoints.api.reloader import ModelWatcher
@@ -22,6 +24,8 @@ class ApiState:
     loader: BackgroundLoader
     text_column: str = "text"
     watcher: ModelWatcher | None = None
+    # Groups concurrent single predictions (None: micro-batching is off).
+    batcher: MicroBatcher[LoadedModel, str, Prediction] | None = None
 
 
 def model_ref(model: LoadedModel) -> dict[str, Any]:

@@ -1,0 +1,109 @@
+"""`python -m sentiment.entrypoints.serve --workers 2` as real processes: both workers accept
+connections and answer, and the server stops with its workers."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.api_support import free_port
+from tests.e2e.api.conftest import Store
+from tests.processes import running_server
+
+pytestmark = pytest.mark.e2e
+CONNECTIONS = 24  # all on one of two workers by chance: 2 * 2**-24
+
+
+def children(pid: int) -> list[int]:
+    try:
+        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    except OSError:
+        return []
+    return [int(p) for p in text.split()]
+
+
+def worker_pids(supervisor: int) -> list[int]:
+    """The spawned workers (not multiprocessing's resource tracker)."""
+    pids = []
+    for pid in children(supervisor):
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:  # gone meanwhile
+            continue
+        if b"spawn_main" in cmdline:
+            pids.append(pid)
+    return pids
+
+
+def established_inodes(port: int) -> set[str]:
+    """Socket inodes of the server's side of established TCP connections on `port`."""
+    inodes: set[str] = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            local, state, inode = fields[1], fields[3], fields[9]
+            if int(local.rsplit(":", 1)[1], 16) == port and state == "01":
+                inodes.add(inode)
+    return inodes
+
+
+def sockets_of(pid: int) -> set[str]:
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[len("socket:[") : -1])
+    return inodes
+
+
+def request(conn: http.client.HTTPConnection, method: str, path: str, body: object = None) -> int:
+    payload = json.dumps(body).encode() if body is not None else None
+    headers = {"Content-Type": "application/json"} if payload is not None else {}
+    conn.request(method, path, body=payload, headers=headers)
+    response = conn.getresponse()
+    response.read()
+    return response.status
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_two_workers_both_accept_and_answer(trained_store: Store) -> None:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    log = trained_store.root / "serve-2-workers.log"
+    command = [sys.executable, "-m", "sentiment.entrypoints.serve", "--port", str(port)]
+    env = trained_store.env(SENTIMENT_WORKERS="2", SENTIMENT_RELOAD_INTERVAL_S="0")
+    with running_server(command, f"{url}/health", log, env=env, cwd=trained_store.root) as server:
+        workers = worker_pids(server.pid)
+        assert len(workers) == 2, log.read_text()
+        connections = [
+            http.client.HTTPConnection("127.0.0.1", port, timeout=30) for _ in range(CONNECTIONS)
+        ]
+        try:
+            for conn in connections:  # keep-alive: each stays with the worker that accepted it
+                deadline = time.monotonic() + 120
+                while request(conn, "GET", "/ready") != 200:  # that worker loads its model
+                    assert time.monotonic() < deadline, log.read_text()
+                    time.sleep(0.2)
+                assert request(conn, "POST", "/predict", {"text": "A wonderful film!"}) == 200
+            open_connections = established_inodes(port)
+            per_worker = [len(sockets_of(pid) & open_connections) for pid in workers]
+        finally:
+            for conn in connections:
+                conn.close()
+        assert sum(per_worker) == CONNECTIONS, per_worker
+        assert all(count > 0 for count in per_worker), per_worker  # both workers answered
+    # Stopping the server stopped its workers.
+    assert not any(Path(f"/proc/{pid}").exists() for pid in workers)

@@ -1,0 +1,114 @@
+"""Micro-batching in the API: models across swaps, errors, and concurrent /predict requests."""
+
+from __future__ import annotations
+
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+
+from fastapi.testclient import TestClient
+
+from sentiment.adapters.memory_registry import InMemoryModelRegistry
+from sentiment.adapters.sklearn_classifier import SklearnClassifier
+from sentiment.application.load_model import LoadedModel, LoadModelCommand
+from sentiment.domain.errors import ClassifierError
+from sentiment.domain.model import ModelVersion, Prediction
+from sentiment.entrypoints.api.routes_predict import predict_texts, prediction_batcher
+from tests.api_support import AppFactory, FixedClassifier, sample_rows
+from tests.unit.application.test_batching import run
+
+
+def loaded(version: str, positive: float) -> LoadedModel:
+    return LoadedModel(
+        info=ModelVersion(name="M", version=version, run_id=f"run-{version}"),
+        classifier=FixedClassifier({"negative": 1 - positive, "positive": positive}),
+        resolved_by="latest",
+        alias=None,
+        requested=LoadModelCommand(),
+        loaded_at=0.0,
+        load_seconds=0.0,
+    )
+
+
+def test_requests_holding_different_models_get_predictions_from_their_own_model() -> None:
+    # A swap while requests wait: each request's prediction comes from the model it read.
+    old, new = loaded("1", 0.9), loaded("2", 0.2)
+    batcher = prediction_batcher(max_size=16, max_wait_ms=0)
+    assert batcher is not None
+
+    async def scenario() -> list[Prediction]:
+        results = await asyncio.gather(
+            *(batcher.submit(model, "a text") for model in (old, new, old, new))
+        )
+        await batcher.close()
+        return list(results)
+
+    predictions = run(scenario())
+    assert [p.label for p in predictions] == ["positive", "negative"] * 2
+    old_classifier, new_classifier = old.classifier, new.classifier
+    assert isinstance(old_classifier, FixedClassifier)
+    assert isinstance(new_classifier, FixedClassifier)
+    assert old_classifier.calls >= 1
+    assert new_classifier.calls >= 1
+
+
+def test_a_failing_model_fails_each_request_with_its_own_error() -> None:
+    broken = LoadedModel(
+        info=ModelVersion(name="M", version="3", run_id="run-3"),
+        classifier=FixedClassifier(error=ClassifierError("boom")),
+        resolved_by="latest",
+        alias=None,
+        requested=LoadModelCommand(),
+        loaded_at=0.0,
+        load_seconds=0.0,
+    )
+    batcher = prediction_batcher(max_size=16, max_wait_ms=1)
+    assert batcher is not None
+
+    async def scenario() -> list[object]:
+        outcomes = await asyncio.gather(
+            *(batcher.submit(broken, "x") for _ in range(3)), return_exceptions=True
+        )
+        await batcher.close()
+        return list(outcomes)
+
+    outcomes = run(scenario())
+    assert all(isinstance(o, ClassifierError) for o in outcomes)
+
+
+def test_micro_batching_is_off_below_two_and_predict_texts_uses_the_use_case() -> None:
+    assert prediction_batcher(0, 2.0) is None
+    assert prediction_batcher(1, 2.0) is None
+    model = loaded("1", 0.75)
+    assert [p.label for p in predict_texts(model, ["a", "b"])] == ["positive", "positive"]
+
+
+def test_concurrent_predict_requests_answer_as_the_model_does_one_by_one(
+    make_app: AppFactory, registry: InMemoryModelRegistry, classifier: SklearnClassifier
+) -> None:
+    texts = [text for text, _ in sample_rows(48, seed=3)]
+    app = make_app(registry, batch_max_size=8, batch_max_wait_ms=5)
+    with TestClient(app) as client, ThreadPoolExecutor(16) as pool:
+        responses = list(pool.map(lambda t: client.post("/predict", json={"text": t}), texts))
+        batcher = app.state.sentiment.batcher
+        assert batcher is not None
+        stats = batcher.stats
+    assert [r.status_code for r in responses] == [200] * len(texts)
+    expected = classifier.predict(texts)
+    for response, prediction in zip(responses, expected, strict=True):
+        body = response.json()
+        assert body["label"] == prediction.label
+        assert body["probabilities"] == prediction.probabilities
+        assert body["model"]["version"] == "1"
+    assert stats.items == len(texts)  # every single prediction went through the batcher
+    assert stats.largest <= 8
+
+
+def test_micro_batching_can_be_turned_off(
+    make_app: AppFactory, registry: InMemoryModelRegistry
+) -> None:
+    app = make_app(registry, batch_max_size=0)
+    with TestClient(app) as client:
+        assert app.state.sentiment.batcher is None
+        response = client.post("/predict", json={"text": "A wonderful film, I loved it!"})
+    assert response.status_code == 200
+    assert response.json()["label"] == "positive"

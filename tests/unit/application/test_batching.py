@@ -1,0 +1,252 @@
+"""MicroBatcher: grouping, bounds, per-request errors, cancellation, ordering, keys (models)."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Coroutine, Sequence
+from typing import Any, TypeVar
+
+import pytest
+
+from sentiment.application.batching import MicroBatcher
+
+X = TypeVar("X")
+LIVENESS_S = 30.0  # only a guard against a hang; never a speed assertion
+
+
+class Recorder:
+    """`run` for the batcher: records each call's key and items; can be held in the thread."""
+
+    def __init__(self, fail_on: frozenset[str] = frozenset()) -> None:
+        self.calls: list[tuple[str, list[str]]] = []
+        self.fail_on = fail_on
+        self.gate = threading.Event()
+        self.gate.set()
+        self.entered = threading.Event()
+        self.threads: set[str] = set()
+
+    def __call__(self, key: str, items: Sequence[str]) -> list[str]:
+        self.threads.add(threading.current_thread().name)
+        self.entered.set()
+        assert self.gate.wait(LIVENESS_S)
+        self.calls.append((key, list(items)))
+        bad = [item for item in items if item in self.fail_on]
+        if bad:
+            raise ValueError(f"cannot handle {bad[0]}")
+        return [f"{key}:{item.upper()}" for item in items]
+
+
+def run(coroutine: Coroutine[Any, Any, X]) -> X:
+    """Run a scenario to its end (a hang fails after LIVENESS_S instead of blocking)."""
+
+    async def guarded() -> X:
+        return await asyncio.wait_for(coroutine, LIVENESS_S)
+
+    return asyncio.run(guarded())
+
+
+async def held_first_batch(
+    batcher: MicroBatcher[str, str, str], recorder: Recorder, key: str = "k"
+) -> asyncio.Task[str]:
+    """Submit one item and hold its batch in the worker thread, so that the next ones queue."""
+    recorder.gate.clear()
+    recorder.entered.clear()
+    first = asyncio.create_task(batcher.submit(key, "first"))
+    while not recorder.entered.is_set():
+        await asyncio.sleep(0.001)
+    return first
+
+
+def test_concurrent_items_are_grouped_and_every_caller_gets_its_own_result_in_order() -> None:
+    recorder = Recorder()
+    batcher: MicroBatcher[str, str, str] = MicroBatcher(recorder, max_size=64, max_wait_s=0)
+
+    async def scenario() -> list[str]:
+        first = await held_first_batch(batcher, recorder)
+        rest = [asyncio.create_task(batcher.submit("k", f"t{i}")) for i in range(10)]
+        await asyncio.sleep(0.01)  # all ten are queued behind the held batch
+        recorder.gate.set()
+        results = [await first, *[await task for task in rest]]
+        await batcher.close()
+        return results
+
+    results = run(scenario())
+    assert results == ["k:FIRST", *[f"k:T{i}" for i in range(10)]]
+    # One call for the first item, then one for all ten, in the order they came.
+    assert recorder.calls == [("k", ["first"]), ("k", [f"t{i}" for i in range(10)])]
+    assert batcher.stats.batches == 2
+    assert batcher.stats.largest == 10
+    # Off the event loop: in the batcher's own thread.
+    assert all(name.startswith("sentiment-batch") for name in recorder.threads)
+
+
+def test_batches_never_exceed_the_maximum_size() -> None:
+    recorder = Recorder()
+    batcher: MicroBatcher[str, str, str] = MicroBatcher(recorder, max_size=4, max_wait_s=0)
+
+    async def scenario() -> list[str]:
+        first = await held_first_batch(batcher, recorder)
+        rest = [asyncio.create_task(batcher.submit("k", f"t{i}")) for i in range(10)]
+        await asyncio.sleep(0.01)
+        recorder.gate.set()
+        results = [await first, *[await task for task in rest]]
+        await batcher.close()
+        return results
+
+    results = run(scenario())
+    assert results[1:] == [f"k:T{i}" for i in range(10)]
+    sizes = [len(items) for _, items in recorder.calls]
+    assert sizes == [1, 4, 4, 2]
+    assert [item for _, items in recorder.calls for item in items] == [
+        "first",
+        *[f"t{i}" for i in range(10)],
+    ]
+
+
+def test_a_lone_request_never_waits_for_company() -> None:
+    # An hour of allowed waiting: a lone request that waited for it would hang the test.
+    batcher: MicroBatcher[str, str, str] = MicroBatcher(Recorder(), max_size=8, max_wait_s=3600)
+
+    async def scenario() -> list[str]:
+        results = [await batcher.submit("k", "a"), await batcher.submit("k", "b")]
+        await batcher.close()
+        return results
+
+    assert run(scenario()) == ["k:A", "k:B"]
+
+
+def test_under_concurrency_a_full_batch_goes_at_once_without_waiting_out_the_maximum() -> None:
+    recorder = Recorder()
+    batcher: MicroBatcher[str, str, str] = MicroBatcher(recorder, max_size=3, max_wait_s=3600)
+
+    async def scenario() -> list[str]:
+        # Two items in one batch: the batcher now knows there is concurrency and lingers.
+        first = await held_first_batch(batcher, recorder)
+        pair = [asyncio.create_task(batcher.submit("k", x)) for x in ("p", "q")]
+        await asyncio.sleep(0.01)
+        recorder.gate.set()
+        await first
+        await asyncio.gather(*pair)
+        # Three more fill a batch: it goes though the hour is far from over.
+        trio = await asyncio.gather(*(batcher.submit("k", x) for x in ("x", "y", "z")))
+        await batcher.close()
+        return list(trio)
+
+    assert run(scenario()) == ["k:X", "k:Y", "k:Z"]
+    assert recorder.calls[-1] == ("k", ["x", "y", "z"])
+
+
+def test_under_concurrency_a_partial_batch_goes_after_the_maximum_wait() -> None:
+    recorder = Recorder()
+    batcher: MicroBatcher[str, str, str] = MicroBatcher(recorder, max_size=50, max_wait_s=0.005)
+
+    async def scenario() -> str:
+        first = await held_first_batch(batcher, recorder)
+        pair = [asyncio.create_task(batcher.submit("k", x)) for x in ("p", "q")]
+        await asyncio.sleep(0.01)
+        recorder.gate.set()
+        await first
+        await asyncio.gather(*pair)
+        alone = await batcher.submit("k", "late")  # lingers at most 5 ms, then goes alone
+        await batcher.close()
+        return alone
+
+    assert run(scenario()) == "k:LATE"
+    assert recorder.calls[-1] == ("k", ["late"])
+
+
+def test_an_error_reaches_only_the_request_whose_item_caused_it() -> None:
+    recorder = Recorder(fail_on=frozenset({"bad"}))
+    batcher: MicroBatcher[str, str, str] = MicroBatcher(recorder, max_size=16, max_wait_s=0)
+
+    async def scenario() -> list[object]:
+        first = await held_first_batch(batcher, recorder)
+        rest = [asyncio.create_task(batcher.submit("k", x)) for x in ("a", "bad", "c")]
+        await asyncio.sleep(0.01)
+        recorder.gate.set()
+        outcomes = await asyncio.gather(first, *rest, return_exceptions=True)
+        await batcher.close()
+        return list(outcomes)
+
+    first, a, bad, c = run(scenario())
+    assert (first, a, c) == ("k:FIRST", "k:A", "k:C")
+    assert isinstance(bad, ValueError)
+    assert "bad" in str(bad)
+    # The batch failed as a whole, then each item was tried alone.
+    assert ("k", ["a", "bad", "c"]) in recorder.calls
+    assert ("k", ["a"]) in recorder.calls
+
+
+def test_a_cancelled_caller_is_dropped_and_the_others_still_get_their_results() -> None:
+    recorder = Recorder()
+    batcher: MicroBatcher[str, str, str] = MicroBatcher(recorder, max_size=16, max_wait_s=0)
+
+    async def scenario() -> tuple[list[str], bool]:
+        first = await held_first_batch(batcher, recorder)
+        tasks = [asyncio.create_task(batcher.submit("k", x)) for x in ("a", "gone", "c")]
+        await asyncio.sleep(0.01)
+        tasks[1].cancel()  # gives up while queued
+        recorder.gate.set()
+        results = [await first, await tasks[0], await tasks[2]]
+        cancelled = tasks[1].cancelled()
+        # A caller cancelled while its batch runs does not disturb the rest either.
+        await held_first_batch(batcher, recorder)
+        running = [asyncio.create_task(batcher.submit("k", x)) for x in ("d", "e")]
+        await asyncio.sleep(0.01)
+        recorder.gate.set()
+        while len(recorder.calls) < 4:  # the batch of d and e is in the worker
+            await asyncio.sleep(0.001)
+        running[0].cancel()
+        results.append(await running[1])
+        await batcher.close()
+        return results, cancelled
+
+    results, cancelled = run(scenario())
+    assert results == ["k:FIRST", "k:A", "k:C", "k:E"]
+    assert cancelled
+    assert ("k", ["a", "c"]) in recorder.calls  # the cancelled item never reached the model
+
+
+def test_items_for_different_keys_are_run_with_their_own_key() -> None:
+    recorder = Recorder()
+    batcher: MicroBatcher[str, str, str] = MicroBatcher(recorder, max_size=16, max_wait_s=0)
+
+    async def scenario() -> list[str]:
+        first = await held_first_batch(batcher, recorder, key="v1")
+        mixed = [
+            asyncio.create_task(batcher.submit(key, item))
+            for key, item in (("v1", "a"), ("v2", "b"), ("v1", "c"), ("v2", "d"))
+        ]
+        await asyncio.sleep(0.01)
+        recorder.gate.set()
+        results = [await first, *[await task for task in mixed]]
+        await batcher.close()
+        return results
+
+    assert run(scenario()) == ["v1:FIRST", "v1:A", "v2:B", "v1:C", "v2:D"]
+    assert recorder.calls[1:] == [("v1", ["a", "c"]), ("v2", ["b", "d"])]
+
+
+def test_close_cancels_the_waiting_callers_and_the_batcher_can_start_again() -> None:
+    recorder = Recorder()
+    batcher: MicroBatcher[str, str, str] = MicroBatcher(recorder, max_size=16, max_wait_s=0)
+
+    async def scenario() -> tuple[bool, str]:
+        first = await held_first_batch(batcher, recorder)
+        queued = asyncio.create_task(batcher.submit("k", "queued"))
+        await asyncio.sleep(0.01)
+        await batcher.close()
+        recorder.gate.set()
+        await asyncio.sleep(0)
+        cancelled = first.cancelled() and queued.cancelled()
+        return cancelled, await batcher.submit("k", "again")
+
+    assert run(scenario()) == (True, "k:AGAIN")
+
+
+def test_bounds_are_checked() -> None:
+    with pytest.raises(ValueError, match="max_size"):
+        MicroBatcher(Recorder(), max_size=0, max_wait_s=0)
+    with pytest.raises(ValueError, match="max_wait_s"):
+        MicroBatcher(Recorder(), max_size=2, max_wait_s=-1)
