@@ -34,14 +34,16 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from multiprocessing.process import BaseProcess
 from types import FrameType
 
 APP = "sentiment.entrypoints.api:app"
 BACKLOG = 2048
-CRASH_WINDOW_S = 10.0  # a worker that dies this soon after its start stops the server
+CRASH_WINDOW_S = 10.0  # a worker that dies this soon after its start counts as a quick failure
+MAX_QUICK_FAILURES = 5  # this many in a row on one slot (a crash loop) stop the server
+RESTART_DELAY_S = 0.5  # before restarting after a quick failure; doubles with each one
 STOP_TIMEOUT_S = 30.0
 
 logger = logging.getLogger("sentiment.serve")
@@ -110,6 +112,11 @@ def run_worker(sock: socket.socket, options: ServeOptions) -> None:
     """One uvicorn server on an already listening socket (in this process)."""
     import uvicorn
 
+    from sentiment.entrypoints.api import prepare_process
+
+    # Before uvicorn installs its signal handlers: JSON logs, and exit 0 after a graceful SIGTERM.
+    prepare_process()
+
     config = uvicorn.Config(
         APP,
         host=options.host,
@@ -126,9 +133,17 @@ def run_worker(sock: socket.socket, options: ServeOptions) -> None:
 class Supervisor:
     """Starts one worker per socket slot, replaces workers that die, stops them all on a signal."""
 
-    def __init__(self, sockets: Sequence[socket.socket], options: ServeOptions) -> None:
+    def __init__(
+        self,
+        sockets: Sequence[socket.socket],
+        options: ServeOptions,
+        target: Callable[[socket.socket, ServeOptions], None] = run_worker,
+        restart_delay_s: float = RESTART_DELAY_S,
+    ) -> None:
         self._sockets = list(sockets)
         self._options = options
+        self._target = target
+        self._restart_delay_s = restart_delay_s
         self._context = multiprocessing.get_context("spawn")
         self._workers: list[tuple[BaseProcess, float]] = []
         self._stop = threading.Event()
@@ -138,7 +153,7 @@ class Supervisor:
 
     def _start(self, slot: int) -> tuple[BaseProcess, float]:
         process = self._context.Process(
-            target=run_worker,
+            target=self._target,
             args=(self._socket_for(slot), self._options),
             name=f"sentiment-worker-{slot}",
         )
@@ -150,20 +165,26 @@ class Supervisor:
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, self._on_signal)
         self._workers = [self._start(slot) for slot in range(self._options.workers)]
+        quick_failures = [0] * len(self._workers)
         code = 0
         while not self._stop.wait(0.5):
             for slot, (process, started) in enumerate(self._workers):
                 if process.is_alive():
                     continue
                 exitcode = process.exitcode if process.exitcode is not None else 1
-                if time.monotonic() - started < CRASH_WINDOW_S:
+                quick = time.monotonic() - started < CRASH_WINDOW_S
+                quick_failures[slot] = quick_failures[slot] + 1 if quick else 0
+                if quick_failures[slot] >= MAX_QUICK_FAILURES:
                     logger.error(
-                        "worker %d (pid %s) exited with %s right after its start; stopping",
+                        "worker %d (pid %s) exited with %s, the %dth time in a row within %.0f s "
+                        "of its start; stopping",
                         slot,
                         process.pid,
                         exitcode,
+                        quick_failures[slot],
+                        CRASH_WINDOW_S,
                     )
-                    code = exitcode or 1
+                    code = exitcode if exitcode > 0 else 1
                     self._stop.set()
                     break
                 logger.warning(
@@ -172,6 +193,10 @@ class Supervisor:
                     process.pid,
                     exitcode,
                 )
+                if quick_failures[slot] and self._stop.wait(
+                    self._restart_delay_s * 2 ** (quick_failures[slot] - 1)
+                ):
+                    break
                 self._workers[slot] = self._start(slot)
         self._stop_workers()
         return code

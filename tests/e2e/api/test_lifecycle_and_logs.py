@@ -43,14 +43,19 @@ class Server:
 
 @contextlib.contextmanager
 def serve(
-    args: list[str], log: Path, env: dict[str, str], python_c: bool = False
+    args: list[str],
+    log: Path,
+    env: dict[str, str],
+    python_c: bool = False,
+    module: str = "uvicorn",
 ) -> Iterator[Server]:
-    """uvicorn with `args` on a free port (or, with `python_c`, `python -c args... PORT`)."""
+    """`python -m module args` on a free port (uvicorn unless told; any module that takes
+    `--host` and `--port`), or, with `python_c`, `python -c args... PORT`."""
     port = free_port()
     if python_c:
         command = [sys.executable, *args, str(port)]
     else:
-        command = [sys.executable, "-m", "uvicorn", *args]
+        command = [sys.executable, "-m", module, *args]
         command += ["--host", "127.0.0.1", "--port", str(port)]
     with log.open("wb") as sink:
         process = subprocess.Popen(
@@ -172,13 +177,22 @@ def worker_pids(pid: int) -> set[int]:
     }
 
 
+LAUNCHERS = {
+    "serve-entrypoint": ("sentiment.entrypoints.serve", ["--workers", "2"]),
+    "uvicorn-cli": ("uvicorn", ["sentiment.entrypoints.api:app", "--workers", "2"]),
+}
+
+
+@pytest.mark.parametrize("launcher", list(LAUNCHERS))
 def test_a_worker_killed_under_load_leaves_the_other_serving(
-    trained_store: Store, tmp_path: Path
+    trained_store: Store, tmp_path: Path, launcher: str
 ) -> None:
-    """`uvicorn --workers 2` (the multi-worker entrypoint `python -m sentiment.entrypoints.serve`
-    is not on main yet)."""
-    args = ["sentiment.entrypoints.api:app", "--workers", "2"]
-    with serve(args, tmp_path / "workers.log", trained_store.env()) as server:
+    """Two workers, under our own supervisor (`python -m sentiment.entrypoints.serve`) and under
+    `uvicorn --workers 2`: one is killed with SIGKILL mid-load; the other keeps serving and the
+    supervisor starts a replacement. Ours then stops on SIGTERM with status 0."""
+    module, args = LAUNCHERS[launcher]
+    log = tmp_path / "workers.log"
+    with serve(args, log, trained_store.env(), module=module) as server:
         deadline = time.monotonic() + 60
         while len(before := worker_pids(server.process.pid)) < 2:
             assert time.monotonic() < deadline, "two workers never started"
@@ -217,12 +231,16 @@ def test_a_worker_killed_under_load_leaves_the_other_serving(
         for thread in threads:
             thread.join(timeout=60)
 
-        # uvicorn's supervisor starts a replacement worker.
+        # The supervisor starts a replacement worker.
         deadline = time.monotonic() + 90
         while not ((after := worker_pids(server.process.pid)) - before and len(after) == 2):
             assert time.monotonic() < deadline, f"no replacement worker: {after}"
             time.sleep(0.5)
         assert victim not in after
+        if launcher == "serve-entrypoint":
+            server.process.send_signal(signal.SIGTERM)
+            assert server.process.wait(timeout=60) == 0, log.read_text()
+            assert not any(Path(f"/proc/{pid}").exists() for pid in after)
 
     statuses = [status for _, status in outcomes]
     assert not [s for s in statuses if s.startswith("5")], statuses

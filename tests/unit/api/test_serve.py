@@ -4,11 +4,24 @@ one socket per worker with SO_REUSEPORT, and its options."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
+import signal
 import socket
+import sys
+import threading
+import time
+from pathlib import Path
 
 import pytest
 
-from sentiment.entrypoints.serve import default_workers, listening_sockets, parse_args
+from sentiment.entrypoints.serve import (
+    ServeOptions,
+    Supervisor,
+    default_workers,
+    listening_sockets,
+    parse_args,
+)
 
 
 def nodelay_of_an_accepted_connection(listeners: list[socket.socket]) -> int:
@@ -82,3 +95,71 @@ def test_options_and_the_default_worker_count() -> None:
     )
     assert parse_args([]).workers is None  # then SENTIMENT_WORKERS, else the cores
     assert default_workers() >= 1
+
+
+# -- the supervisor's restart policy (spawned workers: targets are module-level functions) ------
+
+
+def crash_at_once(sock: socket.socket, options: ServeOptions) -> None:
+    sys.exit(3)  # as a worker whose app fails to import
+
+
+def record_and_sleep(sock: socket.socket, options: ServeOptions) -> None:
+    with Path(os.environ["SUPERVISOR_TEST_PIDS"]).open("a") as pids:
+        pids.write(f"{os.getpid()}\n")
+    time.sleep(120)
+
+
+def test_a_crash_loop_stops_the_supervisor_with_the_workers_status() -> None:
+    [sock] = listening_sockets("127.0.0.1", 0, 1)
+    options = ServeOptions(host="127.0.0.1", port=0, workers=1)
+    try:
+        code = Supervisor([sock], options, target=crash_at_once, restart_delay_s=0.01).run()
+    finally:
+        sock.close()
+    assert code == 3
+
+
+def test_a_killed_worker_is_replaced_even_right_after_its_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SIGKILL from outside (an OOM kill, an operator) three times in a row is not a crash loop:
+    the slot gets a new worker each time, and the supervisor runs until SIGTERM, then exits 0."""
+    pids_file = tmp_path / "pids"
+    monkeypatch.setenv("SUPERVISOR_TEST_PIDS", str(pids_file))
+
+    def pids() -> list[int]:
+        return [int(p) for p in pids_file.read_text().split()] if pids_file.exists() else []
+
+    def wait_for(count: int, deadline: float) -> None:
+        while len(pids()) < count and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+    seen: list[int] = []
+
+    def operator() -> None:
+        deadline = time.monotonic() + 60
+        for round_ in range(1, 4):
+            wait_for(round_, deadline)
+            with contextlib.suppress(IndexError, ProcessLookupError):
+                os.kill(pids()[-1], signal.SIGKILL)
+        wait_for(4, deadline)
+        seen.extend(pids())
+        os.kill(os.getpid(), signal.SIGTERM)  # the supervisor's handler: stop
+
+    [sock] = listening_sockets("127.0.0.1", 0, 1)
+    options = ServeOptions(host="127.0.0.1", port=0, workers=1)
+    supervisor = Supervisor([sock], options, target=record_and_sleep, restart_delay_s=0.01)
+    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    thread = threading.Thread(target=operator)
+    thread.start()
+    try:
+        code = supervisor.run()  # in the main thread, as in `serve`
+    finally:
+        thread.join(timeout=60)
+        sock.close()
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
+    assert code == 0
+    assert len(set(seen)) == 4, seen  # the first worker and three replacements
+    assert not any(Path(f"/proc/{pid}").exists() for pid in seen)
