@@ -30,8 +30,6 @@ TRUSTED_TYPES: tuple[str, ...] = (
     "numpy.float32",
     "numpy.float64",
     "numpy.int64",
-    # Folded NB-LR coefficients are stored sparse (LogisticRegression.sparsify).
-    "scipy.sparse._csr.csr_matrix",
 )
 
 
