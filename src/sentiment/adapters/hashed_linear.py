@@ -6,7 +6,7 @@ hashing settings, the optional TF-IDF step and the coefficients of a fitted
 it imports neither scikit-learn, scipy, skops nor MLflow, and predicting gives the probabilities
 `Pipeline.predict_proba` gives (the tests compare them on real reviews).
 
-File format (`numpy.savez`, read with `allow_pickle=False`, so it cannot run code):
+File format (`numpy.savez_compressed`, read with `allow_pickle=False`, so it cannot run code):
 
 - `header`: UTF-8 JSON as uint8: `{"format": "sentiment.hashed-linear", "format_version": 1,
   "model_type", "classes", "hashing": HashingSettings.to_json(), "tfidf": null |
@@ -97,7 +97,7 @@ class HashedLinearModel:
         if self.tfidf is not None and self.tfidf.idf is not None:
             arrays["idf"] = np.asarray(self.tfidf.idf, dtype=np.float32)
         with path.open("wb") as handle:
-            np.savez(handle, allow_pickle=False, **arrays)
+            np.savez_compressed(handle, allow_pickle=False, **arrays)
 
     @classmethod
     def load(cls, path: Path) -> HashedLinearModel:
