@@ -29,14 +29,16 @@ RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 WORKDIR /build
 
-# Dependencies first, from pyproject.toml alone: this layer is reused until they change.
-COPY pyproject.toml README.md ./
-RUN python -c "import tomllib; deps = tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']; open('/tmp/requirements.txt', 'w').write('\n'.join(deps) + '\n')" \
-    && pip install --no-cache-dir -r /tmp/requirements.txt
+# Dependencies first, from the hashed runtime lock alone: pip installs exactly the pinned
+# versions, refuses any file whose SHA-256 differs, and resolves nothing more (`make lock`
+# regenerates it). This layer is reused until the lock changes.
+COPY requirements-runtime.lock ./
+RUN pip install --no-cache-dir --require-hashes --no-deps -r requirements-runtime.lock
 
-# The package itself (a regular, non-editable install).
+# The package itself (a regular, non-editable install, built with the locked setuptools).
+COPY pyproject.toml README.md ./
 COPY src ./src
-RUN pip install --no-cache-dir --no-deps . \
+RUN pip install --no-cache-dir --no-deps --no-build-isolation . \
     && pip check \
     && python -c "import sentiment.entrypoints.train"
 
@@ -48,8 +50,9 @@ RUN site="$(python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])
     && python -c "import pandas, numpy, scipy.sparse, sklearn.linear_model, matplotlib.pyplot, pyarrow, mlflow.sklearn"
 
 # The PostgreSQL driver for the MLflow server target only, outside the shared venv layer.
-ARG PSYCOPG2_VERSION=2.9.13
-RUN pip install --no-cache-dir --target /opt/server-extras "psycopg2-binary==${PSYCOPG2_VERSION}"
+COPY requirements-server.lock ./
+RUN pip install --no-cache-dir --require-hashes --no-deps --target /opt/server-extras \
+        -r requirements-server.lock
 
 # ---------------------------------------------------------------------------------------------
 # runtime: the base image, a non-root user and the venv. No compilers, no build files.

@@ -10,16 +10,32 @@ PORT   ?= 8000
 SHARED_DATA    := ../shared/data/imdb/train.csv
 SENTIMENT_DATA ?= $(if $(wildcard $(SHARED_DATA)),$(SHARED_DATA),imdb)
 
-.PHONY: venv lint test train serve bench-smoke clean
+.PHONY: venv lint test train serve bench-smoke lock clean
 
 venv: $(VENV)/.installed
 
-# Installed once, and again whenever pyproject.toml changes.
-$(VENV)/.installed: pyproject.toml
+# Installed once, and again whenever a lock file changes: every package at the version and with
+# the SHA-256 that requirements.lock pins (pip refuses anything else), then this package itself,
+# without resolving anything more. `make lock` regenerates the lock files from pyproject.toml.
+$(VENV)/.installed: pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q --require-hashes --no-deps -r requirements.lock
+	$(BIN)/pip install -q --no-deps --no-build-isolation -e .
+	$(BIN)/pip check
+	$(BIN)/python .ci/check_lock.py
 	touch $@
+
+# requirements.lock: runtime + dev + build backend (the venv); requirements-runtime.lock: runtime
+# + build backend, at the same versions (the container image); requirements-server.lock: the
+# PostgreSQL driver of the image's mlflow-server target. Pins are kept unless they must move.
+UV_COMPILE := $(BIN)/uv pip compile pyproject.toml requirements-build.in --universal \
+	--python-version 3.11 --generate-hashes --custom-compile-command "make lock" -q
+lock: venv
+	$(UV_COMPILE) --extra dev -o requirements.lock
+	$(UV_COMPILE) -c requirements.lock -o requirements-runtime.lock
+	$(BIN)/uv pip compile requirements-server.in --universal --python-version 3.11 \
+		--generate-hashes --custom-compile-command "make lock" -q -c requirements.lock \
+		-o requirements-server.lock
 
 lint: venv
 	$(BIN)/ruff check .
