@@ -35,6 +35,25 @@ def venv_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     return env
 
 
+def mlflow_server_command(backend: str, artifacts: Path, port: int) -> list[str]:
+    """`mlflow server` from this venv: one worker on 127.0.0.1:`port`, the given backend store,
+    artifacts proxied into the folder `artifacts`."""
+    return [
+        str(VENV_BIN / "mlflow"),
+        "server",
+        "--backend-store-uri",
+        backend,
+        "--artifacts-destination",
+        str(artifacts),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+    ]
+
+
 def _tail(log: Path, lines: int = 40) -> str:
     try:
         return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])

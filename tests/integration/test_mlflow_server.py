@@ -15,7 +15,7 @@ from sentiment.application.train_model import CHAMPION
 from sentiment.domain.model import LabelledDataset
 from sentiment.entrypoints.train import main
 from tests.conftest import free_port
-from tests.processes import VENV_BIN, running_server, venv_env
+from tests.processes import mlflow_server_command, running_server, venv_env
 
 pytestmark = pytest.mark.mlflow_server
 
@@ -25,20 +25,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path
     """`mlflow server` on a free loopback port: SQLite backend, proxied artifacts in a folder."""
     root = tmp_path_factory.mktemp("mlflow-server")
     port = free_port()
-    command = [
-        str(VENV_BIN / "mlflow"),
-        "server",
-        "--backend-store-uri",
-        f"sqlite:///{root / 'server.db'}",
-        "--artifacts-destination",
-        str(root / "served-artifacts"),
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--workers",
-        "1",
-    ]
+    command = mlflow_server_command(
+        f"sqlite:///{root / 'server.db'}", root / "served-artifacts", port
+    )
     uri = f"http://127.0.0.1:{port}"
     with running_server(command, f"{uri}/health", root / "server.log", env=venv_env(), cwd=root):
         yield uri, root

@@ -19,7 +19,7 @@ import psycopg2
 import pytest
 
 from tests.conftest import free_port
-from tests.processes import VENV_BIN, running_server
+from tests.processes import mlflow_server_command, running_server
 from tests.support.processes import clean_env
 
 POSTGRES = os.environ.get("SENTIMENT_TEST_POSTGRES", "postgres@127.0.0.1:5432")
@@ -100,20 +100,7 @@ def server_process(root: Path, database: str, port: int) -> Iterator[MlflowServe
     backend = f"postgresql+psycopg2://{user}@{address}/{database}"
     artifacts = root / "served-artifacts"
     log = root / "mlflow-server.log"
-    command = [
-        str(VENV_BIN / "mlflow"),
-        "server",
-        "--backend-store-uri",
-        backend,
-        "--artifacts-destination",
-        str(artifacts),
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--workers",
-        "1",
-    ]
+    command = mlflow_server_command(backend, artifacts, port)
     env = clean_env({"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"})
     uri = f"http://127.0.0.1:{port}"
     with running_server(command, f"{uri}/health", log, env=env, cwd=root):

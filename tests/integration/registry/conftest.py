@@ -25,7 +25,7 @@ from sentiment.adapters.sklearn_classifier import SklearnClassifier
 from sentiment.domain.model import ModelVersion
 from sentiment.domain.ports import Classifier, ModelReader, ModelRegistry, TrainingRun
 from tests.conftest import free_port
-from tests.processes import VENV_BIN, running_server, venv_env
+from tests.processes import mlflow_server_command, running_server, venv_env
 from tests.support.data import sample_rows
 
 KINDS = (
@@ -89,20 +89,9 @@ def rest_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RestServer
     """`mlflow server` on a free loopback port: SQLite backend, proxied artifacts."""
     root = tmp_path_factory.mktemp("lean-rest-server")
     port = free_port()
-    command = [
-        str(VENV_BIN / "mlflow"),
-        "server",
-        "--backend-store-uri",
-        f"sqlite:///{root / 'server.db'}",
-        "--artifacts-destination",
-        str(root / "served-artifacts"),
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--workers",
-        "1",
-    ]
+    command = mlflow_server_command(
+        f"sqlite:///{root / 'server.db'}", root / "served-artifacts", port
+    )
     uri = f"http://127.0.0.1:{port}"
     env = venv_env({"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"})
     with running_server(command, f"{uri}/health", root / "server.log", env=env, cwd=root):
