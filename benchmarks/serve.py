@@ -138,16 +138,15 @@ class Server:
         raise RuntimeError(f"{self.name} did not answer in {timeout_s} s:\n{self.log.read_text()}")
 
     def worker_rss_mb(self) -> list[float]:
-        """RSS of each serving process: the spawned workers of a multi-worker server (not
-        multiprocessing's resource tracker), else the deepest descendant (mlflow's uvicorn)."""
-        tree = _descendants(self.process.pid)
-        workers = [pid for pid in tree if b"spawn_main" in _cmdline(pid)]
-        if not workers:
-            pid = self.process.pid
-            while children := _children(pid):
-                pid = children[-1]
-            workers = [pid]
-        return [_rss_kb(pid) / 1024.0 for pid in workers]
+        """RSS of each serving process: the leaves of the process tree (the workers, spawned or
+        forked, of a multi-worker server; mlflow's uvicorn under `mlflow models serve`), not
+        multiprocessing's resource tracker; the process itself when it has no children."""
+        workers = [
+            pid
+            for pid in _descendants(self.process.pid)
+            if not _children(pid) and b"resource_tracker" not in _cmdline(pid)
+        ]
+        return [_rss_kb(pid) / 1024.0 for pid in workers or [self.process.pid]]
 
     def cpu_seconds(self) -> float:
         """User + system CPU time of the server and all its processes so far."""
