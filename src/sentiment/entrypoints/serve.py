@@ -47,6 +47,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from multiprocessing.process import BaseProcess
 from types import FrameType
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from sentiment.entrypoints.settings import Settings
 
 APP = "sentiment.entrypoints.api:app"
 BACKLOG = 2048
@@ -320,6 +324,16 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def _may_preload(settings: Settings, requested: bool | None) -> bool:
+    """The preload (`--preload`, else SENTIMENT_PRELOAD) needs the lean registry reader: MLflow's
+    own client keeps database connections (and may keep threads) that must not cross a fork."""
+    preload = settings.preload if requested is None else requested
+    if preload and settings.registry == "mlflow" and settings.serving_reader == "mlflow":
+        logger.info("SENTIMENT_SERVING_READER=mlflow: no preload, the workers are spawned")
+        return False
+    return preload
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     from sentiment.entrypoints.settings import Settings
@@ -338,7 +352,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         log_level=args.log_level,
         http=args.http,
         loop=args.loop,
-        preload=settings.preload if args.preload is None else args.preload,
+        preload=_may_preload(settings, args.preload),
     )
     return serve(options)
 

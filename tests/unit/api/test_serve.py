@@ -18,6 +18,7 @@ import pytest
 from sentiment.entrypoints.serve import (
     ServeOptions,
     Supervisor,
+    _may_preload,
     default_workers,
     listening_sockets,
     parse_args,
@@ -92,6 +93,12 @@ def test_preload_is_on_unless_turned_off(monkeypatch: pytest.MonkeyPatch) -> Non
     assert ServeOptions(host="127.0.0.1", port=0, workers=2).preload is True
     monkeypatch.setenv("SENTIMENT_PRELOAD", "false")
     assert Settings().preload is False
+    assert _may_preload(Settings(), None) is False
+    assert _may_preload(Settings(), True) is True  # --preload wins over the environment
+    # MLflow's own client must not cross a fork: with it, the workers are spawned.
+    monkeypatch.setenv("SENTIMENT_SERVING_READER", "mlflow")
+    assert _may_preload(Settings(registry="mlflow"), True) is False
+    assert _may_preload(Settings(registry="memory"), True) is True
 
 
 def test_options_and_the_default_worker_count() -> None:
