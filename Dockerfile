@@ -88,7 +88,8 @@ EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
     CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/health', timeout=4)"]
 
-# One worker per core (SENTIMENT_WORKERS=N to change it), each on its own SO_REUSEPORT socket.
+# One worker per core (SENTIMENT_WORKERS=N to change it), each on its own SO_REUSEPORT socket,
+# forked after the supervisor loaded the model once (SENTIMENT_PRELOAD=false: spawned).
 CMD ["python", "-m", "sentiment.entrypoints.serve", "--host", "0.0.0.0", "--port", "8000"]
 
 # ---------------------------------------------------------------------------------------------
