@@ -22,25 +22,31 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import csv
 import json
 import os
-import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-DEFAULT_DATA = REPO.parent / "shared" / "data" / "imdb" / "train.csv"
-MODEL_NAME = "SentimentAnalysisModel"
+from _common import (
+    DEFAULT_DATA,
+    MODEL_NAME,
+    clean_env,
+    cpu_seconds,
+    free_port,
+    post,
+    read_reviews,
+    rss_mb,
+    spread_sample,
+    stop_group,
+    train_small,
+)
+
 READERS = ("lean", "mlflow")
 BARE = "bare"  # benchmarks/bare_app.py: the framework alone, the floor
 REVIEW = (
@@ -62,38 +68,6 @@ class Start:
     heavy: tuple[str, ...]
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def post(url: str, body: bytes, timeout: float = 5.0) -> int:
-    request = urllib.request.Request(
-        url, data=body, headers={"Content-Type": "application/json"}, method="POST"
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            response.read()
-            return int(response.status)
-    except urllib.error.HTTPError as error:
-        return error.code
-
-
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024.0
-    return float("nan")
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far (from /proc/PID/stat)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def heavy_modules(pid: int) -> tuple[str, ...]:
     """Which heavy packages have native code mapped into the process (so were imported)."""
     maps = Path(f"/proc/{pid}/maps").read_text()
@@ -101,7 +75,7 @@ def heavy_modules(pid: int) -> tuple[str, ...]:
 
 
 def server_env(tracking_uri: str, version: str, reader: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SENTIMENT_", "MLFLOW_"))}
+    env = clean_env()
     env.update(
         SENTIMENT_TRACKING_URI=tracking_uri,
         SENTIMENT_MODEL_VERSION=version,
@@ -149,33 +123,8 @@ def start_once(tracking_uri: str, version: str, reader: str, requests: int, work
             post(url, body)
         return Start(reader, cold, cpu, first, rss_mb(process.pid), heavy_modules(process.pid))
     finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(20)
+        stop_group(process, 20)
         log.close()
-
-
-def train_small(data: Path, workdir: Path) -> str:
-    """Train a small model on 300 reviews into a fresh SQLite store; returns its URI."""
-    with data.open(newline="", encoding="utf-8") as handle:
-        rows = [(r["text"], r["label"]) for r in csv.DictReader(handle)]
-    sample = workdir / "sample.csv"
-    with sample.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["text", "label"])
-        writer.writerows(rows[:: max(1, len(rows) // 300)][:300])
-    uri = f"sqlite:///{workdir / 'mlflow.db'}"
-    command = [sys.executable, "-m", "sentiment.entrypoints.train", "--data", str(sample)]
-    command += ["-p", "n_features_log2=18", "--tracking-uri", uri, "--quiet"]
-    command += ["--promotion-floor", "0"]
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SENTIMENT_", "MLFLOW_"))}
-    env["SENTIMENT_ARTIFACT_ROOT"] = str(workdir / "artifacts")
-    subprocess.run(command, env=env, cwd=workdir, check=True)
-    return uri
 
 
 def summary(starts: Sequence[Start]) -> str:
@@ -229,7 +178,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         rounds, requests = args.rounds, args.requests
         if args.smoke or not uri:
             data = args.data if args.data.is_file() else DEFAULT_DATA
-            uri = train_small(data, workdir)
+            uri = train_small(spread_sample(read_reviews(data)), workdir)
             rounds, requests = (1, 20) if args.smoke else (rounds, requests)
         starts: list[Start] = []
         for round_ in range(rounds):

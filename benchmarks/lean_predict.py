@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from cold_start import DEFAULT_DATA, MODEL_NAME, train_small
+from _common import DEFAULT_DATA, MODEL_NAME, read_reviews, spread_sample, train_small
 
 Predict = Callable[[Sequence[str]], Any]
 
@@ -77,7 +77,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         uri = args.tracking_uri
         rounds, singles, batch = args.rounds, args.singles, args.batch
         if args.smoke or not uri:
-            uri = train_small(data, Path(tmp))
+            uri = train_small(spread_sample(read_reviews(data)), Path(tmp))
             if args.smoke:
                 rounds, singles, batch = 1, 50, 250
         reader = lean_reader(uri, MODEL_NAME)

@@ -45,8 +45,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parent.parent
-DEFAULT_DATA = REPO.parent / "shared" / "data" / "imdb" / "train.csv"
+from _common import DEFAULT_DATA
 
 
 @dataclass(frozen=True)

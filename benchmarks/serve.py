@@ -26,28 +26,35 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import csv
 import json
 import os
 import re
 import resource
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_DATA = REPO_ROOT.parent / "shared" / "data" / "imdb" / "train.csv"
-MODEL_NAME = "SentimentAnalysisModel"
+from _common import (
+    DEFAULT_DATA,
+    MODEL_NAME,
+    clean_env,
+    cpu_seconds,
+    free_port,
+    post,
+    read_reviews,
+    rss_mb,
+    spread_sample,
+    stop_group,
+    train_small,
+)
+
 OURS, MLFLOW = "sentiment", "mlflow"
 
 
@@ -91,24 +98,6 @@ class Row:
 # -- servers ---------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def post(url: str, body: bytes, timeout: float = 5.0) -> int:
-    request = urllib.request.Request(
-        url, data=body, headers={"Content-Type": "application/json"}, method="POST"
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            return int(response.status)
-    except urllib.error.HTTPError as error:
-        return error.code
-
-
 class Server:
     """A server process group; knows its cold start and its worker's resident memory."""
 
@@ -138,38 +127,27 @@ class Server:
         raise RuntimeError(f"{self.name} did not answer in {timeout_s} s:\n{self.log.read_text()}")
 
     def worker_rss_mb(self) -> list[float]:
-        """RSS of each serving process: the spawned workers of a multi-worker server (not
-        multiprocessing's resource tracker), else the deepest descendant (mlflow's uvicorn)."""
-        tree = _descendants(self.process.pid)
-        workers = [pid for pid in tree if b"spawn_main" in _cmdline(pid)]
-        if not workers:
-            pid = self.process.pid
-            while children := _children(pid):
-                pid = children[-1]
-            workers = [pid]
-        return [_rss_kb(pid) / 1024.0 for pid in workers]
+        """RSS of each serving process: the leaves of the process tree (the workers, spawned or
+        forked, of a multi-worker server; mlflow's uvicorn under `mlflow models serve`), not
+        multiprocessing's resource tracker; the process itself when it has no children."""
+        workers = [
+            pid
+            for pid in _descendants(self.process.pid)
+            if not _children(pid) and b"resource_tracker" not in _cmdline(pid)
+        ]
+        return [rss_mb(pid) for pid in workers or [self.process.pid]]
 
     def cpu_seconds(self) -> float:
         """User + system CPU time of the server and all its processes so far."""
-        ticks = 0
+        total = 0.0
         for pid in [self.process.pid, *_descendants(self.process.pid)]:
-            try:
-                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            ticks += int(fields[11]) + int(fields[12])  # utime, stime
-        return ticks / os.sysconf("SC_CLK_TCK")
+            with contextlib.suppress(OSError):  # a process that ended meanwhile
+                total += cpu_seconds(pid)
+        return total
 
     def stop(self) -> None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.process.pid, signal.SIGTERM)
-        try:
-            self.process.wait(20)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(20)
-        with contextlib.suppress(ProcessLookupError):
+        stop_group(self.process, 20)
+        with contextlib.suppress(ProcessLookupError):  # whatever of the group outlived its leader
             os.killpg(self.process.pid, signal.SIGKILL)
         self._log_handle.close()
 
@@ -198,15 +176,8 @@ def _cmdline(pid: int) -> bytes:
         return b""
 
 
-def _rss_kb(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    return 0
-
-
 def server_env(tracking_uri: str, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SENTIMENT_", "MLFLOW_"))}
+    env = clean_env()
     bin_dir = str(Path(sys.executable).parent)  # mlflow shells out to `uvicorn` on PATH
     env["PATH"] = f"{bin_dir}{os.pathsep}{env.get('PATH', '')}"
     env["MLFLOW_TRACKING_URI"] = tracking_uri
@@ -302,32 +273,9 @@ def parse_wrk(output: str) -> WrkResult:
 # -- data and model --------------------------------------------------------------------------
 
 
-def read_reviews(path: Path) -> list[tuple[str, str]]:
-    with path.open(newline="", encoding="utf-8") as handle:
-        return [(row["text"], row["label"]) for row in csv.DictReader(handle)]
-
-
 def pick_review(reviews: Sequence[tuple[str, str]], chars: int = 1000) -> str:
     """The review closest to `chars` characters long (first one on ties)."""
     return min((text for text, _ in reviews), key=lambda t: abs(len(t) - chars))
-
-
-def train_small(data: Path, workdir: Path) -> str:
-    """Train a small model on 300 reviews into a fresh SQLite store; returns its URI."""
-    reviews = read_reviews(data)
-    sample = workdir / "sample.csv"
-    step = max(1, len(reviews) // 300)
-    with sample.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["text", "label"])
-        writer.writerows(reviews[::step][:300])
-    uri = f"sqlite:///{workdir / 'mlflow.db'}"
-    command = [sys.executable, "-m", "sentiment.entrypoints.train", "--data", str(sample)]
-    command += ["-p", "n_features_log2=18", "--tracking-uri", uri, "--quiet"]
-    command += ["--promotion-floor", "0"]  # the served version is pinned; crown it anyway
-    env = server_env(uri, SENTIMENT_ARTIFACT_ROOT=str(workdir / "artifacts"))
-    subprocess.run(command, env=env, cwd=workdir, check=True)
-    return uri
 
 
 def scenarios(review: str, batch_reviews: Sequence[str], names: Sequence[str]) -> list[Scenario]:
@@ -466,7 +414,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ceiling: dict[int, WrkResult] = {}
     with tempfile.TemporaryDirectory(prefix="bench-serve-") as tmp:
         workdir = Path(tmp)
-        tracking_uri = args.tracking_uri or train_small(data, workdir)
+        tracking_uri = args.tracking_uri or train_small(spread_sample(reviews), workdir)
         print(f"model {MODEL_NAME} version {args.version} from {tracking_uri}")
         print(
             f"review: {len(review)} characters; rounds: {args.rounds} x {args.duration:.0f} s; "

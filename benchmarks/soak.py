@@ -22,13 +22,9 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import csv
 import json
-import os
 import random
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -42,8 +38,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_DATA = REPO_ROOT.parent / "shared" / "data" / "imdb" / "train.csv"
+from _common import (
+    DEFAULT_DATA,
+    clean_env,
+    free_port,
+    read_reviews,
+    rss_mb,
+    stop_group,
+    train_small,
+)
+
 MEMORY_GROWTH_TARGET = 0.10
 
 LUA = r"""
@@ -113,40 +117,6 @@ def lua_string(value: str) -> str:
     return '"' + "".join(out) + '"'
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024.0
-    return float("nan")
-
-
-def read_reviews(path: Path) -> list[tuple[str, str]]:
-    with path.open(newline="", encoding="utf-8") as handle:
-        return [(row["text"], row["label"]) for row in csv.DictReader(handle)]
-
-
-def train_small(reviews: Sequence[tuple[str, str]], workdir: Path, env: dict[str, str]) -> str:
-    """Train a small model on 300 reviews into a fresh SQLite store; returns its URI."""
-    sample = workdir / "sample.csv"
-    with sample.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["text", "label"])
-        writer.writerows(random.Random(1).sample(list(reviews), 300))
-    uri = f"sqlite:///{workdir / 'mlflow.db'}"
-    command = [sys.executable, "-m", "sentiment.entrypoints.train", "--data", str(sample)]
-    command += ["-p", "n_features_log2=18", "--tracking-uri", uri, "--quiet"]
-    command += ["--promotion-floor", "0"]
-    subprocess.run(command, env={**env, "MLFLOW_TRACKING_URI": uri}, cwd=workdir, check=True)
-    return uri
-
-
 def request_mix(reviews: Sequence[tuple[str, str]]) -> tuple[list[str], list[str]]:
     rng = random.Random(3)
     texts = [text[:2000] for text, _ in rng.sample(list(reviews), 64)]
@@ -181,8 +151,10 @@ def wait_ready(url: str, process: subprocess.Popen[bytes], log: Path, timeout_s:
 
 def run(args: argparse.Namespace, workdir: Path) -> Outcome:
     reviews = read_reviews(args.data)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SENTIMENT_", "MLFLOW_"))}
-    tracking_uri = args.tracking_uri or train_small(reviews, workdir, env)
+    env = clean_env()
+    tracking_uri = args.tracking_uri or train_small(
+        random.Random(1).sample(list(reviews), 300), workdir
+    )
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     log = workdir / "server.log"
@@ -253,13 +225,7 @@ def run(args: argparse.Namespace, workdir: Path) -> Outcome:
             sampler.join()
             samples.append(Sample(time.monotonic() - started, rss_mb(server.pid)))
         finally:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(server.pid, signal.SIGTERM)
-            try:
-                server.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(server.pid, signal.SIGKILL)
-                server.wait(30)
+            stop_group(server, 30)
     line = next(x for x in wrk.stdout.splitlines() if x.startswith("SOAK "))
     errors = [
         x

@@ -29,8 +29,8 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_DATA = REPO_ROOT.parent / "shared" / "data" / "imdb" / "train.csv"
+from _common import DEFAULT_DATA, clean_env, read_reviews, spread_sample, write_reviews
+
 SMOKE_ROWS = 500
 TARGET_S = 60.0
 TARGET_RSS_MB = 2048.0
@@ -69,14 +69,7 @@ def parse_stages(output: str) -> dict[str, float]:
 
 
 def sample_csv(data: Path, rows: int, out: Path) -> Path:
-    with data.open(newline="", encoding="utf-8") as handle:
-        records = [(r["text"], r["label"]) for r in csv.DictReader(handle)]
-    step = max(1, len(records) // rows)
-    with out.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["text", "label"])
-        writer.writerows(records[::step][:rows])
-    return out
+    return write_reviews(out, spread_sample(read_reviews(data), rows))
 
 
 def count_rows(data: Path) -> int:
@@ -92,7 +85,7 @@ def train_once(data: Path, workdir: Path, extra: Sequence[str]) -> TrainRun:
     output = store / "trained.json"
     command = [sys.executable, "-m", "sentiment.entrypoints.train", "--data", str(data)]
     command += ["--tracking-uri", uri, "--output-json", str(output), *extra]
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SENTIMENT_", "MLFLOW_"))}
+    env = clean_env()
     env["SENTIMENT_ARTIFACT_ROOT"] = str(store / "artifacts")
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     before = resource.getrusage(resource.RUSAGE_CHILDREN)

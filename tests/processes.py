@@ -118,3 +118,26 @@ def running_server(
             yield process
         finally:
             stop(process)
+
+
+def child_pids(pid: int) -> set[int]:
+    """The processes whose parent is `pid` (from /proc)."""
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                if int(fields[1]) == pid:
+                    found.add(int(entry.name))
+    return found
+
+
+def worker_pids(supervisor: int) -> set[int]:
+    """The worker processes of a server (forked or spawned): its children, except the resource
+    tracker that multiprocessing starts beside spawned workers."""
+    workers = set()
+    for child in child_pids(supervisor):
+        with contextlib.suppress(OSError):  # gone meanwhile
+            if b"resource_tracker" not in Path(f"/proc/{child}/cmdline").read_bytes():
+                workers.add(child)
+    return workers

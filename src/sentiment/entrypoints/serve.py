@@ -4,10 +4,19 @@
         [--no-access-log] [--log-level info]
 
 Workers: `--workers`, else `SENTIMENT_WORKERS`, else the number of cores this process may run on.
-One worker runs in this process; several run as child processes (spawned, as uvicorn does) under
-a small supervisor that replaces a worker that dies and stops them all on SIGTERM or SIGINT.
+One worker runs in this process; several run as child processes under a small supervisor that
+replaces a worker that dies and stops them all on SIGTERM or SIGINT.
 
-Two things differ from `uvicorn --workers N`:
+Three things differ from `uvicorn --workers N`:
+
+- Preload (on by default; `--no-preload` or `SENTIMENT_PRELOAD=false` turns it off): the
+  supervisor imports the app and loads the model once, then forks the workers from itself, so they
+  start serving at once and share those pages copy-on-write. uvicorn spawns fresh interpreters
+  that each import and load on their own, all at the same time. A forked worker asks the registry
+  once whether the alias still points at the preloaded version (a replacement may start long
+  after the preload) and loads the new one if not. If the preload fails, each worker loads on its
+  own and retries; if the preload left a thread running, the workers are spawned instead (forking
+  a process with threads is unsafe).
 
 - Every listening socket is created with `IPPROTO_TCP`. uvicorn binds its shared socket with
   protocol 0, so asyncio never sets TCP_NODELAY on the connections it accepts, and each
@@ -38,6 +47,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from multiprocessing.process import BaseProcess
 from types import FrameType
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from sentiment.entrypoints.settings import Settings
 
 APP = "sentiment.entrypoints.api:app"
 BACKLOG = 2048
@@ -106,6 +119,7 @@ class ServeOptions:
     log_level: str = "info"
     http: str = "auto"  # uvicorn: httptools when installed, else h11
     loop: str = "auto"  # uvicorn: uvloop when installed, else asyncio
+    preload: bool = True  # several workers: import and load once, then fork them
 
 
 def run_worker(sock: socket.socket, options: ServeOptions) -> None:
@@ -119,6 +133,7 @@ def run_worker(sock: socket.socket, options: ServeOptions) -> None:
 
     config = uvicorn.Config(
         APP,
+        log_config=None,  # prepare_process() configured the loggers: JSON lines, ours
         host=options.host,
         port=options.port,
         access_log=options.access_log,
@@ -130,6 +145,32 @@ def run_worker(sock: socket.socket, options: ServeOptions) -> None:
     uvicorn.Server(config).run(sockets=[sock])
 
 
+def run_forked_worker(sock: socket.socket, options: ServeOptions) -> None:
+    """`run_worker` in a process forked from the supervisor: first drop the signal handlers it
+    inherited from the supervisor, so that SIGTERM and SIGINT stop this worker, not a copy of
+    the supervisor's loop."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    run_worker(sock, options)
+
+
+def preload_app() -> bool:
+    """Import the app, uvicorn and its fast parser and loop, and load the model, in this process.
+    True when the workers may be forked from it: no thread is left running."""
+    import uvicorn  # noqa: F401 - imported once, here, for every forked worker
+
+    from sentiment.entrypoints.api import preload
+
+    for module in ("httptools", "uvloop"):  # what uvicorn's "auto" picks, when installed
+        with contextlib.suppress(ImportError):
+            __import__(module)
+    preload()
+    threads = [t.name for t in threading.enumerate() if t is not threading.current_thread()]
+    if threads:
+        logger.warning("the preload left threads running (%s): spawning the workers", threads)
+    return not threads
+
+
 class Supervisor:
     """Starts one worker per socket slot, replaces workers that die, stops them all on a signal."""
 
@@ -139,12 +180,17 @@ class Supervisor:
         options: ServeOptions,
         target: Callable[[socket.socket, ServeOptions], None] = run_worker,
         restart_delay_s: float = RESTART_DELAY_S,
+        start_method: str = "spawn",
     ) -> None:
         self._sockets = list(sockets)
         self._options = options
         self._target = target
         self._restart_delay_s = restart_delay_s
-        self._context = multiprocessing.get_context("spawn")
+        self._context = (
+            multiprocessing.get_context("fork")
+            if start_method == "fork"
+            else multiprocessing.get_context("spawn")
+        )
         self._workers: list[tuple[BaseProcess, float]] = []
         self._stop = threading.Event()
 
@@ -224,13 +270,19 @@ def serve(options: ServeOptions) -> int:
         if options.workers == 1:
             run_worker(sockets[0], options)
             return 0
+        fork = (
+            options.preload and "fork" in multiprocessing.get_all_start_methods() and preload_app()
+        )
         logger.info(
-            "serving on http://%s:%d with %d workers (%s)",
+            "serving on http://%s:%d with %d workers (%s, %s)",
             options.host,
             port,
             options.workers,
             "a socket each, SO_REUSEPORT" if len(sockets) > 1 else "one shared socket",
+            "forked after the preload" if fork else "spawned",
         )
+        if fork:
+            return Supervisor(sockets, options, run_forked_worker, start_method="fork").run()
         return Supervisor(sockets, options).run()
     finally:
         for sock in sockets:
@@ -262,14 +314,32 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--loop", default="auto", choices=["auto", "asyncio", "uvloop"], help="event loop"
     )
+    parser.add_argument(
+        "--preload",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="several workers: import and load the model once, then fork the workers "
+        "(default: SENTIMENT_PRELOAD, else on)",
+    )
     return parser.parse_args(argv)
+
+
+def _may_preload(settings: Settings, requested: bool | None) -> bool:
+    """The preload (`--preload`, else SENTIMENT_PRELOAD) needs the lean registry reader: MLflow's
+    own client keeps database connections (and may keep threads) that must not cross a fork."""
+    preload = settings.preload if requested is None else requested
+    if preload and settings.registry == "mlflow" and settings.serving_reader == "mlflow":
+        logger.info("SENTIMENT_SERVING_READER=mlflow: no preload, the workers are spawned")
+        return False
+    return preload
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     from sentiment.entrypoints.settings import Settings
 
-    workers = args.workers or Settings().workers or default_workers()
+    settings = Settings()
+    workers = args.workers or settings.workers or default_workers()
     if workers < 1:
         print("error: --workers must be at least 1", file=sys.stderr)
         return 2
@@ -282,6 +352,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         log_level=args.log_level,
         http=args.http,
         loop=args.loop,
+        preload=_may_preload(settings, args.preload),
     )
     return serve(options)
 

@@ -134,6 +134,12 @@ class Settings(BaseSettings):
         description="Worker processes of `python -m sentiment.entrypoints.serve`; empty: one per "
         "core.",
     )
+    preload: bool = Field(
+        True,
+        description="`python -m sentiment.entrypoints.serve` with several workers: import the app "
+        "and load the model once in the supervisor, then fork the workers from it (fast start, "
+        "shared pages). false: spawn fresh workers that each import and load on their own.",
+    )
     load_retry_initial_s: float = Field(
         0.5, gt=0.0, description="First wait before retrying a failed model load, in seconds."
     )

@@ -26,7 +26,7 @@ import pytest
 from sentiment.entrypoints.api import schemas
 from tests.api_support import REPO_ROOT, free_port, shared_data_path, subprocess_env
 from tests.e2e.api.conftest import Store
-from tests.processes import stop, wait_until_ready
+from tests.processes import stop, wait_until_ready, worker_pids
 from tests.support.asgi_apps import FAIL_TRIGGER, SLOW_TRIGGER
 
 pytestmark = pytest.mark.e2e
@@ -154,27 +154,6 @@ def test_sigterm_lets_the_request_in_flight_finish_then_exits(
 
 
 # -- SIGKILL of one worker under load ----------------------------------------------------------
-
-
-def children(pid: int) -> set[int]:
-    found = set()
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            with contextlib.suppress(OSError):
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-                if int(fields[1]) == pid:
-                    found.add(int(entry.name))
-    return found
-
-
-def worker_pids(pid: int) -> set[int]:
-    """uvicorn's worker processes (multiprocessing also starts a resource tracker)."""
-    return {
-        child
-        for child in children(pid)
-        if "resource_tracker"
-        not in Path(f"/proc/{child}/cmdline").read_bytes().decode(errors="replace")
-    }
 
 
 LAUNCHERS = {

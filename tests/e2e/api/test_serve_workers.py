@@ -1,5 +1,6 @@
-"""`python -m sentiment.entrypoints.serve --workers 2` as real processes: both workers accept
-connections and answer, and the server stops with its workers."""
+"""`python -m sentiment.entrypoints.serve --workers 2` as real processes, forked after the
+preload or spawned: both workers accept connections and answer, and the server stops with its
+workers."""
 
 from __future__ import annotations
 
@@ -14,31 +15,10 @@ import pytest
 
 from tests.api_support import free_port
 from tests.e2e.api.conftest import Store
-from tests.processes import running_server
+from tests.processes import running_server, worker_pids
 
 pytestmark = pytest.mark.e2e
 CONNECTIONS = 24  # all on one of two workers by chance: 2 * 2**-24
-
-
-def children(pid: int) -> list[int]:
-    try:
-        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
-    except OSError:
-        return []
-    return [int(p) for p in text.split()]
-
-
-def worker_pids(supervisor: int) -> list[int]:
-    """The spawned workers (not multiprocessing's resource tracker)."""
-    pids = []
-    for pid in children(supervisor):
-        try:
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-        except OSError:  # gone meanwhile
-            continue
-        if b"spawn_main" in cmdline:
-            pids.append(pid)
-    return pids
 
 
 def established_inodes(port: int) -> set[str]:
@@ -79,11 +59,13 @@ def request(conn: http.client.HTTPConnection, method: str, path: str, body: obje
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
-def test_two_workers_both_accept_and_answer(trained_store: Store) -> None:
+@pytest.mark.parametrize("start", ["--preload", "--no-preload"])
+def test_two_workers_both_accept_and_answer(trained_store: Store, start: str) -> None:
+    """Forked after the preload (the default) or spawned: two workers, both serving."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    log = trained_store.root / "serve-2-workers.log"
-    command = [sys.executable, "-m", "sentiment.entrypoints.serve", "--port", str(port)]
+    log = trained_store.root / f"serve-2-workers{start}.log"
+    command = [sys.executable, "-m", "sentiment.entrypoints.serve", "--port", str(port), start]
     env = trained_store.env(SENTIMENT_WORKERS="2", SENTIMENT_RELOAD_INTERVAL_S="0")
     with running_server(command, f"{url}/health", log, env=env, cwd=trained_store.root) as server:
         workers = worker_pids(server.pid)
@@ -105,5 +87,7 @@ def test_two_workers_both_accept_and_answer(trained_store: Store) -> None:
                 conn.close()
         assert sum(per_worker) == CONNECTIONS, per_worker
         assert all(count > 0 for count in per_worker), per_worker  # both workers answered
-    # Stopping the server stopped its workers.
+    # Stopping the server stopped its workers, each gracefully (SIGTERM reached uvicorn's own
+    # handler, not one inherited from the supervisor).
     assert not any(Path(f"/proc/{pid}").exists() for pid in workers)
+    assert log.read_text().count("Finished server process") == 2, log.read_text()

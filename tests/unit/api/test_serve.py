@@ -18,10 +18,12 @@ import pytest
 from sentiment.entrypoints.serve import (
     ServeOptions,
     Supervisor,
+    _may_preload,
     default_workers,
     listening_sockets,
     parse_args,
 )
+from sentiment.entrypoints.settings import Settings
 
 
 def nodelay_of_an_accepted_connection(listeners: list[socket.socket]) -> int:
@@ -85,6 +87,20 @@ def test_a_port_in_use_is_refused() -> None:
             listening_sockets("127.0.0.1", taken.getsockname()[1], 2)
 
 
+def test_preload_is_on_unless_turned_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert parse_args([]).preload is None  # then SENTIMENT_PRELOAD, else on
+    assert parse_args(["--no-preload"]).preload is False
+    assert ServeOptions(host="127.0.0.1", port=0, workers=2).preload is True
+    monkeypatch.setenv("SENTIMENT_PRELOAD", "false")
+    assert Settings().preload is False
+    assert _may_preload(Settings(), None) is False
+    assert _may_preload(Settings(), True) is True  # --preload wins over the environment
+    # MLflow's own client must not cross a fork: with it, the workers are spawned.
+    monkeypatch.setenv("SENTIMENT_SERVING_READER", "mlflow")
+    assert _may_preload(Settings(registry="mlflow"), True) is False
+    assert _may_preload(Settings(registry="memory"), True) is True
+
+
 def test_options_and_the_default_worker_count() -> None:
     args = parse_args(["--port", "9000", "--workers", "3", "--no-access-log"])
     assert (args.host, args.port, args.workers, args.no_access_log) == (
@@ -120,11 +136,13 @@ def test_a_crash_loop_stops_the_supervisor_with_the_workers_status() -> None:
     assert code == 3
 
 
+@pytest.mark.parametrize("start_method", ["spawn", "fork"])
 def test_a_killed_worker_is_replaced_even_right_after_its_start(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, start_method: str
 ) -> None:
     """SIGKILL from outside (an OOM kill, an operator) three times in a row is not a crash loop:
-    the slot gets a new worker each time, and the supervisor runs until SIGTERM, then exits 0."""
+    the slot gets a new worker each time (spawned, or forked after a preload), and the supervisor
+    runs until SIGTERM, then exits 0."""
     pids_file = tmp_path / "pids"
     monkeypatch.setenv("SUPERVISOR_TEST_PIDS", str(pids_file))
 
@@ -149,7 +167,9 @@ def test_a_killed_worker_is_replaced_even_right_after_its_start(
 
     [sock] = listening_sockets("127.0.0.1", 0, 1)
     options = ServeOptions(host="127.0.0.1", port=0, workers=1)
-    supervisor = Supervisor([sock], options, target=record_and_sleep, restart_delay_s=0.01)
+    supervisor = Supervisor(
+        [sock], options, target=record_and_sleep, restart_delay_s=0.01, start_method=start_method
+    )
     saved = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
     thread = threading.Thread(target=operator)
     thread.start()

@@ -19,9 +19,11 @@ from sentiment.entrypoints.api.logs import configure_logging
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
+    from sentiment.entrypoints.api.state import ApiState
+
     app: FastAPI
 
-__all__ = ["app", "create_app", "prepare_process"]
+__all__ = ["app", "create_app", "preload", "prepare_process"]
 
 _app: FastAPI | None = None
 
@@ -42,6 +44,20 @@ def prepare_process() -> None:
         and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
     ):
         signal.signal(signal.SIGTERM, _exit_cleanly)
+
+
+def preload() -> bool:
+    """Build `app` and load its model in this process, then freeze what was built so far out of
+    the cyclic garbage collector. A server that forks its workers afterwards (`serve --workers N`)
+    imports and loads once, and its workers share those pages copy-on-write. False when the load
+    failed: each worker then loads on its own, as without a preload."""
+    import gc
+
+    application: FastAPI = __getattr__("app")
+    state: ApiState = application.state.sentiment
+    loaded = state.loader.load_now()
+    gc.freeze()
+    return loaded is not None
 
 
 def _exit_cleanly(signum: int, frame: FrameType | None) -> None:

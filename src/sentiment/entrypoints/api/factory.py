@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -60,6 +62,15 @@ def _package_version() -> str:
         return "0"
 
 
+async def _confirm_preloaded(watcher: ModelWatcher, timeout_s: float) -> None:
+    """A worker forked with its model already loaded asks the registry once whether the reference
+    still points at that version (a worker that replaces a dead one may start hours after the
+    preload), and loads the new one if not. When the registry does not answer in time, the
+    preloaded model serves and the periodic checks carry on."""
+    with contextlib.suppress(Exception):  # the watcher logged and counted it
+        await asyncio.wait_for(watcher.check(), max(timeout_s, 0.1))
+
+
 def create_app(container: Container | None = None) -> FastAPI:
     """The API over `container` (by default one configured from the environment)."""
     container = container if container is not None else build_container()
@@ -104,8 +115,11 @@ def create_app(container: Container | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        loader.start()
-        await loader.wait_first_attempt(startup_wait_s)
+        if served.current is None:
+            loader.start()
+            await loader.wait_first_attempt(startup_wait_s)
+        else:  # preloaded before this worker was forked from the server (`preload()`)
+            await _confirm_preloaded(watcher, startup_wait_s)
         # Everything imported and loaded so far lives as long as the process: keep it out of the
         # cyclic collector's full passes, which otherwise rescan it every few hundred requests
         # (pauses of hundreds of ms under load: the p99 of /predict).

@@ -101,6 +101,21 @@ class BackgroundLoader:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
+    def load_now(self) -> LoadedModel | None:
+        """One attempt in this thread, before any event loop runs: the preload of a server that
+        forks its workers afterwards (`serve --workers N`). None when it failed (logged); each
+        worker's own loader then keeps trying in the background."""
+        try:
+            loaded = self._load_model.execute(self._command)
+        except Exception as exc:  # noqa: BLE001 - the workers retry on their own
+            message = str(exc) if isinstance(exc, SentimentError) else type(exc).__name__
+            logger.warning("preload failed, each worker loads on its own: %s", message)
+            return None
+        self._served.swap(loaded)
+        self._metrics.model_loaded(loaded)
+        self._log_loaded(loaded, "preloaded")
+        return loaded
+
     async def run(self) -> LoadedModel:
         """Attempt, back off, attempt again... until a model is loaded; returns it."""
         failures = 0
@@ -118,16 +133,19 @@ class BackgroundLoader:
                 continue
             self._served.swap(loaded)
             self._metrics.model_loaded(loaded)
-            logger.info(
-                "serving %s version %s (%s), loaded in %.2f s%s",
-                loaded.name,
-                loaded.version,
-                f"@{loaded.alias}" if loaded.alias else f"resolved by {loaded.resolved_by}",
-                loaded.load_seconds,
-                f" after {failures} failed attempt(s)" if failures else "",
-            )
+            self._log_loaded(loaded, f"after {failures} failed attempt(s)" if failures else "")
             self._mark_attempted()
             return loaded
+
+    def _log_loaded(self, loaded: LoadedModel, note: str) -> None:
+        logger.info(
+            "serving %s version %s (%s), loaded in %.2f s%s",
+            loaded.name,
+            loaded.version,
+            f"@{loaded.alias}" if loaded.alias else f"resolved by {loaded.resolved_by}",
+            loaded.load_seconds,
+            f", {note}" if note else "",
+        )
 
     def _record_failure(self, exc: Exception, failures: int, delay: float) -> None:
         if isinstance(exc, SentimentError):

@@ -86,6 +86,7 @@ def configure_logging(level: int = logging.INFO) -> None:
     else:
         server.addHandler(_handler(formatter))
         server.setLevel(level)
+    server.propagate = False  # not again through a root handler (a supervisor's basicConfig)
     # uvicorn decides per connection with `hasHandlers()`: no handler, no access line built.
     access = logging.getLogger("uvicorn.access")
     access.handlers = []

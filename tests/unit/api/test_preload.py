@@ -1,0 +1,103 @@
+"""The preload of `serve --workers N`: the app and its model are loaded once, before the workers
+are forked. A forked worker serves at once, but first asks the registry whether the reference
+still points at the preloaded version (a replacement worker may start long after the preload)."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+from fastapi.testclient import TestClient
+
+from sentiment.adapters.memory_registry import InMemoryModelRegistry
+from sentiment.adapters.sklearn_classifier import SklearnClassifier
+from sentiment.domain.ports import Classifier
+from sentiment.entrypoints.api.state import ApiState
+from tests.api_support import AppFactory, FixedClassifier, SwitchableRegistry
+
+
+class CountingRegistry(InMemoryModelRegistry):
+    """Counts the artifact loads per version."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.loads: list[str] = []
+
+    def load(self, version: str) -> Classifier:
+        self.loads.append(str(version))
+        return super().load(version)
+
+
+@pytest.fixture
+def registry(classifier: SklearnClassifier) -> CountingRegistry:
+    """Version 1 (@champion) and version 2."""
+    registry = CountingRegistry()
+    registry.add(classifier, {"f1_macro": 0.8})
+    registry.add(FixedClassifier(), {"f1_macro": 0.9})
+    registry.set_alias("champion", "1")
+    return registry
+
+
+def served(client: TestClient) -> str:
+    response = client.post("/predict", json={"text": "a fine film"})
+    assert response.status_code == 200, response.text
+    return str(response.json()["model"]["version"])
+
+
+def state_of(app: object) -> ApiState:
+    state: ApiState = app.state.sentiment  # type: ignore[attr-defined]
+    return state
+
+
+def test_a_preloaded_worker_serves_without_loading_again(
+    make_app: AppFactory, registry: CountingRegistry
+) -> None:
+    app = make_app(registry, reload_interval_s=0)
+    loaded = state_of(app).loader.load_now()  # in the supervisor, before the fork
+    assert loaded is not None
+    assert loaded.version == "1"
+    with TestClient(app) as client:  # a worker's startup
+        assert served(client) == "1"
+        model = client.get("/model").json()
+        assert model["reload"]["checks"] == 1  # it did ask the registry
+        assert model["reload"]["last_outcome"] == "unchanged"
+    assert registry.loads == ["1"]  # once, by the preload
+
+
+def test_a_worker_started_after_the_alias_moved_serves_the_new_version(
+    make_app: AppFactory, registry: CountingRegistry
+) -> None:
+    app = make_app(registry, reload_interval_s=0)
+    assert state_of(app).loader.load_now() is not None
+    registry.set_alias("champion", "2")  # then a worker is replaced, an hour later
+    with TestClient(app) as client:
+        assert served(client) == "2"  # from its first request: never the stale version
+        assert client.get("/model").json()["alias"] == "champion"
+    assert registry.loads == ["1", "2"]
+
+
+def test_a_registry_down_at_worker_start_leaves_the_preloaded_model_serving(
+    make_app: AppFactory, registry: CountingRegistry
+) -> None:
+    switchable = SwitchableRegistry(registry, down=False)
+    app = make_app(switchable, reload_interval_s=0)
+    assert state_of(app).loader.load_now() is not None
+    switchable.down = True
+    with TestClient(app) as client:
+        assert client.get("/ready").status_code == 200
+        assert served(client) == "1"
+        assert client.get("/model").json()["reload"]["last_outcome"] == "unreachable"
+
+
+def test_a_failed_preload_leaves_the_load_to_each_worker(
+    make_app: AppFactory, registry: CountingRegistry, caplog: pytest.LogCaptureFixture
+) -> None:
+    switchable = SwitchableRegistry(registry, down=True)
+    app = make_app(switchable, reload_interval_s=0)
+    with caplog.at_level(logging.WARNING, logger="sentiment.api"):
+        assert state_of(app).loader.load_now() is None
+    assert "preload failed, each worker loads on its own" in caplog.text
+    assert "the test registry is switched off" in caplog.text
+    switchable.down = False
+    with TestClient(app) as client:  # the worker's own loader, as without a preload
+        assert served(client) == "1"
