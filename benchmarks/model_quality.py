@@ -10,7 +10,13 @@ For every model type, in one run, each in a fresh subprocess (so that its peak R
   and the same pipeline saved compressed by `skops_format.dump`;
 - load time: `skops_format.load` (trusted types) + building the classifier, median of 5;
 - single-review predict latency (p50, p99) over held-out reviews, one `predict([text])` each;
-- batch throughput: `predict(all held-out texts)` at once, reviews/s, median of 3.
+- batch throughput: `predict(all held-out texts)` at once, reviews/s, median of 3;
+- the serving path the API uses: `serving.npz` (`serving_export.hashed_linear_model`, what
+  registration logs beside `model.skops`), its size on disk, load time
+  (`HashedLinearClassifier.from_file`, numpy only, median of 5), p50/p99 of one `predict([text])`
+  and batch reviews/s, and whether it predicts what the scikit-learn model predicts. Single
+  predictions of both paths are timed interleaved (text by text, alternating which goes first)
+  and batches alternate too, so that both see the same load on a shared machine.
 
 Each figure is compared with issue 4's targets in the same run (PASS/FAIL). The targets bind the
 default model type; other types are shown against them for comparison. The machine is shared:
@@ -35,6 +41,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -57,15 +64,21 @@ class Target:
 
 
 # Issue 4's targets for the default model type (full 25k training set, 2 cores).
+# The size, load and predict targets are shown for both ways of serving a model: scikit-learn
+# from `model.skops` (MLflow's way) and numpy from `serving.npz` (the API's way).
 TARGETS = (
     Target("split_accuracy", "split acc", 0.926, True, ""),
     Target("cv_accuracy", "CV acc", 0.926, True, ""),
     Target("fit_s", "fit s", 60.0, False, " s"),
     Target("peak_rss_mb", "peak RSS MB", 2048.0, False, " MB"),
-    Target("artifact_mb", "artifact MB", 20.0, False, " MB"),
-    Target("load_s", "load s", 1.0, False, " s"),
-    Target("p50_ms", "p50 ms", 0.5, False, " ms"),
-    Target("batch_per_s", "batch/s", 5000.0, True, "/s"),
+    Target("artifact_mb", "skops MB", 20.0, False, " MB"),
+    Target("load_s", "skops load s", 1.0, False, " s"),
+    Target("p50_ms", "sklearn p50 ms", 0.5, False, " ms"),
+    Target("batch_per_s", "sklearn batch/s", 5000.0, True, "/s"),
+    Target("serving_mb", "npz MB", 20.0, False, " MB"),
+    Target("serving_load_s", "npz load s", 1.0, False, " s"),
+    Target("serving_p50_ms", "npz p50 ms", 0.5, False, " ms"),
+    Target("serving_batch_per_s", "npz batch/s", 5000.0, True, "/s"),
 )
 ACCURACY_KEYS = {"split_accuracy", "cv_accuracy"}
 
@@ -121,15 +134,56 @@ def run_worker(args: argparse.Namespace) -> dict[str, Any]:
     split_accuracy = accuracy(classifier, test_texts, test_labels)
     peak_rss = _rss_mb()  # before MLflow is imported and before cross-validation
 
-    # Latency and throughput on held-out reviews, warmed up first.
-    classifier.predict(test_texts[:50])
-    singles, singles_cpu = [], []
-    for text in test_texts[: args.singles]:
-        wall, cpu = time.perf_counter(), time.process_time()
-        classifier.predict([text])
-        singles.append(time.perf_counter() - wall)
-        singles_cpu.append(time.process_time() - cpu)
-    batches = [_cpu_timed(lambda: classifier.predict(test_texts)) for _ in range(3)]
+    # The serving path: the numpy-only model the API loads from `serving.npz`.
+    from sentiment.adapters.hashed_linear import FILE_NAME, HashedLinearClassifier
+    from sentiment.adapters.serving_export import hashed_linear_model
+
+    serving_dir = tempfile.TemporaryDirectory()
+    serving_file = Path(serving_dir.name) / FILE_NAME
+    exported = hashed_linear_model(classifier)
+    serving: HashedLinearClassifier | None = None
+    serving_loads: list[float] = []
+    if exported is not None:
+        exported.save(serving_file)
+        for _ in range(5):
+            seconds, serving = _timed(lambda: HashedLinearClassifier.from_file(serving_file))
+            serving_loads.append(seconds)
+
+    # Latency and throughput on held-out reviews, warmed up first; both paths side by side.
+    paths: dict[str, Any] = {"sklearn": classifier}
+    if serving is not None:
+        paths["serving"] = serving
+    singles: dict[str, list[float]] = {name: [] for name in paths}
+    singles_cpu: dict[str, list[float]] = {name: [] for name in paths}
+    batches: dict[str, list[tuple[float, float]]] = {name: [] for name in paths}
+    for model in paths.values():
+        model.predict(test_texts[:50])
+    order = list(paths)
+    for i, text in enumerate(test_texts[: args.singles]):
+        for name in order if i % 2 == 0 else order[::-1]:
+            predict = paths[name].predict
+            wall, cpu = time.perf_counter(), time.process_time()
+            predict([text])
+            singles[name].append(time.perf_counter() - wall)
+            singles_cpu[name].append(time.process_time() - cpu)
+    for round_ in range(3):
+        for name in order if round_ % 2 == 0 else order[::-1]:
+            batches[name].append(_cpu_timed(partial(paths[name].predict, test_texts)))
+    serving_same, serving_diff = None, None
+    if serving is not None:
+        sample = test_texts[:1000]
+        expected = classifier.predict_proba(sample)
+        got = serving.predict_proba(sample)
+        serving_diff = float(np.max(np.abs(got.astype(np.float64) - expected)))
+        serving_same = bool(np.array_equal(got.argmax(axis=1), expected.argmax(axis=1)))
+    serving_mb = serving_file.stat().st_size / 1e6 if serving is not None else None
+    serving_dir.cleanup()
+
+    def p50_ms(times: list[float]) -> float | None:
+        return statistics.median(times) * 1e3 if times else None
+
+    def rate(runs: list[tuple[float, float]], which: int) -> float | None:
+        return len(test_texts) / statistics.median(r[which] for r in runs) if runs else None
 
     # The artifact: what mlflow.sklearn writes (in smoke mode, the same uncompressed
     # `skops.io.dump` call without importing MLflow), and the compressed skops file.
@@ -189,14 +243,26 @@ def run_worker(args: argparse.Namespace) -> dict[str, Any]:
         "artifact_compressed_mb": compressed_mb,
         "load_s": statistics.median(loads),
         "loaded_predicts_the_same": bool(same),
-        "p50_ms": statistics.median(singles) * 1e3,
-        "p99_ms": float(np.percentile(singles, 99)) * 1e3,
-        "batch_per_s": len(test_texts) / statistics.median(b[0] for b in batches),
+        "p50_ms": p50_ms(singles["sklearn"]),
+        "p99_ms": float(np.percentile(singles["sklearn"], 99)) * 1e3,
+        "batch_per_s": rate(batches["sklearn"], 0),
         "batch_size": len(test_texts),
+        # The serving path (None when the model type has no serving.npz form).
+        "serving_mb": serving_mb,
+        "serving_load_s": statistics.median(serving_loads) if serving_loads else None,
+        "serving_p50_ms": p50_ms(singles.get("serving", [])),
+        "serving_p99_ms": float(np.percentile(singles["serving"], 99)) * 1e3
+        if "serving" in singles
+        else None,
+        "serving_batch_per_s": rate(batches.get("serving", []), 0),
+        "serving_predicts_the_same": serving_same,
+        "serving_max_probability_diff": serving_diff,
         # CPU time of this process: what the figures would be on an idle machine, roughly.
         "fit_cpu_s": fit_cpu,
-        "p50_cpu_ms": statistics.median(singles_cpu) * 1e3,
-        "batch_per_cpu_s": len(test_texts) / statistics.median(b[1] for b in batches),
+        "p50_cpu_ms": p50_ms(singles_cpu["sklearn"]),
+        "batch_per_cpu_s": rate(batches["sklearn"], 1),
+        "serving_p50_cpu_ms": p50_ms(singles_cpu.get("serving", [])),
+        "serving_batch_per_cpu_s": rate(batches.get("serving", []), 1),
     }
 
 
@@ -222,18 +288,21 @@ def _load() -> str:
         return "?"
 
 
-def _cell(target: Target, value: float, smoke: bool) -> str:
-    if smoke and target.key in ACCURACY_KEYS:
+def _cell(target: Target, value: float | None, smoke: bool) -> str:
+    if value is None:
         return "n/a"
-    return "PASS" if target.check(value) else "FAIL"
+    text = _format(value, target.key)
+    if smoke and target.key in ACCURACY_KEYS:
+        return f"{text} n/a"
+    return f"{text} {'PASS' if target.check(value) else 'FAIL'}"
 
 
 def _format(value: float, key: str) -> str:
     if key in ACCURACY_KEYS:
         return f"{value:.4f}"
-    if key == "batch_per_s":
+    if key.endswith("batch_per_s"):
         return f"{value:,.0f}"
-    if key in ("p50_ms",):
+    if key.endswith(("p50_ms", "load_s")):
         return f"{value:.3f}"
     return f"{value:.2f}" if value < 100 else f"{value:.0f}"
 
@@ -243,9 +312,7 @@ def table(results: Sequence[dict[str, Any]], smoke: bool, default: str) -> str:
     rows = [header, ["target"] + [t.describe() for t in TARGETS]]
     for r in results:
         name = r["model_type"] + (" (default)" if r["model_type"] == default else "")
-        rows.append(
-            [name] + [f"{_format(r[t.key], t.key)} {_cell(t, r[t.key], smoke)}" for t in TARGETS]
-        )
+        rows.append([name] + [_cell(t, r.get(t.key), smoke) for t in TARGETS])
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     lines = [
         "| " + " | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) + " |"
@@ -268,7 +335,16 @@ def details(results: Sequence[dict[str, Any]]) -> str:
             f"batch {r['batch_per_cpu_s']:,.0f} reviews per CPU-s; "
             f"skops compressed {r['artifact_compressed_mb']:.2f} MB; "
             f"loaded model predicts the same: {r['loaded_predicts_the_same']}; "
-            f"hyperparameters {json.dumps(r['hyperparameters'], sort_keys=True)}"
+            + (
+                f"serving.npz: p99 {r['serving_p99_ms']:.3f} ms, CPU time p50 "
+                f"{r['serving_p50_cpu_ms']:.3f} ms, batch "
+                f"{r['serving_batch_per_cpu_s']:,.0f} reviews per CPU-s, same labels as "
+                f"scikit-learn: {r['serving_predicts_the_same']} (largest probability "
+                f"difference {r['serving_max_probability_diff']:.1e}); "
+                if r.get("serving_mb") is not None
+                else "no serving.npz form; "
+            )
+            + f"hyperparameters {json.dumps(r['hyperparameters'], sort_keys=True)}"
         )
     return "\n".join(lines)
 

@@ -41,11 +41,23 @@ def test_the_smoke_benchmark_measures_every_model_type(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     header = next(line for line in lines if line.startswith("| model type"))
-    for label in ["split acc", "CV acc", "fit s", "peak RSS MB", "artifact MB", "load s"]:
+    for label in [
+        "split acc",
+        "CV acc",
+        "fit s",
+        "peak RSS MB",
+        "skops MB",
+        "skops load s",
+        "sklearn p50 ms",
+        "npz MB",
+        "npz load s",
+        "npz p50 ms",
+        "npz batch/s",
+    ]:
         assert label in header
     for model_type in DEFAULTS:
         [row] = [line for line in lines if line.startswith(f"| {model_type} ")]
-        assert row.count("PASS") + row.count("FAIL") == 6  # accuracy: n/a in smoke mode
+        assert row.count("PASS") + row.count("FAIL") == 10  # accuracy: n/a in smoke mode
     results = {r["model_type"]: r for r in json.loads(figures.read_text())}
     assert set(results) == set(DEFAULTS)
     default = results[DEFAULT_MODEL_TYPE]
@@ -55,3 +67,10 @@ def test_the_smoke_benchmark_measures_every_model_type(tmp_path: Path) -> None:
     assert 0.6 < default["split_accuracy"] <= 1.0
     assert default["artifact_mb"] > 0
     assert default["batch_per_s"] > 0
+    # The serving path the API uses: serving.npz, predicting what scikit-learn predicts.
+    assert default["serving_mb"] > 0
+    assert default["serving_load_s"] > 0
+    assert default["serving_p50_ms"] > 0
+    assert default["serving_batch_per_s"] > 0
+    assert default["serving_predicts_the_same"] is True
+    assert default["serving_max_probability_diff"] < 1e-5
