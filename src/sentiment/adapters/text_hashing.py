@@ -14,6 +14,12 @@ the very same matrix with numpy over a whole batch at once:
 5. fold hashes into columns like `FeatureHasher`, sum duplicates, binarise and normalise like
    `HashingVectorizer`.
 
+With a `NegationMarking`, the hasher also writes a second block of `n_features` columns: the
+n-grams of the same token stream in which the (at most `window`) words after a negator, up to the
+next punctuation, are read as `neg_<word>` (Das & Chen 2001; Pang et al. 2002). The first block is
+unchanged; an n-gram with no marked word has the same column in both blocks (plus `n_features`),
+so only the n-grams with a marked word are hashed again.
+
 `transform(vectorizer, texts)` returns a matrix equal to `vectorizer.transform(texts)` (same
 indices, same float values, same dtype) and falls back to `vectorizer.transform` for settings this
 module does not reproduce (`supports(vectorizer)` says which). The tests compare both on real
@@ -148,6 +154,52 @@ class HashingSettings:
         return settings
 
 
+# Words after which the next words are negated. "t" is the end of "don't", "isn't", ... (the
+# apostrophe is no word character).
+NEGATORS: tuple[str, ...] = (
+    "not", "no", "never", "nothing", "nobody", "none", "neither", "nor", "nowhere", "cannot",
+    "t", "without", "hardly", "barely", "scarcely", "dont", "doesnt", "didnt", "isnt", "wasnt",
+    "cant", "wont", "aren", "arent",
+)  # fmt: skip
+NEGATION_PREFIX = "neg_"
+# Characters that end a negation scope, besides the marks "!" and "?" (tokens of their own) and
+# the end of a text (and a NUL, the separator of texts in a batch); "<" ends it at "<br />".
+SCOPE_ENDS = '.,;:()"<'
+
+
+@dataclass(frozen=True, slots=True)
+class NegationMarking:
+    """Negation scopes: the `window` words after a negator, up to the next scope end."""
+
+    window: int = 3
+    negators: tuple[str, ...] = NEGATORS
+
+    def to_json(self) -> dict[str, Any]:
+        return {"window": self.window, "negators": list(self.negators)}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> NegationMarking:
+        """Settings written by `to_json`. Raises ValueError when they are malformed."""
+        if not isinstance(data, dict) or set(data) != {"window", "negators"}:
+            raise ValueError("negation settings must have exactly the keys negators, window")
+        window, negators = data["window"], data["negators"]
+        if isinstance(window, bool) or not isinstance(window, int) or not 1 <= window <= 1000:
+            raise ValueError(f"negation window must be an integer in [1, 1000], got {window!r}")
+        if not isinstance(negators, list) or not all(isinstance(w, str) and w for w in negators):
+            raise ValueError("negators must be a list of non-empty strings")
+        return cls(window=window, negators=tuple(negators))
+
+
+def _scope_end_table() -> Array:
+    table = np.zeros(256, dtype=np.int8)
+    for c in SCOPE_ENDS + _SEPARATOR:
+        table[ord(c)] = 1
+    return table
+
+
+_SCOPE_END = _scope_end_table()
+
+
 def hasher_for(vectorizer: HashingVectorizer | HashingSettings) -> NgramHasher | None:
     """A fast equivalent of the vectorizer's `transform`, or None when its settings are not
     among those reproduced here (then use `vectorizer.transform`)."""
@@ -164,7 +216,11 @@ class NgramHasher:
     `transform` (scipy) and normalised vectorizers (scikit-learn).
     """
 
-    def __init__(self, vectorizer: HashingVectorizer | HashingSettings) -> None:
+    def __init__(
+        self,
+        vectorizer: HashingVectorizer | HashingSettings,
+        negation: NegationMarking | None = None,
+    ) -> None:
         v = vectorizer
         stop = v.stop_words
         if not (
@@ -192,17 +248,29 @@ class NgramHasher:
         self._binary = bool(v.binary)
         self._norm: str | None = v.norm
         self._dtype = np.dtype(v.dtype)
+        self._negation = negation
+        self._negators: list[bytes] = []
+        if negation is not None:
+            if self._n_features > 2**30 or negation.window < 1:
+                raise ValueError(f"negation marking needs n_features <= 2**30: {v!r}")
+            self._negators = sorted({w.encode("utf-8") for w in negation.negators if w})
 
     @property
     def n_features(self) -> int:
+        """Columns of one block (of the vectorizer)."""
         return self._n_features
+
+    @property
+    def n_columns(self) -> int:
+        """Columns of the matrix: one block, or two with negation marking."""
+        return self._n_features * (2 if self._negation is not None else 1)
 
     def transform(self, texts: Sequence[str]) -> sp.csr_matrix:
         """The matrix `HashingVectorizer.transform(texts)` returns, as a CSR matrix."""
         import scipy.sparse as sp
 
         data, indices, indptr = self.arrays(texts, normalized=False)
-        x = sp.csr_matrix((data, indices, indptr), shape=(len(texts), self._n_features))
+        x = sp.csr_matrix((data, indices, indptr), shape=(len(texts), self.n_columns))
         if self._norm is not None:
             from sklearn.preprocessing import normalize
 
@@ -280,17 +348,26 @@ class NgramHasher:
         gram_starts: list[Array] = []
         gram_ends: list[Array] = []
         gram_docs: list[Array] = []
+        gram_first: list[Array] = []  # index of the first token (negation marking only)
+        gram_n: list[Array] = []
+        marking = self._negation is not None
         for n in range(self._ngram_range[0], self._ngram_range[1] + 1):
             count = n_tokens - n + 1
             if count <= 0:
                 break
             first, last = out_starts[:count], out_ends[n - 1 :]
+            token = np.arange(count, dtype=np.int32) if marking else None
             if docs is not None:
                 inside = docs[:count] == docs[n - 1 :]
                 first, last = first[inside], last[inside]
                 gram_docs.append(docs[:count][inside])
+                if token is not None:
+                    token = token[inside]
             gram_starts.append(first)
             gram_ends.append(last)
+            if token is not None:
+                gram_first.append(token)
+                gram_n.append(np.full(token.size, n, dtype=np.int32))
         if not gram_starts:  # no text has enough tokens for one n-gram
             return (
                 np.zeros(0, dtype=self._dtype),
@@ -301,11 +378,23 @@ class NgramHasher:
         length = np.concatenate(gram_ends) - start
 
         columns = _column(_murmurhash3_32(buffer, start, length), self._n_features)
+        doc_of = np.concatenate(gram_docs) if docs is not None else None
+        if marking:
+            columns = np.concatenate(
+                [
+                    columns,
+                    self._marked_columns(
+                        u8, starts, ends, docs, columns, gram_first, gram_n, token_len
+                    ),
+                ]
+            )
+            if doc_of is not None:
+                doc_of = np.concatenate([doc_of, doc_of])
         # Sort by (text, column) and count repeats: the rows of a canonical CSR matrix.
-        if docs is None:
+        if doc_of is None:
             keys = columns
         else:
-            keys = np.concatenate(gram_docs).astype(np.int64) << 32
+            keys = doc_of.astype(np.int64) << 32
             keys |= columns
         keys.sort()
         new = np.empty(keys.size, dtype=bool)
@@ -326,6 +415,38 @@ class NgramHasher:
             np.cumsum(np.bincount(unique >> 32, minlength=n_docs), out=indptr[1:])
             unique &= 0xFFFFFFFF
         return counts, unique.astype(np.int32), indptr
+
+    def _marked_columns(
+        self,
+        u8: Array,
+        starts: Array,
+        ends: Array,
+        docs: Array | None,
+        columns: Array,
+        gram_first: list[Array],
+        gram_n: list[Array],
+        token_len: Array,
+    ) -> Array:
+        """The second block's column of every n-gram (same order as `columns`)."""
+        assert self._negation is not None
+        marked = _negation_scope(
+            u8, starts, ends, docs, self._negators, self._negation.window, self._marks
+        )
+        block = columns + self._n_features
+        if not marked.any():
+            return block
+        first = np.concatenate(gram_first)
+        last = first + np.concatenate(gram_n) - 1
+        # How many marked tokens precede each token: an n-gram holds one if the count grows.
+        before = np.zeros(marked.size + 1, dtype=np.int32)
+        np.cumsum(marked, out=before[1:])
+        again = (before[last + 1] - before[first]).nonzero()[0]
+        buffer, out_starts, out_ends = _prefixed_buffer(u8, starts, token_len, marked)
+        start = out_starts[first[again]]
+        length = out_ends[last[again]] - start
+        hashes = _murmurhash3_32(buffer, start, length)
+        block[again] = _column(hashes, self._n_features) + self._n_features
+        return block
 
     def _documents(self, texts: Sequence[str], joined: str, u8: Array, starts: Array) -> Array:
         """The text each token belongs to."""
@@ -371,6 +492,67 @@ def _tokens(u8: Array, is_ascii: bool, min_run: int, marks: str) -> tuple[Array,
             keep |= is_mark[starts]
         starts, ends = starts[keep], ends[keep]
     return starts, ends
+
+
+def _negation_scope(
+    u8: Array,
+    starts: Array,
+    ends: Array,
+    docs: Array | None,
+    negators: list[bytes],
+    window: int,
+    marks: str,
+) -> Array:
+    """True for the tokens in a negation scope: words at most `window` tokens after the last
+    negator before them, with no scope end (SCOPE_ENDS, a mark, the end of a text) between."""
+    n = starts.size
+    is_negator = ~_not_stop_words(u8, starts, ends, negators)
+    # Scope ends seen before each byte; a token's segment: those before its start, plus the
+    # marks up to it (a mark ends the scope of the negators before it).
+    ends_before = np.zeros(u8.size + 1, dtype=np.int32)
+    np.cumsum(_SCOPE_END.take(u8), out=ends_before[1:])
+    is_mark = _ASCII_KIND[marks].take(u8[starts]) == 2
+    segment = ends_before[starts] + np.cumsum(is_mark, dtype=np.int32)
+    if docs is not None:
+        segment = segment + docs  # texts are separate anyway (the separator is a scope end)
+    index = np.arange(n, dtype=np.int32)
+    last = np.where(is_negator, index, -1)
+    np.maximum.accumulate(last, out=last)
+    previous = np.empty(n, dtype=np.int32)  # the last negator strictly before each token
+    previous[:1] = -1
+    previous[1:] = last[:-1]
+    found = previous >= 0
+    at = np.where(found, previous, 0)
+    result: Array = found & (segment[at] == segment) & (index - previous <= window) & ~is_mark
+    return result
+
+
+def _prefixed_buffer(
+    u8: Array, starts: Array, token_len: Array, marked: Array
+) -> tuple[Array, Array, Array]:
+    """Every token copied into one buffer, `NEGATION_PREFIX` before the marked ones, each
+    followed by " ": (buffer, where each token's text starts, where its " " is)."""
+    prefix = np.frombuffer(NEGATION_PREFIX.encode("ascii"), dtype=np.uint8)
+    extra = marked.astype(np.int32) * prefix.size
+    step = token_len + extra + 1
+    out_ends = step.cumsum(dtype=np.int32)
+    total = int(out_ends[-1]) if step.size else 0
+    out_starts = out_ends - step
+    out_ends -= 1
+    buffer = np.full(total + 4, 0x20, dtype=np.uint8)
+    buffer[total:] = 0
+    n_bytes = int(token_len.sum())
+    within = np.arange(n_bytes, dtype=np.int32) - np.repeat(
+        token_len.cumsum(dtype=np.int32) - token_len, token_len
+    )
+    text_at = out_starts + extra
+    buffer[np.repeat(text_at, token_len) + within] = u8[
+        np.repeat(starts.astype(np.int32), token_len) + within
+    ]
+    at = out_starts[marked]
+    for k, byte in enumerate(prefix.tolist()):
+        buffer[at + k] = byte
+    return buffer, out_starts, out_ends
 
 
 def _characters(u8: Array, starts: Array, ends: Array, is_ascii: bool) -> Array:
