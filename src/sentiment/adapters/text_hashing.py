@@ -250,10 +250,18 @@ class NgramHasher:
         self._dtype = np.dtype(v.dtype)
         self._negation = negation
         self._negators: list[bytes] = []
+        self._negator_keys = np.zeros(0, dtype=np.uint64)
         if negation is not None:
             if self._n_features > 2**30 or negation.window < 1:
                 raise ValueError(f"negation marking needs n_features <= 2**30: {v!r}")
-            self._negators = sorted({w.encode("utf-8") for w in negation.negators if w})
+            negators = sorted({w.encode("utf-8") for w in negation.negators if w})
+            # Words of up to 8 bytes are matched by their bytes as one 64-bit key; longer ones
+            # byte by byte.
+            self._negator_keys = np.array(
+                sorted(int.from_bytes(w, "little") for w in negators if len(w) <= 8),
+                dtype=np.uint64,
+            )
+            self._negators = [w for w in negators if len(w) > 8]
 
     @property
     def n_features(self) -> int:
@@ -377,17 +385,27 @@ class NgramHasher:
         start = np.concatenate(gram_starts)
         length = np.concatenate(gram_ends) - start
 
-        columns = _column(_murmurhash3_32(buffer, start, length), self._n_features)
         doc_of = np.concatenate(gram_docs) if docs is not None else None
+        marked_grams = None
         if marking:
-            columns = np.concatenate(
-                [
-                    columns,
-                    self._marked_columns(
-                        u8, starts, ends, docs, columns, gram_first, gram_n, token_len
-                    ),
-                ]
+            # The n-grams holding a marked word, hashed in the same call as the plain ones.
+            marked_grams = self._marked_grams(u8, starts, ends, docs, gram_first, gram_n, token_len)
+        again = rehashed = np.zeros(0, dtype=np.int64)
+        if marked_grams is None:
+            columns = _column(_murmurhash3_32(buffer, start, length), self._n_features)
+        else:
+            again, buffer2, start2, length2 = marked_grams
+            both = np.concatenate([buffer[:total], buffer2])
+            hashes = _murmurhash3_32(
+                both, np.concatenate([start, start2 + total]), np.concatenate([length, length2])
             )
+            columns = _column(hashes, self._n_features)
+            columns, rehashed = columns[: start.size], columns[start.size :]
+        if marking:
+            # Block 2: the plain column, but for the n-grams with a marked word.
+            block = columns + self._n_features
+            block[again] = rehashed + self._n_features
+            columns = np.concatenate([columns, block])
             if doc_of is not None:
                 doc_of = np.concatenate([doc_of, doc_of])
         # Sort by (text, column) and count repeats: the rows of a canonical CSR matrix.
@@ -416,25 +434,25 @@ class NgramHasher:
             unique &= 0xFFFFFFFF
         return counts, unique.astype(np.int32), indptr
 
-    def _marked_columns(
+    def _marked_grams(
         self,
         u8: Array,
         starts: Array,
         ends: Array,
         docs: Array | None,
-        columns: Array,
         gram_first: list[Array],
         gram_n: list[Array],
         token_len: Array,
-    ) -> Array:
-        """The second block's column of every n-gram (same order as `columns`)."""
+    ) -> tuple[Array, Array, Array, Array] | None:
+        """The n-grams with a marked word: (their indices among all n-grams, the buffer of the
+        marked stream, their starts and lengths in it); None when no word is marked."""
         assert self._negation is not None
-        marked = _negation_scope(
-            u8, starts, ends, docs, self._negators, self._negation.window, self._marks
-        )
-        block = columns + self._n_features
+        is_negator = _short_words(u8, starts, ends, self._negator_keys)
+        if self._negators:
+            is_negator |= ~_not_stop_words(u8, starts, ends, self._negators)
+        marked = _negation_scope(u8, starts, is_negator, docs, self._negation.window, self._marks)
         if not marked.any():
-            return block
+            return None
         first = np.concatenate(gram_first)
         last = first + np.concatenate(gram_n) - 1
         # How many marked tokens precede each token: an n-gram holds one if the count grows.
@@ -444,9 +462,7 @@ class NgramHasher:
         buffer, out_starts, out_ends = _prefixed_buffer(u8, starts, token_len, marked)
         start = out_starts[first[again]]
         length = out_ends[last[again]] - start
-        hashes = _murmurhash3_32(buffer, start, length)
-        block[again] = _column(hashes, self._n_features) + self._n_features
-        return block
+        return again, buffer, start, length
 
     def _documents(self, texts: Sequence[str], joined: str, u8: Array, starts: Array) -> Array:
         """The text each token belongs to."""
@@ -494,19 +510,38 @@ def _tokens(u8: Array, is_ascii: bool, min_run: int, marks: str) -> tuple[Array,
     return starts, ends
 
 
+def _short_words(u8: Array, starts: Array, ends: Array, keys: Array) -> Array:
+    """True for the tokens of at most 8 bytes whose bytes, read as a little-endian integer, are
+    among the sorted `keys` (tokens hold no zero byte, so no two words share a key)."""
+    found = np.zeros(starts.size, dtype=bool)
+    lengths = ends - starts
+    candidates = (lengths <= 8).nonzero()[0]
+    if keys.size == 0 or candidates.size == 0:
+        return found
+    padded = np.zeros(u8.size + 8, dtype=np.uint8)
+    padded[: u8.size] = u8
+    # The 8 bytes from every offset, as one unaligned little-endian uint64 (nothing copied).
+    words = np.ndarray(shape=(u8.size + 1,), dtype="<u8", buffer=padded, strides=(1,))
+    key = words.take(starts[candidates]).astype(np.uint64)
+    drop = ((8 - lengths[candidates]) * 8).astype(np.uint64)  # the bytes after the token
+    key <<= drop
+    key >>= drop
+    at = np.minimum(np.searchsorted(keys, key), keys.size - 1)
+    found[candidates] = keys[at] == key
+    return found
+
+
 def _negation_scope(
     u8: Array,
     starts: Array,
-    ends: Array,
+    is_negator: Array,
     docs: Array | None,
-    negators: list[bytes],
     window: int,
     marks: str,
 ) -> Array:
     """True for the tokens in a negation scope: words at most `window` tokens after the last
     negator before them, with no scope end (SCOPE_ENDS, a mark, the end of a text) between."""
     n = starts.size
-    is_negator = ~_not_stop_words(u8, starts, ends, negators)
     # Scope ends seen before each byte; a token's segment: those before its start, plus the
     # marks up to it (a mark ends the scope of the negators before it).
     ends_before = np.zeros(u8.size + 1, dtype=np.int32)
