@@ -459,9 +459,19 @@ class NgramHasher:
         before = np.zeros(marked.size + 1, dtype=np.int32)
         np.cumsum(marked, out=before[1:])
         again = (before[last + 1] - before[first]).nonzero()[0]
-        buffer, out_starts, out_ends = _prefixed_buffer(u8, starts, token_len, marked)
-        start = out_starts[first[again]]
-        length = out_ends[last[again]] - start
+        # Only the tokens near a marked one can be in those n-grams: the buffer holds just them
+        # (consecutive tokens of an n-gram stay consecutive in it).
+        near = marked.copy()
+        for d in range(1, self._ngram_range[1]):
+            near[d:] |= marked[:-d]
+            near[:-d] |= marked[d:]
+        kept = near.nonzero()[0]
+        position = np.cumsum(near, dtype=np.int32) - 1  # of each kept token among the kept
+        buffer, out_starts, out_ends = _prefixed_buffer(
+            u8, starts[kept], token_len[kept], marked[kept]
+        )
+        start = out_starts[position[first[again]]]
+        length = out_ends[position[last[again]]] - start
         return again, buffer, start, length
 
     def _documents(self, texts: Sequence[str], joined: str, u8: Array, starts: Array) -> Array:

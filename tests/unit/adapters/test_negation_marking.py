@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from typing import Any
 
@@ -84,6 +85,12 @@ def test_the_second_block_is_the_marked_stream(texts: list[str]) -> None:
     marked = MARKING.transform(texts)
     expected = PLAIN.transform([reference_stream(t) for t in texts])
     assert same(marked[:, PLAIN.n_features :], expected)
+    # Other n-gram ranges and windows too.
+    for low, high, window in ((1, 1, 1), (2, 4, 2)):
+        block = dataclasses.replace(BLOCK, ngram_range=(low, high))
+        got = NgramHasher(block, negation=NegationMarking(window)).transform(texts)
+        plain = NgramHasher(block).transform([reference_stream(t, window) for t in texts])
+        assert same(got[:, PLAIN.n_features :], plain)
 
 
 @settings(max_examples=100)
