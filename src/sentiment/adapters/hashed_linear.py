@@ -169,6 +169,7 @@ class HashedLinearModel:
             )
             if header["tfidf"] is not None or not hashing.binary or hashing.norm is not None:
                 raise ValueError("a context model has binary hashed features, without TF-IDF")
+            NgramHasher(hashing, negation=context.negation)  # validates (n_features <= 2**30)
         elif "context" in header:
             raise ValueError(f"version {PLAIN_VERSION} has no context")
         n_columns = hashing.n_features * (1 if context is None else 2)
