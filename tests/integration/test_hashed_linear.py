@@ -26,6 +26,7 @@ from sentiment.domain.model import LabelledDataset
 from tests.conftest import TINY_HYPERPARAMETERS, sample_frame
 
 MODEL_TYPES = sorted(DEFAULTS)
+MULTICLASS_TYPES = [t for t in MODEL_TYPES if t != "nblr-ctx"]  # nblr-ctx: two classes only
 ODD_TEXTS = ["", "!!!", "br br <br />", "ΟΔΟΣ İstanbul café 😀", "a\x00b", "x" * 5000]
 TOLERANCE = 1e-6
 
@@ -100,7 +101,7 @@ def test_three_classes_equal_the_pipeline(
     small_dataset: LabelledDataset, reviews: list[str], tmp_path: Path
 ) -> None:
     labels = [label if i % 3 else "neutral" for i, label in enumerate(small_dataset.labels)]
-    for model_type in MODEL_TYPES:
+    for model_type in MULTICLASS_TYPES:
         classifier = SklearnClassifier(model_type, TINY_HYPERPARAMETERS)
         classifier.fit(small_dataset.texts, labels)
         served = exported(classifier, tmp_path)
@@ -110,6 +111,12 @@ def test_three_classes_equal_the_pipeline(
             classifier.pipeline.predict_proba(reviews),
             atol=TOLERANCE,
         )
+
+
+def test_nblr_ctx_refuses_three_classes(small_dataset: LabelledDataset) -> None:
+    labels = [label if i % 3 else "neutral" for i, label in enumerate(small_dataset.labels)]
+    with pytest.raises(ClassifierError, match="exactly two classes"):
+        SklearnClassifier("nblr-ctx", TINY_HYPERPARAMETERS).fit(small_dataset.texts, labels)
 
 
 def test_a_pipeline_of_another_form_has_no_serving_model(small_dataset: LabelledDataset) -> None:
@@ -134,6 +141,9 @@ def test_the_file_is_stored_sparse(trained: SklearnClassifier, tmp_path: Path) -
     assert header["format"] == "sentiment.hashed-linear"
     assert header["classes"] == list(trained.classes)
     assert header["hashing"]["n_features"] == 2**16
+    # Version 1 (readable by readers from before nblr-ctx) unless the model needs version 2.
+    assert header["format_version"] == (2 if trained.model_type == "nblr-ctx" else 1)
+    assert ("context" in header) == (trained.model_type == "nblr-ctx")
 
 
 # -- malformed files ---------------------------------------------------------------------------

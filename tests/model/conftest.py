@@ -1,4 +1,5 @@
-"""The model the behavioural tests examine: the default model type, trained once per session."""
+"""The models the behavioural tests examine: the default model type and `nblr-ctx`, each trained
+once per session."""
 
 from __future__ import annotations
 
@@ -27,9 +28,11 @@ def behaviour_held_out(
     return to_dataset(sample_frame(rest, 1000, seed=8), "imdb-held-out-1000")
 
 
-@pytest.fixture(scope="session")
-def default_model(behaviour_training: LabelledDataset) -> SklearnClassifier:
-    """The default model type with its default hyperparameters. Do not refit it."""
-    classifier = SklearnClassifier(DEFAULT_MODEL_TYPE)
+@pytest.fixture(scope="session", params=[DEFAULT_MODEL_TYPE, "nblr-ctx"])
+def trained_model(
+    request: pytest.FixtureRequest, behaviour_training: LabelledDataset
+) -> SklearnClassifier:
+    """The default model type, then `nblr-ctx`, with default hyperparameters. Do not refit."""
+    classifier = SklearnClassifier(str(request.param))
     classifier.fit(behaviour_training.texts, behaviour_training.labels)
     return classifier

@@ -17,6 +17,12 @@ File format (`numpy.savez_compressed`, read with `allow_pickle=False`, so it can
 
 Scores are `(x @ coef + intercept) * score_scale`; one score column means two classes and
 `sigmoid`, more mean `softmax`, as `LogisticRegression.predict_proba` does.
+
+Format version 2 is the `nblr-ctx` model (`context_model`): the header has a `"context"` object,
+`{"negation": NegationMarking.to_json(), "stacker": Stacker.to_json()}`, the coefficients span
+two blocks of `hashing.n_features` columns (plain and negation-marked n-grams) and the texts are
+scored by `context_scoring.ContextScorer`, as the scikit-learn estimator does. Other models are
+still written as version 1, which readers from before version 2 read; they refuse version 2.
 """
 
 from __future__ import annotations
@@ -31,7 +37,13 @@ from typing import Any
 
 import numpy as np
 
-from sentiment.adapters.text_hashing import HashingSettings, NgramHasher, normalize_rows
+from sentiment.adapters.context_scoring import ContextScorer, Stacker
+from sentiment.adapters.text_hashing import (
+    HashingSettings,
+    NegationMarking,
+    NgramHasher,
+    normalize_rows,
+)
 from sentiment.domain.errors import ClassifierError, ModelLoadError
 from sentiment.domain.model import ParamValue, Prediction
 from sentiment.domain.ports import Classifier
@@ -39,7 +51,8 @@ from sentiment.domain.ports import Classifier
 Array = np.ndarray[Any, Any]
 
 FORMAT = "sentiment.hashed-linear"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # the newest this module reads and writes
+PLAIN_VERSION = 1  # written for models without context (readable by older readers)
 FILE_NAME = "serving.npz"
 _ARRAYS = {"header", "coef_features", "coef_scores", "coef_values", "intercept", "idf"}
 _MAX_SCORES = 1024
@@ -55,6 +68,14 @@ class TfidfSettings:
 
 
 @dataclass(frozen=True)
+class ContextSettings:
+    """nblr-ctx: negation marking (a second block of columns) and the sentence stacker."""
+
+    negation: NegationMarking
+    stacker: Stacker
+
+
+@dataclass(frozen=True)
 class HashedLinearModel:
     """Everything needed to score texts: hashing, optional TF-IDF, coefficients, classes."""
 
@@ -66,13 +87,14 @@ class HashedLinearModel:
     tfidf: TfidfSettings | None = None
     score_scale: float = 1.0
     hyperparameters: Mapping[str, ParamValue] = field(default_factory=dict)
+    context: ContextSettings | None = None
 
     def save(self, path: Path) -> None:
         """Write the model file (see the module docstring for the format)."""
         features, scores = np.nonzero(self.coef)
         header = {
             "format": FORMAT,
-            "format_version": FORMAT_VERSION,
+            "format_version": PLAIN_VERSION if self.context is None else FORMAT_VERSION,
             "model_type": self.model_type,
             "classes": list(self.classes),
             "hashing": self.hashing.to_json(),
@@ -87,6 +109,11 @@ class HashedLinearModel:
             "n_scores": int(self.coef.shape[1]),
             "hyperparameters": dict(self.hyperparameters),
         }
+        if self.context is not None:
+            header["context"] = {
+                "negation": self.context.negation.to_json(),
+                "stacker": self.context.stacker.to_json(),
+            }
         arrays: dict[str, Array] = {
             "header": np.frombuffer(json.dumps(header).encode("utf-8"), dtype=np.uint8),
             "coef_features": features.astype(np.int32),
@@ -125,18 +152,35 @@ class HashedLinearModel:
         header = json.loads(arrays["header"].astype(np.uint8).tobytes().decode("utf-8"))
         if not isinstance(header, dict):
             raise ValueError("the header is not a JSON object")
-        if header.get("format") != FORMAT or header.get("format_version") != FORMAT_VERSION:
+        version = header.get("format_version")
+        if header.get("format") != FORMAT or version not in (PLAIN_VERSION, FORMAT_VERSION):
             raise ValueError(
-                f"format {header.get('format')!r} version {header.get('format_version')!r}, "
-                f"expected {FORMAT!r} version {FORMAT_VERSION}"
+                f"format {header.get('format')!r} version {version!r}, "
+                f"expected {FORMAT!r} version {PLAIN_VERSION} or {FORMAT_VERSION}"
             )
         hashing = HashingSettings.from_json(header["hashing"])
+        context = None
+        if version == FORMAT_VERSION:
+            spec = header["context"]
+            if not isinstance(spec, dict) or set(spec) != {"negation", "stacker"}:
+                raise ValueError("context must have exactly the keys negation, stacker")
+            context = ContextSettings(
+                NegationMarking.from_json(spec["negation"]), Stacker.from_json(spec["stacker"])
+            )
+            if header["tfidf"] is not None or not hashing.binary or hashing.norm is not None:
+                raise ValueError("a context model has binary hashed features, without TF-IDF")
+            NgramHasher(hashing, negation=context.negation)  # validates (n_features <= 2**30)
+        elif "context" in header:
+            raise ValueError(f"version {PLAIN_VERSION} has no context")
+        n_columns = hashing.n_features * (1 if context is None else 2)
         classes = tuple(str(c) for c in header["classes"])
         n_scores = int(header["n_scores"])
         if len(classes) < 2 or len(set(classes)) != len(classes):
             raise ValueError(f"classes {list(classes)}: need at least two distinct ones")
         if n_scores != (1 if len(classes) == 2 else len(classes)) or n_scores > _MAX_SCORES:
             raise ValueError(f"{n_scores} score columns for {len(classes)} classes")
+        if context is not None and n_scores != 1:
+            raise ValueError("a context model has two classes")
         features, scores = arrays["coef_features"], arrays["coef_scores"]
         values, intercept = arrays["coef_values"], arrays.get("intercept")
         if features.dtype != np.int32 or scores.dtype != np.int32 or values.dtype != np.float32:
@@ -145,7 +189,7 @@ class HashedLinearModel:
             raise ValueError("coefficient arrays of different shapes")
         if features.size and (
             int(features.min()) < 0
-            or int(features.max()) >= hashing.n_features
+            or int(features.max()) >= n_columns
             or int(scores.min()) < 0
             or int(scores.max()) >= n_scores
         ):
@@ -154,7 +198,7 @@ class HashedLinearModel:
             raise ValueError(f"the intercept must be {n_scores} float32 values")
         if not (np.isfinite(values).all() and np.isfinite(intercept).all()):
             raise ValueError("coefficients must be finite")
-        coef = np.zeros((hashing.n_features, n_scores), dtype=np.float32)
+        coef = np.zeros((n_columns, n_scores), dtype=np.float32)
         coef[features, scores] = values
         tfidf = None
         if header["tfidf"] is not None:
@@ -182,6 +226,7 @@ class HashedLinearModel:
             tfidf=tfidf,
             score_scale=scale,
             hyperparameters=hyperparameters,
+            context=context,
         )
 
 
@@ -203,6 +248,14 @@ class HashedLinearClassifier(Classifier):
         self._plain = tfidf is None and model.hashing.norm is None
         # Binary plain features are 1s: no need to multiply the coefficients by them.
         self._weighted = not (self._plain and model.hashing.binary)
+        self._context: ContextScorer | None = None
+        if model.context is not None:
+            if model.score_scale != 1.0:
+                raise ModelLoadError("a context model has no score scale")
+            hasher = NgramHasher(model.hashing, negation=model.context.negation)
+            self._context = ContextScorer(
+                hasher, self._coef[:, 0], float(self._intercept[0]), model.context.stacker
+            )
 
     @classmethod
     def from_file(cls, path: Path) -> HashedLinearClassifier:
@@ -240,6 +293,9 @@ class HashedLinearClassifier(Classifier):
     def predict_proba(self, texts: Sequence[str]) -> Array:
         """Class probabilities, one row per text, columns in `classes` order (float32)."""
         try:
+            if self._context is not None:  # what the scikit-learn estimator computes
+                probabilities: Array = self._context.predict_proba(list(texts))
+                return probabilities
             scores = self.decision_function(list(texts))
         except (ValueError, TypeError) as exc:
             raise ClassifierError(f"cannot vectorize the texts: {exc}") from exc
@@ -252,7 +308,11 @@ class HashedLinearClassifier(Classifier):
 
     def decision_function(self, texts: list[str]) -> Array:
         """`x @ coef + intercept` for the hashed (and TF-IDF weighted) features of the texts,
-        in float32 as scipy's sparse product computes it."""
+        in float32 as scipy's sparse product computes it (a context model: its stacked score,
+        float64)."""
+        if self._context is not None:
+            stacked: Array = self._context.decision_function(texts).reshape(-1, 1)
+            return stacked
         if len(texts) == 1 and self._plain:
             columns, values = self._hasher.one(texts[0])
             return self._sum_rows(columns, values, np.array([0, columns.size]))

@@ -75,7 +75,7 @@ def fit_nb_logistic(x: sp.csr_matrix, labels: Array, settings: NbSettings) -> Lo
     if classes.size < 2:
         raise ValueError("need at least two classes to fit")
     x = sp.csr_matrix(x, dtype=np.float32)
-    coef, intercept = _fit_folded(x, labels, classes, settings)
+    coef, intercept = fit_folded(x, labels, classes, settings)
     if settings.calibrate:
         temperature = _held_out_temperature(x, labels, classes, settings)
         coef *= np.float32(temperature)
@@ -83,7 +83,7 @@ def fit_nb_logistic(x: sp.csr_matrix, labels: Array, settings: NbSettings) -> Lo
     return folded_logistic_regression(classes, coef, intercept, settings.C)
 
 
-def _fit_folded(
+def fit_folded(
     x: sp.csr_matrix, labels: Array, classes: Array, settings: NbSettings
 ) -> tuple[Array, Array]:
     """Folded coefficients (one row per problem) and intercepts."""
@@ -127,7 +127,7 @@ def _held_out_temperature(
         held.append(rng.permutation(members)[:n_held])
     held_out = np.zeros(labels.size, dtype=bool)
     held_out[np.concatenate(held)] = True
-    coef, intercept = _fit_folded(x[~held_out], labels[~held_out], classes, settings)
+    coef, intercept = fit_folded(x[~held_out], labels[~held_out], classes, settings)
     scores = np.asarray(x[held_out] @ coef.T, dtype=np.float64) + intercept
     truth = np.searchsorted(classes, labels[held_out])
     return fit_temperature(scores, truth)

@@ -1,8 +1,8 @@
 """Export a fitted SklearnClassifier as a HashedLinearModel: the pickle-free serving artifact.
 
 A pipeline of `HashingVectorizer [+ TfidfTransformer] + LogisticRegression` whose hashing
-`NgramHasher` reproduces exports; anything else (another step, another vectorizer) does not,
-and is served from its skops file instead.
+`NgramHasher` reproduces exports, and so does `nblr-ctx` (format version 2); anything else
+(another step, another vectorizer) does not, and is served from its skops file instead.
 """
 
 from __future__ import annotations
@@ -11,7 +11,8 @@ import numpy as np
 from sklearn.feature_extraction.text import HashingVectorizer, TfidfTransformer
 from sklearn.linear_model import LogisticRegression
 
-from sentiment.adapters.hashed_linear import HashedLinearModel, TfidfSettings
+from sentiment.adapters.context_model import NegationContextClassifier
+from sentiment.adapters.hashed_linear import ContextSettings, HashedLinearModel, TfidfSettings
 from sentiment.adapters.nb_logistic import dense_coef
 from sentiment.adapters.sklearn_classifier import SklearnClassifier
 from sentiment.adapters.text_hashing import HashingSettings
@@ -20,6 +21,8 @@ from sentiment.adapters.text_hashing import HashingSettings
 def hashed_linear_model(classifier: SklearnClassifier) -> HashedLinearModel | None:
     """The serving model of a fitted classifier, or None when its pipeline has no such form."""
     steps = [step for _, step in classifier.pipeline.steps]
+    if len(steps) == 1 and isinstance(steps[0], NegationContextClassifier):
+        return _context_model(classifier, steps[0])
     vectorizer, model, middle = steps[0], steps[-1], steps[1:-1]
     if not (
         isinstance(vectorizer, HashingVectorizer)
@@ -54,4 +57,19 @@ def hashed_linear_model(classifier: SklearnClassifier) -> HashedLinearModel | No
         intercept=intercept,
         tfidf=tfidf,
         hyperparameters=classifier.hyperparameters(),
+    )
+
+
+def _context_model(
+    classifier: SklearnClassifier, model: NegationContextClassifier
+) -> HashedLinearModel:
+    """nblr-ctx: its two blocks of coefficients, negation settings and stacker."""
+    return HashedLinearModel(
+        model_type=classifier.model_type,
+        classes=classifier.classes,
+        hashing=HashingSettings.of(model.block_vectorizer()),
+        coef=np.ascontiguousarray(model.coef_, dtype=np.float32).reshape(-1, 1),
+        intercept=np.asarray(model.intercept_, dtype=np.float32).reshape(1),
+        hyperparameters=classifier.hyperparameters(),
+        context=ContextSettings(model.negation(), model.stacker()),
     )

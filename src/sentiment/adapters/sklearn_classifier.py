@@ -1,15 +1,19 @@
 """SklearnClassifier: a HashingVectorizer + linear model pipeline behind the Classifier port.
 
-Two model types:
+Three model types:
 
 - `nblr` (default, accurate): binary hashed word 1-3grams weighted by their naive-Bayes
   log-count ratio, then logistic regression (see `nb_logistic`). The NB weights are folded into
   the coefficients after fitting, so the stored model is a plain `HashingVectorizer` +
   `LogisticRegression` pipeline: no vocabulary, no custom types, float32 coefficients stored
   sparse, loadable by skops with a short list of trusted scikit-learn types.
+- `nblr-ctx` (opt-in, two classes): `nblr` over two blocks of 2**n_features_log2 columns, plain
+  and negation-marked n-grams, that also scores every sentence; a small logistic regression
+  combines the review's and its sentences' scores (see `context_model`). Its pipeline is the one
+  `NegationContextClassifier` step, a class of ours in the trusted skops types.
 - `tfidf-lr` (fast baseline): hashed word 1-2gram counts, sublinear TF-IDF, logistic regression.
 
-Both tokenize words plus `!` and `?`, drop the `br` of `<br />`, and hash into 2**n_features_log2
+All tokenize words plus `!` and `?`, drop the `br` of `<br />`, and hash into 2**n_features_log2
 columns. Features are computed by `text_hashing.NgramHasher`, which returns exactly the matrix
 `HashingVectorizer.transform` does, several times faster; predictions go through a lean path
 (features, one sparse product, sigmoid or softmax) that returns exactly what
@@ -34,6 +38,8 @@ from sklearn.utils.sparsefuncs_fast import (
     inplace_csr_row_normalize_l2,
 )
 
+from sentiment.adapters.context_model import NegationContextClassifier
+from sentiment.adapters.context_scoring import ContextScorer
 from sentiment.adapters.nb_logistic import NbSettings, compact, dense_coef, fit_nb_logistic
 from sentiment.adapters.text_hashing import WORDS_AND_MARKS, NgramHasher, hasher_for
 from sentiment.domain.errors import ClassifierError, NotFittedError
@@ -58,6 +64,18 @@ DEFAULTS: dict[str, dict[str, ParamValue]] = {
         "calibrate": True,
         "max_iter": 1000,
     },
+    "nblr-ctx": {
+        "ngram_max": 3,
+        "n_features_log2": 21,
+        "C": 0.3,
+        "nb_alpha": 1.0,
+        "beta": 0.25,
+        "min_df": 3,
+        "max_iter": 1000,
+        "negation_window": 3,
+        "inner_folds": 3,
+        "stack_C": 1.0,
+    },
     "tfidf-lr": {
         "ngram_max": 2,
         "n_features_log2": 20,
@@ -77,6 +95,9 @@ _BOUNDS: dict[str, tuple[type, float, float]] = {
     "min_df": (int, 1, 1_000_000),
     "max_iter": (int, 1, 1_000_000),
     "calibrate": (bool, 0, 1),
+    "negation_window": (int, 1, 50),
+    "inner_folds": (int, 2, 10),
+    "stack_C": (float, 1e-6, 1e6),
 }
 
 
@@ -165,6 +186,8 @@ class SklearnClassifier(Classifier):
         self._binary = False
         # The hasher that scores single texts without a sparse matrix, when exact (see _scores).
         self._one_by_one: NgramHasher | None = None
+        # nblr-ctx: the whole model scores (see context_scoring).
+        self._context: ContextScorer | None = None
         if pipeline is not None:
             self._use(pipeline)
 
@@ -185,7 +208,10 @@ class SklearnClassifier(Classifier):
 
     @property
     def vectorizer(self) -> HashingVectorizer:
+        """The hashing of the texts (for nblr-ctx: of its plain block)."""
         step = self.pipeline[0]
+        if isinstance(step, NegationContextClassifier):
+            return step.block_vectorizer()
         assert isinstance(step, HashingVectorizer)
         return step
 
@@ -201,6 +227,8 @@ class SklearnClassifier(Classifier):
         try:
             if self._model_type == "nblr":
                 pipeline = self._fit_nblr(list(texts), y)
+            elif self._model_type == "nblr-ctx":
+                pipeline = self._fit_context(list(texts), y)
             else:
                 pipeline = self._fit_tfidf(list(texts), y)
         except (ValueError, TypeError, MemoryError) as exc:
@@ -229,6 +257,8 @@ class SklearnClassifier(Classifier):
             scores = self._scores(list(texts))
         except (ValueError, TypeError) as exc:
             raise ClassifierError(f"cannot vectorize the texts: {exc}") from exc
+        if self._context is not None:  # probabilities of its own (the serving file's too)
+            return scores
         if scores.shape[1] == 1:  # binary: as LogisticRegression.predict_proba
             positive: Array = scores.reshape(-1)
             expit(positive, out=positive)
@@ -241,6 +271,13 @@ class SklearnClassifier(Classifier):
     def _use(self, pipeline: Pipeline) -> None:
         """Adopt a fitted pipeline and precompute what the lean prediction path needs."""
         steps = [step for _, step in pipeline.steps]
+        if len(steps) == 1 and isinstance(steps[0], NegationContextClassifier):
+            if not hasattr(steps[0], "coef_"):
+                raise ClassifierError("expected a fitted NegationContextClassifier")
+            self._pipeline = pipeline
+            self._context = steps[0].scorer()
+            self._classes = tuple(str(c) for c in steps[0].classes_)
+            return
         vectorizer, model = steps[0], steps[-1]
         middle = steps[1:-1]
         if not (
@@ -272,7 +309,11 @@ class SklearnClassifier(Classifier):
         self._classes = tuple(str(c) for c in model.classes_)
 
     def _scores(self, texts: list[str]) -> Array:
-        """`X @ coef_.T + intercept_`, as LinearClassifierMixin.decision_function computes it."""
+        """`X @ coef_.T + intercept_`, as LinearClassifierMixin.decision_function computes it.
+
+        nblr-ctx: its class probabilities (`ContextScorer.predict_proba`)."""
+        if self._context is not None:
+            return self._context.predict_proba(texts)
         if len(texts) == 1 and self._one_by_one is not None:
             # One text: its columns and values, without building a sparse matrix. A running sum
             # in float32, in column order, as scipy's CSR product does: the very same numbers.
@@ -321,6 +362,22 @@ class SklearnClassifier(Classifier):
         )
         model = fit_nb_logistic(x, labels, settings)
         return Pipeline([("vectorizer", vectorizer), ("classifier", model)])
+
+    def _fit_context(self, texts: list[str], labels: Array) -> Pipeline:
+        model = NegationContextClassifier(
+            ngram_max=self._int("ngram_max"),
+            n_features_log2=self._int("n_features_log2"),
+            C=self._float("C"),
+            nb_alpha=self._float("nb_alpha"),
+            beta=self._float("beta"),
+            min_df=self._int("min_df"),
+            max_iter=self._int("max_iter"),
+            negation_window=self._int("negation_window"),
+            inner_folds=self._int("inner_folds"),
+            stack_C=self._float("stack_C"),
+        )
+        model.fit(texts, labels)
+        return Pipeline([("classifier", model)])
 
     def _fit_tfidf(self, texts: list[str], labels: Array) -> Pipeline:
         vectorizer, counts = self._hashed(texts, binary=False)

@@ -18,6 +18,7 @@ TRUSTED_TYPES: tuple[str, ...] = (
     "sklearn.feature_extraction.text.HashingVectorizer",
     "sklearn.feature_extraction.text.TfidfTransformer",
     "sklearn.linear_model._logistic.LogisticRegression",
+    "sentiment.adapters.context_model.NegationContextClassifier",
     "builtins.list",
     "builtins.tuple",
     "builtins.dict",

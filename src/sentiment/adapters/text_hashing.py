@@ -14,6 +14,12 @@ the very same matrix with numpy over a whole batch at once:
 5. fold hashes into columns like `FeatureHasher`, sum duplicates, binarise and normalise like
    `HashingVectorizer`.
 
+With a `NegationMarking`, the hasher also writes a second block of `n_features` columns: the
+n-grams of the same token stream in which the (at most `window`) words after a negator, up to the
+next punctuation, are read as `neg_<word>` (Das & Chen 2001; Pang et al. 2002). The first block is
+unchanged; an n-gram with no marked word has the same column in both blocks (plus `n_features`),
+so only the n-grams with a marked word are hashed again.
+
 `transform(vectorizer, texts)` returns a matrix equal to `vectorizer.transform(texts)` (same
 indices, same float values, same dtype) and falls back to `vectorizer.transform` for settings this
 module does not reproduce (`supports(vectorizer)` says which). The tests compare both on real
@@ -148,6 +154,52 @@ class HashingSettings:
         return settings
 
 
+# Words after which the next words are negated. "t" is the end of "don't", "isn't", ... (the
+# apostrophe is no word character).
+NEGATORS: tuple[str, ...] = (
+    "not", "no", "never", "nothing", "nobody", "none", "neither", "nor", "nowhere", "cannot",
+    "t", "without", "hardly", "barely", "scarcely", "dont", "doesnt", "didnt", "isnt", "wasnt",
+    "cant", "wont", "aren", "arent",
+)  # fmt: skip
+NEGATION_PREFIX = "neg_"
+# Characters that end a negation scope, besides the marks "!" and "?" (tokens of their own) and
+# the end of a text (and a NUL, the separator of texts in a batch); "<" ends it at "<br />".
+SCOPE_ENDS = '.,;:()"<'
+
+
+@dataclass(frozen=True, slots=True)
+class NegationMarking:
+    """Negation scopes: the `window` words after a negator, up to the next scope end."""
+
+    window: int = 3
+    negators: tuple[str, ...] = NEGATORS
+
+    def to_json(self) -> dict[str, Any]:
+        return {"window": self.window, "negators": list(self.negators)}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> NegationMarking:
+        """Settings written by `to_json`. Raises ValueError when they are malformed."""
+        if not isinstance(data, dict) or set(data) != {"window", "negators"}:
+            raise ValueError("negation settings must have exactly the keys negators, window")
+        window, negators = data["window"], data["negators"]
+        if isinstance(window, bool) or not isinstance(window, int) or not 1 <= window <= 1000:
+            raise ValueError(f"negation window must be an integer in [1, 1000], got {window!r}")
+        if not isinstance(negators, list) or not all(isinstance(w, str) and w for w in negators):
+            raise ValueError("negators must be a list of non-empty strings")
+        return cls(window=window, negators=tuple(negators))
+
+
+def _scope_end_table() -> Array:
+    table = np.zeros(256, dtype=np.int8)
+    for c in SCOPE_ENDS + _SEPARATOR:
+        table[ord(c)] = 1
+    return table
+
+
+_SCOPE_END = _scope_end_table()
+
+
 def hasher_for(vectorizer: HashingVectorizer | HashingSettings) -> NgramHasher | None:
     """A fast equivalent of the vectorizer's `transform`, or None when its settings are not
     among those reproduced here (then use `vectorizer.transform`)."""
@@ -164,7 +216,11 @@ class NgramHasher:
     `transform` (scipy) and normalised vectorizers (scikit-learn).
     """
 
-    def __init__(self, vectorizer: HashingVectorizer | HashingSettings) -> None:
+    def __init__(
+        self,
+        vectorizer: HashingVectorizer | HashingSettings,
+        negation: NegationMarking | None = None,
+    ) -> None:
         v = vectorizer
         stop = v.stop_words
         if not (
@@ -192,17 +248,37 @@ class NgramHasher:
         self._binary = bool(v.binary)
         self._norm: str | None = v.norm
         self._dtype = np.dtype(v.dtype)
+        self._negation = negation
+        self._negators: list[bytes] = []
+        self._negator_keys = np.zeros(0, dtype=np.uint64)
+        if negation is not None:
+            if self._n_features > 2**30 or negation.window < 1:
+                raise ValueError(f"negation marking needs n_features <= 2**30: {v!r}")
+            negators = sorted({w.encode("utf-8") for w in negation.negators if w})
+            # Words of up to 8 bytes are matched by their bytes as one 64-bit key; longer ones
+            # byte by byte.
+            self._negator_keys = np.array(
+                sorted(int.from_bytes(w, "little") for w in negators if len(w) <= 8),
+                dtype=np.uint64,
+            )
+            self._negators = [w for w in negators if len(w) > 8]
 
     @property
     def n_features(self) -> int:
+        """Columns of one block (of the vectorizer)."""
         return self._n_features
+
+    @property
+    def n_columns(self) -> int:
+        """Columns of the matrix: one block, or two with negation marking."""
+        return self._n_features * (2 if self._negation is not None else 1)
 
     def transform(self, texts: Sequence[str]) -> sp.csr_matrix:
         """The matrix `HashingVectorizer.transform(texts)` returns, as a CSR matrix."""
         import scipy.sparse as sp
 
         data, indices, indptr = self.arrays(texts, normalized=False)
-        x = sp.csr_matrix((data, indices, indptr), shape=(len(texts), self._n_features))
+        x = sp.csr_matrix((data, indices, indptr), shape=(len(texts), self.n_columns))
         if self._norm is not None:
             from sklearn.preprocessing import normalize
 
@@ -280,17 +356,26 @@ class NgramHasher:
         gram_starts: list[Array] = []
         gram_ends: list[Array] = []
         gram_docs: list[Array] = []
+        gram_first: list[Array] = []  # index of the first token (negation marking only)
+        gram_n: list[Array] = []
+        marking = self._negation is not None
         for n in range(self._ngram_range[0], self._ngram_range[1] + 1):
             count = n_tokens - n + 1
             if count <= 0:
                 break
             first, last = out_starts[:count], out_ends[n - 1 :]
+            token = np.arange(count, dtype=np.int32) if marking else None
             if docs is not None:
                 inside = docs[:count] == docs[n - 1 :]
                 first, last = first[inside], last[inside]
                 gram_docs.append(docs[:count][inside])
+                if token is not None:
+                    token = token[inside]
             gram_starts.append(first)
             gram_ends.append(last)
+            if token is not None:
+                gram_first.append(token)
+                gram_n.append(np.full(token.size, n, dtype=np.int32))
         if not gram_starts:  # no text has enough tokens for one n-gram
             return (
                 np.zeros(0, dtype=self._dtype),
@@ -300,12 +385,34 @@ class NgramHasher:
         start = np.concatenate(gram_starts)
         length = np.concatenate(gram_ends) - start
 
-        columns = _column(_murmurhash3_32(buffer, start, length), self._n_features)
+        doc_of = np.concatenate(gram_docs) if docs is not None else None
+        marked_grams = None
+        if marking:
+            # The n-grams holding a marked word, hashed in the same call as the plain ones.
+            marked_grams = self._marked_grams(u8, starts, ends, docs, gram_first, gram_n, token_len)
+        again = rehashed = np.zeros(0, dtype=np.int64)
+        if marked_grams is None:
+            columns = _column(_murmurhash3_32(buffer, start, length), self._n_features)
+        else:
+            again, buffer2, start2, length2 = marked_grams
+            both = np.concatenate([buffer[:total], buffer2])
+            hashes = _murmurhash3_32(
+                both, np.concatenate([start, start2 + total]), np.concatenate([length, length2])
+            )
+            columns = _column(hashes, self._n_features)
+            columns, rehashed = columns[: start.size], columns[start.size :]
+        if marking:
+            # Block 2: the plain column, but for the n-grams with a marked word.
+            block = columns + self._n_features
+            block[again] = rehashed + self._n_features
+            columns = np.concatenate([columns, block])
+            if doc_of is not None:
+                doc_of = np.concatenate([doc_of, doc_of])
         # Sort by (text, column) and count repeats: the rows of a canonical CSR matrix.
-        if docs is None:
+        if doc_of is None:
             keys = columns
         else:
-            keys = np.concatenate(gram_docs).astype(np.int64) << 32
+            keys = doc_of.astype(np.int64) << 32
             keys |= columns
         keys.sort()
         new = np.empty(keys.size, dtype=bool)
@@ -326,6 +433,46 @@ class NgramHasher:
             np.cumsum(np.bincount(unique >> 32, minlength=n_docs), out=indptr[1:])
             unique &= 0xFFFFFFFF
         return counts, unique.astype(np.int32), indptr
+
+    def _marked_grams(
+        self,
+        u8: Array,
+        starts: Array,
+        ends: Array,
+        docs: Array | None,
+        gram_first: list[Array],
+        gram_n: list[Array],
+        token_len: Array,
+    ) -> tuple[Array, Array, Array, Array] | None:
+        """The n-grams with a marked word: (their indices among all n-grams, the buffer of the
+        marked stream, their starts and lengths in it); None when no word is marked."""
+        assert self._negation is not None
+        is_negator = _short_words(u8, starts, ends, self._negator_keys)
+        if self._negators:
+            is_negator |= ~_not_stop_words(u8, starts, ends, self._negators)
+        marked = _negation_scope(u8, starts, is_negator, docs, self._negation.window, self._marks)
+        if not marked.any():
+            return None
+        first = np.concatenate(gram_first)
+        last = first + np.concatenate(gram_n) - 1
+        # How many marked tokens precede each token: an n-gram holds one if the count grows.
+        before = np.zeros(marked.size + 1, dtype=np.int32)
+        np.cumsum(marked, out=before[1:])
+        again = (before[last + 1] - before[first]).nonzero()[0]
+        # Only the tokens near a marked one can be in those n-grams: the buffer holds just them
+        # (consecutive tokens of an n-gram stay consecutive in it).
+        near = marked.copy()
+        for d in range(1, self._ngram_range[1]):
+            near[d:] |= marked[:-d]
+            near[:-d] |= marked[d:]
+        kept = near.nonzero()[0]
+        position = np.cumsum(near, dtype=np.int32) - 1  # of each kept token among the kept
+        buffer, out_starts, out_ends = _prefixed_buffer(
+            u8, starts[kept], token_len[kept], marked[kept]
+        )
+        start = out_starts[position[first[again]]]
+        length = out_ends[position[last[again]]] - start
+        return again, buffer, start, length
 
     def _documents(self, texts: Sequence[str], joined: str, u8: Array, starts: Array) -> Array:
         """The text each token belongs to."""
@@ -371,6 +518,86 @@ def _tokens(u8: Array, is_ascii: bool, min_run: int, marks: str) -> tuple[Array,
             keep |= is_mark[starts]
         starts, ends = starts[keep], ends[keep]
     return starts, ends
+
+
+def _short_words(u8: Array, starts: Array, ends: Array, keys: Array) -> Array:
+    """True for the tokens of at most 8 bytes whose bytes, read as a little-endian integer, are
+    among the sorted `keys` (tokens hold no zero byte, so no two words share a key)."""
+    found = np.zeros(starts.size, dtype=bool)
+    lengths = ends - starts
+    candidates = (lengths <= 8).nonzero()[0]
+    if keys.size == 0 or candidates.size == 0:
+        return found
+    padded = np.zeros(u8.size + 8, dtype=np.uint8)
+    padded[: u8.size] = u8
+    # The 8 bytes from every offset, as one unaligned little-endian uint64 (nothing copied).
+    words = np.ndarray(shape=(u8.size + 1,), dtype="<u8", buffer=padded, strides=(1,))
+    key = words.take(starts[candidates]).astype(np.uint64)
+    drop = ((8 - lengths[candidates]) * 8).astype(np.uint64)  # the bytes after the token
+    key <<= drop
+    key >>= drop
+    at = np.minimum(np.searchsorted(keys, key), keys.size - 1)
+    found[candidates] = keys[at] == key
+    return found
+
+
+def _negation_scope(
+    u8: Array,
+    starts: Array,
+    is_negator: Array,
+    docs: Array | None,
+    window: int,
+    marks: str,
+) -> Array:
+    """True for the tokens in a negation scope: words at most `window` tokens after the last
+    negator before them, with no scope end (SCOPE_ENDS, a mark, the end of a text) between."""
+    n = starts.size
+    # Scope ends seen before each byte; a token's segment: those before its start, plus the
+    # marks up to it (a mark ends the scope of the negators before it).
+    ends_before = np.zeros(u8.size + 1, dtype=np.int32)
+    np.cumsum(_SCOPE_END.take(u8), out=ends_before[1:])
+    is_mark = _ASCII_KIND[marks].take(u8[starts]) == 2
+    segment = ends_before[starts] + np.cumsum(is_mark, dtype=np.int32)
+    if docs is not None:
+        segment = segment + docs  # texts are separate anyway (the separator is a scope end)
+    index = np.arange(n, dtype=np.int32)
+    last = np.where(is_negator, index, -1)
+    np.maximum.accumulate(last, out=last)
+    previous = np.empty(n, dtype=np.int32)  # the last negator strictly before each token
+    previous[:1] = -1
+    previous[1:] = last[:-1]
+    found = previous >= 0
+    at = np.where(found, previous, 0)
+    result: Array = found & (segment[at] == segment) & (index - previous <= window) & ~is_mark
+    return result
+
+
+def _prefixed_buffer(
+    u8: Array, starts: Array, token_len: Array, marked: Array
+) -> tuple[Array, Array, Array]:
+    """Every token copied into one buffer, `NEGATION_PREFIX` before the marked ones, each
+    followed by " ": (buffer, where each token's text starts, where its " " is)."""
+    prefix = np.frombuffer(NEGATION_PREFIX.encode("ascii"), dtype=np.uint8)
+    extra = marked.astype(np.int32) * prefix.size
+    step = token_len + extra + 1
+    out_ends = step.cumsum(dtype=np.int32)
+    total = int(out_ends[-1]) if step.size else 0
+    out_starts = out_ends - step
+    out_ends -= 1
+    buffer = np.full(total + 4, 0x20, dtype=np.uint8)
+    buffer[total:] = 0
+    n_bytes = int(token_len.sum())
+    within = np.arange(n_bytes, dtype=np.int32) - np.repeat(
+        token_len.cumsum(dtype=np.int32) - token_len, token_len
+    )
+    text_at = out_starts + extra
+    buffer[np.repeat(text_at, token_len) + within] = u8[
+        np.repeat(starts.astype(np.int32), token_len) + within
+    ]
+    at = out_starts[marked]
+    for k, byte in enumerate(prefix.tolist()):
+        buffer[at + k] = byte
+    return buffer, out_starts, out_ends
 
 
 def _characters(u8: Array, starts: Array, ends: Array, is_ascii: bool) -> Array:

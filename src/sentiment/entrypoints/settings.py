@@ -66,7 +66,11 @@ class Settings(BaseSettings):
     model_name: str = Field("SentimentAnalysisModel", description="Registered model name.")
 
     # -- training -----------------------------------------------------------------------------
-    model_type: str = Field("nblr", description="Model type: `nblr` (default) or `tfidf-lr`.")
+    model_type: str = Field(
+        "nblr",
+        description="Model type: `nblr` (default), `nblr-ctx` (`nblr` with negation marking and "
+        "sentence scores, opt-in) or `tfidf-lr`.",
+    )
     hyperparameters: dict[str, str | int | float | bool] = Field(
         default_factory=dict,
         description='Hyperparameters over the model type\'s defaults, as JSON: `{"C": 2}`.',

@@ -55,7 +55,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--label-column", help="column with the label (default: label)")
     parser.add_argument("--test-size", type=float, help="held-out share (default: 0.2)")
     parser.add_argument("--random-state", type=int, help="seed (default: 42)")
-    parser.add_argument("--model-type", help="nblr (default, accurate) or tfidf-lr (fast)")
+    parser.add_argument(
+        "--model-type",
+        help="nblr (default, accurate), nblr-ctx (nblr with negation marking and sentence "
+        "scores) or tfidf-lr (fast)",
+    )
     parser.add_argument(
         "--param",
         "-p",

@@ -1,0 +1,165 @@
+"""`nblr-ctx`: NB-LR with negation marking and sentence aggregates, as a scikit-learn estimator.
+
+Training (two classes only):
+
+1. hash every review into two blocks of binary word n-grams, plain and negation-marked
+   (`text_hashing.NegationMarking`), and fit the folded NB-LR of `nb_logistic` on them;
+2. fit the same NB-LR on `inner_folds - 1` of `inner_folds` stratified folds, each in turn, and
+   score the fold held out: the review and each of its sentences (`context_scoring`);
+3. fit a logistic regression on the 8 standardised aggregates of these out-of-fold scores.
+
+The fitted estimator holds plain arrays and numbers only (skops saves it; its class is in
+`skops_format.TRUSTED_TYPES`) and scores through `context_scoring.ContextScorer`, as the numpy
+serving file does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.feature_extraction.text import HashingVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import StratifiedKFold
+
+from sentiment.adapters.context_scoring import ContextScorer, Stacker, features
+from sentiment.adapters.nb_logistic import NbSettings, fit_folded
+from sentiment.adapters.text_hashing import (
+    NEGATORS,
+    WORDS_AND_MARKS,
+    NegationMarking,
+    NgramHasher,
+)
+
+Array = np.ndarray[Any, Any]
+
+STOP_WORDS = ("br",)
+
+
+class NegationContextClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
+    """Texts in, labels out: see the module docstring."""
+
+    def __init__(
+        self,
+        ngram_max: int = 3,
+        n_features_log2: int = 21,
+        C: float = 0.3,  # noqa: N803 (scikit-learn's name)
+        nb_alpha: float = 1.0,
+        beta: float = 0.25,
+        min_df: int = 3,
+        max_iter: int = 1000,
+        negation_window: int = 3,
+        inner_folds: int = 3,
+        stack_C: float = 1.0,  # noqa: N803
+        random_state: int = 0,
+    ) -> None:
+        self.ngram_max = ngram_max
+        self.n_features_log2 = n_features_log2
+        self.C = C
+        self.nb_alpha = nb_alpha
+        self.beta = beta
+        self.min_df = min_df
+        self.max_iter = max_iter
+        self.negation_window = negation_window
+        self.inner_folds = inner_folds
+        self.stack_C = stack_C
+        self.random_state = random_state
+
+    # -- what both paths share --------------------------------------------------------------
+
+    def block_vectorizer(self) -> HashingVectorizer:
+        """The HashingVectorizer of one block (the plain n-grams)."""
+        return HashingVectorizer(
+            token_pattern=WORDS_AND_MARKS,
+            stop_words=list(STOP_WORDS),
+            ngram_range=(1, int(self.ngram_max)),
+            n_features=2 ** int(self.n_features_log2),
+            alternate_sign=False,
+            binary=True,
+            norm=None,
+            dtype=np.float32,
+        )
+
+    def negation(self) -> NegationMarking:
+        return NegationMarking(window=int(self.negation_window), negators=NEGATORS)
+
+    def hasher(self) -> NgramHasher:
+        return NgramHasher(self.block_vectorizer(), negation=self.negation())
+
+    def stacker(self) -> Stacker:
+        return Stacker(
+            mean=self.stack_mean_,
+            scale=self.stack_scale_,
+            coef=self.stack_coef_,
+            intercept=float(self.stack_intercept_),
+        )
+
+    def scorer(self) -> ContextScorer:
+        return ContextScorer(self.hasher(), self.coef_, float(self.intercept_[0]), self.stacker())
+
+    # -- scikit-learn's interface -----------------------------------------------------------
+
+    def fit(self, x: Sequence[str] | Array, y: Sequence[str] | Array) -> NegationContextClassifier:
+        texts = [str(t) for t in x]
+        labels = np.asarray([str(label) for label in y], dtype=str)
+        classes = np.array(sorted(set(labels.tolist())), dtype=str)
+        if classes.size != 2:
+            raise ValueError(f"nblr-ctx needs exactly two classes, got {classes.size}")
+        smallest = min(int((labels == c).sum()) for c in classes)
+        if smallest < int(self.inner_folds):
+            raise ValueError(
+                f"nblr-ctx needs at least inner_folds={self.inner_folds} texts of each class"
+            )
+        settings = NbSettings(
+            C=float(self.C),
+            nb_alpha=float(self.nb_alpha),
+            beta=float(self.beta),
+            min_df=int(self.min_df),
+            max_iter=int(self.max_iter),
+            calibrate=False,  # the stacker calibrates
+            random_state=int(self.random_state),
+        )
+        hasher = self.hasher()
+        matrix = hasher.transform(texts)
+        coef, intercept = fit_folded(matrix, labels, classes, settings)
+        # Out-of-fold scores: each text scored by the inner model that did not see it.
+        folds = StratifiedKFold(
+            int(self.inner_folds), shuffle=True, random_state=int(self.random_state)
+        )
+        model_of = np.zeros(len(texts), dtype=np.int64)
+        inner_coef = np.zeros((matrix.shape[1], int(self.inner_folds)), dtype=np.float32)
+        inner_intercept = np.zeros(int(self.inner_folds), dtype=np.float64)
+        for k, (kept, held) in enumerate(folds.split(np.zeros(len(texts)), labels)):
+            c, b = fit_folded(matrix[kept], labels[kept], classes, settings)
+            inner_coef[:, k] = c[0]
+            inner_intercept[k] = b[0]
+            model_of[held] = k
+        del matrix
+        aggregated = features(hasher, texts, inner_coef, inner_intercept, model_of)
+        del inner_coef
+        mean = aggregated.mean(axis=0)
+        scale = aggregated.std(axis=0)
+        scale[scale == 0.0] = 1.0
+        stack = LogisticRegression(C=float(self.stack_C), max_iter=1000)
+        stack.fit((aggregated - mean) / scale, labels == classes[1])
+        self.classes_ = classes
+        self.coef_ = np.ascontiguousarray(coef[0], dtype=np.float32)
+        self.intercept_ = np.asarray(intercept, dtype=np.float32).reshape(1)
+        self.stack_mean_ = mean.astype(np.float64)
+        self.stack_scale_ = scale.astype(np.float64)
+        self.stack_coef_ = np.asarray(stack.coef_[0], dtype=np.float64)
+        self.stack_intercept_ = float(stack.intercept_[0])
+        return self
+
+    def decision_function(self, x: Sequence[str] | Array) -> Array:
+        return self.scorer().decision_function([str(t) for t in x])
+
+    def predict_proba(self, x: Sequence[str] | Array) -> Array:
+        return self.scorer().predict_proba([str(t) for t in x])
+
+    def predict(self, x: Sequence[str] | Array) -> Array:
+        classes: Array = self.classes_
+        result: Array = classes[(self.decision_function(x) > 0).astype(np.int64)]
+        return result

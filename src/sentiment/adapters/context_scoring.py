@@ -1,0 +1,192 @@
+"""Scoring of the `nblr-ctx` model with numpy alone: review and sentence scores, combined.
+
+The model is a folded NB-LR (see `nb_logistic`) over two blocks of hashed binary word n-grams:
+the plain ones and the negation-marked ones (`text_hashing.NegationMarking`). It scores the whole
+review and each of its sentences; a small logistic regression (the *stacker*) turns 8 aggregates
+of these scores into the review's score:
+
+    review score, mean / max / min / first / last sentence score,
+    share of sentences scored positive, log of the number of sentences
+
+standardised by the training set's mean and standard deviation. Both the scikit-learn estimator
+(`context_model.NegationContextClassifier`, saved with skops) and the serving file
+(`hashed_linear`, `serving.npz`) score through `ContextScorer`, so they give the same numbers.
+Texts are scored in chunks, so memory stays flat whatever the batch.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from sentiment.adapters.text_hashing import NgramHasher
+
+Array = np.ndarray[Any, Any]
+
+# A sentence ends at "<br />" or at white space after ".", "!" or "?".
+_SENTENCE_END = re.compile(r"<br\s*/?>|(?<=[.!?])\s+")
+_WORD = re.compile(r"\w")
+N_AGGREGATES = 8
+AGGREGATES = ("review", "mean", "max", "min", "first", "last", "positive_share", "log_sentences")
+CHUNK = 500  # reviews scored together (with all their sentences)
+
+
+def split_sentences(text: str) -> list[str]:
+    """The sentences of a text that hold a word character; the whole text when none does."""
+    parts = [p for p in _SENTENCE_END.split(text) if _WORD.search(p)]
+    return parts or [text]
+
+
+@dataclass(frozen=True)
+class Stacker:
+    """`((features - mean) / scale) @ coef + intercept`: the score of a review."""
+
+    mean: Array  # (8,) float64
+    scale: Array  # (8,) float64, no zeros
+    coef: Array  # (8,) float64
+    intercept: float
+
+    def __post_init__(self) -> None:
+        for name in ("mean", "scale", "coef"):
+            value = np.asarray(getattr(self, name), dtype=np.float64)
+            if value.shape != (N_AGGREGATES,) or not np.isfinite(value).all():
+                raise ValueError(f"stacker {name} must be {N_AGGREGATES} finite numbers")
+            object.__setattr__(self, name, value)
+        if not math.isfinite(self.intercept) or not (self.scale > 0).all():
+            raise ValueError("stacker scale must be positive and its intercept finite")
+
+    def decision(self, features: Array) -> Array:
+        """One score per row, summed column by column: the same number for a text whether it
+        is scored alone or in a batch (a matrix product's order depends on the batch)."""
+        standardized: Array = (features - self.mean) / self.scale
+        result = np.full(features.shape[0], self.intercept, dtype=np.float64)
+        for k in range(N_AGGREGATES):
+            result += standardized[:, k] * self.coef[k]
+        return result
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "mean": self.mean.tolist(),
+            "scale": self.scale.tolist(),
+            "coef": self.coef.tolist(),
+            "intercept": float(self.intercept),
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Stacker:
+        """Values written by `to_json`. Raises ValueError when they are malformed."""
+        if not isinstance(data, dict) or set(data) != {"mean", "scale", "coef", "intercept"}:
+            raise ValueError("stacker must have exactly the keys coef, intercept, mean, scale")
+        try:
+            return cls(
+                mean=np.asarray(data["mean"], dtype=np.float64),
+                scale=np.asarray(data["scale"], dtype=np.float64),
+                coef=np.asarray(data["coef"], dtype=np.float64),
+                intercept=float(data["intercept"]),
+            )
+        except TypeError as exc:
+            raise ValueError(f"malformed stacker: {exc}") from exc
+
+
+def aggregates(review: Array, sentence: Array, counts: Array) -> Array:
+    """The 8 aggregates (see the module docstring), one row per review.
+
+    `review`: (n,) scores; `sentence`: the scores of every review's sentences in order;
+    `counts`: (n,) sentences per review, each at least 1.
+    """
+    first = np.zeros(counts.size, dtype=np.int64)
+    np.cumsum(counts[:-1], out=first[1:])
+    last = first + counts - 1
+    positive = (sentence > 0).astype(np.float64)
+    return np.column_stack(
+        [
+            review,
+            np.add.reduceat(sentence, first) / counts,
+            np.maximum.reduceat(sentence, first),
+            np.minimum.reduceat(sentence, first),
+            sentence[first],
+            sentence[last],
+            np.add.reduceat(positive, first) / counts,
+            np.log(counts),
+        ]
+    )
+
+
+def linear_scores(
+    hasher: NgramHasher, texts: Sequence[str], coef: Array, intercept: Array
+) -> Array:
+    """`x @ coef + intercept` in float64 for the binary hashed features x of the texts:
+    (n, k) for coef (n_columns, k)."""
+    _, indices, indptr = hasher.arrays(texts)
+    rows = np.repeat(np.arange(len(texts)), np.diff(indptr))
+    picked = coef.take(indices, axis=0)
+    scores = np.empty((len(texts), coef.shape[1]), dtype=np.float64)
+    for k in range(coef.shape[1]):
+        scores[:, k] = np.bincount(rows, weights=picked[:, k], minlength=len(texts))
+    scores += intercept
+    return scores
+
+
+def features(
+    hasher: NgramHasher,
+    texts: Sequence[str],
+    coef: Array,
+    intercept: Array,
+    model_of: Array | None = None,
+) -> Array:
+    """The (n, 8) aggregates of the texts, scored in chunks.
+
+    `coef` (n_columns, k) and `intercept` (k,) hold k models; `model_of[i]` says which scores
+    text i (training: the inner fold that held it out); None: the first.
+    """
+    result = np.empty((len(texts), N_AGGREGATES), dtype=np.float64)
+    for begin in range(0, len(texts), CHUNK):
+        chunk = list(texts[begin : begin + CHUNK])
+        sentences: list[str] = []
+        counts = np.empty(len(chunk), dtype=np.int64)
+        for i, text in enumerate(chunk):
+            parts = split_sentences(text)
+            counts[i] = len(parts)
+            sentences.extend(parts)
+        # Reviews and sentences hashed in one call: fewer calls, the same rows.
+        scores = linear_scores(hasher, chunk + sentences, coef, intercept)
+        which = (
+            np.zeros(len(chunk), dtype=np.int64)
+            if model_of is None
+            else np.asarray(model_of[begin : begin + len(chunk)], dtype=np.int64)
+        )
+        review = scores[np.arange(len(chunk)), which]
+        sentence = scores[len(chunk) + np.arange(len(sentences)), np.repeat(which, counts)]
+        result[begin : begin + len(chunk)] = aggregates(review, sentence, counts)
+    return result
+
+
+class ContextScorer:
+    """Scores texts with a fitted `nblr-ctx` model: base coefficients plus stacker."""
+
+    def __init__(self, hasher: NgramHasher, coef: Array, intercept: float, stacker: Stacker):
+        if coef.shape != (hasher.n_columns,):
+            raise ValueError(f"{coef.shape[0]} coefficients for {hasher.n_columns} columns")
+        self._hasher = hasher
+        self._coef = np.ascontiguousarray(coef, dtype=np.float32).reshape(-1, 1)
+        self._intercept = np.array([intercept], dtype=np.float64)
+        self._stacker = stacker
+
+    def decision_function(self, texts: Sequence[str]) -> Array:
+        """The score of each text (positive: the second class), float64."""
+        if len(texts) == 0:
+            return np.zeros(0, dtype=np.float64)
+        if not all(isinstance(t, str) for t in texts):
+            raise TypeError("texts must be str")
+        return self._stacker.decision(features(self._hasher, texts, self._coef, self._intercept))
+
+    def predict_proba(self, texts: Sequence[str]) -> Array:
+        """(n, 2) probabilities of the two classes, float64."""
+        scores = self.decision_function(texts)
+        positive = 1.0 / (1.0 + np.exp(-np.clip(scores, -700.0, 700.0)))
+        return np.column_stack([1.0 - positive, positive])

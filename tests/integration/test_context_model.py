@@ -1,0 +1,167 @@
+"""`nblr-ctx` end to end on a few hundred reviews: fit, skops and serving.npz round trips with
+the same predictions, the format version, and the model type through the training CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from sentiment.adapters import skops_format
+from sentiment.adapters.context_model import NegationContextClassifier
+from sentiment.adapters.hashed_linear import FILE_NAME, HashedLinearClassifier, HashedLinearModel
+from sentiment.adapters.serving_export import hashed_linear_model
+from sentiment.adapters.sklearn_classifier import DEFAULTS, SklearnClassifier
+from sentiment.domain.errors import ModelLoadError
+from sentiment.domain.model import LabelledDataset
+from sentiment.entrypoints.train import main
+from tests.conftest import sample_frame
+
+ODD_TEXTS = ["", "!!!", "br br <br />", "not. not! no", "ΟΔΟΣ İstanbul café 😀", "a\x00b"]
+HYPERPARAMETERS = {"n_features_log2": 14, "negation_window": 2}
+
+
+@pytest.fixture(scope="module")
+def reviews(shared_frame: pd.DataFrame) -> list[str]:
+    texts = [str(t) for t in sample_frame(shared_frame, 200, seed=31)["text"].tolist()]
+    return [*texts, *ODD_TEXTS]
+
+
+@pytest.fixture(scope="module")
+def trained(small_dataset: LabelledDataset) -> SklearnClassifier:
+    classifier = SklearnClassifier("nblr-ctx", HYPERPARAMETERS)
+    classifier.fit(small_dataset.texts, small_dataset.labels)
+    return classifier
+
+
+def served(classifier: SklearnClassifier, folder: Path) -> HashedLinearClassifier:
+    model = hashed_linear_model(classifier)
+    assert model is not None
+    model.save(folder / FILE_NAME)
+    return HashedLinearClassifier.from_file(folder / FILE_NAME)
+
+
+def test_it_fits_with_its_hyperparameters(trained: SklearnClassifier) -> None:
+    assert trained.hyperparameters() == {**DEFAULTS["nblr-ctx"], **HYPERPARAMETERS}
+    (step,) = [s for _, s in trained.pipeline.steps]
+    assert isinstance(step, NegationContextClassifier)
+    assert step.coef_.shape == (2 * 2**14,)
+    assert step.coef_.dtype == np.float32
+    assert step.negation_window == 2
+    assert trained.vectorizer.n_features == 2**14  # one block
+    assert trained.classes == ("negative", "positive")
+
+
+def test_skops_and_serving_npz_predict_exactly_what_it_predicts(
+    trained: SklearnClassifier, reviews: list[str], tmp_path: Path
+) -> None:
+    path = tmp_path / "model.skops"
+    skops_format.dump(trained.pipeline, path)
+    assert "sentiment.adapters.context_model.NegationContextClassifier" in (
+        skops_format.types_in(path)
+    )
+    from_skops = SklearnClassifier("nblr-ctx", pipeline=skops_format.load(path))
+    from_npz = served(trained, tmp_path)
+    expected = trained.predict_proba(reviews)
+    np.testing.assert_array_equal(trained.pipeline.predict_proba(reviews), expected)
+    np.testing.assert_array_equal(from_skops.predict_proba(reviews), expected)
+    np.testing.assert_array_equal(from_npz.predict_proba(reviews), expected)
+    for i, text in enumerate(reviews[:20] + ODD_TEXTS):  # alone as in a batch
+        alone = from_npz.predict_proba([text])
+        np.testing.assert_array_equal(alone, trained.predict_proba([text]))
+        if i < 20:
+            np.testing.assert_array_equal(alone[0], expected[i])
+    labels = [p.label for p in trained.predict(reviews)]
+    assert [p.label for p in from_npz.predict(reviews)] == labels
+    assert list(trained.pipeline.predict(np.array(reviews))) == labels
+    assert from_npz.model_type == "nblr-ctx"
+    assert from_npz.hyperparameters() == trained.hyperparameters()
+
+
+def test_an_untrusted_loader_refuses_it(trained: SklearnClassifier, tmp_path: Path) -> None:
+    path = tmp_path / "model.skops"
+    skops_format.dump(trained.pipeline, path)
+    import skops.io as sio
+
+    others = [t for t in skops_format.TRUSTED_TYPES if "context_model" not in t]
+    with pytest.raises(Exception, match="NegationContextClassifier"):
+        sio.load(path, trusted=others)
+
+
+def header_of(path: Path) -> dict[str, object]:
+    with np.load(path, allow_pickle=False) as archive:
+        header: dict[str, object] = json.loads(archive["header"].tobytes())
+    return header
+
+
+def with_header(source: Path, target: Path, **changes: object) -> Path:
+    with np.load(source, allow_pickle=False) as archive:
+        arrays = {name: archive[name] for name in archive.files}
+    header = header_of(source)
+    for key, value in changes.items():
+        if value is None:
+            header.pop(key, None)
+        else:
+            header[key] = value
+    arrays["header"] = np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)
+    with target.open("wb") as handle:
+        np.savez(handle, **arrays)
+    return target
+
+
+def test_the_serving_file_is_format_version_2(trained: SklearnClassifier, tmp_path: Path) -> None:
+    served(trained, tmp_path)
+    header = header_of(tmp_path / FILE_NAME)
+    assert header["format_version"] == 2  # a version-1 reader refuses it
+    context = header["context"]
+    assert isinstance(context, dict)
+    assert set(context) == {"negation", "stacker"}
+    assert context["negation"]["window"] == 2
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"format_version": 1},  # version 1 with a context
+        {"context": None},  # version 2 without one
+        {"format_version": 3},
+        {"context": {"negation": {"window": 0, "negators": ["not"]}, "stacker": {}}},
+        {"classes": ["a", "b", "c"], "n_scores": 3},
+        {"tfidf": {"sublinear_tf": True, "norm": "l2", "has_idf": False}},
+    ],
+    ids=["v1-with-context", "v2-without", "v3", "bad-context", "three-classes", "tfidf"],
+)
+def test_a_malformed_context_file_is_refused(
+    trained: SklearnClassifier, tmp_path: Path, changes: dict[str, object]
+) -> None:
+    served(trained, tmp_path)
+    target = with_header(tmp_path / FILE_NAME, tmp_path / "bad.npz", **changes)
+    with pytest.raises(ModelLoadError):
+        HashedLinearModel.load(target)
+
+
+def test_a_bad_stacker_is_refused(trained: SklearnClassifier, tmp_path: Path) -> None:
+    served(trained, tmp_path)
+    context = header_of(tmp_path / FILE_NAME)["context"]
+    assert isinstance(context, dict)
+    context["stacker"]["scale"] = [0.0] * 8
+    target = with_header(tmp_path / FILE_NAME, tmp_path / "bad.npz", context=context)
+    with pytest.raises(ModelLoadError, match="scale"):
+        HashedLinearModel.load(target)
+
+
+def test_the_training_cli_trains_and_logs_it(
+    small_csv: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    args = ["--data", str(small_csv), "--registry", "memory", "--model-type", "nblr-ctx"]
+    args += ["-p", "n_features_log2=12", "-p", "inner_folds=2", "--output-json", "r.json"]
+    assert main(args) == 0
+    params = json.loads((tmp_path / "r.json").read_text())["params"]
+    assert params["model_type"] == "nblr-ctx"
+    assert params["hp_inner_folds"] == 2
+    assert params["hp_negation_window"] == 3
+    assert params["hp_stack_C"] == 1.0
