@@ -36,10 +36,23 @@ AGGREGATES = ("review", "mean", "max", "min", "first", "last", "positive_share",
 CHUNK = 500  # reviews scored together (with all their sentences)
 
 
+def sentence_spans(text: str) -> list[tuple[int, int]]:
+    """(start, end) of the sentences of a text that hold a word character; the whole text when
+    none does."""
+    spans: list[tuple[int, int]] = []
+    start = 0
+    for match in _SENTENCE_END.finditer(text):
+        if _WORD.search(text, start, match.start()):
+            spans.append((start, match.start()))
+        start = match.end()
+    if _WORD.search(text, start):
+        spans.append((start, len(text)))
+    return spans or [(0, len(text))]
+
+
 def split_sentences(text: str) -> list[str]:
     """The sentences of a text that hold a word character; the whole text when none does."""
-    parts = [p for p in _SENTENCE_END.split(text) if _WORD.search(p)]
-    return parts or [text]
+    return [text[start:end] for start, end in sentence_spans(text)]
 
 
 @dataclass(frozen=True)
@@ -123,11 +136,17 @@ def linear_scores(
     """`x @ coef + intercept` in float64 for the binary hashed features x of the texts:
     (n, k) for coef (n_columns, k)."""
     _, indices, indptr = hasher.arrays(texts)
-    rows = np.repeat(np.arange(len(texts)), np.diff(indptr))
+    return _scores(indices, indptr, coef, intercept)
+
+
+def _scores(indices: Array, indptr: Array, coef: Array, intercept: Array) -> Array:
+    """`x @ coef + intercept` in float64 for the binary CSR matrix x of (indices, indptr)."""
+    n = indptr.size - 1
+    rows = np.repeat(np.arange(n), np.diff(indptr))
     picked = coef.take(indices, axis=0)
-    scores = np.empty((len(texts), coef.shape[1]), dtype=np.float64)
+    scores = np.empty((n, coef.shape[1]), dtype=np.float64)
     for k in range(coef.shape[1]):
-        scores[:, k] = np.bincount(rows, weights=picked[:, k], minlength=len(texts))
+        scores[:, k] = np.bincount(rows, weights=picked[:, k], minlength=n)
     scores += intercept
     return scores
 
@@ -147,23 +166,50 @@ def features(
     result = np.empty((len(texts), N_AGGREGATES), dtype=np.float64)
     for begin in range(0, len(texts), CHUNK):
         chunk = list(texts[begin : begin + CHUNK])
-        sentences: list[str] = []
-        counts = np.empty(len(chunk), dtype=np.int64)
-        for i, text in enumerate(chunk):
-            parts = split_sentences(text)
-            counts[i] = len(parts)
-            sentences.extend(parts)
-        # Reviews and sentences hashed in one call: fewer calls, the same rows.
-        scores = linear_scores(hasher, chunk + sentences, coef, intercept)
+        spans = [sentence_spans(text) for text in chunk]
+        counts = np.fromiter((len(s) for s in spans), np.int64, len(chunk))
+        review_scores, sentence_scores = _review_and_sentence_scores(
+            hasher, chunk, spans, coef, intercept
+        )
         which = (
             np.zeros(len(chunk), dtype=np.int64)
             if model_of is None
             else np.asarray(model_of[begin : begin + len(chunk)], dtype=np.int64)
         )
-        review = scores[np.arange(len(chunk)), which]
-        sentence = scores[len(chunk) + np.arange(len(sentences)), np.repeat(which, counts)]
+        review = review_scores[np.arange(len(chunk)), which]
+        sentence = sentence_scores[np.arange(int(counts.sum())), np.repeat(which, counts)]
         result[begin : begin + len(chunk)] = aggregates(review, sentence, counts)
     return result
+
+
+def _review_and_sentence_scores(
+    hasher: NgramHasher,
+    texts: list[str],
+    spans: list[list[tuple[int, int]]],
+    coef: Array,
+    intercept: Array,
+) -> tuple[Array, Array]:
+    """The scores of the texts and of their sentences (the spans, in order).
+
+    The texts are hashed once: a sentence's n-grams are those of its review that lie wholly
+    inside it (`NgramHasher.arrays_with_spans`). That is exact for these spans: a sentence ends
+    at "<br />" or at white space, never inside a token; every negation scope ends between two
+    sentences ("<" of "<br />" and "." are scope ends, "!" and "?" mark tokens that end it); and
+    lowercasing a sentence alone gives the same characters as lowercasing its review (the final
+    sigma looks past case-ignorable characters only, and none lies at a sentence edge). A
+    hasher whose scopes could cross (`exact_spans` False) hashes every sentence again instead.
+    """
+    if hasher.exact_spans:
+        (_, indices, indptr), (_, span_indices, span_indptr) = hasher.arrays_with_spans(
+            texts, spans
+        )
+        return (
+            _scores(indices, indptr, coef, intercept),
+            _scores(span_indices, span_indptr, coef, intercept),
+        )
+    sentences = [text[start:end] for text, s in zip(texts, spans, strict=True) for start, end in s]
+    scores = linear_scores(hasher, texts + sentences, coef, intercept)
+    return scores[: len(texts)], scores[len(texts) :]
 
 
 class ContextScorer:

@@ -290,26 +290,63 @@ class NgramHasher:
 
         With `normalized` (the default), rows are normalised as the vectorizer's `norm` says.
         """
+        self._check(texts)
+        chunks = [self._arrays(texts[i : i + _BATCH]) for i in range(0, len(texts), _BATCH)]
+        data, indices, indptr = _stack([c[0] for c in chunks], len(texts))
+        if normalized and self._norm is not None:
+            normalize_rows(data, indptr, self._norm)
+        return data, indices, indptr
+
+    @property
+    def exact_spans(self) -> bool:
+        """Whether `arrays_with_spans` gives every span the row its text alone would get, for
+        spans cut at sentence ends (`context_scoring.sentence_spans`): no negation marking, or
+        one whose scopes always end between two sentences (at "!" and "?", marks that are
+        tokens, and at "<br />", unless "br" is a negator there)."""
+        if self._negation is None:
+            return True
+        marks_end_scopes = set(self._marks) >= {"!", "?"} and not (
+            {b"!", b"?"} & set(self._stop_words)
+        )
+        br_negates = self._is_negator_word(b"br") and b"br" not in self._stop_words
+        return marks_end_scopes and not br_negates
+
+    def arrays_with_spans(
+        self, texts: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]]
+    ) -> tuple[tuple[Array, Array, Array], tuple[Array, Array, Array]]:
+        """The CSR arrays of the texts (as `arrays`), and those of their spans, in one pass.
+
+        `spans[i]` holds (start, end) character offsets into `texts[i]`, in order and disjoint;
+        the spans of all texts are the rows of the second matrix, in order. A span's row holds
+        the n-grams of the text that lie wholly inside it. It equals `arrays` of the span's
+        text alone when tokens and negation scopes never cross the span's edges: the spans of
+        `context_scoring.sentence_spans` with `exact_spans` (see there).
+        """
+        self._check(texts)
+        if len(spans) != len(texts):
+            raise ValueError(f"{len(spans)} span lists for {len(texts)} texts")
+        chunks = [
+            self._arrays(texts[i : i + _BATCH], spans[i : i + _BATCH])
+            for i in range(0, len(texts), _BATCH)
+        ]
+        n_spans = sum(len(s) for s in spans)
+        whole = _stack([c[0] for c in chunks], len(texts))
+        parts = _stack([c[1] for c in chunks if c[1] is not None], n_spans)
+        if self._norm is not None:
+            normalize_rows(whole[0], whole[2], self._norm)
+            normalize_rows(parts[0], parts[2], self._norm)
+        return whole, parts
+
+    @staticmethod
+    def _check(texts: Sequence[str]) -> None:
         if len(texts) == 0:
             raise ValueError("Cannot vectorize empty sequence.")
         if not all(isinstance(t, str) for t in texts):
             raise TypeError("texts must be str")
-        parts = [self._arrays(texts[i : i + _BATCH]) for i in range(0, len(texts), _BATCH)]
-        if len(parts) == 1:
-            data, indices, indptr = parts[0]
-            indptr = indptr.astype(np.int64)
-        else:
-            data = np.concatenate([p[0] for p in parts])
-            indices = np.concatenate([p[1] for p in parts])
-            indptr = np.zeros(len(texts) + 1, dtype=np.int64)
-            row = 0
-            for *_, chunk_indptr in parts:
-                n = chunk_indptr.size - 1
-                indptr[row + 1 : row + n + 1] = chunk_indptr[1:] + indptr[row]
-                row += n
-        if normalized and self._norm is not None:
-            normalize_rows(data, indptr, self._norm)
-        return data, indices, indptr
+
+    def _is_negator_word(self, word: bytes) -> bool:
+        key = int.from_bytes(word, "little")
+        return (len(word) <= 8 and key in self._negator_keys.tolist()) or word in self._negators
 
     def one(self, text: str) -> tuple[Array, Array]:
         """Row 0 of `transform([text])` as (column indices, values), without building a matrix.
@@ -318,16 +355,20 @@ class NgramHasher:
         """
         if self._norm is not None:
             raise ValueError("one() is for vectorizers with norm=None")
-        values, columns, _ = self._arrays([text])
+        (values, columns, _), _ = self._arrays([text])
         return columns, values
 
-    def _arrays(self, texts: Sequence[str]) -> tuple[Array, Array, Array]:
-        """(data, indices, indptr) of the CSR matrix of a chunk (binary values set already)."""
+    def _arrays(
+        self, texts: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]] | None = None
+    ) -> tuple[tuple[Array, Array, Array], tuple[Array, Array, Array] | None]:
+        """(data, indices, indptr) of the CSR matrix of a chunk (binary values set already),
+        and with `spans` those of the spans' matrix (see `arrays_with_spans`)."""
         n_docs = len(texts)
         joined = texts[0] if n_docs == 1 else _SEPARATOR.join(texts)
         # One `lower` for the whole batch equals one per text: the separator is not a cased or
         # case-ignorable character, so it ends the context of the final-sigma rule like a text end.
-        raw = (joined.lower() if self._lowercase else joined).encode("utf-8")
+        lowered = joined.lower() if self._lowercase else joined
+        raw = lowered.encode("utf-8")
         u8: Array = np.frombuffer(raw, dtype=np.uint8)
 
         starts, ends = _tokens(u8, raw.isascii(), self._min_run, self._marks)
@@ -335,6 +376,10 @@ class NgramHasher:
             keep = _not_stop_words(u8, starts, ends, self._stop_words)
             starts, ends = starts[keep], ends[keep]
         docs = None if n_docs == 1 else self._documents(texts, joined, u8, starts)
+        n_spans = 0 if spans is None else sum(len(s) for s in spans)
+        span_of = None  # the span holding each token, -1 for none
+        if spans is not None:
+            span_of = self._token_spans(texts, spans, len(lowered) == len(joined), u8, starts, ends)
 
         # Every kept token copied into one buffer, separated by " ": the text of any n-gram is then
         # the contiguous slice from the start of its first token to the end of its last one.
@@ -356,9 +401,9 @@ class NgramHasher:
         gram_starts: list[Array] = []
         gram_ends: list[Array] = []
         gram_docs: list[Array] = []
-        gram_first: list[Array] = []  # index of the first token (negation marking only)
+        gram_first: list[Array] = []  # index of the first token (negation marking, spans)
         gram_n: list[Array] = []
-        marking = self._negation is not None
+        marking = self._negation is not None or span_of is not None
         for n in range(self._ngram_range[0], self._ngram_range[1] + 1):
             count = n_tokens - n + 1
             if count <= 0:
@@ -377,17 +422,14 @@ class NgramHasher:
                 gram_first.append(token)
                 gram_n.append(np.full(token.size, n, dtype=np.int32))
         if not gram_starts:  # no text has enough tokens for one n-gram
-            return (
-                np.zeros(0, dtype=self._dtype),
-                np.zeros(0, dtype=np.int32),
-                np.zeros(n_docs + 1, dtype=np.int32),
-            )
+            empty = self._rows(None, np.zeros(0, dtype=np.int64), n_docs)
+            return empty, None if spans is None else self._rows(None, empty[1], n_spans)
         start = np.concatenate(gram_starts)
         length = np.concatenate(gram_ends) - start
 
         doc_of = np.concatenate(gram_docs) if docs is not None else None
         marked_grams = None
-        if marking:
+        if self._negation is not None:
             # The n-grams holding a marked word, hashed in the same call as the plain ones.
             marked_grams = self._marked_grams(u8, starts, ends, docs, gram_first, gram_n, token_len)
         again = rehashed = np.zeros(0, dtype=np.int64)
@@ -401,18 +443,39 @@ class NgramHasher:
             )
             columns = _column(hashes, self._n_features)
             columns, rehashed = columns[: start.size], columns[start.size :]
-        if marking:
+        span_of_gram = None
+        if span_of is not None:
+            # An n-gram lies in a span when its first and last tokens do (spans are contiguous).
+            first = np.concatenate(gram_first)
+            span_first = span_of[first]
+            span_of_gram = np.where(
+                span_first == span_of[first + np.concatenate(gram_n) - 1], span_first, -1
+            )
+        if self._negation is not None:
             # Block 2: the plain column, but for the n-grams with a marked word.
             block = columns + self._n_features
             block[again] = rehashed + self._n_features
             columns = np.concatenate([columns, block])
             if doc_of is not None:
                 doc_of = np.concatenate([doc_of, doc_of])
-        # Sort by (text, column) and count repeats: the rows of a canonical CSR matrix.
-        if doc_of is None:
-            keys = columns
+            if span_of_gram is not None:
+                span_of_gram = np.concatenate([span_of_gram, span_of_gram])
+        whole = self._rows(doc_of, columns, n_docs)
+        if span_of_gram is None:
+            return whole, None
+        inside = span_of_gram >= 0
+        return whole, self._rows(span_of_gram[inside], columns[inside], n_spans)
+
+    def _rows(
+        self, row_of: Array | None, columns: Array, n_rows: int
+    ) -> tuple[Array, Array, Array]:
+        """(data, indices, indptr) of the canonical CSR matrix with a 1 (binary) or the count of
+        every (row, column) pair; `row_of` None: all in row 0."""
+        # Sort by (row, column) and count repeats.
+        if row_of is None:
+            keys = columns.astype(np.int64)
         else:
-            keys = doc_of.astype(np.int64) << 32
+            keys = row_of.astype(np.int64) << 32
             keys |= columns
         keys.sort()
         new = np.empty(keys.size, dtype=bool)
@@ -426,13 +489,64 @@ class NgramHasher:
             counts = np.empty(unique.size, dtype=self._dtype)
             counts[:-1] = where_new[1:] - where_new[:-1]
             counts[-1:] = keys.size - where_new[-1:]
-        if docs is None:
-            indptr = np.array([0, unique.size], dtype=np.int32)
+        indptr = np.zeros(n_rows + 1, dtype=np.int32)
+        if row_of is None:
+            indptr[1:] = unique.size
         else:
-            indptr = np.zeros(n_docs + 1, dtype=np.int32)
-            np.cumsum(np.bincount(unique >> 32, minlength=n_docs), out=indptr[1:])
+            np.cumsum(np.bincount(unique >> 32, minlength=n_rows), out=indptr[1:])
             unique &= 0xFFFFFFFF
         return counts, unique.astype(np.int32), indptr
+
+    def _token_spans(
+        self,
+        texts: Sequence[str],
+        spans: Sequence[Sequence[tuple[int, int]]],
+        same_length: bool,
+        u8: Array,
+        starts: Array,
+        ends: Array,
+    ) -> Array:
+        """The index of the span (numbered over the chunk) holding each token, or -1.
+
+        Spans are character offsets into the texts; the tokens are byte offsets into the
+        joined, lowercased UTF-8 buffer. `same_length`: lowercasing kept every character one
+        character (then offsets carry over; otherwise they are mapped text by text).
+        """
+        begin: list[int] = []
+        end: list[int] = []
+        offset = 0  # where the text starts in the joined, lowercased string
+        for text, text_spans in zip(texts, spans, strict=True):
+            if text_spans and not (text_spans[0][0] >= 0 and text_spans[-1][1] <= len(text)):
+                raise ValueError("a span lies outside its text")
+            if same_length or not self._lowercase:
+                size = len(text)
+                begin.extend(offset + s for s, _ in text_spans)
+                end.extend(offset + e for _, e in text_spans)
+            else:
+                # Lowercasing maps each character to one or more, whatever its neighbours
+                # (the final sigma changes a character, not a length).
+                at = [0]
+                for c in text:
+                    at.append(at[-1] + len(c.lower()))
+                size = at[-1]
+                begin.extend(offset + at[s] for s, _ in text_spans)
+                end.extend(offset + at[e] for _, e in text_spans)
+            offset += size + 1
+        span_begin = np.array(begin, dtype=np.int64)
+        span_end = np.array(end, dtype=np.int64)
+        if not bool(np.all(span_begin[1:] >= span_end[:-1])) or bool(np.any(span_end < span_begin)):
+            raise ValueError("spans must be in order and disjoint")
+        if u8.size and not bool((u8 < 0x80).all()):
+            first_bytes = np.zeros(u8.size + 1, dtype=np.int64)
+            np.cumsum((u8 & 0xC0) != 0x80, out=first_bytes[1:])
+            char_start, char_end = first_bytes[starts], first_bytes[ends]
+        else:
+            char_start, char_end = starts, ends
+        span = span_begin.searchsorted(char_start, side="right") - 1
+        nearest = np.maximum(span, 0)
+        inside = (span >= 0) & (char_end <= span_end.take(nearest) if span_end.size else False)
+        result: Array = np.where(inside, span, -1).astype(np.int64)
+        return result
 
     def _marked_grams(
         self,
@@ -757,6 +871,22 @@ def _murmurhash3_32_one(data: bytes) -> int:
     h = (h * 0xC2B2AE35) & mask
     h ^= h >> 16
     return h - (1 << 32) if h & 0x80000000 else h
+
+
+def _stack(chunks: list[tuple[Array, Array, Array]], n_rows: int) -> tuple[Array, Array, Array]:
+    """The CSR arrays of the chunks' rows one after another (indptr as int64)."""
+    if len(chunks) == 1:
+        data, indices, indptr = chunks[0]
+        return data, indices, indptr.astype(np.int64)
+    data = np.concatenate([c[0] for c in chunks])
+    indices = np.concatenate([c[1] for c in chunks])
+    indptr = np.zeros(n_rows + 1, dtype=np.int64)
+    row = 0
+    for *_, chunk_indptr in chunks:
+        n = chunk_indptr.size - 1
+        indptr[row + 1 : row + n + 1] = chunk_indptr[1:] + indptr[row]
+        row += n
+    return data, indices, indptr
 
 
 def normalize_rows(data: Array, indptr: Array, norm: str) -> None:

@@ -11,10 +11,17 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from sentiment.adapters.context_scoring import aggregates, split_sentences
+from sentiment.adapters.context_scoring import (
+    aggregates,
+    features,
+    linear_scores,
+    sentence_spans,
+    split_sentences,
+)
 from sentiment.adapters.text_hashing import (
     NEGATORS,
     SCOPE_ENDS,
+    SKLEARN_DEFAULT,
     WORDS_AND_MARKS,
     HashingSettings,
     NegationMarking,
@@ -166,3 +173,99 @@ def test_aggregates_of_sentence_scores() -> None:
     got = aggregates(np.array([1.0, -2.0]), np.array([1.0, -1.0, 3.0, -2.0]), np.array([3, 1]))
     expected = [[1.0, 1.0, 3.0, -1.0, 1.0, 3.0, 2 / 3, np.log(3)], [-2.0] * 6 + [0.0, 0.0]]
     np.testing.assert_allclose(got, expected)
+
+
+# -- sentences scored from their review's n-grams (one hashing pass) ---------------------------
+
+# Pieces around sentence ends: the sentence splitter's ends, near misses ("<BR />", "e.g.x"),
+# negators just before an end, the final sigma and characters that lowercase to two.
+SENTENCE_PIECES = [
+    *PIECES, ". ", "! ", "? ", "<br />", "<br>", "<br/>", "<br\n/>", "<BR />", "<br />not",
+    "not.", "not!", "no?", "e.g.x", "...", "ΑΣ", "Σ", "ΣΑ.", "İ", "İstanbul", "ß", "\t", "\u2028",
+    "nobody", "'",
+]  # fmt: skip
+sentence_texts = st.lists(
+    st.tuples(st.sampled_from(SENTENCE_PIECES), st.sampled_from([" ", "", "  ", "\n"])),
+    max_size=50,
+).map(lambda parts: "".join(p + sep for p, sep in parts))
+SPAN_HASHERS = [
+    PLAIN,
+    MARKING,
+    NgramHasher(dataclasses.replace(BLOCK, ngram_range=(2, 4)), NegationMarking(window=2)),
+    NgramHasher(dataclasses.replace(BLOCK, stop_words=None), NegationMarking(window=1)),
+    NgramHasher(dataclasses.replace(BLOCK, token_pattern=SKLEARN_DEFAULT, binary=False)),
+    NgramHasher(dataclasses.replace(BLOCK, lowercase=False), NegationMarking(window=3)),
+    NgramHasher(dataclasses.replace(BLOCK, norm="l2", binary=False), NegationMarking()),
+]
+
+
+def sentences_hashed_alone(hasher: NgramHasher, texts: list[str]) -> tuple[Any, ...]:
+    """The old computation: every sentence cut out and hashed as a text of its own."""
+    sentences = [sentence for text in texts for sentence in split_sentences(text)]
+    return hasher.arrays(sentences)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(sentence_texts, st.text(max_size=80)), min_size=1, max_size=6))
+@example(["Not good.<br />Really! no way", "not<br />good", "x\x00not good. bad"])
+@example(["ΑΣ ΣΑ. Σ<br>Σ", "İstanbul isn't bad! great?  nope", "!!!", "", "a<br/>b"])
+@example(["No. <BR />good br not br good", "3.5 stars, e.g.this", "not\u2028good"])
+def test_a_sentence_row_equals_the_sentence_hashed_alone(texts: list[str]) -> None:
+    spans = [sentence_spans(text) for text in texts]
+    for hasher in SPAN_HASHERS:
+        assert hasher.exact_spans
+        whole, parts = hasher.arrays_with_spans(texts, spans)
+        for got, expected in zip(whole, hasher.arrays(texts), strict=True):
+            assert got.tolist() == expected.tolist()
+        for got, expected in zip(parts, sentences_hashed_alone(hasher, texts), strict=True):
+            assert got.tolist() == expected.tolist()
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.one_of(sentence_texts, st.text(max_size=80)), min_size=1, max_size=8))
+def test_the_aggregates_equal_those_of_sentences_hashed_alone(texts: list[str]) -> None:
+    rng = np.random.default_rng(len(texts))
+    coef = rng.normal(size=(MARKING.n_columns, 2)).astype(np.float32)
+    intercept = np.array([0.25, -0.5])
+    model_of = rng.integers(0, 2, size=len(texts))
+    sentences = [split_sentences(text) for text in texts]
+    counts = np.array([len(s) for s in sentences])
+    review = linear_scores(MARKING, texts, coef, intercept)[np.arange(len(texts)), model_of]
+    flat = [sentence for text_sentences in sentences for sentence in text_sentences]
+    sentence = linear_scores(MARKING, flat, coef, intercept)[
+        np.arange(len(flat)), np.repeat(model_of, counts)
+    ]
+    expected = aggregates(review, sentence, counts)
+    got = features(MARKING, texts, coef, intercept, model_of)
+    np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
+
+
+def test_scopes_that_could_cross_a_sentence_end_hash_the_sentences_again() -> None:
+    # Without "!" as a token, "not good! great" is one scope in the review but two sentences.
+    no_marks = dataclasses.replace(BLOCK, token_pattern=SKLEARN_DEFAULT)
+    assert not NgramHasher(no_marks, NegationMarking()).exact_spans
+    assert NgramHasher(no_marks).exact_spans
+    # "br" of "<br />" after the scope end "<": a negator only when it is no stop word.
+    br = NegationMarking(negators=("br", "not"))
+    assert NgramHasher(BLOCK, br).exact_spans
+    assert not NgramHasher(dataclasses.replace(BLOCK, stop_words=None), br).exact_spans
+    # Such a hasher still scores like the sentences hashed alone.
+    hasher = NgramHasher(no_marks, NegationMarking())
+    texts = ["It is not good! great fun", "not<br />good"]
+    coef = np.arange(hasher.n_columns, dtype=np.float32).reshape(-1, 1) % 7 - 3
+    got = features(hasher, texts, coef, np.zeros(1))
+    sentences = [s for t in texts for s in split_sentences(t)]
+    review = linear_scores(hasher, texts, coef, np.zeros(1))[:, 0]
+    sentence = linear_scores(hasher, sentences, coef, np.zeros(1))[:, 0]
+    np.testing.assert_allclose(got, aggregates(review, sentence, np.array([2, 2])))
+
+
+def test_spans_must_be_ordered_and_inside_their_text() -> None:
+    for bad in ([[(3, 5), (0, 2)]], [[(0, 40)]], [[(-1, 2)]]):
+        with pytest.raises(ValueError, match="span"):
+            MARKING.arrays_with_spans(["not good at all"], bad)
+    with pytest.raises(ValueError, match="span lists"):
+        MARKING.arrays_with_spans(["a", "b"], [[(0, 1)]])
+    _, parts = MARKING.arrays_with_spans(["not good at all", "x"], [[(0, 8), (9, 15)], []])
+    assert parts[2].tolist()[-1] == len(parts[1])
+    assert parts[2].size == 3
