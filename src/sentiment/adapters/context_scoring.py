@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import re
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -222,6 +223,10 @@ class ContextScorer:
         self._coef = np.ascontiguousarray(coef, dtype=np.float32).reshape(-1, 1)
         self._intercept = np.array([intercept], dtype=np.float64)
         self._stacker = stacker
+        # One batch at a time per scorer: a batch of 100 reviews needs ~16 MB of temporaries,
+        # and a server's thread pool would otherwise hold one such peak per thread (scoring
+        # holds the GIL most of the time: running batches side by side gains little).
+        self._lock = threading.Lock()
 
     def decision_function(self, texts: Sequence[str]) -> Array:
         """The score of each text (positive: the second class), float64."""
@@ -229,7 +234,9 @@ class ContextScorer:
             return np.zeros(0, dtype=np.float64)
         if not all(isinstance(t, str) for t in texts):
             raise TypeError("texts must be str")
-        return self._stacker.decision(features(self._hasher, texts, self._coef, self._intercept))
+        with self._lock:
+            aggregated = features(self._hasher, texts, self._coef, self._intercept)
+        return self._stacker.decision(aggregated)
 
     def predict_proba(self, texts: Sequence[str]) -> Array:
         """(n, 2) probabilities of the two classes, float64."""

@@ -126,8 +126,11 @@ def run_worker(sock: socket.socket, options: ServeOptions) -> None:
     """One uvicorn server on an already listening socket (in this process)."""
     import uvicorn
 
+    from sentiment.entrypoints.allocator import use_one_arena
     from sentiment.entrypoints.api import prepare_process
 
+    # Before any thread starts: freed batch temporaries are reused by every thread (allocator).
+    use_one_arena()
     # Before uvicorn installs its signal handlers: JSON logs, and exit 0 after a graceful SIGTERM.
     prepare_process()
 
