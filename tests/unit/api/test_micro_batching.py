@@ -17,10 +17,12 @@ from tests.api_support import AppFactory, FixedClassifier, sample_rows
 from tests.unit.application.test_batching import run
 
 
-def loaded(version: str, positive: float) -> LoadedModel:
+def loaded(version: str, positive: float = 0.5, error: Exception | None = None) -> LoadedModel:
+    """A loaded model whose classifier answers `positive`, or raises `error`."""
+    probabilities = {"negative": 1 - positive, "positive": positive}
     return LoadedModel(
         info=ModelVersion(name="M", version=version, run_id=f"run-{version}"),
-        classifier=FixedClassifier({"negative": 1 - positive, "positive": positive}),
+        classifier=FixedClassifier(probabilities, error=error),
         resolved_by="latest",
         alias=None,
         requested=LoadModelCommand(),
@@ -52,15 +54,7 @@ def test_requests_holding_different_models_get_predictions_from_their_own_model(
 
 
 def test_a_failing_model_fails_each_request_with_its_own_error() -> None:
-    broken = LoadedModel(
-        info=ModelVersion(name="M", version="3", run_id="run-3"),
-        classifier=FixedClassifier(error=ClassifierError("boom")),
-        resolved_by="latest",
-        alias=None,
-        requested=LoadModelCommand(),
-        loaded_at=0.0,
-        load_seconds=0.0,
-    )
+    broken = loaded("3", error=ClassifierError("boom"))
     batcher = prediction_batcher(max_size=16, max_wait_ms=1)
     assert batcher is not None
 

@@ -58,20 +58,25 @@ async def held_first_batch(
     return first
 
 
+async def first_held_then_ten(
+    batcher: MicroBatcher[str, str, str], recorder: Recorder
+) -> list[str]:
+    """One item held in the worker thread, ten more queued behind it, then all released: every
+    caller's result, in submission order."""
+    first = await held_first_batch(batcher, recorder)
+    rest = [asyncio.create_task(batcher.submit("k", f"t{i}")) for i in range(10)]
+    await asyncio.sleep(0.01)  # all ten are queued behind the held batch
+    recorder.gate.set()
+    results = [await first, *[await task for task in rest]]
+    await batcher.close()
+    return results
+
+
 def test_concurrent_items_are_grouped_and_every_caller_gets_its_own_result_in_order() -> None:
     recorder = Recorder()
     batcher: MicroBatcher[str, str, str] = MicroBatcher(recorder, max_size=64, max_wait_s=0)
 
-    async def scenario() -> list[str]:
-        first = await held_first_batch(batcher, recorder)
-        rest = [asyncio.create_task(batcher.submit("k", f"t{i}")) for i in range(10)]
-        await asyncio.sleep(0.01)  # all ten are queued behind the held batch
-        recorder.gate.set()
-        results = [await first, *[await task for task in rest]]
-        await batcher.close()
-        return results
-
-    results = run(scenario())
+    results = run(first_held_then_ten(batcher, recorder))
     assert results == ["k:FIRST", *[f"k:T{i}" for i in range(10)]]
     # One call for the first item, then one for all ten, in the order they came.
     assert recorder.calls == [("k", ["first"]), ("k", [f"t{i}" for i in range(10)])]
@@ -85,16 +90,7 @@ def test_batches_never_exceed_the_maximum_size() -> None:
     recorder = Recorder()
     batcher: MicroBatcher[str, str, str] = MicroBatcher(recorder, max_size=4, max_wait_s=0)
 
-    async def scenario() -> list[str]:
-        first = await held_first_batch(batcher, recorder)
-        rest = [asyncio.create_task(batcher.submit("k", f"t{i}")) for i in range(10)]
-        await asyncio.sleep(0.01)
-        recorder.gate.set()
-        results = [await first, *[await task for task in rest]]
-        await batcher.close()
-        return results
-
-    results = run(scenario())
+    results = run(first_held_then_ten(batcher, recorder))
     assert results[1:] == [f"k:T{i}" for i in range(10)]
     sizes = [len(items) for _, items in recorder.calls]
     assert sizes == [1, 4, 4, 2]
