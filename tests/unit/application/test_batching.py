@@ -112,18 +112,24 @@ def test_a_lone_request_never_waits_for_company() -> None:
     assert run(scenario()) == ["k:A", "k:B"]
 
 
+async def a_batch_of_two(batcher: MicroBatcher[str, str, str], recorder: Recorder) -> None:
+    """One item held in the worker thread, two queued behind it, then released: the two go
+    together, so the batcher has seen concurrency."""
+    first = await held_first_batch(batcher, recorder)
+    pair = [asyncio.create_task(batcher.submit("k", x)) for x in ("p", "q")]
+    await asyncio.sleep(0.01)
+    recorder.gate.set()
+    await first
+    await asyncio.gather(*pair)
+
+
 def test_under_concurrency_a_full_batch_goes_at_once_without_waiting_out_the_maximum() -> None:
     recorder = Recorder()
     batcher: MicroBatcher[str, str, str] = MicroBatcher(recorder, max_size=3, max_wait_s=3600)
 
     async def scenario() -> list[str]:
         # Two items in one batch: the batcher now knows there is concurrency and lingers.
-        first = await held_first_batch(batcher, recorder)
-        pair = [asyncio.create_task(batcher.submit("k", x)) for x in ("p", "q")]
-        await asyncio.sleep(0.01)
-        recorder.gate.set()
-        await first
-        await asyncio.gather(*pair)
+        await a_batch_of_two(batcher, recorder)
         # Three more fill a batch: it goes though the hour is far from over.
         trio = await asyncio.gather(*(batcher.submit("k", x) for x in ("x", "y", "z")))
         await batcher.close()
@@ -138,12 +144,7 @@ def test_under_concurrency_a_partial_batch_goes_after_the_maximum_wait() -> None
     batcher: MicroBatcher[str, str, str] = MicroBatcher(recorder, max_size=50, max_wait_s=0.005)
 
     async def scenario() -> str:
-        first = await held_first_batch(batcher, recorder)
-        pair = [asyncio.create_task(batcher.submit("k", x)) for x in ("p", "q")]
-        await asyncio.sleep(0.01)
-        recorder.gate.set()
-        await first
-        await asyncio.gather(*pair)
+        await a_batch_of_two(batcher, recorder)
         alone = await batcher.submit("k", "late")  # lingers at most 5 ms, then goes alone
         await batcher.close()
         return alone
