@@ -143,8 +143,13 @@ def linear_scores(
 def _scores(indices: Array, indptr: Array, coef: Array, intercept: Array) -> Array:
     """`x @ coef + intercept` in float64 for the binary CSR matrix x of (indices, indptr)."""
     n = indptr.size - 1
-    rows = np.repeat(np.arange(n), np.diff(indptr))
-    picked = coef.take(indices, axis=0)
+    return _pair_scores(np.repeat(np.arange(n), np.diff(indptr)), indices, n, coef, intercept)
+
+
+def _pair_scores(rows: Array, columns: Array, n: int, coef: Array, intercept: Array) -> Array:
+    """`x @ coef + intercept` in float64 for the (n, len(coef)) binary matrix x whose 1s are
+    at (rows, columns): each row summed in column order, as `_scores` sums a CSR row."""
+    picked = coef.take(columns, axis=0)
     scores = np.empty((n, coef.shape[1]), dtype=np.float64)
     for k in range(coef.shape[1]):
         scores[:, k] = np.bincount(rows, weights=picked[:, k], minlength=n)
@@ -200,6 +205,13 @@ def _review_and_sentence_scores(
     sigma looks past case-ignorable characters only, and none lies at a sentence edge). A
     hasher whose scopes could cross (`exact_spans` False) hashes every sentence again instead.
     """
+    if hasher.exact_spans and hasher.binary_unnormalized:
+        (rows, columns), (span_rows, span_columns) = hasher.pairs_with_spans(texts, spans)
+        n_spans = sum(len(s) for s in spans)
+        return (
+            _pair_scores(rows, columns, len(texts), coef, intercept),
+            _pair_scores(span_rows, span_columns, n_spans, coef, intercept),
+        )
     if hasher.exact_spans:
         (_, indices, indptr), (_, span_indices, span_indptr) = hasher.arrays_with_spans(
             texts, spans

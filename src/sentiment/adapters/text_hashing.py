@@ -337,6 +337,90 @@ class NgramHasher:
             normalize_rows(parts[0], parts[2], self._norm)
         return whole, parts
 
+    @property
+    def binary_unnormalized(self) -> bool:
+        """Whether every value is 1 (binary, no normalisation): `pairs_with_spans` applies."""
+        return self._binary and self._norm is None
+
+    def pairs_with_spans(
+        self, texts: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]]
+    ) -> tuple[tuple[Array, Array], tuple[Array, Array]]:
+        """The 1s of the two matrices `arrays_with_spans` gives, as (rows, columns) pairs:
+        those of the texts in row order, each row's columns ascending (as in CSR); those of the
+        spans grouped by text, a span's columns ascending but the spans of a text interleaved.
+
+        One sort serves both (by text, column, span) instead of one per matrix: scoring a row
+        needs its pairs, not the CSR order. Only for `binary_unnormalized` hashers.
+        """
+        if not self.binary_unnormalized:
+            raise ValueError("pairs_with_spans is for binary hashers with norm=None")
+        self._check(texts)
+        if len(spans) != len(texts):
+            raise ValueError(f"{len(spans)} span lists for {len(texts)} texts")
+        parts: list[tuple[Array, Array, Array, Array]] = []
+        first_text = first_span = 0
+        while first_text < len(texts):
+            chunk = texts[first_text : first_text + _BATCH]
+            chunk_spans = spans[first_text : first_text + _BATCH]
+            if not self._key_fits(chunk, chunk_spans):  # a text of millions of spans
+                chunk, chunk_spans = chunk[:1], chunk_spans[:1]  # one text at a time
+            rows, columns, span_rows, span_columns = self._pairs(chunk, chunk_spans)
+            parts.append((rows + first_text, columns, span_rows + first_span, span_columns))
+            first_text += len(chunk)
+            first_span += sum(len(s) for s in chunk_spans)
+        rows, columns, span_rows, span_columns = (
+            np.concatenate([p[k] for p in parts]) for k in range(4)
+        )
+        return (rows, columns), (span_rows, span_columns)
+
+    def _key_bits(self, spans: Sequence[Sequence[tuple[int, int]]]) -> tuple[int, int]:
+        """Bits of the column and of the span (within its text, + 1) in `_pairs`' sort key."""
+        most = max((len(s) for s in spans), default=0)
+        return (self.n_columns - 1).bit_length(), (most + 1).bit_length()
+
+    def _key_fits(self, texts: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]]) -> bool:
+        """Whether `_pairs`' sort key of a chunk fits in 63 bits. It does for one text: at most
+        31 bits of column, and fewer than 2**31 spans (texts of 2 GB are beyond the hasher)."""
+        column_bits, span_bits = self._key_bits(spans)
+        return (len(texts) - 1).bit_length() + column_bits + span_bits <= 63
+
+    def _pairs(
+        self, texts: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]]
+    ) -> tuple[Array, Array, Array, Array]:
+        """`pairs_with_spans` of a chunk: (rows, columns, span rows, span columns), int64."""
+        doc_of, columns, span_of = self._occurrences(texts, spans)
+        counts = np.fromiter((len(s) for s in spans), np.int64, len(spans))
+        first_span = np.zeros(len(spans), dtype=np.int64)
+        np.cumsum(counts[:-1], out=first_span[1:])
+        if span_of is None:  # no n-gram at all
+            nothing = np.zeros(0, dtype=np.int64)
+            return nothing, nothing, nothing, nothing
+        docs = np.zeros(columns.size, np.int64) if doc_of is None else doc_of.astype(np.int64)
+        column_bits, span_bits = self._key_bits(spans)
+        # Sort key: text, column, then the span within the text + 1 (0: the n-gram crosses a
+        # span edge, so it belongs to the text only).
+        keys = docs << (column_bits + span_bits)
+        keys |= columns.astype(np.int64) << span_bits
+        keys |= np.where(span_of >= 0, span_of - first_span[docs] + 1, 0)
+        keys.sort()
+        text_column = keys >> span_bits
+        new = np.empty(keys.size, dtype=bool)
+        new[:1] = True
+        np.not_equal(text_column[1:], text_column[:-1], out=new[1:])
+        whole = text_column[new]
+        np.not_equal(keys[1:], keys[:-1], out=new[1:])
+        span_mask = (1 << span_bits) - 1
+        new &= (keys & span_mask) != 0
+        in_spans = keys[new]
+        column_mask = (1 << column_bits) - 1
+        span_docs = in_spans >> (column_bits + span_bits)
+        return (
+            whole >> column_bits,
+            whole & column_mask,
+            first_span[span_docs] + (in_spans & span_mask) - 1,
+            (in_spans >> span_bits) & column_mask,
+        )
+
     @staticmethod
     def _check(texts: Sequence[str]) -> None:
         if len(texts) == 0:
@@ -364,6 +448,20 @@ class NgramHasher:
         """(data, indices, indptr) of the CSR matrix of a chunk (binary values set already),
         and with `spans` those of the spans' matrix (see `arrays_with_spans`)."""
         n_docs = len(texts)
+        n_spans = 0 if spans is None else sum(len(s) for s in spans)
+        doc_of, columns, span_of_gram = self._occurrences(texts, spans)
+        whole = self._rows(doc_of, columns, n_docs)
+        if span_of_gram is None:
+            return whole, None if spans is None else self._rows(None, columns[:0], n_spans)
+        inside = span_of_gram >= 0
+        return whole, self._rows(span_of_gram[inside], columns[inside], n_spans)
+
+    def _occurrences(
+        self, texts: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]] | None
+    ) -> tuple[Array | None, Array, Array | None]:
+        """Every n-gram occurrence of a chunk: (the text holding it, or None when the chunk is
+        one text; its column; with `spans`, the span wholly holding it or -1, else None)."""
+        n_docs = len(texts)
         joined = texts[0] if n_docs == 1 else _SEPARATOR.join(texts)
         # One `lower` for the whole batch equals one per text: the separator is not a cased or
         # case-ignorable character, so it ends the context of the final-sigma rule like a text end.
@@ -376,7 +474,6 @@ class NgramHasher:
             keep = _not_stop_words(u8, starts, ends, self._stop_words)
             starts, ends = starts[keep], ends[keep]
         docs = None if n_docs == 1 else self._documents(texts, joined, u8, starts)
-        n_spans = 0 if spans is None else sum(len(s) for s in spans)
         span_of = None  # the span holding each token, -1 for none
         if spans is not None:
             span_of = self._token_spans(texts, spans, len(lowered) == len(joined), u8, starts, ends)
@@ -422,8 +519,8 @@ class NgramHasher:
                 gram_first.append(token)
                 gram_n.append(np.full(token.size, n, dtype=np.int32))
         if not gram_starts:  # no text has enough tokens for one n-gram
-            empty = self._rows(None, np.zeros(0, dtype=np.int64), n_docs)
-            return empty, None if spans is None else self._rows(None, empty[1], n_spans)
+            nothing = np.zeros(0, dtype=np.int64)
+            return (None if docs is None else nothing), nothing, None
         start = np.concatenate(gram_starts)
         length = np.concatenate(gram_ends) - start
 
@@ -460,11 +557,7 @@ class NgramHasher:
                 doc_of = np.concatenate([doc_of, doc_of])
             if span_of_gram is not None:
                 span_of_gram = np.concatenate([span_of_gram, span_of_gram])
-        whole = self._rows(doc_of, columns, n_docs)
-        if span_of_gram is None:
-            return whole, None
-        inside = span_of_gram >= 0
-        return whole, self._rows(span_of_gram[inside], columns[inside], n_spans)
+        return doc_of, columns, span_of_gram
 
     def _rows(
         self, row_of: Array | None, columns: Array, n_rows: int

@@ -219,6 +219,27 @@ def test_a_sentence_row_equals_the_sentence_hashed_alone(texts: list[str]) -> No
             assert got.tolist() == expected.tolist()
         for got, expected in zip(parts, sentences_hashed_alone(hasher, texts), strict=True):
             assert got.tolist() == expected.tolist()
+        if hasher.binary_unnormalized:
+            assert pairs_of_one_sort(hasher, texts, spans) == (csr_pairs(whole), csr_pairs(parts))
+
+
+def csr_pairs(matrix: tuple[Any, Any, Any]) -> list[tuple[int, int]]:
+    _, indices, indptr = matrix
+    rows = np.repeat(np.arange(indptr.size - 1), np.diff(indptr))
+    return list(zip(rows.tolist(), indices.tolist(), strict=True))
+
+
+def pairs_of_one_sort(
+    hasher: NgramHasher, texts: list[str], spans: list[list[tuple[int, int]]]
+) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+    """`pairs_with_spans`, checked for its documented order, with the span pairs in CSR order."""
+    (rows, columns), (span_rows, span_columns) = hasher.pairs_with_spans(texts, spans)
+    whole = list(zip(rows.tolist(), columns.tolist(), strict=True))
+    in_spans = list(zip(span_rows.tolist(), span_columns.tolist(), strict=True))
+    assert whole == sorted(whole)  # CSR order
+    for span in set(span_rows.tolist()):  # each span's columns ascending
+        assert np.all(np.diff(span_columns[span_rows == span]) > 0)
+    return whole, sorted(in_spans)
 
 
 @settings(max_examples=100, deadline=None)
@@ -269,3 +290,19 @@ def test_spans_must_be_ordered_and_inside_their_text() -> None:
     _, parts = MARKING.arrays_with_spans(["not good at all", "x"], [[(0, 8), (9, 15)], []])
     assert parts[2].tolist()[-1] == len(parts[1])
     assert parts[2].size == 3
+    for bad in ([[(3, 5), (0, 2)]], [[(0, 40)]], [[(-1, 2)]]):
+        with pytest.raises(ValueError, match="span"):
+            MARKING.pairs_with_spans(["not good at all"], bad)
+    with pytest.raises(ValueError, match="span lists"):
+        MARKING.pairs_with_spans(["a", "b"], [[(0, 1)]])
+    with pytest.raises(ValueError, match="binary"):
+        SPAN_HASHERS[-1].pairs_with_spans(["a"], [[(0, 1)]])
+    _, (span_rows, _) = MARKING.pairs_with_spans(["not good at all", "x"], [[(0, 8), (9, 15)], []])
+    assert set(span_rows.tolist()) == {0, 1}
+
+
+def test_pairs_of_many_chunks_and_spans_count_rows_across_chunks() -> None:
+    texts = [f"not good. film {i} was great! {'ok ' * (i % 7)}" for i in range(600)]
+    spans = [sentence_spans(text) for text in texts]
+    whole, parts = MARKING.arrays_with_spans(texts, spans)
+    assert pairs_of_one_sort(MARKING, texts, spans) == (csr_pairs(whole), csr_pairs(parts))
