@@ -37,11 +37,12 @@ CV = model_quality.py's 5 folds, seed 42):
     other prototype CV means: LM2 0.9248, LM3 unpruned 0.9265, LM4 0.9266, LM3 >= 3 0.9245,
     LM3 >= 2 keeping all history statistics 0.9255
 
-This script reproduces the split figures (0.9184, 0.9252; 2026-11-27 15:24 UTC, 49 s wall, peak
-RSS 2.4 GB, LMs +14.6 s, load average 1.75-2.54 on 2 shared cores). Table entries of LM3 >= 2
-on the split's 20,000 training reviews, both classes in one table (unigrams, kept bigrams and
-trigrams; a kept history is a kept (n-1)-gram and shares its entry): 680,258 here, 677,065 in
-the prototype's table, which had no begin-token contexts.
+This script reproduces them, folds included (2026-11-27 15:28 UTC, `--cv`: 3 min 44 s wall,
+peak RSS 2.5 GB, LMs +13.0 s per fit (median), load average 6.4-2.8 on 2 shared cores; split
+only: 56 s, load 2.9-4.0). Table entries of LM3 >= 2 on the split's 20,000 training reviews,
+both classes in one table (unigrams, kept bigrams and trigrams; a kept history is a kept
+(n-1)-gram and shares its entry): 680,258 here, 677,065 in the prototype's table, which had no
+begin-token contexts.
 
 Building it into the product needs: a numpy scoring path in `context_scoring` (serving.npz has
 no scikit-learn) that gives the same LLR as this script; one merged table of keyed entries with
@@ -56,7 +57,7 @@ latency: the prototype's scorer (regex + vocabulary + 3 table lookups) added 0.2
 (p99 ~1.2 ms) per review on top of today's scorer, against the 0.5 ms p50 target.
 
     python benchmarks/class_lm_experiment.py                  # the split (~1 min, 2.4 GB RSS)
-    python benchmarks/class_lm_experiment.py --cv             # + 5-fold CV (~5 min)
+    python benchmarks/class_lm_experiment.py --cv             # + 5-fold CV (~4 min)
     python benchmarks/class_lm_experiment.py --order 2 3 4 --min-count 1 2
     python benchmarks/class_lm_experiment.py --smoke --cv     # 1,000 reviews, 2 folds: seconds
 """
