@@ -55,8 +55,8 @@ serve: venv
 
 # Short runs of the benchmarks: serving (this API next to `mlflow models serve`; needs wrk), cold
 # start and memory per registry reader, in-process prediction speed, model quality (every model
-# type on a 1,000-review sample), training time and peak memory (500 reviews), and the soak
-# test (errors under steady load; needs wrk).
+# type on a 1,000-review sample), training time and peak memory (500 reviews), the soak test
+# (errors under steady load; needs wrk), and the class-LM stacker experiment (1,000 reviews).
 bench-smoke: venv
 	$(BIN)/python benchmarks/serve.py --smoke
 	$(BIN)/python benchmarks/cold_start.py --smoke
@@ -64,6 +64,7 @@ bench-smoke: venv
 	$(BIN)/python benchmarks/model_quality.py --smoke
 	$(BIN)/python benchmarks/train.py --smoke
 	$(BIN)/python benchmarks/soak.py --smoke
+	$(BIN)/python benchmarks/class_lm_experiment.py --smoke --cv
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis .coverage htmlcov
