@@ -22,6 +22,8 @@ class ColumnIndex:
 
     def __init__(self, columns: Array, n_features: int) -> None:
         self.columns = np.ascontiguousarray(columns, dtype=np.int64)
+        if self.columns.size and int(self.columns[-1]) >= 2**31:
+            raise ValueError("columns must be strictly increasing and in [0, n_features)")
         if self.columns.size and (
             int(self.columns[0]) < 0
             or int(self.columns[-1]) >= n_features
@@ -32,22 +34,30 @@ class ColumnIndex:
         bucket_bits = min(max(int(2 * self.columns.size).bit_length(), 1), value_bits)
         self._shift = value_bits - bucket_bits
         bounds = np.arange((1 << bucket_bits) + 1, dtype=np.int64) << self._shift
-        self._start = np.searchsorted(self.columns, bounds).astype(np.int64)
+        # int32 halves the memory a lookup touches (columns < 2**31, positions < 2**31).
+        self._start = np.searchsorted(self.columns, bounds).astype(np.int32)
+        self._columns32 = self.columns.astype(np.int32)
+        self._limit = int(self._start.size - 1) << self._shift
 
     def rows(self, needles: Array) -> Array:
         """The position of each needle in `columns`, or -1 where it is absent (int64)."""
-        needles = np.asarray(needles, dtype=np.int64)
+        needles = np.asarray(needles)
         result = np.full(needles.size, -1, dtype=np.int64)
         if self.columns.size == 0 or needles.size == 0:
             return result
-        inside = (needles >= 0) & (needles < int(self._start.size - 1) << self._shift)
-        bucket = np.where(inside, needles >> self._shift, 0)
+        if needles.size and (int(needles.min()) < 0 or int(needles.max()) >= self._limit):
+            inside = (needles >= 0) & (needles < self._limit)
+            rows = np.full(needles.size, -1, dtype=np.int64)
+            rows[inside] = self.rows(needles[inside])
+            return rows
+        needles = needles.astype(np.int32, copy=False)
+        bucket = needles >> self._shift
         low, high = self._start[bucket], self._start[bucket + 1]
-        active = np.flatnonzero(inside & (high > low))
+        active = np.flatnonzero(high > low)
         candidate = low[active]
         end = high[active]
         while active.size:
-            hit = self.columns[candidate] == needles[active]
+            hit = self._columns32[candidate] == needles[active]
             result[active[hit]] = candidate[hit]
             candidate += 1
             more = ~hit & (candidate < end)

@@ -281,6 +281,8 @@ class HashedLinearClassifier(Classifier):
         self._hasher = NgramHasher(model.hashing)
         # A contiguous (n_features, n_scores) matrix: coef[columns] gathers rows.
         self._coef = np.ascontiguousarray(model.coef, dtype=np.float32)
+        if model.columns is not None:  # a zero row last: the row of every column not kept
+            self._coef = np.vstack([self._coef, np.zeros((1, self._coef.shape[1]), np.float32)])
         self._intercept = np.asarray(model.intercept, dtype=np.float32)
         tfidf = model.tfidf
         self._tfidf = tfidf
@@ -373,10 +375,7 @@ class HashedLinearClassifier(Classifier):
         coef = self._coef[:, 0] if n_scores == 1 else self._coef
         if self._index is not None:
             # Kept columns give their row; the others 0 (x + 0.0 is x: the sums do not change).
-            rows = self._index.rows(columns)
-            products = np.zeros((columns.size, *coef.shape[1:]), dtype=coef.dtype)
-            found = rows >= 0
-            products[found] = coef.take(rows[found], axis=0)
+            products = coef.take(self._index.rows(columns), axis=0)  # -1: the zero row
         else:
             products = coef.take(columns, axis=0)  # (nnz,) or (nnz, n_scores)
         if self._weighted:

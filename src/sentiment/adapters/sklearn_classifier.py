@@ -44,7 +44,7 @@ from sklearn.utils.sparsefuncs_fast import (
 from sentiment.adapters.column_index import ColumnIndex
 from sentiment.adapters.context_model import NegationContextClassifier
 from sentiment.adapters.context_scoring import ContextScorer
-from sentiment.adapters.hashed_vocabulary import HashedVocabulary, vocabulary_columns
+from sentiment.adapters.hashed_vocabulary import HashedVocabulary
 from sentiment.adapters.nb_logistic import NbSettings, compact, dense_coef, fit_nb_logistic
 from sentiment.adapters.text_hashing import WORDS_AND_MARKS, NgramHasher, hasher_for
 from sentiment.domain.errors import ClassifierError, NotFittedError
@@ -316,6 +316,9 @@ class SklearnClassifier(Classifier):
         self._middle = middle
         # (n_features, n_scores): the layout `X @ coef_.T` multiplies with.
         self._coef_t = np.ascontiguousarray(dense.T)
+        if vocabulary is not None:  # a zero row last: the row of every hashed column not kept
+            zero = np.zeros((1, self._coef_t.shape[1]), dtype=self._coef_t.dtype)
+            self._coef_t = np.vstack([self._coef_t, zero])
         self._intercept = np.asarray(model.intercept_)
         self._binary = bool(vectorizer.binary)
         self._one_by_one = (
@@ -338,14 +341,8 @@ class SklearnClassifier(Classifier):
             # One text: its columns and values, without building a sparse matrix. A running sum
             # in float32, in column order, as scipy's CSR product does: the very same numbers.
             columns, values = self._one_by_one.one(texts[0])
-            if self._vocabulary is not None:
-                values, columns, _ = vocabulary_columns(
-                    self._vocabulary.columns_,
-                    values,
-                    columns,
-                    np.array([0, columns.size]),
-                    self._column_index,
-                )
+            if self._column_index is not None:  # x + 0.0 is x: the unkept columns add nothing
+                columns = self._column_index.rows(columns)  # -1: the zero row
             products = self._coef_t[columns]
             if not self._binary:
                 products *= values[:, None]
@@ -360,11 +357,14 @@ class SklearnClassifier(Classifier):
     def _features(self, texts: list[str]) -> sp.csr_matrix:
         vectorizer = self.vectorizer
         x = self._hasher.transform(texts) if self._hasher else vectorizer.transform(texts)
-        if self._vocabulary is not None:
-            data, indices, indptr = vocabulary_columns(
-                self._vocabulary.columns_, x.data, x.indices, x.indptr, self._column_index
+        if self._column_index is not None:
+            # Every column to its kept row, or to the zero row last (x + 0.0 is x: each row
+            # sums the kept columns' products in the same order as over the vocabulary's output).
+            rows = self._column_index.rows(x.indices)
+            rows[rows < 0] = self._coef_t.shape[0] - 1
+            x = sp.csr_matrix(
+                (x.data, rows.astype(np.int32), x.indptr), shape=(x.shape[0], self._coef_t.shape[0])
             )
-            x = sp.csr_matrix((data, indices, indptr), shape=(x.shape[0], self._coef_t.shape[0]))
         for step in self._middle:
             x = _tfidf(step, x) if self._hasher else step.transform(x)
         return x
