@@ -6,8 +6,8 @@ training n-gram gave a weight, and adds noise. Hashing into 2**30 columns instea
 collisions, and only the columns seen in at least `min_df` training texts matter (512,028 for
 `nblr`'s 1-3grams with min_df=3): this step keeps them, as a sorted array of column numbers, and
 renumbers them 0..k-1. Every other column (an n-gram unseen or too rare in training) is dropped.
-On the benchmark's 5 folds this took `nblr` from 0.9172 to 0.9195 (every fold higher), with a
-model a quarter of the size (benchmarks/README.md, "Third round").
+On the benchmark's 5 folds this took `nblr` from 0.9172 to 0.9196 (every fold higher), with a
+model a fifth of the size (benchmarks/README.md).
 
 It is the vocabulary of a CountVectorizer without the strings: 4 bytes per kept n-gram.
 `transform` keeps each row's column order (the numbering is monotonic), so a linear model after it
