@@ -141,9 +141,12 @@ def test_the_file_is_stored_sparse(trained: SklearnClassifier, tmp_path: Path) -
     assert header["format"] == "sentiment.hashed-linear"
     assert header["classes"] == list(trained.classes)
     assert header["hashing"]["n_features"] == 2**16
-    # Version 1 (readable by readers from before nblr-ctx) unless the model needs version 2.
-    assert header["format_version"] == (2 if trained.model_type == "nblr-ctx" else 1)
+    # Version 1 (readable by every reader) unless the model needs version 2 (a context) or 3
+    # (a hashed vocabulary: only the kept columns' coefficients, never made dense).
+    expected = {"nblr": 3, "nblr-ctx": 2}.get(trained.model_type, 1)
+    assert header["format_version"] == expected
     assert ("context" in header) == (trained.model_type == "nblr-ctx")
+    assert header.get("vocabulary", False) == (trained.model_type == "nblr")
 
 
 # -- malformed files ---------------------------------------------------------------------------
@@ -184,6 +187,31 @@ def test_a_good_file_loads(good_file: Path) -> None:
     assert HashedLinearClassifier.from_file(good_file).classes == ("negative", "positive")
 
 
+def test_a_vocabulary_model_keeps_only_its_columns(
+    small_dataset: LabelledDataset, tmp_path: Path
+) -> None:
+    # 2**30 hashed columns: the file and the loaded model hold the kept ones only.
+    classifier = SklearnClassifier("nblr", {"n_features_log2": 30, "min_df": 2})
+    classifier.fit(small_dataset.texts, small_dataset.labels)
+    model = hashed_linear_model(classifier)
+    assert model is not None
+    assert model.columns is not None
+    model.save(tmp_path / FILE_NAME)
+    loaded = HashedLinearModel.load(tmp_path / FILE_NAME)
+    assert loaded.hashing.n_features == 2**30
+    assert loaded.columns is not None
+    assert loaded.coef.shape == (loaded.columns.size, 1)
+    assert loaded.columns.size < 200_000
+    assert np.all(np.diff(loaded.columns) > 0)
+    texts = [*small_dataset.texts[:50], *ODD_TEXTS]
+    np.testing.assert_allclose(
+        HashedLinearClassifier(loaded).predict_proba(texts),
+        classifier.pipeline.predict_proba(texts),
+        rtol=0,
+        atol=TOLERANCE,
+    )
+
+
 @pytest.mark.parametrize(
     "case",
     [
@@ -199,6 +227,9 @@ def test_a_good_file_loads(good_file: Path) -> None:
         "bad_intercept",
         "bad_hashing",
         "bad_scale",
+        "v3_without_vocabulary",
+        "vocabulary_in_v1",
+        "vocabulary_with_tfidf",
     ],
 )
 def test_a_malformed_file_is_refused(good_file: Path, tmp_path: Path, case: str) -> None:
@@ -233,6 +264,13 @@ def test_a_malformed_file_is_refused(good_file: Path, tmp_path: Path, case: str)
         rewrite(good_file, target, header=header_with(good_file, hashing=hashing))
     elif case == "bad_scale":
         rewrite(good_file, target, header=header_with(good_file, score_scale=-1))
+    elif case == "v3_without_vocabulary":
+        rewrite(good_file, target, header=header_with(good_file, vocabulary=False))
+    elif case == "vocabulary_in_v1":
+        rewrite(good_file, target, header=header_with(good_file, format_version=1))
+    elif case == "vocabulary_with_tfidf":
+        tfidf = {"sublinear_tf": True, "norm": "l2", "has_idf": False}
+        rewrite(good_file, target, header=header_with(good_file, tfidf=tfidf))
     with pytest.raises(ModelLoadError):
         HashedLinearModel.load(target)
     assert zipfile.is_zipfile(good_file)

@@ -21,8 +21,13 @@ Scores are `(x @ coef + intercept) * score_scale`; one score column means two cl
 Format version 2 is the `nblr-ctx` model (`context_model`): the header has a `"context"` object,
 `{"negation": NegationMarking.to_json(), "stacker": Stacker.to_json()}`, the coefficients span
 two blocks of `hashing.n_features` columns (plain and negation-marked n-grams) and the texts are
-scored by `context_scoring.ContextScorer`, as the scikit-learn estimator does. Other models are
-still written as version 1, which readers from before version 2 read; they refuse version 2.
+scored by `context_scoring.ContextScorer`, as the scikit-learn estimator does.
+
+Format version 3 is a model with a hashed vocabulary (`hashed_vocabulary`: `nblr` hashes into
+2**30 columns and keeps those seen in training): the header has `"vocabulary": true`, and the
+coefficients are only those of the kept columns, so a reader must not make them dense over
+`hashing.n_features`; every other column scores 0. Models with neither are still written as
+version 1. Readers refuse versions newer than theirs.
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ from typing import Any
 
 import numpy as np
 
+from sentiment.adapters.column_index import ColumnIndex
 from sentiment.adapters.context_scoring import ContextScorer, Stacker
 from sentiment.adapters.text_hashing import (
     HashingSettings,
@@ -51,8 +57,10 @@ from sentiment.domain.ports import Classifier
 Array = np.ndarray[Any, Any]
 
 FORMAT = "sentiment.hashed-linear"
-FORMAT_VERSION = 2  # the newest this module reads and writes
-PLAIN_VERSION = 1  # written for models without context (readable by older readers)
+FORMAT_VERSION = 3  # the newest this module reads and writes
+PLAIN_VERSION = 1  # written for models with neither context nor vocabulary (all readers)
+CONTEXT_VERSION = 2  # nblr-ctx
+VOCABULARY_VERSION = 3  # coefficients of the listed columns only
 FILE_NAME = "serving.npz"
 _ARRAYS = {"header", "coef_features", "coef_scores", "coef_values", "intercept", "idf"}
 _MAX_SCORES = 1024
@@ -82,19 +90,36 @@ class HashedLinearModel:
     model_type: str
     classes: tuple[str, ...]
     hashing: HashingSettings
-    coef: Array  # (n_features, n_scores) float32, dense
+    coef: Array  # (n_features, n_scores) float32, dense; with `columns`: one row per column
     intercept: Array  # (n_scores,) float32
     tfidf: TfidfSettings | None = None
     score_scale: float = 1.0
     hyperparameters: Mapping[str, ParamValue] = field(default_factory=dict)
     context: ContextSettings | None = None
+    # The hashed columns that `coef`'s rows belong to (sorted int32), or None: one per column.
+    columns: Array | None = None
+
+    def __post_init__(self) -> None:
+        if self.columns is not None and (
+            self.context is not None
+            or self.tfidf is not None
+            or self.columns.shape != (self.coef.shape[0],)
+        ):
+            raise ValueError("a vocabulary: one column per coefficient row, no context, no TF-IDF")
 
     def save(self, path: Path) -> None:
         """Write the model file (see the module docstring for the format)."""
-        features, scores = np.nonzero(self.coef)
+        rows, scores = np.nonzero(self.coef)
+        values = self.coef[rows, scores].astype(np.float32)
+        features = rows if self.columns is None else self.columns[rows]
+        version = PLAIN_VERSION
+        if self.context is not None:
+            version = CONTEXT_VERSION
+        elif self.columns is not None:
+            version = VOCABULARY_VERSION
         header = {
             "format": FORMAT,
-            "format_version": PLAIN_VERSION if self.context is None else FORMAT_VERSION,
+            "format_version": version,
             "model_type": self.model_type,
             "classes": list(self.classes),
             "hashing": self.hashing.to_json(),
@@ -109,6 +134,8 @@ class HashedLinearModel:
             "n_scores": int(self.coef.shape[1]),
             "hyperparameters": dict(self.hyperparameters),
         }
+        if self.columns is not None:
+            header["vocabulary"] = True
         if self.context is not None:
             header["context"] = {
                 "negation": self.context.negation.to_json(),
@@ -118,7 +145,7 @@ class HashedLinearModel:
             "header": np.frombuffer(json.dumps(header).encode("utf-8"), dtype=np.uint8),
             "coef_features": features.astype(np.int32),
             "coef_scores": scores.astype(np.int32),
-            "coef_values": self.coef[features, scores].astype(np.float32),
+            "coef_values": values,
             "intercept": np.asarray(self.intercept, dtype=np.float32),
         }
         if self.tfidf is not None and self.tfidf.idf is not None:
@@ -153,14 +180,20 @@ class HashedLinearModel:
         if not isinstance(header, dict):
             raise ValueError("the header is not a JSON object")
         version = header.get("format_version")
-        if header.get("format") != FORMAT or version not in (PLAIN_VERSION, FORMAT_VERSION):
+        versions = (PLAIN_VERSION, CONTEXT_VERSION, VOCABULARY_VERSION)
+        if header.get("format") != FORMAT or version not in versions:
             raise ValueError(
                 f"format {header.get('format')!r} version {version!r}, "
-                f"expected {FORMAT!r} version {PLAIN_VERSION} or {FORMAT_VERSION}"
+                f"expected {FORMAT!r} version {', '.join(map(str, versions))}"
             )
         hashing = HashingSettings.from_json(header["hashing"])
+        vocabulary = version == VOCABULARY_VERSION
+        if header.get("vocabulary", False) is not vocabulary:
+            raise ValueError(f"version {version} with vocabulary {header.get('vocabulary')!r}")
+        if vocabulary and (header["tfidf"] is not None or "context" in header):
+            raise ValueError("a vocabulary model has no TF-IDF and no context")
         context = None
-        if version == FORMAT_VERSION:
+        if version == CONTEXT_VERSION:
             spec = header["context"]
             if not isinstance(spec, dict) or set(spec) != {"negation", "stacker"}:
                 raise ValueError("context must have exactly the keys negation, stacker")
@@ -198,8 +231,14 @@ class HashedLinearModel:
             raise ValueError(f"the intercept must be {n_scores} float32 values")
         if not (np.isfinite(values).all() and np.isfinite(intercept).all()):
             raise ValueError("coefficients must be finite")
-        coef = np.zeros((n_columns, n_scores), dtype=np.float32)
-        coef[features, scores] = values
+        columns = None
+        if vocabulary:
+            columns, rows = np.unique(features, return_inverse=True)
+            coef = np.zeros((columns.size, n_scores), dtype=np.float32)
+            coef[rows.reshape(-1), scores] = values
+        else:
+            coef = np.zeros((n_columns, n_scores), dtype=np.float32)
+            coef[features, scores] = values
         tfidf = None
         if header["tfidf"] is not None:
             spec = header["tfidf"]
@@ -227,6 +266,7 @@ class HashedLinearModel:
             score_scale=scale,
             hyperparameters=hyperparameters,
             context=context,
+            columns=None if columns is None else columns.astype(np.int32),
         )
 
 
@@ -241,6 +281,8 @@ class HashedLinearClassifier(Classifier):
         self._hasher = NgramHasher(model.hashing)
         # A contiguous (n_features, n_scores) matrix: coef[columns] gathers rows.
         self._coef = np.ascontiguousarray(model.coef, dtype=np.float32)
+        if model.columns is not None:  # a zero row last: the row of every column not kept
+            self._coef = np.vstack([self._coef, np.zeros((1, self._coef.shape[1]), np.float32)])
         self._intercept = np.asarray(model.intercept, dtype=np.float32)
         tfidf = model.tfidf
         self._tfidf = tfidf
@@ -248,6 +290,10 @@ class HashedLinearClassifier(Classifier):
         self._plain = tfidf is None and model.hashing.norm is None
         # Binary plain features are 1s: no need to multiply the coefficients by them.
         self._weighted = not (self._plain and model.hashing.binary)
+        # Where a hashed column's coefficients are (a vocabulary model), or None: row = column.
+        self._index = (
+            None if model.columns is None else ColumnIndex(model.columns, model.hashing.n_features)
+        )
         self._context: ContextScorer | None = None
         if model.context is not None:
             if model.score_scale != 1.0:
@@ -327,7 +373,11 @@ class HashedLinearClassifier(Classifier):
         n_rows, n_scores = indptr.size - 1, self._coef.shape[1]
         # One score column (two classes): gather from a 1-D view, sum 1-D.
         coef = self._coef[:, 0] if n_scores == 1 else self._coef
-        products = coef.take(columns, axis=0)  # (nnz,) or (nnz, n_scores)
+        if self._index is not None:
+            # Kept columns give their row; the others 0 (x + 0.0 is x: the sums do not change).
+            products = coef.take(self._index.rows(columns), axis=0)  # -1: the zero row
+        else:
+            products = coef.take(columns, axis=0)  # (nnz,) or (nnz, n_scores)
         if self._weighted:
             products *= values if n_scores == 1 else values[:, None]
         scores = np.zeros((n_rows, n_scores), dtype=np.float32)

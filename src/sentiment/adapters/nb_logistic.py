@@ -6,12 +6,12 @@ the smoothed feature counts in and out of the class; fit an L2 logistic regressi
 features; interpolate its weights towards their mean magnitude (the NBSVM `beta`).
 
 Folding: the model scores `x . (r * w') + beta * b`, so `r * w'` *is* a coefficient vector of the
-unweighted binary features. The result is a plain fitted `LogisticRegression` over the
-vectorizer's output: no vocabulary, no custom type, nothing to unpickle. Its coefficients are
-float32 and dense: features seen in fewer than `min_df` training texts get no weight. (Stored
-sparse, `LogisticRegression.sparsify`, they would make the skops file a quarter of the size but
-every scikit-learn `predict_proba`, MLflow's pyfunc included, 10-20x slower: a 1 x 2^22 sparse
-product per call. The serving file, `hashed_linear.py`, keeps only the non-zero ones.)
+unweighted binary features. The result is a plain fitted `LogisticRegression` over its input
+features (for `nblr`, the hashed columns `HashedVocabulary` kept): no custom type, nothing to
+unpickle. Its coefficients are float32 and dense: features seen in fewer than `min_df` training
+texts get no weight. (Stored sparse, `LogisticRegression.sparsify`, they would make the skops
+file smaller but every scikit-learn `predict_proba`, MLflow's pyfunc included, 10-20x slower: a
+sparse product per call. The serving file, `hashed_linear.py`, keeps only the non-zero ones.)
 
 Calibration (temperature scaling, Guo et al. 2017) multiplies the scores by one number fitted on
 held-out texts; labels do not change. The interpolation shrinks scores: uncalibrated, the model
@@ -41,6 +41,10 @@ class NbSettings:
     max_iter: int = 1000
     calibrate: bool = True
     random_state: int = 0
+    # How many features the interpolation's mean weight magnitude is taken over; None: the
+    # columns of the matrix. A hashed vocabulary passes the n-grams seen in training, so that
+    # dropping the rare ones (whose weight is 0) does not change the mean.
+    mean_over: int | None = None
 
 
 CALIBRATION_SHARE = 0.2  # of each class, held out to fit the temperature
@@ -106,7 +110,10 @@ def fit_folded(
         model.fit(nb_weighted(x, r), positive)
         w = model.coef_[0]
         # NBSVM interpolation towards the mean weight magnitude, applied to the intercept too.
-        w = (1.0 - settings.beta) * np.abs(w).mean() + settings.beta * w
+        magnitude = np.abs(w)
+        over = settings.mean_over
+        mean = magnitude.mean() if over is None else magnitude.sum() / max(over, 1)
+        w = (1.0 - settings.beta) * mean + settings.beta * w
         coefs.append((w * r).astype(np.float32))
         intercepts.append(settings.beta * float(model.intercept_[0]))
     return np.vstack(coefs), np.asarray(intercepts, dtype=np.float32)

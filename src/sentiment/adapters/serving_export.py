@@ -1,8 +1,9 @@
 """Export a fitted SklearnClassifier as a HashedLinearModel: the pickle-free serving artifact.
 
-A pipeline of `HashingVectorizer [+ TfidfTransformer] + LogisticRegression` whose hashing
-`NgramHasher` reproduces exports, and so does `nblr-ctx` (format version 2); anything else
-(another step, another vectorizer) does not, and is served from its skops file instead.
+A pipeline of `HashingVectorizer [+ HashedVocabulary | TfidfTransformer] + LogisticRegression`
+whose hashing `NgramHasher` reproduces exports (with a vocabulary: format version 3), and so does
+`nblr-ctx` (format version 2); anything else (another step, another vectorizer) does not, and is
+served from its skops file instead.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from sklearn.linear_model import LogisticRegression
 
 from sentiment.adapters.context_model import NegationContextClassifier
 from sentiment.adapters.hashed_linear import ContextSettings, HashedLinearModel, TfidfSettings
+from sentiment.adapters.hashed_vocabulary import HashedVocabulary
 from sentiment.adapters.nb_logistic import dense_coef
 from sentiment.adapters.sklearn_classifier import SklearnClassifier
 from sentiment.adapters.text_hashing import HashingSettings
@@ -24,10 +26,11 @@ def hashed_linear_model(classifier: SklearnClassifier) -> HashedLinearModel | No
     if len(steps) == 1 and isinstance(steps[0], NegationContextClassifier):
         return _context_model(classifier, steps[0])
     vectorizer, model, middle = steps[0], steps[-1], steps[1:-1]
+    vocabulary = middle.pop(0) if middle and isinstance(middle[0], HashedVocabulary) else None
     if not (
         isinstance(vectorizer, HashingVectorizer)
         and isinstance(model, LogisticRegression)
-        and len(middle) <= 1
+        and len(middle) <= (0 if vocabulary is not None else 1)
         and all(isinstance(step, TfidfTransformer) for step in middle)
         and np.dtype(vectorizer.dtype) == np.float32
     ):
@@ -57,6 +60,7 @@ def hashed_linear_model(classifier: SklearnClassifier) -> HashedLinearModel | No
         intercept=intercept,
         tfidf=tfidf,
         hyperparameters=classifier.hyperparameters(),
+        columns=None if vocabulary is None else np.asarray(vocabulary.columns_, dtype=np.int32),
     )
 
 

@@ -2,11 +2,12 @@
 
 Three model types:
 
-- `nblr` (default, accurate): binary hashed word 1-3grams weighted by their naive-Bayes
-  log-count ratio, then logistic regression (see `nb_logistic`). The NB weights are folded into
-  the coefficients after fitting, so the stored model is a plain `HashingVectorizer` +
-  `LogisticRegression` pipeline: no vocabulary, no custom types, float32 coefficients stored
-  sparse, loadable by skops with a short list of trusted scikit-learn types.
+- `nblr` (default, accurate): binary word 1-3grams hashed into 2**30 columns (almost free of
+  collisions), of which `HashedVocabulary` keeps those seen in `min_df` training texts, weighted
+  by their naive-Bayes log-count ratio, then logistic regression (see `nb_logistic`). The NB
+  weights are folded into the coefficients after fitting, so the stored model is a
+  `HashingVectorizer` + `HashedVocabulary` + `LogisticRegression` pipeline: no strings, float32
+  coefficients, loadable by skops with a short list of trusted types.
 - `nblr-ctx` (opt-in, two classes): `nblr` over two blocks of 2**n_features_log2 columns, plain
   and negation-marked n-grams, that also scores every sentence; a small logistic regression
   combines the review's and its sentences' scores (see `context_model`). Its pipeline is the one
@@ -14,14 +15,16 @@ Three model types:
 - `tfidf-lr` (fast baseline): hashed word 1-2gram counts, sublinear TF-IDF, logistic regression.
 
 All tokenize words plus `!` and `?`, drop the `br` of `<br />`, and hash into 2**n_features_log2
-columns. Features are computed by `text_hashing.NgramHasher`, which returns exactly the matrix
-`HashingVectorizer.transform` does, several times faster; predictions go through a lean path
-(features, one sparse product, sigmoid or softmax) that returns exactly what
-`Pipeline.predict_proba` returns, without scikit-learn's per-call validation.
+columns (`nblr` then keeps the columns it saw; the others use them all). Features are computed by
+`text_hashing.NgramHasher`, which returns exactly the matrix `HashingVectorizer.transform` does,
+several times faster; predictions go through a lean path (features, one sparse product, sigmoid or
+softmax) that returns exactly what `Pipeline.predict_proba` returns, without scikit-learn's per-call
+validation.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -38,8 +41,10 @@ from sklearn.utils.sparsefuncs_fast import (
     inplace_csr_row_normalize_l2,
 )
 
+from sentiment.adapters.column_index import ColumnIndex
 from sentiment.adapters.context_model import NegationContextClassifier
 from sentiment.adapters.context_scoring import ContextScorer
+from sentiment.adapters.hashed_vocabulary import HashedVocabulary
 from sentiment.adapters.nb_logistic import NbSettings, compact, dense_coef, fit_nb_logistic
 from sentiment.adapters.text_hashing import WORDS_AND_MARKS, NgramHasher, hasher_for
 from sentiment.domain.errors import ClassifierError, NotFittedError
@@ -56,7 +61,7 @@ STOP_WORDS = ("br",)
 DEFAULTS: dict[str, dict[str, ParamValue]] = {
     "nblr": {
         "ngram_max": 3,
-        "n_features_log2": 22,
+        "n_features_log2": 30,
         "C": 0.3,
         "nb_alpha": 1.0,
         "beta": 0.25,
@@ -99,6 +104,11 @@ _BOUNDS: dict[str, tuple[type, float, float]] = {
     "inner_folds": (int, 2, 10),
     "stack_C": (float, 1e-6, 1e6),
 }
+# nblr stores only the columns it saw (HashedVocabulary): its space can be as large as hashing
+# allows. The others store a dense coefficient per column.
+_TYPE_BOUNDS: dict[str, dict[str, tuple[type, float, float]]] = {
+    "nblr": {"n_features_log2": (int, 1, 30)},
+}
 
 
 def _vectorizer(ngram_max: int, n_features_log2: int, binary: bool) -> HashingVectorizer:
@@ -129,7 +139,7 @@ def _checked(model_type: str, given: Mapping[str, ParamValue]) -> dict[str, Para
         )
     params = dict(known)
     for name, value in given.items():
-        kind, low, high = _BOUNDS[name]
+        kind, low, high = _TYPE_BOUNDS.get(model_type, {}).get(name, _BOUNDS[name])
         if kind is bool:
             params[name] = _as_bool(name, value)
             continue
@@ -180,6 +190,8 @@ class SklearnClassifier(Classifier):
         self._classes: tuple[str, ...] = ()
         # What the lean prediction path needs, set from the fitted pipeline by `_use`.
         self._hasher: NgramHasher | None = None
+        self._vocabulary: HashedVocabulary | None = None
+        self._column_index: ColumnIndex | None = None
         self._middle: list[TfidfTransformer] = []
         self._coef_t: Array = np.zeros((0, 0), dtype=np.float32)
         self._intercept: Array = np.zeros(0, dtype=np.float32)
@@ -279,23 +291,34 @@ class SklearnClassifier(Classifier):
             self._classes = tuple(str(c) for c in steps[0].classes_)
             return
         vectorizer, model = steps[0], steps[-1]
-        middle = steps[1:-1]
+        vocabulary = steps[1] if len(steps) > 2 and isinstance(steps[1], HashedVocabulary) else None
+        middle = steps[1 + (vocabulary is not None) : -1]
         if not (
             isinstance(vectorizer, HashingVectorizer)
             and isinstance(model, LogisticRegression)
             and all(isinstance(step, TfidfTransformer) for step in middle)
             and hasattr(model, "coef_")
+            and (vocabulary is None or hasattr(vocabulary, "columns_"))
         ):
             raise ClassifierError(
-                "expected a fitted HashingVectorizer [+ TfidfTransformer] + LogisticRegression "
-                f"pipeline, got {[type(s).__name__ for s in steps]}"
+                "expected a fitted HashingVectorizer [+ HashedVocabulary] [+ TfidfTransformer] "
+                f"+ LogisticRegression pipeline, got {[type(s).__name__ for s in steps]}"
             )
         dense = dense_coef(model)
         self._pipeline = pipeline
         self._hasher = hasher_for(vectorizer)
+        self._vocabulary = vocabulary
+        self._column_index = (
+            None
+            if vocabulary is None
+            else ColumnIndex(vocabulary.columns_, int(vectorizer.n_features))
+        )
         self._middle = middle
         # (n_features, n_scores): the layout `X @ coef_.T` multiplies with.
         self._coef_t = np.ascontiguousarray(dense.T)
+        if vocabulary is not None:  # a zero row last: the row of every hashed column not kept
+            zero = np.zeros((1, self._coef_t.shape[1]), dtype=self._coef_t.dtype)
+            self._coef_t = np.vstack([self._coef_t, zero])
         self._intercept = np.asarray(model.intercept_)
         self._binary = bool(vectorizer.binary)
         self._one_by_one = (
@@ -318,6 +341,8 @@ class SklearnClassifier(Classifier):
             # One text: its columns and values, without building a sparse matrix. A running sum
             # in float32, in column order, as scipy's CSR product does: the very same numbers.
             columns, values = self._one_by_one.one(texts[0])
+            if self._column_index is not None:  # x + 0.0 is x: the unkept columns add nothing
+                columns = self._column_index.rows(columns)  # -1: the zero row
             products = self._coef_t[columns]
             if not self._binary:
                 products *= values[:, None]
@@ -332,6 +357,14 @@ class SklearnClassifier(Classifier):
     def _features(self, texts: list[str]) -> sp.csr_matrix:
         vectorizer = self.vectorizer
         x = self._hasher.transform(texts) if self._hasher else vectorizer.transform(texts)
+        if self._column_index is not None:
+            # Every column to its kept row, or to the zero row last (x + 0.0 is x: each row
+            # sums the kept columns' products in the same order as over the vocabulary's output).
+            rows = self._column_index.rows(x.indices)
+            rows[rows < 0] = self._coef_t.shape[0] - 1
+            x = sp.csr_matrix(
+                (x.data, rows.astype(np.int32), x.indptr), shape=(x.shape[0], self._coef_t.shape[0])
+            )
         for step in self._middle:
             x = _tfidf(step, x) if self._hasher else step.transform(x)
         return x
@@ -360,8 +393,14 @@ class SklearnClassifier(Classifier):
             max_iter=self._int("max_iter"),
             calibrate=bool(self._params["calibrate"]),
         )
+        vocabulary = HashedVocabulary(min_df=settings.min_df).fit(x)
+        x = vocabulary.transform(x)
+        # The interpolation's mean weight over every n-gram seen, as without the vocabulary.
+        settings = dataclasses.replace(settings, mean_over=vocabulary.n_seen_)
         model = fit_nb_logistic(x, labels, settings)
-        return Pipeline([("vectorizer", vectorizer), ("classifier", model)])
+        return Pipeline(
+            [("vectorizer", vectorizer), ("vocabulary", vocabulary), ("classifier", model)]
+        )
 
     def _fit_context(self, texts: list[str], labels: Array) -> Pipeline:
         model = NegationContextClassifier(

@@ -19,6 +19,7 @@ TRUSTED_TYPES: tuple[str, ...] = (
     "sklearn.feature_extraction.text.TfidfTransformer",
     "sklearn.linear_model._logistic.LogisticRegression",
     "sentiment.adapters.context_model.NegationContextClassifier",
+    "sentiment.adapters.hashed_vocabulary.HashedVocabulary",
     "builtins.list",
     "builtins.tuple",
     "builtins.dict",

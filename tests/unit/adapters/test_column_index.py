@@ -1,0 +1,42 @@
+"""ColumnIndex: a radix index over sorted hashed columns gives the binary search's answer."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sentiment.adapters.column_index import ColumnIndex, kept_entries, searched_rows
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.integers(1, 2**31),
+    st.lists(st.integers(0, 2**31 - 1), max_size=300, unique=True),
+    st.lists(st.integers(-5, 2**31 + 5), max_size=300),
+)
+def test_rows_equal_a_binary_search(n_features: int, kept: list[int], needles: list[int]) -> None:
+    columns = np.array(sorted(c for c in kept if c < n_features), dtype=np.int64)
+    # Needles: arbitrary values (some outside the space) and every kept column.
+    asked = np.array([*needles, *columns.tolist()], dtype=np.int64)
+    got = ColumnIndex(columns, n_features).rows(asked)
+    expected = [columns.tolist().index(v) if v in set(columns.tolist()) else -1 for v in asked]
+    assert got.tolist() == expected
+    assert searched_rows(columns, asked).tolist() == expected
+
+
+def test_columns_must_be_increasing_and_inside_the_space() -> None:
+    for bad in ([3, 3], [5, 1], [-1, 2], [2**20]):
+        with pytest.raises(ValueError, match="increasing"):
+            ColumnIndex(np.array(bad), 2**20)
+
+
+def test_kept_entries_renumber_and_keep_row_order() -> None:
+    data = np.array([1.0, 2.0, 3.0, 4.0], dtype=np.float32)
+    rows = np.array([-1, 0, 5, -1])  # positions of each entry's column, -1: dropped
+    indptr = np.array([0, 2, 2, 4])  # three rows, the middle one empty
+    kept_data, indices, new_indptr = kept_entries(rows, data, indptr)
+    assert kept_data.tolist() == [2.0, 3.0]
+    assert indices.tolist() == [0, 5]
+    assert new_indptr.tolist() == [0, 1, 1, 2]
