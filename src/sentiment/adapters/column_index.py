@@ -18,32 +18,30 @@ Array = np.ndarray[Any, Any]
 
 class ColumnIndex:
     """Positions of columns in a strictly increasing array `columns` of values in
-    [0, n_features)."""
+    [0, min(n_features, 2**31))."""
 
     def __init__(self, columns: Array, n_features: int) -> None:
-        self.columns = np.ascontiguousarray(columns, dtype=np.int64)
-        if self.columns.size and int(self.columns[-1]) >= 2**31:
-            raise ValueError("columns must be strictly increasing and in [0, n_features)")
-        if self.columns.size and (
-            int(self.columns[0]) < 0
-            or int(self.columns[-1]) >= n_features
-            or not bool(np.all(np.diff(self.columns) > 0))
+        wide = np.asarray(columns, dtype=np.int64)
+        if wide.size and (
+            int(wide[0]) < 0
+            or int(wide[-1]) >= min(n_features, 2**31)
+            or not bool(np.all(np.diff(wide) > 0))
         ):
             raise ValueError("columns must be strictly increasing and in [0, n_features)")
         value_bits = max(int(n_features - 1).bit_length(), 1)
-        bucket_bits = min(max(int(2 * self.columns.size).bit_length(), 1), value_bits)
+        bucket_bits = min(max(int(2 * wide.size).bit_length(), 1), value_bits)
         self._shift = value_bits - bucket_bits
         bounds = np.arange((1 << bucket_bits) + 1, dtype=np.int64) << self._shift
         # int32 halves the memory a lookup touches (columns < 2**31, positions < 2**31).
-        self._start = np.searchsorted(self.columns, bounds).astype(np.int32)
-        self._columns32 = self.columns.astype(np.int32)
+        self._start = np.searchsorted(wide, bounds).astype(np.int32)
+        self._columns = np.ascontiguousarray(wide, dtype=np.int32)
         self._limit = int(self._start.size - 1) << self._shift
 
     def rows(self, needles: Array) -> Array:
         """The position of each needle in `columns`, or -1 where it is absent (int64)."""
         needles = np.asarray(needles)
         result = np.full(needles.size, -1, dtype=np.int64)
-        if self.columns.size == 0 or needles.size == 0:
+        if self._columns.size == 0 or needles.size == 0:
             return result
         if needles.size and (int(needles.min()) < 0 or int(needles.max()) >= self._limit):
             inside = (needles >= 0) & (needles < self._limit)
@@ -57,7 +55,7 @@ class ColumnIndex:
         candidate = low[active]
         end = high[active]
         while active.size:
-            hit = self._columns32[candidate] == needles[active]
+            hit = self._columns[candidate] == needles[active]
             result[active[hit]] = candidate[hit]
             candidate += 1
             more = ~hit & (candidate < end)

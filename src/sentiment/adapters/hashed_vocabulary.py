@@ -22,7 +22,7 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator, TransformerMixin
 
-from sentiment.adapters.column_index import ColumnIndex, kept_entries, searched_rows
+from sentiment.adapters.column_index import kept_entries, searched_rows
 
 Array = np.ndarray[Any, Any]
 
@@ -53,14 +53,8 @@ class HashedVocabulary(TransformerMixin, BaseEstimator):  # type: ignore[misc]
 
 
 def vocabulary_columns(
-    columns: Array,
-    data: Array,
-    indices: Array,
-    indptr: Array,
-    index: ColumnIndex | None = None,
+    columns: Array, data: Array, indices: Array, indptr: Array
 ) -> tuple[Array, Array, Array]:
     """The CSR arrays (data, indices, indptr) restricted to `columns` (sorted), renumbered by
-    their position in it; each row keeps its order. `index`: a ColumnIndex of the columns, to
-    look them up faster than by binary search."""
-    rows = searched_rows(columns, indices) if index is None else index.rows(indices)
-    return kept_entries(rows, data, indptr)
+    their position in it; each row keeps its order."""
+    return kept_entries(searched_rows(columns, indices), data, indptr)
