@@ -35,7 +35,9 @@ class HashedVocabulary(TransformerMixin, BaseEstimator):  # type: ignore[misc]
 
     def fit(self, x: sp.csr_matrix, y: Any = None) -> HashedVocabulary:
         matrix = sp.csr_matrix(x)
-        matrix.sum_duplicates()
+        if not matrix.has_canonical_format:  # count each (row, column) once, on a copy
+            matrix = matrix.copy()
+            matrix.sum_duplicates()
         used, counts = np.unique(matrix.indices, return_counts=True)
         self.columns_ = np.ascontiguousarray(used[counts >= max(int(self.min_df), 1)], np.int32)
         self.n_seen_ = int(used.size)  # distinct columns seen at all, kept or not

@@ -24,7 +24,6 @@ validation.
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -385,6 +384,7 @@ class SklearnClassifier(Classifier):
 
     def _fit_nblr(self, texts: list[str], labels: Array) -> Pipeline:
         vectorizer, x = self._hashed(texts, binary=True)
+        vocabulary = HashedVocabulary(min_df=self._int("min_df")).fit(x)
         settings = NbSettings(
             C=self._float("C"),
             nb_alpha=self._float("nb_alpha"),
@@ -392,12 +392,10 @@ class SklearnClassifier(Classifier):
             min_df=self._int("min_df"),
             max_iter=self._int("max_iter"),
             calibrate=bool(self._params["calibrate"]),
+            # The interpolation's mean weight over every n-gram seen, as without the vocabulary.
+            mean_over=vocabulary.n_seen_,
         )
-        vocabulary = HashedVocabulary(min_df=settings.min_df).fit(x)
-        x = vocabulary.transform(x)
-        # The interpolation's mean weight over every n-gram seen, as without the vocabulary.
-        settings = dataclasses.replace(settings, mean_over=vocabulary.n_seen_)
-        model = fit_nb_logistic(x, labels, settings)
+        model = fit_nb_logistic(vocabulary.transform(x), labels, settings)
         return Pipeline(
             [("vectorizer", vectorizer), ("vocabulary", vocabulary), ("classifier", model)]
         )
