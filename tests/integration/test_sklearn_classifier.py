@@ -11,6 +11,7 @@ import pytest
 from sentiment.adapters import skops_format
 from sentiment.adapters.sklearn_classifier import (
     DEFAULTS,
+    TWO_CLASSES_ONLY,
     SklearnClassifier,
     SklearnClassifierFactory,
     parse_hyperparameters,
@@ -22,7 +23,7 @@ from sentiment.domain.ports import Classifier
 from tests.conftest import TINY_HYPERPARAMETERS
 
 MODEL_TYPES = sorted(DEFAULTS)
-MULTICLASS_TYPES = [t for t in MODEL_TYPES if t != "nblr-ctx"]  # nblr-ctx: two classes
+MULTICLASS_TYPES = [t for t in MODEL_TYPES if t not in TWO_CLASSES_ONLY]
 
 
 @pytest.fixture(scope="module", params=MODEL_TYPES)
@@ -140,7 +141,7 @@ def test_predicting_before_fitting_raises_not_fitted() -> None:
 
 def test_an_unknown_model_type() -> None:
     with pytest.raises(
-        ClassifierError, match="unknown model type 'bert'; known: nblr, nblr-ctx, tfidf-lr"
+        ClassifierError, match="unknown model type 'bert'; known: nblr, nblr-ctx, nblr-lm, tfidf-lr"
     ):
         SklearnClassifier("bert")
 
@@ -222,7 +223,7 @@ def test_a_model_file_that_is_not_skops_is_refused(tmp_path: Path) -> None:
 
 def test_the_factory_makes_fresh_classifiers_of_each_type() -> None:
     factory = SklearnClassifierFactory()
-    assert factory.model_types == ("nblr", "nblr-ctx", "tfidf-lr")
+    assert factory.model_types == ("nblr", "nblr-ctx", "nblr-lm", "tfidf-lr")
     first = factory.create("nblr", {"C": 2.0})
     second = factory.create("nblr")
     assert first is not second

@@ -21,7 +21,6 @@ from typing import Any
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.feature_extraction.text import HashingVectorizer
-from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
 
 from sentiment.adapters.context_scoring import ContextScorer, Stacker, features
@@ -139,18 +138,14 @@ class NegationContextClassifier(ClassifierMixin, BaseEstimator):  # type: ignore
         del matrix
         aggregated = features(hasher, texts, inner_coef, inner_intercept, model_of)
         del inner_coef
-        mean = aggregated.mean(axis=0)
-        scale = aggregated.std(axis=0)
-        scale[scale == 0.0] = 1.0
-        stack = LogisticRegression(C=float(self.stack_C), max_iter=1000)
-        stack.fit((aggregated - mean) / scale, labels == classes[1])
+        stack = Stacker.fit(aggregated, labels == classes[1], float(self.stack_C))
         self.classes_ = classes
         self.coef_ = np.ascontiguousarray(coef[0], dtype=np.float32)
         self.intercept_ = np.asarray(intercept, dtype=np.float32).reshape(1)
-        self.stack_mean_ = mean.astype(np.float64)
-        self.stack_scale_ = scale.astype(np.float64)
-        self.stack_coef_ = np.asarray(stack.coef_[0], dtype=np.float64)
-        self.stack_intercept_ = float(stack.intercept_[0])
+        self.stack_mean_ = stack.mean
+        self.stack_scale_ = stack.scale
+        self.stack_coef_ = stack.coef
+        self.stack_intercept_ = stack.intercept
         return self
 
     def decision_function(self, x: Sequence[str] | Array) -> Array:
