@@ -307,7 +307,8 @@ def test_a_language_model_file_loads(lm_file: Path) -> None:
         "language_model_in_v3",
         "v4_without_language_model",
         "column_out_of_range",
-        "float64_table",
+        "float_counts",
+        "negative_tokens",
         "three_stacker_inputs",
     ],
 )
@@ -317,12 +318,12 @@ def test_a_malformed_language_model_file_is_refused(
     target = tmp_path / f"{case}.npz"
     with np.load(lm_file, allow_pickle=False) as archive:
         header = json.loads(archive["header"].tobytes())
-        columns, values = archive["lm_columns_2"], archive["lm_values_2"]
+        columns, counts = archive["lm_columns_2"], archive["lm_counts_2"]
     spec = header["language_model"]
     if case == "missing_table":
-        rewrite(lm_file, target, lm_values_2=None)
+        rewrite(lm_file, target, lm_histories_2=None)
     elif case == "extra_table":
-        rewrite(lm_file, target, lm_columns_4=columns, lm_values_4=values)
+        rewrite(lm_file, target, lm_columns_4=columns, lm_counts_4=counts)
     elif case == "order_beyond_hashing":
         changed = {**spec, "order": 4}
         rewrite(lm_file, target, header=header_with(lm_file, language_model=changed))
@@ -336,8 +337,11 @@ def test_a_malformed_language_model_file_is_refused(
             np.savez(handle, **arrays)
     elif case == "column_out_of_range":
         rewrite(lm_file, target, lm_columns_2=columns + np.int32(2**12))
-    elif case == "float64_table":
-        rewrite(lm_file, target, lm_values_2=values.astype(np.float64))
+    elif case == "float_counts":
+        rewrite(lm_file, target, lm_counts_2=counts.astype(np.float64))
+    elif case == "negative_tokens":
+        changed = {**spec, "tokens": [-1, 5]}
+        rewrite(lm_file, target, header=header_with(lm_file, language_model=changed))
     elif case == "three_stacker_inputs":
         stacker = {
             key: [*value, 1.0] if isinstance(value, list) else value

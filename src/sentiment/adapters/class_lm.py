@@ -10,61 +10,78 @@ discounting (Ney et al. 1994; D = `discount`), for a token w after the history h
 
 c = counts in the class's training texts, N = its tokens, V = distinct training unigrams + 1,
 c(h) = the summed counts of the n-grams that continue h, N1+(h .) = how many distinct ones, h' = h
-without its first token. With `min_count` m > 1, n-grams (n >= 2) seen fewer than m times in a
-class are dropped from it (c(h w) = 0), and so are histories with c(h) < m: their tokens fall back
-to the shorter history. The first tokens of a text have shorter histories (no padding).
+without its first token. With `min_count` m > 1, n-grams (n >= 2) seen fewer than m times in the
+training texts of both classes together are dropped (c(h w) = 0 in both), and so are histories
+with c(h) < m over both: their tokens fall back to the shorter history. Counting over both classes
+keeps an n-gram seen once in each, and 5-fold CV was higher than with pruning class by class
+(0.9252 against 0.9244 for `nblr-lm`, m = 2; 0.9258 unpruned, at 2.3x the size). The first tokens
+of a text have shorter histories (no padding).
 
 A text's score is sum over its tokens of log p_second(w | h) - log p_first(w | h): a generative,
 word-order-aware view of the text that the discriminative bag of n-grams lacks (Mesnil et al.
 2014). On IMDB, stacked with NB-LR's score it adds about half a point (benchmarks/README.md).
 
-Storage: for each order n, the sorted hashed columns of the n-grams the scoring needs and, per
-column, four float32 numbers: the interpolation's first term for each class (for unigrams, p1)
-and, for an n-gram as the history of order n + 1, its back-off weight D * N1+(h .) / c(h) for each
-class (1.0 when not a kept history). A token then costs one lookup per order: the history of
-order n + 1 at token t is the n-gram of order n at token t - 1.
+Storage: what was counted, not probabilities (integers compress well and stay exact). For each
+order n, the sorted hashed columns of the n-grams the scoring needs and, per column, its count in
+each class (0 where pruned) and, below the top order, its statistics as a history of order n + 1
+in each class: c(h) and N1+(h .) (0 where not a kept history). A token then costs one lookup per
+order: the history of the order-(n + 1) n-gram at token t is the order-n n-gram at token t - 1.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from sentiment.adapters.column_index import searched_rows
+from sentiment.adapters.column_index import searched_rows, sorted_unique
 
 Array = np.ndarray[Any, Any]
-
-N_VALUES = 4  # first term for class 0 and 1, back-off weight for class 0 and 1
 
 
 @dataclass(frozen=True)
 class LanguageModelTables:
-    """The fitted model as plain arrays: `columns[n - 1]` (sorted int32) and `values[n - 1]`
-    ((len, 4) float32) for each order n, and `unseen` (2,): p1 of a word never seen."""
+    """The fitted models as plain arrays (see the module docstring), for orders n = 1..N:
+
+    `columns[n - 1]`: sorted int32 hashed columns; `counts[n - 1]`: (len, 2) uint32, the count
+    of each in the first and second class; `histories[n - 1]` (n < N): (len, 4) uint32, c(h) in
+    each class then N1+(h .) in each class; `tokens`: (2,) training tokens of each class;
+    `vocabulary`: V; `discount`: D."""
 
     columns: tuple[Array, ...]
-    values: tuple[Array, ...]
-    unseen: Array
+    counts: tuple[Array, ...]
+    histories: tuple[Array, ...]
+    tokens: Array
+    vocabulary: int
+    discount: float
 
     def __post_init__(self) -> None:
-        if not self.columns or len(self.columns) != len(self.values):
-            raise ValueError("one column array and one value array per order, at least one")
-        for columns, values in zip(self.columns, self.values, strict=True):
+        order = len(self.columns)
+        if not order >= 1 or len(self.counts) != order or len(self.histories) != order - 1:
+            raise ValueError("one column and count array per order, one history array less")
+        for n, (columns, counts) in enumerate(zip(self.columns, self.counts, strict=True), 1):
             if columns.dtype != np.int32 or columns.ndim != 1:
                 raise ValueError("language model columns must be 1-D int32")
-            if values.dtype != np.float32 or values.shape != (columns.size, N_VALUES):
-                raise ValueError(f"language model values must be ({columns.size}, 4) float32")
             if columns.size and (int(columns[0]) < 0 or not bool(np.all(np.diff(columns) > 0))):
                 raise ValueError("language model columns must be non-negative and increasing")
-            if not bool(np.isfinite(values).all()) or bool((values < 0).any()):
-                raise ValueError("language model values must be finite and non-negative")
-        unseen = np.asarray(self.unseen, dtype=np.float64)
-        if unseen.shape != (2,) or not bool(np.all((unseen > 0) & (unseen <= 1))):
-            raise ValueError("unseen-word probabilities must be two numbers in (0, 1]")
-        object.__setattr__(self, "unseen", unseen)
+            if counts.dtype != np.uint32 or counts.shape != (columns.size, 2):
+                raise ValueError(f"language model counts must be ({columns.size}, 2) uint32")
+            if n < order and (
+                self.histories[n - 1].dtype != np.uint32
+                or self.histories[n - 1].shape != (columns.size, 4)
+            ):
+                raise ValueError(f"language model histories must be ({columns.size}, 4) uint32")
+        tokens = np.asarray(self.tokens)
+        if tokens.shape != (2,) or tokens.dtype.kind not in "iu" or bool((tokens < 0).any()):
+            raise ValueError("language model tokens must be two counts")
+        object.__setattr__(self, "tokens", tokens.astype(np.int64))
+        if not isinstance(self.vocabulary, int) or self.vocabulary < 1:
+            raise ValueError("the language model vocabulary must be a positive integer")
+        if not (math.isfinite(self.discount) and 0.0 < self.discount < 1.0):
+            raise ValueError(f"discount must be in (0, 1), got {self.discount}")
 
     @property
     def order(self) -> int:
@@ -76,7 +93,12 @@ class LanguageModelTables:
 
 
 def fit_tables(
-    docs: Array, grams: Array, second: Array, order: int, min_count: int, discount: float
+    docs: Array,
+    grams: Array,
+    second: Array,
+    order: int,
+    min_count: int,
+    discount: float,
 ) -> LanguageModelTables:
     """The two classes' models from training tokens: `docs` and `grams` as
     `NgramHasher.token_ngrams` gives them (grams of at least `order` rows), `second[d]` True
@@ -85,15 +107,13 @@ def fit_tables(
         raise ValueError(f"order {order} needs n-grams up to {order}, got {grams.shape[0]}")
     if not 0.0 < discount < 1.0:
         raise ValueError(f"discount must be in (0, 1), got {discount}")
+    least = max(min_count, 1)
     token_class = np.asarray(second, dtype=bool)[docs]
     unigrams, inverse = np.unique(grams[0], return_inverse=True)
-    counts = _class_counts(inverse.reshape(-1), token_class, unigrams.size)
-    tokens = counts.sum(axis=0)  # per class
-    vocabulary = unigrams.size + 1
-    unseen = 1.0 / (tokens + vocabulary)
-    first_terms = [(counts + 1.0) * unseen]  # p1 of every unigram
+    unigram_counts = _class_counts(inverse.reshape(-1), token_class, unigrams.size)
     keys = [unigrams.astype(np.int64)]
-    backoffs: list[tuple[Array, Array]] = []  # per order n >= 2: (history keys, weights)
+    kept_counts = [unigram_counts]
+    history_stats: list[tuple[Array, Array]] = []  # per order n >= 2: (history keys, stats)
     for n in range(2, order + 1):
         at = np.flatnonzero(grams[n - 1] >= 0)
         ngrams, where, inverse = np.unique(grams[n - 1][at], return_index=True, return_inverse=True)
@@ -102,47 +122,55 @@ def fit_tables(
         # of an n-gram, but for hash collisions: its first occurrence's).
         histories, of_gram = np.unique(grams[n - 2][at[where] - 1], return_inverse=True)
         of_gram = of_gram.reshape(-1)
-        history_counts = np.stack(
-            [np.bincount(of_gram, counts[:, k], histories.size) for k in range(2)], axis=1
-        )
-        followers = np.stack(
-            [np.bincount(of_gram, counts[:, k] > 0, histories.size) for k in range(2)], axis=1
-        )
-        kept_history = history_counts >= max(min_count, 1)
-        safe = np.maximum(history_counts, 1.0)
-        weights = np.where(kept_history, discount * followers / safe, 1.0)
-        terms = np.maximum(counts - discount, 0.0) / safe[of_gram]
-        kept = (counts >= max(min_count, 1)) & kept_history[of_gram]
-        terms = np.where(kept, terms, 0.0)
+        stats = np.zeros((histories.size, 4), dtype=np.int64)
+        for k in range(2):
+            stats[:, k] = np.bincount(of_gram, counts[:, k], histories.size)
+            stats[:, 2 + k] = np.bincount(of_gram, counts[:, k] > 0, histories.size)
+        # Kept: seen at least `min_count` times over both classes (and at all in the class).
+        kept_history = (stats[:, :2] > 0) & (stats[:, :2].sum(axis=1, keepdims=True) >= least)
+        kept = (counts > 0) & (counts.sum(axis=1, keepdims=True) >= least)
+        kept &= kept_history[of_gram]
+        stats[:, :2] *= kept_history
+        stats[:, 2:] *= kept_history
         useful = kept.any(axis=1)
         keys.append(ngrams[useful].astype(np.int64))
-        first_terms.append(terms[useful])
+        kept_counts.append((counts * kept)[useful])
         useful_history = kept_history.any(axis=1)
-        backoffs.append((histories[useful_history].astype(np.int64), weights[useful_history]))
+        history_stats.append((histories[useful_history].astype(np.int64), stats[useful_history]))
     columns: list[Array] = []
-    values: list[Array] = []
+    all_counts: list[Array] = []
+    all_histories: list[Array] = []
     for n in range(1, order + 1):
-        own, terms = keys[n - 1], first_terms[n - 1]
-        history_keys, weights = backoffs[n - 1] if n < order else (own[:0], terms[:0])
-        merged = np.union1d(own, history_keys)
-        table = np.zeros((merged.size, N_VALUES), dtype=np.float64)
-        table[:, 2:] = 1.0
-        table[np.searchsorted(merged, own), :2] = terms
-        table[np.searchsorted(merged, history_keys), 2:] = weights
+        own = keys[n - 1]
+        history_keys = history_stats[n - 1][0] if n < order else own[:0]
+        merged = sorted_unique(np.concatenate([own, history_keys]))
+        table = np.zeros((merged.size, 2), dtype=np.uint32)
+        table[np.searchsorted(merged, own)] = kept_counts[n - 1]
         columns.append(merged.astype(np.int32))
-        values.append(table.astype(np.float32))
-    return LanguageModelTables(tuple(columns), tuple(values), unseen)
+        all_counts.append(table)
+        if n < order:
+            history = np.zeros((merged.size, 4), dtype=np.uint32)
+            history[np.searchsorted(merged, history_keys)] = history_stats[n - 1][1]
+            all_histories.append(history)
+    return LanguageModelTables(
+        columns=tuple(columns),
+        counts=tuple(all_counts),
+        histories=tuple(all_histories),
+        tokens=unigram_counts.sum(axis=0).astype(np.int64),
+        vocabulary=int(unigrams.size) + 1,
+        discount=float(discount),
+    )
 
 
 def _class_counts(inverse: Array, second: Array, size: int) -> Array:
-    """(size, 2) float64: how often each key occurs in texts of the first and second class."""
+    """(size, 2) int64: how often each key occurs in texts of the first and second class."""
     return np.stack(
         [
             np.bincount(inverse[~second], minlength=size),
             np.bincount(inverse[second], minlength=size),
         ],
         axis=1,
-    ).astype(np.float64)
+    )
 
 
 class ClassLanguageModel:
@@ -150,14 +178,27 @@ class ClassLanguageModel:
 
     def __init__(self, tables: LanguageModelTables) -> None:
         self._tables = tables
-        # A sentinel row last, for n-grams not in a table (row -1): first term 0, back-off 1,
-        # and for unigrams the unseen word's probability.
-        self._values: list[Array] = []
-        for n, values in enumerate(tables.values, 1):
-            sentinel = np.array([[0.0, 0.0, 1.0, 1.0]], dtype=np.float64)
+        d = tables.discount
+        denominators = tables.tokens + tables.vocabulary  # add-one unigrams: (c + 1) / this
+        # Per order, with a last row for the n-grams not in the table (row -1, counts 0):
+        # `_counts[n - 1]` of the n-grams, float64 (n = 1: p1 itself); for the histories of order
+        # n + 1, `_inverse[n - 1]` = 1 / c(h) and `_backoff[n - 1]` = D N1+(h .) / c(h), or 0
+        # and 1 where h is not a kept history (then p passes through unchanged).
+        self._counts: list[Array] = []
+        self._inverse: list[Array] = []
+        self._backoff: list[Array] = []
+        for n in range(1, tables.order + 1):
+            counts = np.vstack([tables.counts[n - 1], np.zeros((1, 2), np.uint32)])
             if n == 1:
-                sentinel[0, :2] = tables.unseen
-            self._values.append(np.vstack([values.astype(np.float64), sentinel]))
+                self._counts.append((counts + 1.0) / denominators)
+            else:
+                self._counts.append(np.maximum(counts - d, 0.0))
+            if n < tables.order:
+                stats = np.vstack([tables.histories[n - 1], np.zeros((1, 4), np.uint32)])
+                seen = stats[:, :2] > 0
+                inverse = np.where(seen, 1.0 / np.maximum(stats[:, :2], 1), 0.0)
+                self._inverse.append(inverse)
+                self._backoff.append(np.where(seen, d * stats[:, 2:] * inverse, 1.0))
 
     @property
     def tables(self) -> LanguageModelTables:
@@ -179,14 +220,14 @@ class ClassLanguageModel:
         if grams.shape[0] < self.order or len(rows) < self.order:
             raise ValueError(f"an order-{self.order} model needs n-grams up to {self.order}")
         n_tokens = grams.shape[1]
-        p = self._values[0][rows[0], :2]
+        p = self._counts[0][rows[0]]
         for n in range(2, self.order + 1):
             # The history of the order-n n-gram at token t: the order-(n-1) one at t - 1.
             history = np.full(n_tokens, -1, dtype=np.int64)
             history[1:] = rows[n - 2][:-1]
             history[grams[n - 1] < 0] = -1  # no n-gram here (text start): p stays as it is
-            p *= self._values[n - 2][history, 2:]
-            p += self._values[n - 1][rows[n - 1], :2]
+            p *= self._backoff[n - 2][history]
+            p += self._counts[n - 1][rows[n - 1]] * self._inverse[n - 2][history]
         ratios: Array = np.log(p[:, 1]) - np.log(p[:, 0])
         return ratios
 

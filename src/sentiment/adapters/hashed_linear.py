@@ -30,9 +30,10 @@ coefficients are only those of the kept columns, so a reader must not make them 
 version 1. Readers refuse versions newer than theirs.
 
 Format version 4 is the `nblr-lm` model (`lm_model`): a version-3 vocabulary model whose header
-also has `"language_model": {"ngram_max", "order", "unseen", "stacker": Stacker.to_json()}`, with
-the arrays `lm_columns_<n>` (int32, sorted) and `lm_values_<n>` (float32, (len, 4)) of the class
-language models for each order n (`class_lm.LanguageModelTables`); `hashing` gives n-grams up to
+also has `"language_model": {"ngram_max", "order", "tokens", "vocabulary", "discount", "stacker":
+Stacker.to_json()}`, with the arrays `lm_columns_<n>` (int32, sorted), `lm_counts_<n>` (uint32,
+(len, 2)) and, below the top order, `lm_histories_<n>` (uint32, (len, 4)) of the class language
+models for each order n (`class_lm.LanguageModelTables`); `hashing` gives n-grams up to
 max(ngram_max, order) tokens, the NB-LR coefficients read those up to `ngram_max`, and the texts
 are scored by `lm_scoring.LmStackScorer`, as the scikit-learn estimator does.
 """
@@ -74,7 +75,9 @@ LANGUAGE_MODEL_VERSION = 4  # nblr-lm
 FILE_NAME = "serving.npz"
 _ARRAYS = {"header", "coef_features", "coef_scores", "coef_values", "intercept", "idf"}
 _MAX_ORDER = 5
-_LM_ARRAYS = {f"lm_{kind}_{n}" for kind in ("columns", "values") for n in range(1, _MAX_ORDER + 1)}
+_LM_KINDS = ("columns", "counts", "histories")
+_LM_ARRAYS = {f"lm_{kind}_{n}" for kind in _LM_KINDS for n in range(1, _MAX_ORDER + 1)}
+_LM_KEYS = {"ngram_max", "order", "tokens", "vocabulary", "discount", "stacker"}
 _MAX_SCORES = 1024
 
 
@@ -174,7 +177,9 @@ class HashedLinearModel:
             header["language_model"] = {
                 "ngram_max": lm.ngram_max,
                 "order": lm.tables.order,
-                "unseen": lm.tables.unseen.tolist(),
+                "tokens": lm.tables.tokens.tolist(),
+                "vocabulary": lm.tables.vocabulary,
+                "discount": lm.tables.discount,
                 "stacker": lm.stacker.to_json(),
             }
         arrays: dict[str, Array] = {
@@ -190,7 +195,9 @@ class HashedLinearModel:
             tables = self.language_model.tables
             for n in range(1, tables.order + 1):
                 arrays[f"lm_columns_{n}"] = tables.columns[n - 1]
-                arrays[f"lm_values_{n}"] = tables.values[n - 1]
+                arrays[f"lm_counts_{n}"] = tables.counts[n - 1]
+                if n < tables.order:
+                    arrays[f"lm_histories_{n}"] = tables.histories[n - 1]
         with path.open("wb") as handle:
             np.savez_compressed(handle, allow_pickle=False, **arrays)
 
@@ -324,8 +331,8 @@ def _language_model(
 ) -> LanguageModelSettings:
     """The language-model part of a version-4 file. Raises ValueError when it is malformed."""
     spec = header["language_model"]
-    if not isinstance(spec, dict) or set(spec) != {"ngram_max", "order", "unseen", "stacker"}:
-        raise ValueError("language_model must have the keys ngram_max, order, unseen, stacker")
+    if not isinstance(spec, dict) or set(spec) != _LM_KEYS:
+        raise ValueError(f"language_model must have exactly the keys {', '.join(sorted(_LM_KEYS))}")
     order, ngram_max = spec["order"], spec["ngram_max"]
     longest = hashing.ngram_range[1]
     if not (
@@ -337,16 +344,27 @@ def _language_model(
         raise ValueError(f"order {order!r} and ngram_max {ngram_max!r} for n-grams up to {longest}")
     if not hashing.binary or hashing.norm is not None:
         raise ValueError("a language model reads binary hashed features, without normalisation")
-    names = {f"lm_{kind}_{n}" for kind in ("columns", "values") for n in range(1, order + 1)}
+    names = {f"lm_{kind}_{n}" for kind in _LM_KINDS[:2] for n in range(1, order + 1)}
+    names |= {f"lm_histories_{n}" for n in range(1, order)}
     if {name for name in arrays if name.startswith("lm_")} != names:
         raise ValueError(f"expected the arrays {sorted(names)}")
     columns = tuple(arrays[f"lm_columns_{n}"] for n in range(1, order + 1))
     if any(c.size and int(c[-1]) >= hashing.n_features for c in columns):
         raise ValueError("a language-model column is outside the hashed features")
+    tokens, vocabulary, discount = spec["tokens"], spec["vocabulary"], spec["discount"]
+    if not (
+        isinstance(tokens, list)
+        and all(isinstance(t, int) for t in tokens)
+        and isinstance(discount, int | float)
+    ):
+        raise ValueError("language model tokens must be integers and its discount a number")
     tables = LanguageModelTables(
         columns=columns,
-        values=tuple(arrays[f"lm_values_{n}"] for n in range(1, order + 1)),
-        unseen=np.asarray(spec["unseen"], dtype=np.float64),
+        counts=tuple(arrays[f"lm_counts_{n}"] for n in range(1, order + 1)),
+        histories=tuple(arrays[f"lm_histories_{n}"] for n in range(1, order)),
+        tokens=np.asarray(tokens, dtype=np.int64),
+        vocabulary=vocabulary,
+        discount=float(discount),
     )
     stacker = Stacker.from_json(spec["stacker"])
     if stacker.size != N_INPUTS:

@@ -100,7 +100,12 @@ class NbLanguageModelClassifier(ClassifierMixin, BaseEstimator):  # type: ignore
 
     def tables(self) -> LanguageModelTables:
         return LanguageModelTables(
-            tuple(self.lm_columns_), tuple(self.lm_values_), np.asarray(self.lm_unseen_)
+            columns=tuple(self.lm_columns_),
+            counts=tuple(self.lm_counts_),
+            histories=tuple(self.lm_histories_),
+            tokens=np.asarray(self.lm_tokens_),
+            vocabulary=int(self.lm_vocabulary_),
+            discount=float(self.lm_discount),
         )
 
     def stacker(self) -> Stacker:
@@ -166,8 +171,10 @@ class NbLanguageModelClassifier(ClassifierMixin, BaseEstimator):  # type: ignore
         self.coef_ = np.ascontiguousarray(coef[0], dtype=np.float32)
         self.intercept_ = np.asarray(intercept, dtype=np.float32).reshape(1)
         self.lm_columns_ = list(tables.columns)
-        self.lm_values_ = list(tables.values)
-        self.lm_unseen_ = np.asarray(tables.unseen, dtype=np.float64)
+        self.lm_counts_ = list(tables.counts)
+        self.lm_histories_ = list(tables.histories)
+        self.lm_tokens_ = tables.tokens
+        self.lm_vocabulary_ = tables.vocabulary
         self.stack_mean_ = stack.mean
         self.stack_scale_ = stack.scale
         self.stack_coef_ = stack.coef

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from sentiment.adapters.class_lm import ClassLanguageModel, LanguageModelTables
-from sentiment.adapters.column_index import ColumnIndex
+from sentiment.adapters.column_index import ColumnIndex, sorted_unique
 from sentiment.adapters.context_scoring import Stacker
 from sentiment.adapters.text_hashing import NgramHasher
 
@@ -82,7 +82,7 @@ class LmStackScorer:
         # One index over every column either part knows: a token's n-grams are looked up once
         # for both. Per row: the NB-LR coefficient (0: not kept) and the row in each order's
         # language-model table (-1: not there). A last row for the columns found nowhere.
-        known = np.union1d(columns, np.concatenate(tables.columns)).astype(np.int32)
+        known = sorted_unique(np.concatenate([columns, *tables.columns])).astype(np.int32)
         self._index = ColumnIndex(known, hasher.n_features)
         self._coef = np.zeros(known.size + 1, dtype=np.float64)
         self._coef[np.searchsorted(known, columns)] = np.asarray(coef, dtype=np.float32)

@@ -64,10 +64,11 @@ class Reference:
         for n in range(2, min(self.order, len(w)) + 1):
             gram = tuple(w[-n:])
             ch = self.history[k][n].get(gram[:-1], 0)
-            if ch < max(self.min_count, 1):
+            both = ch + self.history[1 - k][n].get(gram[:-1], 0)
+            if ch == 0 or both < self.min_count:
                 continue  # not a kept history: the shorter one's probability
             c = self.counts[k][n][gram]
-            c = c if c >= self.min_count else 0
+            c = c if c + self.counts[1 - k][n][gram] >= self.min_count else 0
             p = max(c - D, 0) / ch + D * self.followers[k][n][gram[:-1]] / ch * p
         return p
 
@@ -163,29 +164,30 @@ def test_pruning_keeps_fewer_entries() -> None:
 
 @pytest.mark.parametrize(
     "change",
-    ["unsorted", "int64", "values_shape", "negative_value", "nan", "unseen", "orders"],
+    ["unsorted", "int64", "counts_shape", "float_counts", "histories", "tokens", "discount"],
 )
 def test_malformed_tables_are_refused(change: str) -> None:
     tables = fitted(2, 1).tables
-    columns, values, unseen = list(tables.columns), list(tables.values), tables.unseen
+    columns, counts, histories = list(tables.columns), list(tables.counts), list(tables.histories)
+    tokens, discount = tables.tokens, tables.discount
     if change == "unsorted":
         columns[0] = columns[0][::-1].copy()
     elif change == "int64":
         columns[0] = columns[0].astype(np.int64)
-    elif change == "values_shape":
-        values[0] = values[0][:, :3].copy()
-    elif change == "negative_value":
-        values[1] = values[1].copy()
-        values[1][0, 0] = -1.0
-    elif change == "nan":
-        values[1] = values[1].copy()
-        values[1][0, 2] = np.nan
-    elif change == "unseen":
-        unseen = np.array([0.5, 0.0])
-    elif change == "orders":
-        values = values[:1]
-    with pytest.raises(ValueError, match=r"language model|unseen|per order"):
-        LanguageModelTables(tuple(columns), tuple(values), unseen)
+    elif change == "counts_shape":
+        counts[1] = counts[1][:, :1].copy()
+    elif change == "float_counts":
+        counts[1] = counts[1].astype(np.float32)
+    elif change == "histories":
+        histories = []
+    elif change == "tokens":
+        tokens = np.array([1.5, 2.0])
+    elif change == "discount":
+        discount = 1.0
+    with pytest.raises(ValueError, match=r"language model|discount|per order"):
+        LanguageModelTables(
+            tuple(columns), tuple(counts), tuple(histories), tokens, tables.vocabulary, discount
+        )
 
 
 def test_fitting_checks_its_settings() -> None:
