@@ -41,15 +41,18 @@ from sentiment.adapters.column_index import searched_rows, sorted_unique
 
 Array = np.ndarray[Any, Any]
 
+_COUNT_TYPES = (np.dtype(np.uint16), np.dtype(np.uint32))
+
 
 @dataclass(frozen=True)
 class LanguageModelTables:
     """The fitted models as plain arrays (see the module docstring), for orders n = 1..N:
 
-    `columns[n - 1]`: sorted int32 hashed columns; `counts[n - 1]`: (len, 2) uint32, the count
-    of each in the first and second class; `histories[n - 1]` (n < N): (len, 4) uint32, c(h) in
-    each class then N1+(h .) in each class; `tokens`: (2,) training tokens of each class;
-    `vocabulary`: V; `discount`: D."""
+    `columns[n - 1]`: sorted int32 hashed columns; `counts[n - 1]`: (len, 2), the count of each
+    in the first and second class; `histories[n - 1]` (n < N): (len, 4), c(h) in each class then
+    N1+(h .) in each class; `tokens`: (2,) training tokens of each class; `vocabulary`: V;
+    `discount`: D. Counts are uint16 where every one fits, else uint32 (MLflow stores the skops
+    file uncompressed: this keeps it well under 20 MB)."""
 
     columns: tuple[Array, ...]
     counts: tuple[Array, ...]
@@ -67,13 +70,13 @@ class LanguageModelTables:
                 raise ValueError("language model columns must be 1-D int32")
             if columns.size and (int(columns[0]) < 0 or not bool(np.all(np.diff(columns) > 0))):
                 raise ValueError("language model columns must be non-negative and increasing")
-            if counts.dtype != np.uint32 or counts.shape != (columns.size, 2):
-                raise ValueError(f"language model counts must be ({columns.size}, 2) uint32")
+            if counts.dtype not in _COUNT_TYPES or counts.shape != (columns.size, 2):
+                raise ValueError(f"language model counts must be ({columns.size}, 2) uint16/32")
             if n < order and (
-                self.histories[n - 1].dtype != np.uint32
+                self.histories[n - 1].dtype not in _COUNT_TYPES
                 or self.histories[n - 1].shape != (columns.size, 4)
             ):
-                raise ValueError(f"language model histories must be ({columns.size}, 4) uint32")
+                raise ValueError(f"language model histories must be ({columns.size}, 4) uint16/32")
         tokens = np.asarray(self.tokens)
         if tokens.shape != (2,) or tokens.dtype.kind not in "iu" or bool((tokens < 0).any()):
             raise ValueError("language model tokens must be two counts")
@@ -144,14 +147,14 @@ def fit_tables(
         own = keys[n - 1]
         history_keys = history_stats[n - 1][0] if n < order else own[:0]
         merged = sorted_unique(np.concatenate([own, history_keys]))
-        table = np.zeros((merged.size, 2), dtype=np.uint32)
+        table = np.zeros((merged.size, 2), dtype=np.int64)
         table[np.searchsorted(merged, own)] = kept_counts[n - 1]
         columns.append(merged.astype(np.int32))
-        all_counts.append(table)
+        all_counts.append(_narrow(table))
         if n < order:
-            history = np.zeros((merged.size, 4), dtype=np.uint32)
+            history = np.zeros((merged.size, 4), dtype=np.int64)
             history[np.searchsorted(merged, history_keys)] = history_stats[n - 1][1]
-            all_histories.append(history)
+            all_histories.append(_narrow(history))
     return LanguageModelTables(
         columns=tuple(columns),
         counts=tuple(all_counts),
@@ -160,6 +163,14 @@ def fit_tables(
         vocabulary=int(unigrams.size) + 1,
         discount=float(discount),
     )
+
+
+def _narrow(counts: Array) -> Array:
+    """Non-negative counts as uint16 when they all fit, else uint32."""
+    if counts.size and int(counts.max()) >= 2**32:
+        raise ValueError("a count does not fit in 32 bits")
+    fits = not counts.size or int(counts.max()) < 2**16
+    return counts.astype(np.uint16 if fits else np.uint32)
 
 
 def _class_counts(inverse: Array, second: Array, size: int) -> Array:
@@ -180,25 +191,32 @@ class ClassLanguageModel:
         self._tables = tables
         d = tables.discount
         denominators = tables.tokens + tables.vocabulary  # add-one unigrams: (c + 1) / this
-        # Per order, with a last row for the n-grams not in the table (row -1, counts 0):
-        # `_counts[n - 1]` of the n-grams, float64 (n = 1: p1 itself); for the histories of order
+        # Per order, with a last row for the n-grams not in the table (row -1, counts 0), float32
+        # (half the memory; p itself is computed in float64):
+        # `_counts[n - 1]` of the n-grams (n = 1: p1 itself); for the histories of order
         # n + 1, `_inverse[n - 1]` = 1 / c(h) and `_backoff[n - 1]` = D N1+(h .) / c(h), or 0
         # and 1 where h is not a kept history (then p passes through unchanged).
         self._counts: list[Array] = []
         self._inverse: list[Array] = []
         self._backoff: list[Array] = []
         for n in range(1, tables.order + 1):
-            counts = np.vstack([tables.counts[n - 1], np.zeros((1, 2), np.uint32)])
+            counts = np.vstack([tables.counts[n - 1], np.zeros((1, 2), np.uint32)]).astype(
+                np.float64
+            )
             if n == 1:
-                self._counts.append((counts + 1.0) / denominators)
+                self._counts.append(((counts + 1.0) / denominators).astype(np.float32))
             else:
-                self._counts.append(np.maximum(counts - d, 0.0))
+                self._counts.append(np.maximum(counts - d, 0.0).astype(np.float32))
             if n < tables.order:
-                stats = np.vstack([tables.histories[n - 1], np.zeros((1, 4), np.uint32)])
+                stats = np.vstack([tables.histories[n - 1], np.zeros((1, 4), np.uint32)]).astype(
+                    np.float64
+                )
                 seen = stats[:, :2] > 0
                 inverse = np.where(seen, 1.0 / np.maximum(stats[:, :2], 1), 0.0)
-                self._inverse.append(inverse)
-                self._backoff.append(np.where(seen, d * stats[:, 2:] * inverse, 1.0))
+                self._inverse.append(inverse.astype(np.float32))
+                self._backoff.append(
+                    np.where(seen, d * stats[:, 2:] * inverse, 1.0).astype(np.float32)
+                )
 
     @property
     def tables(self) -> LanguageModelTables:
@@ -220,7 +238,7 @@ class ClassLanguageModel:
         if grams.shape[0] < self.order or len(rows) < self.order:
             raise ValueError(f"an order-{self.order} model needs n-grams up to {self.order}")
         n_tokens = grams.shape[1]
-        p = self._counts[0][rows[0]]
+        p = self._counts[0][rows[0]].astype(np.float64)
         for n in range(2, self.order + 1):
             # The history of the order-n n-gram at token t: the order-(n-1) one at t - 1.
             history = np.full(n_tokens, -1, dtype=np.int64)

@@ -84,7 +84,7 @@ class LmStackScorer:
         # language-model table (-1: not there). A last row for the columns found nowhere.
         known = sorted_unique(np.concatenate([columns, *tables.columns])).astype(np.int32)
         self._index = ColumnIndex(known, hasher.n_features)
-        self._coef = np.zeros(known.size + 1, dtype=np.float64)
+        self._coef = np.zeros(known.size + 1, dtype=np.float32)
         self._coef[np.searchsorted(known, columns)] = np.asarray(coef, dtype=np.float32)
         self._lm_rows = np.full((tables.order, known.size + 1), -1, dtype=np.int32)
         for n, lm_columns in enumerate(tables.columns):

@@ -1,8 +1,8 @@
 """SklearnClassifier: a HashingVectorizer + linear model pipeline behind the Classifier port.
 
-Three model types:
+Four model types:
 
-- `nblr` (default, accurate): binary word 1-3grams hashed into 2**30 columns (almost free of
+- `nblr` (fast and accurate): binary word 1-3grams hashed into 2**30 columns (almost free of
   collisions), of which `HashedVocabulary` keeps those seen in `min_df` training texts, weighted
   by their naive-Bayes log-count ratio, then logistic regression (see `nb_logistic`). The NB
   weights are folded into the coefficients after fitting, so the stored model is a
@@ -12,14 +12,19 @@ Three model types:
   and negation-marked n-grams, that also scores every sentence; a small logistic regression
   combines the review's and its sentences' scores (see `context_model`). Its pipeline is the one
   `NegationContextClassifier` step, a class of ours in the trusted skops types.
+- `nblr-lm` (default, most accurate, two classes): `nblr`, plus two class-conditional n-gram
+  language models (one per class, over the same hashed n-grams, in order); a small logistic
+  regression weighs the NB-LR score against the language models' log-likelihood ratio (see
+  `lm_model`, `class_lm`). Its pipeline is the one `NbLanguageModelClassifier` step, a class of
+  ours in the trusted skops types.
 - `tfidf-lr` (fast baseline): hashed word 1-2gram counts, sublinear TF-IDF, logistic regression.
 
 All tokenize words plus `!` and `?`, drop the `br` of `<br />`, and hash into 2**n_features_log2
-columns (`nblr` then keeps the columns it saw; the others use them all). Features are computed by
-`text_hashing.NgramHasher`, which returns exactly the matrix `HashingVectorizer.transform` does,
-several times faster; predictions go through a lean path (features, one sparse product, sigmoid or
-softmax) that returns exactly what `Pipeline.predict_proba` returns, without scikit-learn's per-call
-validation.
+columns (`nblr` and `nblr-lm` then keep the columns they saw; the others use them all). Features
+are computed by `text_hashing.NgramHasher`, which returns exactly the matrix
+`HashingVectorizer.transform` does, several times faster; predictions go through a lean path
+(features, one sparse product, sigmoid or softmax) that returns exactly what
+`Pipeline.predict_proba` returns, without scikit-learn's per-call validation.
 """
 
 from __future__ import annotations
@@ -103,7 +108,7 @@ DEFAULTS: dict[str, dict[str, ParamValue]] = {
         "max_iter": 1000,
     },
 }
-DEFAULT_MODEL_TYPE = "nblr"
+DEFAULT_MODEL_TYPE = "nblr-lm"
 # Model types whose stacker scores one class against the other: they fit two classes only.
 TWO_CLASSES_ONLY = frozenset({"nblr-ctx", "nblr-lm"})
 
