@@ -28,6 +28,7 @@ from sklearn.feature_extraction.text import HashingVectorizer
 from sklearn.model_selection import StratifiedKFold
 
 from sentiment.adapters.class_lm import ClassLanguageModel, LanguageModelTables, fit_tables
+from sentiment.adapters.column_index import sorted_unique
 from sentiment.adapters.context_scoring import Stacker
 from sentiment.adapters.hashed_vocabulary import HashedVocabulary
 from sentiment.adapters.lm_scoring import N_INPUTS, LmStackScorer, nb_pairs, stacker_inputs
@@ -148,15 +149,18 @@ class NbLanguageModelClassifier(ClassifierMixin, BaseEstimator):  # type: ignore
         del rows, columns
         vocabulary = HashedVocabulary(min_df=int(self.min_df)).fit(matrix)
         kept = vocabulary.transform(matrix)
+        split = StratifiedKFold(folds, shuffle=True, random_state=int(self.random_state))
+        inner = list(split.split(np.zeros(len(texts)), labels))
+        # The n-grams each inner model's texts hold at all: its NB interpolation mean is taken
+        # over them, as the full model's over every n-gram seen (`NbSettings.mean_over`).
+        seen = [sorted_unique(matrix[train].indices).size for train, _ in inner]
         del matrix
         coef, intercept = fit_folded(kept, labels, classes, self._settings(vocabulary.n_seen_))
 
         # Out-of-fold inputs: each text scored by the inner models that did not see it.
         inputs = np.zeros((len(texts), N_INPUTS), dtype=np.float64)
-        split = StratifiedKFold(folds, shuffle=True, random_state=int(self.random_state))
-        for train, held in split.split(np.zeros(len(texts)), labels):
-            seen = np.unique(kept[train].indices).size  # NB interpolation mean (as `nblr`)
-            c, b = fit_folded(kept[train], labels[train], classes, self._settings(seen))
+        for (train, held), n_seen in zip(inner, seen, strict=True):
+            c, b = fit_folded(kept[train], labels[train], classes, self._settings(n_seen))
             nb = np.asarray(kept[held] @ c[0].astype(np.float64)) + float(b[0])
             tables = self._fit_tables(docs, grams, second, train)
             lm = ClassLanguageModel(tables)
