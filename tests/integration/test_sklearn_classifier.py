@@ -111,6 +111,17 @@ def test_the_pipeline_is_stored_with_trusted_types_only(
         assert a.probabilities == pytest.approx(b.probabilities)
 
 
+def test_stacked_types_build_their_scorer_once(trained: SklearnClassifier) -> None:
+    # MLflow's pyfunc calls the pipeline's predict: it must not rebuild the scorer each time.
+    step = trained.pipeline[-1]
+    if trained.model_type not in TWO_CLASSES_ONLY:
+        pytest.skip("scored by the pipeline itself")
+    first = step.scorer()
+    trained.pipeline.predict_proba(["good", "bad"])
+    assert step.scorer() is first
+    assert "_scorer_cache" not in step.__getstate__()  # saved without it
+
+
 @pytest.mark.parametrize("model_type", MULTICLASS_TYPES)
 def test_more_than_two_classes(model_type: str) -> None:
     words = {"positive": "wonderful superb", "negative": "awful dreadful", "neutral": "okay fine"}

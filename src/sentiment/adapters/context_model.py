@@ -25,6 +25,7 @@ from sklearn.model_selection import StratifiedKFold
 
 from sentiment.adapters.context_scoring import ContextScorer, Stacker, features
 from sentiment.adapters.nb_logistic import NbSettings, fit_folded
+from sentiment.adapters.scorer_cache import ScorerCache
 from sentiment.adapters.text_hashing import (
     NEGATORS,
     WORDS_AND_MARKS,
@@ -37,7 +38,7 @@ Array = np.ndarray[Any, Any]
 STOP_WORDS = ("br",)
 
 
-class NegationContextClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
+class NegationContextClassifier(ScorerCache, ClassifierMixin, BaseEstimator):  # type: ignore[misc]
     """Texts in, labels out: see the module docstring."""
 
     def __init__(
@@ -96,11 +97,17 @@ class NegationContextClassifier(ClassifierMixin, BaseEstimator):  # type: ignore
         )
 
     def scorer(self) -> ContextScorer:
-        return ContextScorer(self.hasher(), self.coef_, float(self.intercept_[0]), self.stacker())
+        """The fitted model's scorer (built once, see `scorer_cache`)."""
+        return self.cached_scorer(
+            lambda: ContextScorer(
+                self.hasher(), self.coef_, float(self.intercept_[0]), self.stacker()
+            )
+        )
 
     # -- scikit-learn's interface -----------------------------------------------------------
 
     def fit(self, x: Sequence[str] | Array, y: Sequence[str] | Array) -> NegationContextClassifier:
+        self.forget_scorer()
         texts = [str(t) for t in x]
         labels = np.asarray([str(label) for label in y], dtype=str)
         classes = np.array(sorted(set(labels.tolist())), dtype=str)

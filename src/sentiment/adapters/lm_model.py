@@ -33,6 +33,7 @@ from sentiment.adapters.context_scoring import Stacker
 from sentiment.adapters.hashed_vocabulary import HashedVocabulary
 from sentiment.adapters.lm_scoring import N_INPUTS, LmStackScorer, nb_pairs, stacker_inputs
 from sentiment.adapters.nb_logistic import NbSettings, fit_folded
+from sentiment.adapters.scorer_cache import ScorerCache
 from sentiment.adapters.text_hashing import WORDS_AND_MARKS, NgramHasher
 
 Array = np.ndarray[Any, Any]
@@ -40,7 +41,7 @@ Array = np.ndarray[Any, Any]
 STOP_WORDS = ("br",)
 
 
-class NbLanguageModelClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
+class NbLanguageModelClassifier(ScorerCache, ClassifierMixin, BaseEstimator):  # type: ignore[misc]
     """Texts in, labels out: see the module docstring."""
 
     def __init__(
@@ -118,6 +119,10 @@ class NbLanguageModelClassifier(ClassifierMixin, BaseEstimator):  # type: ignore
         )
 
     def scorer(self) -> LmStackScorer:
+        """The fitted model's scorer (built once, see `scorer_cache`)."""
+        return self.cached_scorer(self._build_scorer)
+
+    def _build_scorer(self) -> LmStackScorer:
         return LmStackScorer(
             self.hasher(),
             int(self.ngram_max),
@@ -131,6 +136,7 @@ class NbLanguageModelClassifier(ClassifierMixin, BaseEstimator):  # type: ignore
     # -- scikit-learn's interface -----------------------------------------------------------
 
     def fit(self, x: Sequence[str] | Array, y: Sequence[str] | Array) -> NbLanguageModelClassifier:
+        self.forget_scorer()
         texts = [str(t) for t in x]
         labels = np.asarray([str(label) for label in y], dtype=str)
         classes = np.array(sorted(set(labels.tolist())), dtype=str)
