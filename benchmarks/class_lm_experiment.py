@@ -1,7 +1,9 @@
 """Experiment: class-conditional n-gram language models as two extra inputs of `nblr-ctx`'s stacker.
 
-Not part of the product yet: this script preserves the prototype of 2026-11-27 (run in /tmp,
-since wiped) so that the next session can build it into `context_model` / `context_scoring`.
+The prototype of 2026-11-27, kept as it was measured. The product has since built the language
+models on `nblr` instead, as the default model type `nblr-lm` (`class_lm`, `lm_model`,
+`lm_scoring`): hashed n-grams instead of a vocabulary, no begin padding, pruning by the count over
+both classes, and the LLR alone beside the NB-LR score (benchmarks/README.md).
 
 The LM. Tokens: `\\w+|[!?]` on the lowercased text, "br" dropped (the "<br />" breaks), mapped to
 ids of a vocabulary of every loaded text (only its size V enters the model, as a constant).

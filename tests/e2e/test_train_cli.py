@@ -16,6 +16,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
+from sentiment.adapters.sklearn_classifier import DEFAULT_MODEL_TYPE
 from tests.conftest import free_port, sample_frame
 from tests.processes import VENV_BIN, running_server, venv_env
 
@@ -127,7 +128,8 @@ def test_output_json_holds_the_run(trained: Trained) -> None:
     assert result["params"]["train_size"] == 1600
     assert result["params"]["test_size"] == 0.2
     assert result["params"]["random_state"] == 42
-    assert result["params"]["model_type"] == "nblr"
+    assert result["params"]["model_type"] == DEFAULT_MODEL_TYPE == "nblr-lm"
+    assert result["params"]["hp_lm_order"] == 3
     assert result["params"]["hp_n_features_log2"] == 18
     assert set(result["metrics"]) >= {"accuracy", "f1_macro", "f1_negative", "f1_positive"}
     # 1,600 training reviews are enough for a clearly useful model.

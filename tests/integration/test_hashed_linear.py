@@ -20,13 +20,13 @@ from sentiment.adapters.hashed_linear import (
     HashedLinearModel,
 )
 from sentiment.adapters.serving_export import hashed_linear_model
-from sentiment.adapters.sklearn_classifier import DEFAULTS, SklearnClassifier
+from sentiment.adapters.sklearn_classifier import DEFAULTS, TWO_CLASSES_ONLY, SklearnClassifier
 from sentiment.domain.errors import ClassifierError, ModelLoadError
 from sentiment.domain.model import LabelledDataset
 from tests.conftest import TINY_HYPERPARAMETERS, sample_frame
 
 MODEL_TYPES = sorted(DEFAULTS)
-MULTICLASS_TYPES = [t for t in MODEL_TYPES if t != "nblr-ctx"]  # nblr-ctx: two classes only
+MULTICLASS_TYPES = [t for t in MODEL_TYPES if t not in TWO_CLASSES_ONLY]
 ODD_TEXTS = ["", "!!!", "br br <br />", "ΟΔΟΣ İstanbul café 😀", "a\x00b", "x" * 5000]
 TOLERANCE = 1e-6
 
@@ -113,10 +113,13 @@ def test_three_classes_equal_the_pipeline(
         )
 
 
-def test_nblr_ctx_refuses_three_classes(small_dataset: LabelledDataset) -> None:
+@pytest.mark.parametrize("model_type", sorted(TWO_CLASSES_ONLY))
+def test_stacked_types_refuse_three_classes(
+    model_type: str, small_dataset: LabelledDataset
+) -> None:
     labels = [label if i % 3 else "neutral" for i, label in enumerate(small_dataset.labels)]
     with pytest.raises(ClassifierError, match="exactly two classes"):
-        SklearnClassifier("nblr-ctx", TINY_HYPERPARAMETERS).fit(small_dataset.texts, labels)
+        SklearnClassifier(model_type, TINY_HYPERPARAMETERS).fit(small_dataset.texts, labels)
 
 
 def test_a_pipeline_of_another_form_has_no_serving_model(small_dataset: LabelledDataset) -> None:
@@ -141,12 +144,14 @@ def test_the_file_is_stored_sparse(trained: SklearnClassifier, tmp_path: Path) -
     assert header["format"] == "sentiment.hashed-linear"
     assert header["classes"] == list(trained.classes)
     assert header["hashing"]["n_features"] == 2**16
-    # Version 1 (readable by every reader) unless the model needs version 2 (a context) or 3
-    # (a hashed vocabulary: only the kept columns' coefficients, never made dense).
-    expected = {"nblr": 3, "nblr-ctx": 2}.get(trained.model_type, 1)
+    # Version 1 (readable by every reader) unless the model needs version 2 (a context), 3
+    # (a hashed vocabulary: only the kept columns' coefficients, never made dense) or 4 (a
+    # vocabulary and class language models).
+    expected = {"nblr": 3, "nblr-ctx": 2, "nblr-lm": 4}.get(trained.model_type, 1)
     assert header["format_version"] == expected
     assert ("context" in header) == (trained.model_type == "nblr-ctx")
-    assert header.get("vocabulary", False) == (trained.model_type == "nblr")
+    assert ("language_model" in header) == (trained.model_type == "nblr-lm")
+    assert header.get("vocabulary", False) == (trained.model_type in ("nblr", "nblr-lm"))
 
 
 # -- malformed files ---------------------------------------------------------------------------
@@ -274,3 +279,75 @@ def test_a_malformed_file_is_refused(good_file: Path, tmp_path: Path, case: str)
     with pytest.raises(ModelLoadError):
         HashedLinearModel.load(target)
     assert zipfile.is_zipfile(good_file)
+
+
+@pytest.fixture
+def lm_file(tmp_path: Path, small_dataset: LabelledDataset) -> Path:
+    classifier = SklearnClassifier("nblr-lm", {"n_features_log2": 12})
+    classifier.fit(small_dataset.texts, small_dataset.labels)
+    model = hashed_linear_model(classifier)
+    assert model is not None
+    model.save(tmp_path / "lm.npz")
+    return tmp_path / "lm.npz"
+
+
+def test_a_language_model_file_loads(lm_file: Path) -> None:
+    loaded = HashedLinearModel.load(lm_file)
+    assert loaded.language_model is not None
+    assert loaded.language_model.tables.order == 3
+    assert HashedLinearClassifier(loaded).classes == ("negative", "positive")
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        "missing_table",
+        "extra_table",
+        "order_beyond_hashing",
+        "language_model_in_v3",
+        "v4_without_language_model",
+        "column_out_of_range",
+        "float_counts",
+        "negative_tokens",
+        "three_stacker_inputs",
+    ],
+)
+def test_a_malformed_language_model_file_is_refused(
+    lm_file: Path, tmp_path: Path, case: str
+) -> None:
+    target = tmp_path / f"{case}.npz"
+    with np.load(lm_file, allow_pickle=False) as archive:
+        header = json.loads(archive["header"].tobytes())
+        columns, counts = archive["lm_columns_2"], archive["lm_counts_2"]
+    spec = header["language_model"]
+    if case == "missing_table":
+        rewrite(lm_file, target, lm_histories_2=None)
+    elif case == "extra_table":
+        rewrite(lm_file, target, lm_columns_4=columns, lm_counts_4=counts)
+    elif case == "order_beyond_hashing":
+        changed = {**spec, "order": 4}
+        rewrite(lm_file, target, header=header_with(lm_file, language_model=changed))
+    elif case == "language_model_in_v3":
+        rewrite(lm_file, target, header=header_with(lm_file, format_version=3))
+    elif case == "v4_without_language_model":
+        no_lm = {k: v for k, v in header.items() if k != "language_model"}
+        with target.open("wb") as handle:
+            arrays = dict(np.load(lm_file, allow_pickle=False))
+            arrays["header"] = np.frombuffer(json.dumps(no_lm).encode(), dtype=np.uint8)
+            np.savez(handle, **arrays)
+    elif case == "column_out_of_range":
+        rewrite(lm_file, target, lm_columns_2=columns + np.int32(2**12))
+    elif case == "float_counts":
+        rewrite(lm_file, target, lm_counts_2=counts.astype(np.float64))
+    elif case == "negative_tokens":
+        changed = {**spec, "tokens": [-1, 5]}
+        rewrite(lm_file, target, header=header_with(lm_file, language_model=changed))
+    elif case == "three_stacker_inputs":
+        stacker = {
+            key: [*value, 1.0] if isinstance(value, list) else value
+            for key, value in spec["stacker"].items()
+        }
+        changed = {**spec, "stacker": stacker}
+        rewrite(lm_file, target, header=header_with(lm_file, language_model=changed))
+    with pytest.raises(ModelLoadError):
+        HashedLinearClassifier.from_file(target)

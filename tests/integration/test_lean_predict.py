@@ -12,13 +12,13 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer
 
 from sentiment.adapters import skops_format
-from sentiment.adapters.sklearn_classifier import DEFAULTS, SklearnClassifier
+from sentiment.adapters.sklearn_classifier import DEFAULTS, TWO_CLASSES_ONLY, SklearnClassifier
 from sentiment.domain.errors import ClassifierError, ModelLoadError
 from sentiment.domain.model import LabelledDataset
 from tests.conftest import TINY_HYPERPARAMETERS
 
 MODEL_TYPES = sorted(DEFAULTS)
-MULTICLASS_TYPES = [t for t in MODEL_TYPES if t != "nblr-ctx"]  # nblr-ctx: two classes
+MULTICLASS_TYPES = [t for t in MODEL_TYPES if t not in TWO_CLASSES_ONLY]
 ODD_TEXTS = ["", "!!!", "br br <br />", "ΟΔΟΣ İstanbul café 😀", "a\x00b", "x" * 5000]
 
 

@@ -11,6 +11,7 @@ import pytest
 from sentiment.adapters import skops_format
 from sentiment.adapters.sklearn_classifier import (
     DEFAULTS,
+    TWO_CLASSES_ONLY,
     SklearnClassifier,
     SklearnClassifierFactory,
     parse_hyperparameters,
@@ -22,7 +23,7 @@ from sentiment.domain.ports import Classifier
 from tests.conftest import TINY_HYPERPARAMETERS
 
 MODEL_TYPES = sorted(DEFAULTS)
-MULTICLASS_TYPES = [t for t in MODEL_TYPES if t != "nblr-ctx"]  # nblr-ctx: two classes
+MULTICLASS_TYPES = [t for t in MODEL_TYPES if t not in TWO_CLASSES_ONLY]
 
 
 @pytest.fixture(scope="module", params=MODEL_TYPES)
@@ -110,6 +111,17 @@ def test_the_pipeline_is_stored_with_trusted_types_only(
         assert a.probabilities == pytest.approx(b.probabilities)
 
 
+def test_stacked_types_build_their_scorer_once(trained: SklearnClassifier) -> None:
+    # MLflow's pyfunc calls the pipeline's predict: it must not rebuild the scorer each time.
+    step = trained.pipeline[-1]
+    if trained.model_type not in TWO_CLASSES_ONLY:
+        pytest.skip("scored by the pipeline itself")
+    first = step.scorer()
+    trained.pipeline.predict_proba(["good", "bad"])
+    assert step.scorer() is first
+    assert "_scorer_cache" not in step.__getstate__()  # saved without it
+
+
 @pytest.mark.parametrize("model_type", MULTICLASS_TYPES)
 def test_more_than_two_classes(model_type: str) -> None:
     words = {"positive": "wonderful superb", "negative": "awful dreadful", "neutral": "okay fine"}
@@ -140,7 +152,7 @@ def test_predicting_before_fitting_raises_not_fitted() -> None:
 
 def test_an_unknown_model_type() -> None:
     with pytest.raises(
-        ClassifierError, match="unknown model type 'bert'; known: nblr, nblr-ctx, tfidf-lr"
+        ClassifierError, match="unknown model type 'bert'; known: nblr, nblr-ctx, nblr-lm, tfidf-lr"
     ):
         SklearnClassifier("bert")
 
@@ -222,7 +234,7 @@ def test_a_model_file_that_is_not_skops_is_refused(tmp_path: Path) -> None:
 
 def test_the_factory_makes_fresh_classifiers_of_each_type() -> None:
     factory = SklearnClassifierFactory()
-    assert factory.model_types == ("nblr", "nblr-ctx", "tfidf-lr")
+    assert factory.model_types == ("nblr", "nblr-ctx", "nblr-lm", "tfidf-lr")
     first = factory.create("nblr", {"C": 2.0})
     second = factory.create("nblr")
     assert first is not second

@@ -205,3 +205,57 @@ def test_settings_that_no_hasher_reproduces_are_refused(change: dict[str, Any]) 
     data = {**HashingSettings.of(vectorizer()).to_json(), **change}
     with pytest.raises(ValueError, match=r"not reproduced|exactly the keys"):
         HashingSettings.from_json(data)
+
+
+def expected_token_ngrams(v: HashingVectorizer, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """`token_ngrams` from scikit-learn's own tokens, each n-gram string hashed by scikit-learn."""
+    unigrams = HashingVectorizer(**{**v.get_params(), "ngram_range": (1, 1)}).build_analyzer()
+    one_feature = HashingVectorizer(
+        analyzer=lambda s: [s], n_features=v.n_features, alternate_sign=False
+    )
+    docs: list[int] = []
+    strings: list[str] = []
+    where: list[tuple[int, int]] = []
+    longest = v.ngram_range[1]
+    for d, text in enumerate(texts):
+        tokens = unigrams(text)
+        for t in range(len(tokens)):
+            for n in range(v.ngram_range[0], longest + 1):
+                if t - n + 1 >= 0:
+                    where.append((n - 1, len(docs)))
+                    strings.append(" ".join(tokens[t - n + 1 : t + 1]))
+            docs.append(d)
+    grams = np.full((longest, len(docs)), -1, dtype=np.int64)
+    if strings:
+        columns = one_feature.transform(strings).tocoo()
+        rows, cols = np.array(where).T
+        grams[rows[columns.row], cols[columns.row]] = columns.col
+    return np.array(docs, dtype=np.int64), grams
+
+
+@pytest.mark.parametrize("overrides", [{}, {"ngram_range": (2, 3)}, {"n_features": 2**30}])
+def test_token_ngrams_are_the_ngrams_ending_at_each_token(
+    reviews: list[str], overrides: dict[str, Any]
+) -> None:
+    v = vectorizer(**overrides)
+    docs, grams = NgramHasher(v).token_ngrams(reviews[:60])
+    want_docs, want_grams = expected_token_ngrams(v, reviews[:60])
+    np.testing.assert_array_equal(docs, want_docs)
+    np.testing.assert_array_equal(grams, want_grams)
+
+
+@settings(max_examples=150)
+@given(texts=TEXTS)
+def test_token_ngrams_of_any_text(texts: list[str]) -> None:
+    v = vectorizer(n_features=2**30)
+    docs, grams = NgramHasher(v).token_ngrams(texts)
+    want_docs, want_grams = expected_token_ngrams(v, texts)
+    np.testing.assert_array_equal(docs, want_docs)
+    np.testing.assert_array_equal(grams, want_grams)
+
+
+def test_token_ngrams_refuse_negation_marking() -> None:
+    with pytest.raises(ValueError, match="negation"):
+        NgramHasher(vectorizer(), negation=text_hashing.NegationMarking(3, ("not",))).token_ngrams(
+            ["not good"]
+        )

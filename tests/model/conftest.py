@@ -1,5 +1,5 @@
-"""The models the behavioural tests examine: the default model type and `nblr-ctx`, each trained
-once per session."""
+"""The models the behavioural tests examine: the default model type (`nblr-lm`), `nblr` and
+`nblr-ctx`, each trained once per session."""
 
 from __future__ import annotations
 
@@ -28,11 +28,15 @@ def behaviour_held_out(
     return to_dataset(sample_frame(rest, 1000, seed=8), "imdb-held-out-1000")
 
 
-@pytest.fixture(scope="session", params=[DEFAULT_MODEL_TYPE, "nblr-ctx"])
+# The default first, then every other accurate type once.
+MODEL_TYPES = list(dict.fromkeys([DEFAULT_MODEL_TYPE, "nblr-lm", "nblr", "nblr-ctx"]))
+
+
+@pytest.fixture(scope="session", params=MODEL_TYPES)
 def trained_model(
     request: pytest.FixtureRequest, behaviour_training: LabelledDataset
 ) -> SklearnClassifier:
-    """The default model type, then `nblr-ctx`, with default hyperparameters. Do not refit."""
+    """The default model type, then the others, with default hyperparameters. Do not refit."""
     classifier = SklearnClassifier(str(request.param))
     classifier.fit(behaviour_training.texts, behaviour_training.labels)
     return classifier

@@ -1,4 +1,5 @@
-"""Behavioural tests of the trained models, the default and `nblr-ctx` (Made-With-ML style).
+"""Behavioural tests of the trained models: the default (`nblr-lm`), `nblr` and `nblr-ctx`
+(Made-With-ML style).
 
 Minimum functionality (clear cases), directional expectations (negation, an added verdict) and
 invariance (names, casing, whitespace, markup). The model is trained once on 5,000 reviews, so

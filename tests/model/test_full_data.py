@@ -23,9 +23,9 @@ def test_the_default_model_on_the_full_data(shared_frame: pd.DataFrame, tmp_path
     probabilities = classifier.predict_proba(split.test.texts)
     predicted = [classifier.classes[i] for i in probabilities.argmax(axis=1)]
     accuracy = evaluate(split.test.labels, predicted).accuracy
-    # Measured 0.9156 (benchmarks/README.md); issue 4 asks for 0.926, which no bag-of-n-grams
-    # model reached here. This guards against regressions, with room for solver noise.
-    assert accuracy >= 0.912, accuracy
+    # Measured 0.9194 for nblr-lm (0.9156 for nblr; benchmarks/README.md); issue 4 asks for
+    # 0.926 on this split. This guards against regressions, with room for solver noise.
+    assert accuracy >= 0.915, accuracy
 
     # The artifact MLflow logs is an uncompressed skops file: it must stay under 20 MB.
     path = tmp_path / "model.skops"

@@ -21,11 +21,11 @@ from typing import Any
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.feature_extraction.text import HashingVectorizer
-from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
 
 from sentiment.adapters.context_scoring import ContextScorer, Stacker, features
 from sentiment.adapters.nb_logistic import NbSettings, fit_folded
+from sentiment.adapters.scorer_cache import ScorerCache
 from sentiment.adapters.text_hashing import (
     NEGATORS,
     WORDS_AND_MARKS,
@@ -38,7 +38,7 @@ Array = np.ndarray[Any, Any]
 STOP_WORDS = ("br",)
 
 
-class NegationContextClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
+class NegationContextClassifier(ScorerCache, ClassifierMixin, BaseEstimator):  # type: ignore[misc]
     """Texts in, labels out: see the module docstring."""
 
     def __init__(
@@ -97,11 +97,17 @@ class NegationContextClassifier(ClassifierMixin, BaseEstimator):  # type: ignore
         )
 
     def scorer(self) -> ContextScorer:
-        return ContextScorer(self.hasher(), self.coef_, float(self.intercept_[0]), self.stacker())
+        """The fitted model's scorer (built once, see `scorer_cache`)."""
+        return self.cached_scorer(
+            lambda: ContextScorer(
+                self.hasher(), self.coef_, float(self.intercept_[0]), self.stacker()
+            )
+        )
 
     # -- scikit-learn's interface -----------------------------------------------------------
 
     def fit(self, x: Sequence[str] | Array, y: Sequence[str] | Array) -> NegationContextClassifier:
+        self.forget_scorer()
         texts = [str(t) for t in x]
         labels = np.asarray([str(label) for label in y], dtype=str)
         classes = np.array(sorted(set(labels.tolist())), dtype=str)
@@ -139,18 +145,14 @@ class NegationContextClassifier(ClassifierMixin, BaseEstimator):  # type: ignore
         del matrix
         aggregated = features(hasher, texts, inner_coef, inner_intercept, model_of)
         del inner_coef
-        mean = aggregated.mean(axis=0)
-        scale = aggregated.std(axis=0)
-        scale[scale == 0.0] = 1.0
-        stack = LogisticRegression(C=float(self.stack_C), max_iter=1000)
-        stack.fit((aggregated - mean) / scale, labels == classes[1])
+        stack = Stacker.fit(aggregated, labels == classes[1], float(self.stack_C))
         self.classes_ = classes
         self.coef_ = np.ascontiguousarray(coef[0], dtype=np.float32)
         self.intercept_ = np.asarray(intercept, dtype=np.float32).reshape(1)
-        self.stack_mean_ = mean.astype(np.float64)
-        self.stack_scale_ = scale.astype(np.float64)
-        self.stack_coef_ = np.asarray(stack.coef_[0], dtype=np.float64)
-        self.stack_intercept_ = float(stack.intercept_[0])
+        self.stack_mean_ = stack.mean
+        self.stack_scale_ = stack.scale
+        self.stack_coef_ = stack.coef
+        self.stack_intercept_ = stack.intercept
         return self
 
     def decision_function(self, x: Sequence[str] | Array) -> Array:

@@ -58,30 +58,50 @@ def split_sentences(text: str) -> list[str]:
 
 @dataclass(frozen=True)
 class Stacker:
-    """`((features - mean) / scale) @ coef + intercept`: the score of a review."""
+    """`((features - mean) / scale) @ coef + intercept`: the score of a review, from k inputs
+    (`nblr-ctx`: its 8 aggregates; `nblr-lm`: NB-LR and language-model scores)."""
 
-    mean: Array  # (8,) float64
-    scale: Array  # (8,) float64, no zeros
-    coef: Array  # (8,) float64
+    mean: Array  # (k,) float64
+    scale: Array  # (k,) float64, no zeros
+    coef: Array  # (k,) float64
     intercept: float
 
     def __post_init__(self) -> None:
+        size = np.asarray(self.coef).size
         for name in ("mean", "scale", "coef"):
             value = np.asarray(getattr(self, name), dtype=np.float64)
-            if value.shape != (N_AGGREGATES,) or not np.isfinite(value).all():
-                raise ValueError(f"stacker {name} must be {N_AGGREGATES} finite numbers")
+            if value.shape != (size,) or size == 0 or not np.isfinite(value).all():
+                raise ValueError(f"stacker {name} must be {max(size, 1)} finite numbers")
             object.__setattr__(self, name, value)
         if not math.isfinite(self.intercept) or not (self.scale > 0).all():
             raise ValueError("stacker scale must be positive and its intercept finite")
 
+    @property
+    def size(self) -> int:
+        """How many inputs it combines."""
+        return int(self.coef.size)
+
     def decision(self, features: Array) -> Array:
         """One score per row, summed column by column: the same number for a text whether it
         is scored alone or in a batch (a matrix product's order depends on the batch)."""
+        if features.shape[1:] != (self.size,):
+            raise ValueError(f"the stacker takes {self.size} inputs, got {features.shape[1:]}")
         standardized: Array = (features - self.mean) / self.scale
         result = np.full(features.shape[0], self.intercept, dtype=np.float64)
-        for k in range(N_AGGREGATES):
+        for k in range(self.size):
             result += standardized[:, k] * self.coef[k]
         return result
+
+    @classmethod
+    def fit(cls, inputs: Array, positive: Array, c: float) -> Stacker:
+        """A logistic regression (scikit-learn's, L2, `C=c`) on the standardised inputs."""
+        from sklearn.linear_model import LogisticRegression
+
+        mean = inputs.mean(axis=0)
+        scale = inputs.std(axis=0)
+        scale[scale == 0.0] = 1.0
+        model = LogisticRegression(C=c, max_iter=1000).fit((inputs - mean) / scale, positive)
+        return cls(mean, scale, np.asarray(model.coef_[0]), float(model.intercept_[0]))
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -231,6 +251,8 @@ class ContextScorer:
     def __init__(self, hasher: NgramHasher, coef: Array, intercept: float, stacker: Stacker):
         if coef.shape != (hasher.n_columns,):
             raise ValueError(f"{coef.shape[0]} coefficients for {hasher.n_columns} columns")
+        if stacker.size != N_AGGREGATES:
+            raise ValueError(f"nblr-ctx's stacker takes {N_AGGREGATES} aggregates")
         self._hasher = hasher
         self._coef = np.ascontiguousarray(coef, dtype=np.float32).reshape(-1, 1)
         self._intercept = np.array([intercept], dtype=np.float64)

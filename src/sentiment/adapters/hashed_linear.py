@@ -28,6 +28,14 @@ Format version 3 is a model with a hashed vocabulary (`hashed_vocabulary`: `nblr
 coefficients are only those of the kept columns, so a reader must not make them dense over
 `hashing.n_features`; every other column scores 0. Models with neither are still written as
 version 1. Readers refuse versions newer than theirs.
+
+Format version 4 is the `nblr-lm` model (`lm_model`): a version-3 vocabulary model whose header
+also has `"language_model": {"ngram_max", "order", "tokens", "vocabulary", "discount", "stacker":
+Stacker.to_json()}`, with the arrays `lm_columns_<n>` (int32, sorted), `lm_counts_<n>` (uint32,
+(len, 2)) and, below the top order, `lm_histories_<n>` (uint32, (len, 4)) of the class language
+models for each order n (`class_lm.LanguageModelTables`); `hashing` gives n-grams up to
+max(ngram_max, order) tokens, the NB-LR coefficients read those up to `ngram_max`, and the texts
+are scored by `lm_scoring.LmStackScorer`, as the scikit-learn estimator does.
 """
 
 from __future__ import annotations
@@ -42,8 +50,10 @@ from typing import Any
 
 import numpy as np
 
+from sentiment.adapters.class_lm import LanguageModelTables
 from sentiment.adapters.column_index import ColumnIndex
-from sentiment.adapters.context_scoring import ContextScorer, Stacker
+from sentiment.adapters.context_scoring import N_AGGREGATES, ContextScorer, Stacker
+from sentiment.adapters.lm_scoring import N_INPUTS, LmStackScorer
 from sentiment.adapters.text_hashing import (
     HashingSettings,
     NegationMarking,
@@ -57,12 +67,17 @@ from sentiment.domain.ports import Classifier
 Array = np.ndarray[Any, Any]
 
 FORMAT = "sentiment.hashed-linear"
-FORMAT_VERSION = 3  # the newest this module reads and writes
+FORMAT_VERSION = 4  # the newest this module reads and writes
 PLAIN_VERSION = 1  # written for models with neither context nor vocabulary (all readers)
 CONTEXT_VERSION = 2  # nblr-ctx
 VOCABULARY_VERSION = 3  # coefficients of the listed columns only
+LANGUAGE_MODEL_VERSION = 4  # nblr-lm
 FILE_NAME = "serving.npz"
 _ARRAYS = {"header", "coef_features", "coef_scores", "coef_values", "intercept", "idf"}
+_MAX_ORDER = 5
+_LM_KINDS = ("columns", "counts", "histories")
+_LM_ARRAYS = {f"lm_{kind}_{n}" for kind in _LM_KINDS for n in range(1, _MAX_ORDER + 1)}
+_LM_KEYS = {"ngram_max", "order", "tokens", "vocabulary", "discount", "stacker"}
 _MAX_SCORES = 1024
 
 
@@ -84,6 +99,15 @@ class ContextSettings:
 
 
 @dataclass(frozen=True)
+class LanguageModelSettings:
+    """nblr-lm: the class language models, the stacker, and the NB-LR's longest n-grams."""
+
+    tables: LanguageModelTables
+    stacker: Stacker
+    ngram_max: int
+
+
+@dataclass(frozen=True)
 class HashedLinearModel:
     """Everything needed to score texts: hashing, optional TF-IDF, coefficients, classes."""
 
@@ -98,6 +122,7 @@ class HashedLinearModel:
     context: ContextSettings | None = None
     # The hashed columns that `coef`'s rows belong to (sorted int32), or None: one per column.
     columns: Array | None = None
+    language_model: LanguageModelSettings | None = None
 
     def __post_init__(self) -> None:
         if self.columns is not None and (
@@ -106,6 +131,10 @@ class HashedLinearModel:
             or self.columns.shape != (self.coef.shape[0],)
         ):
             raise ValueError("a vocabulary: one column per coefficient row, no context, no TF-IDF")
+        if self.language_model is not None and (
+            self.columns is None or self.coef.shape[1] != 1 or self.score_scale != 1.0
+        ):
+            raise ValueError("a language model: with a vocabulary, two classes, no score scale")
 
     def save(self, path: Path) -> None:
         """Write the model file (see the module docstring for the format)."""
@@ -115,6 +144,8 @@ class HashedLinearModel:
         version = PLAIN_VERSION
         if self.context is not None:
             version = CONTEXT_VERSION
+        elif self.language_model is not None:
+            version = LANGUAGE_MODEL_VERSION
         elif self.columns is not None:
             version = VOCABULARY_VERSION
         header = {
@@ -141,6 +172,16 @@ class HashedLinearModel:
                 "negation": self.context.negation.to_json(),
                 "stacker": self.context.stacker.to_json(),
             }
+        if self.language_model is not None:
+            lm = self.language_model
+            header["language_model"] = {
+                "ngram_max": lm.ngram_max,
+                "order": lm.tables.order,
+                "tokens": lm.tables.tokens.tolist(),
+                "vocabulary": lm.tables.vocabulary,
+                "discount": lm.tables.discount,
+                "stacker": lm.stacker.to_json(),
+            }
         arrays: dict[str, Array] = {
             "header": np.frombuffer(json.dumps(header).encode("utf-8"), dtype=np.uint8),
             "coef_features": features.astype(np.int32),
@@ -150,6 +191,13 @@ class HashedLinearModel:
         }
         if self.tfidf is not None and self.tfidf.idf is not None:
             arrays["idf"] = np.asarray(self.tfidf.idf, dtype=np.float32)
+        if self.language_model is not None:
+            tables = self.language_model.tables
+            for n in range(1, tables.order + 1):
+                arrays[f"lm_columns_{n}"] = tables.columns[n - 1]
+                arrays[f"lm_counts_{n}"] = tables.counts[n - 1]
+                if n < tables.order:
+                    arrays[f"lm_histories_{n}"] = tables.histories[n - 1]
         with path.open("wb") as handle:
             np.savez_compressed(handle, allow_pickle=False, **arrays)
 
@@ -161,7 +209,7 @@ class HashedLinearModel:
             with np.load(path, allow_pickle=False) as archive:
                 names = set(archive.files)
                 if not {"header", "coef_features", "coef_scores", "coef_values"} <= names or (
-                    names - _ARRAYS
+                    names - _ARRAYS - _LM_ARRAYS
                 ):
                     raise ModelLoadError(f"{where}: unexpected arrays {sorted(names)}")
                 arrays = {name: archive[name] for name in names}
@@ -180,18 +228,23 @@ class HashedLinearModel:
         if not isinstance(header, dict):
             raise ValueError("the header is not a JSON object")
         version = header.get("format_version")
-        versions = (PLAIN_VERSION, CONTEXT_VERSION, VOCABULARY_VERSION)
+        versions = (PLAIN_VERSION, CONTEXT_VERSION, VOCABULARY_VERSION, LANGUAGE_MODEL_VERSION)
         if header.get("format") != FORMAT or version not in versions:
             raise ValueError(
                 f"format {header.get('format')!r} version {version!r}, "
                 f"expected {FORMAT!r} version {', '.join(map(str, versions))}"
             )
         hashing = HashingSettings.from_json(header["hashing"])
-        vocabulary = version == VOCABULARY_VERSION
+        vocabulary = version in (VOCABULARY_VERSION, LANGUAGE_MODEL_VERSION)
         if header.get("vocabulary", False) is not vocabulary:
             raise ValueError(f"version {version} with vocabulary {header.get('vocabulary')!r}")
         if vocabulary and (header["tfidf"] is not None or "context" in header):
             raise ValueError("a vocabulary model has no TF-IDF and no context")
+        language_model = None
+        if version == LANGUAGE_MODEL_VERSION:
+            language_model = _language_model(header, arrays, hashing)
+        elif "language_model" in header or any(name.startswith("lm_") for name in arrays):
+            raise ValueError(f"version {version} has no language model")
         context = None
         if version == CONTEXT_VERSION:
             spec = header["context"]
@@ -200,6 +253,8 @@ class HashedLinearModel:
             context = ContextSettings(
                 NegationMarking.from_json(spec["negation"]), Stacker.from_json(spec["stacker"])
             )
+            if context.stacker.size != N_AGGREGATES:
+                raise ValueError(f"the stacker takes {context.stacker.size} inputs, not 8")
             if header["tfidf"] is not None or not hashing.binary or hashing.norm is not None:
                 raise ValueError("a context model has binary hashed features, without TF-IDF")
             NgramHasher(hashing, negation=context.negation)  # validates (n_features <= 2**30)
@@ -267,7 +322,54 @@ class HashedLinearModel:
             hyperparameters=hyperparameters,
             context=context,
             columns=None if columns is None else columns.astype(np.int32),
+            language_model=language_model,
         )
+
+
+def _language_model(
+    header: dict[str, Any], arrays: dict[str, Array], hashing: HashingSettings
+) -> LanguageModelSettings:
+    """The language-model part of a version-4 file. Raises ValueError when it is malformed."""
+    spec = header["language_model"]
+    if not isinstance(spec, dict) or set(spec) != _LM_KEYS:
+        raise ValueError(f"language_model must have exactly the keys {', '.join(sorted(_LM_KEYS))}")
+    order, ngram_max = spec["order"], spec["ngram_max"]
+    longest = hashing.ngram_range[1]
+    if not (
+        isinstance(order, int)
+        and isinstance(ngram_max, int)
+        and 1 <= order <= _MAX_ORDER
+        and 1 <= ngram_max <= longest == max(order, ngram_max)
+    ):
+        raise ValueError(f"order {order!r} and ngram_max {ngram_max!r} for n-grams up to {longest}")
+    if not hashing.binary or hashing.norm is not None:
+        raise ValueError("a language model reads binary hashed features, without normalisation")
+    names = {f"lm_{kind}_{n}" for kind in _LM_KINDS[:2] for n in range(1, order + 1)}
+    names |= {f"lm_histories_{n}" for n in range(1, order)}
+    if {name for name in arrays if name.startswith("lm_")} != names:
+        raise ValueError(f"expected the arrays {sorted(names)}")
+    columns = tuple(arrays[f"lm_columns_{n}"] for n in range(1, order + 1))
+    if any(c.size and int(c[-1]) >= hashing.n_features for c in columns):
+        raise ValueError("a language-model column is outside the hashed features")
+    tokens, vocabulary, discount = spec["tokens"], spec["vocabulary"], spec["discount"]
+    if not (
+        isinstance(tokens, list)
+        and all(isinstance(t, int) for t in tokens)
+        and isinstance(discount, int | float)
+    ):
+        raise ValueError("language model tokens must be integers and its discount a number")
+    tables = LanguageModelTables(
+        columns=columns,
+        counts=tuple(arrays[f"lm_counts_{n}"] for n in range(1, order + 1)),
+        histories=tuple(arrays[f"lm_histories_{n}"] for n in range(1, order)),
+        tokens=np.asarray(tokens, dtype=np.int64),
+        vocabulary=vocabulary,
+        discount=float(discount),
+    )
+    stacker = Stacker.from_json(spec["stacker"])
+    if stacker.size != N_INPUTS:
+        raise ValueError(f"the stacker takes {stacker.size} inputs, not {N_INPUTS}")
+    return LanguageModelSettings(tables, stacker, ngram_max)
 
 
 class HashedLinearClassifier(Classifier):
@@ -290,11 +392,24 @@ class HashedLinearClassifier(Classifier):
         self._plain = tfidf is None and model.hashing.norm is None
         # Binary plain features are 1s: no need to multiply the coefficients by them.
         self._weighted = not (self._plain and model.hashing.binary)
+        lm = model.language_model
         # Where a hashed column's coefficients are (a vocabulary model), or None: row = column.
         self._index = (
-            None if model.columns is None else ColumnIndex(model.columns, model.hashing.n_features)
+            None
+            if model.columns is None or lm is not None  # nblr-lm: its scorer has the index
+            else ColumnIndex(model.columns, model.hashing.n_features)
         )
-        self._context: ContextScorer | None = None
+        self._context: ContextScorer | LmStackScorer | None = None
+        if lm is not None and model.columns is not None:
+            self._context = LmStackScorer(
+                self._hasher,
+                lm.ngram_max,
+                model.columns,
+                model.coef[:, 0],
+                float(self._intercept[0]),
+                lm.tables,
+                lm.stacker,
+            )
         if model.context is not None:
             if model.score_scale != 1.0:
                 raise ModelLoadError("a context model has no score scale")

@@ -1,9 +1,9 @@
 """Export a fitted SklearnClassifier as a HashedLinearModel: the pickle-free serving artifact.
 
 A pipeline of `HashingVectorizer [+ HashedVocabulary | TfidfTransformer] + LogisticRegression`
-whose hashing `NgramHasher` reproduces exports (with a vocabulary: format version 3), and so does
-`nblr-ctx` (format version 2); anything else (another step, another vectorizer) does not, and is
-served from its skops file instead.
+whose hashing `NgramHasher` reproduces exports (with a vocabulary: format version 3), and so do
+`nblr-ctx` (format version 2) and `nblr-lm` (format version 4); anything else (another step,
+another vectorizer) does not, and is served from its skops file instead.
 """
 
 from __future__ import annotations
@@ -13,8 +13,14 @@ from sklearn.feature_extraction.text import HashingVectorizer, TfidfTransformer
 from sklearn.linear_model import LogisticRegression
 
 from sentiment.adapters.context_model import NegationContextClassifier
-from sentiment.adapters.hashed_linear import ContextSettings, HashedLinearModel, TfidfSettings
+from sentiment.adapters.hashed_linear import (
+    ContextSettings,
+    HashedLinearModel,
+    LanguageModelSettings,
+    TfidfSettings,
+)
 from sentiment.adapters.hashed_vocabulary import HashedVocabulary
+from sentiment.adapters.lm_model import NbLanguageModelClassifier
 from sentiment.adapters.nb_logistic import dense_coef
 from sentiment.adapters.sklearn_classifier import SklearnClassifier
 from sentiment.adapters.text_hashing import HashingSettings
@@ -25,6 +31,8 @@ def hashed_linear_model(classifier: SklearnClassifier) -> HashedLinearModel | No
     steps = [step for _, step in classifier.pipeline.steps]
     if len(steps) == 1 and isinstance(steps[0], NegationContextClassifier):
         return _context_model(classifier, steps[0])
+    if len(steps) == 1 and isinstance(steps[0], NbLanguageModelClassifier):
+        return _language_model(classifier, steps[0])
     vectorizer, model, middle = steps[0], steps[-1], steps[1:-1]
     vocabulary = middle.pop(0) if middle and isinstance(middle[0], HashedVocabulary) else None
     if not (
@@ -76,4 +84,20 @@ def _context_model(
         intercept=np.asarray(model.intercept_, dtype=np.float32).reshape(1),
         hyperparameters=classifier.hyperparameters(),
         context=ContextSettings(model.negation(), model.stacker()),
+    )
+
+
+def _language_model(
+    classifier: SklearnClassifier, model: NbLanguageModelClassifier
+) -> HashedLinearModel:
+    """nblr-lm: its kept columns and coefficients, language models and stacker."""
+    return HashedLinearModel(
+        model_type=classifier.model_type,
+        classes=classifier.classes,
+        hashing=HashingSettings.of(model.hasher_vectorizer()),
+        coef=np.ascontiguousarray(model.coef_, dtype=np.float32).reshape(-1, 1),
+        intercept=np.asarray(model.intercept_, dtype=np.float32).reshape(1),
+        hyperparameters=classifier.hyperparameters(),
+        columns=np.asarray(model.columns_, dtype=np.int32),
+        language_model=LanguageModelSettings(model.tables(), model.stacker(), int(model.ngram_max)),
     )

@@ -1,8 +1,8 @@
 """SklearnClassifier: a HashingVectorizer + linear model pipeline behind the Classifier port.
 
-Three model types:
+Four model types:
 
-- `nblr` (default, accurate): binary word 1-3grams hashed into 2**30 columns (almost free of
+- `nblr` (fast and accurate): binary word 1-3grams hashed into 2**30 columns (almost free of
   collisions), of which `HashedVocabulary` keeps those seen in `min_df` training texts, weighted
   by their naive-Bayes log-count ratio, then logistic regression (see `nb_logistic`). The NB
   weights are folded into the coefficients after fitting, so the stored model is a
@@ -12,14 +12,19 @@ Three model types:
   and negation-marked n-grams, that also scores every sentence; a small logistic regression
   combines the review's and its sentences' scores (see `context_model`). Its pipeline is the one
   `NegationContextClassifier` step, a class of ours in the trusted skops types.
+- `nblr-lm` (default, most accurate, two classes): `nblr`, plus two class-conditional n-gram
+  language models (one per class, over the same hashed n-grams, in order); a small logistic
+  regression weighs the NB-LR score against the language models' log-likelihood ratio (see
+  `lm_model`, `class_lm`). Its pipeline is the one `NbLanguageModelClassifier` step, a class of
+  ours in the trusted skops types.
 - `tfidf-lr` (fast baseline): hashed word 1-2gram counts, sublinear TF-IDF, logistic regression.
 
 All tokenize words plus `!` and `?`, drop the `br` of `<br />`, and hash into 2**n_features_log2
-columns (`nblr` then keeps the columns it saw; the others use them all). Features are computed by
-`text_hashing.NgramHasher`, which returns exactly the matrix `HashingVectorizer.transform` does,
-several times faster; predictions go through a lean path (features, one sparse product, sigmoid or
-softmax) that returns exactly what `Pipeline.predict_proba` returns, without scikit-learn's per-call
-validation.
+columns (`nblr` and `nblr-lm` then keep the columns they saw; the others use them all). Features
+are computed by `text_hashing.NgramHasher`, which returns exactly the matrix
+`HashingVectorizer.transform` does, several times faster; predictions go through a lean path
+(features, one sparse product, sigmoid or softmax) that returns exactly what
+`Pipeline.predict_proba` returns, without scikit-learn's per-call validation.
 """
 
 from __future__ import annotations
@@ -44,6 +49,8 @@ from sentiment.adapters.column_index import ColumnIndex
 from sentiment.adapters.context_model import NegationContextClassifier
 from sentiment.adapters.context_scoring import ContextScorer
 from sentiment.adapters.hashed_vocabulary import HashedVocabulary
+from sentiment.adapters.lm_model import NbLanguageModelClassifier
+from sentiment.adapters.lm_scoring import LmStackScorer
 from sentiment.adapters.nb_logistic import NbSettings, compact, dense_coef, fit_nb_logistic
 from sentiment.adapters.text_hashing import WORDS_AND_MARKS, NgramHasher, hasher_for
 from sentiment.domain.errors import ClassifierError, NotFittedError
@@ -80,6 +87,20 @@ DEFAULTS: dict[str, dict[str, ParamValue]] = {
         "inner_folds": 3,
         "stack_C": 1.0,
     },
+    "nblr-lm": {
+        "ngram_max": 3,
+        "n_features_log2": 30,
+        "C": 0.3,
+        "nb_alpha": 1.0,
+        "beta": 0.25,
+        "min_df": 3,
+        "max_iter": 1000,
+        "lm_order": 3,
+        "lm_min_count": 2,
+        "lm_discount": 0.75,
+        "inner_folds": 3,
+        "stack_C": 1.0,
+    },
     "tfidf-lr": {
         "ngram_max": 2,
         "n_features_log2": 20,
@@ -87,7 +108,9 @@ DEFAULTS: dict[str, dict[str, ParamValue]] = {
         "max_iter": 1000,
     },
 }
-DEFAULT_MODEL_TYPE = "nblr"
+DEFAULT_MODEL_TYPE = "nblr-lm"
+# Model types whose stacker scores one class against the other: they fit two classes only.
+TWO_CLASSES_ONLY = frozenset({"nblr-ctx", "nblr-lm"})
 
 # Allowed range of every hyperparameter: (type, lowest, highest); bounds are inclusive.
 _BOUNDS: dict[str, tuple[type, float, float]] = {
@@ -102,11 +125,15 @@ _BOUNDS: dict[str, tuple[type, float, float]] = {
     "negation_window": (int, 1, 50),
     "inner_folds": (int, 2, 10),
     "stack_C": (float, 1e-6, 1e6),
+    "lm_order": (int, 1, 5),
+    "lm_min_count": (int, 1, 1_000_000),
+    "lm_discount": (float, 0.01, 0.99),
 }
 # nblr stores only the columns it saw (HashedVocabulary): its space can be as large as hashing
 # allows. The others store a dense coefficient per column.
 _TYPE_BOUNDS: dict[str, dict[str, tuple[type, float, float]]] = {
     "nblr": {"n_features_log2": (int, 1, 30)},
+    "nblr-lm": {"n_features_log2": (int, 1, 30)},
 }
 
 
@@ -197,8 +224,8 @@ class SklearnClassifier(Classifier):
         self._binary = False
         # The hasher that scores single texts without a sparse matrix, when exact (see _scores).
         self._one_by_one: NgramHasher | None = None
-        # nblr-ctx: the whole model scores (see context_scoring).
-        self._context: ContextScorer | None = None
+        # nblr-ctx and nblr-lm: the whole model scores (see context_scoring, lm_scoring).
+        self._context: ContextScorer | LmStackScorer | None = None
         if pipeline is not None:
             self._use(pipeline)
 
@@ -221,7 +248,7 @@ class SklearnClassifier(Classifier):
     def vectorizer(self) -> HashingVectorizer:
         """The hashing of the texts (for nblr-ctx: of its plain block)."""
         step = self.pipeline[0]
-        if isinstance(step, NegationContextClassifier):
+        if isinstance(step, NegationContextClassifier | NbLanguageModelClassifier):
             return step.block_vectorizer()
         assert isinstance(step, HashingVectorizer)
         return step
@@ -240,6 +267,8 @@ class SklearnClassifier(Classifier):
                 pipeline = self._fit_nblr(list(texts), y)
             elif self._model_type == "nblr-ctx":
                 pipeline = self._fit_context(list(texts), y)
+            elif self._model_type == "nblr-lm":
+                pipeline = self._fit_language_model(list(texts), y)
             else:
                 pipeline = self._fit_tfidf(list(texts), y)
         except (ValueError, TypeError, MemoryError) as exc:
@@ -282,9 +311,11 @@ class SklearnClassifier(Classifier):
     def _use(self, pipeline: Pipeline) -> None:
         """Adopt a fitted pipeline and precompute what the lean prediction path needs."""
         steps = [step for _, step in pipeline.steps]
-        if len(steps) == 1 and isinstance(steps[0], NegationContextClassifier):
+        if len(steps) == 1 and isinstance(
+            steps[0], NegationContextClassifier | NbLanguageModelClassifier
+        ):
             if not hasattr(steps[0], "coef_"):
-                raise ClassifierError("expected a fitted NegationContextClassifier")
+                raise ClassifierError(f"expected a fitted {type(steps[0]).__name__}")
             self._pipeline = pipeline
             self._context = steps[0].scorer()
             self._classes = tuple(str(c) for c in steps[0].classes_)
@@ -333,7 +364,7 @@ class SklearnClassifier(Classifier):
     def _scores(self, texts: list[str]) -> Array:
         """`X @ coef_.T + intercept_`, as LinearClassifierMixin.decision_function computes it.
 
-        nblr-ctx: its class probabilities (`ContextScorer.predict_proba`)."""
+        nblr-ctx and nblr-lm: their class probabilities (their scorer's `predict_proba`)."""
         if self._context is not None:
             return self._context.predict_proba(texts)
         if len(texts) == 1 and self._one_by_one is not None:
@@ -410,6 +441,24 @@ class SklearnClassifier(Classifier):
             min_df=self._int("min_df"),
             max_iter=self._int("max_iter"),
             negation_window=self._int("negation_window"),
+            inner_folds=self._int("inner_folds"),
+            stack_C=self._float("stack_C"),
+        )
+        model.fit(texts, labels)
+        return Pipeline([("classifier", model)])
+
+    def _fit_language_model(self, texts: list[str], labels: Array) -> Pipeline:
+        model = NbLanguageModelClassifier(
+            ngram_max=self._int("ngram_max"),
+            n_features_log2=self._int("n_features_log2"),
+            C=self._float("C"),
+            nb_alpha=self._float("nb_alpha"),
+            beta=self._float("beta"),
+            min_df=self._int("min_df"),
+            max_iter=self._int("max_iter"),
+            lm_order=self._int("lm_order"),
+            lm_min_count=self._int("lm_min_count"),
+            lm_discount=self._float("lm_discount"),
             inner_folds=self._int("inner_folds"),
             stack_C=self._float("stack_C"),
         )

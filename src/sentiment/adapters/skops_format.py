@@ -20,6 +20,7 @@ TRUSTED_TYPES: tuple[str, ...] = (
     "sklearn.linear_model._logistic.LogisticRegression",
     "sentiment.adapters.context_model.NegationContextClassifier",
     "sentiment.adapters.hashed_vocabulary.HashedVocabulary",
+    "sentiment.adapters.lm_model.NbLanguageModelClassifier",
     "builtins.list",
     "builtins.tuple",
     "builtins.dict",

@@ -209,6 +209,14 @@ def hasher_for(vectorizer: HashingVectorizer | HashingSettings) -> NgramHasher |
         return None
 
 
+class _ByToken:
+    """What `NgramHasher._occurrences` fills for `token_ngrams`."""
+
+    def __init__(self) -> None:
+        self.docs = np.zeros(0, dtype=np.int32)
+        self.grams = np.zeros((0, 0), dtype=np.int32)
+
+
 class NgramHasher:
     """`HashingVectorizer.transform` for word n-grams, computed with numpy over a batch.
 
@@ -267,6 +275,11 @@ class NgramHasher:
     def n_features(self) -> int:
         """Columns of one block (of the vectorizer)."""
         return self._n_features
+
+    @property
+    def ngram_max(self) -> int:
+        """Tokens in the longest n-grams."""
+        return self._ngram_range[1]
 
     @property
     def n_columns(self) -> int:
@@ -373,6 +386,26 @@ class NgramHasher:
         )
         return (rows, columns), (span_rows, span_columns)
 
+    def token_ngrams(self, texts: Sequence[str]) -> tuple[Array, Array]:
+        """Every token of the texts in order, with the n-grams that end at it: (the text of
+        each token, int32 (n_tokens,); the columns of the n-grams of 1..ngram_max tokens ending
+        at it, int32 (ngram_max, n_tokens), -1 where an n-gram would start before its text or is
+        shorter than the vectorizer's smallest). The n-grams are those `transform` counts.
+
+        This is what an n-gram language model reads (`class_lm`). Not for negation marking.
+        """
+        if self._negation is not None:
+            raise ValueError("token_ngrams is for hashers without negation marking")
+        self._check(texts)
+        docs: list[Array] = []
+        grams: list[Array] = []
+        for i in range(0, len(texts), _BATCH):
+            by_token = _ByToken()
+            self._occurrences(texts[i : i + _BATCH], None, by_token)
+            docs.append(by_token.docs + i)
+            grams.append(by_token.grams)
+        return np.concatenate(docs).astype(np.int32), np.concatenate(grams, axis=1)
+
     def _key_bits(self, spans: Sequence[Sequence[tuple[int, int]]]) -> tuple[int, int]:
         """Bits of the column and of the span (within its text, + 1) in `_pairs`' sort key."""
         most = max((len(s) for s in spans), default=0)
@@ -457,10 +490,16 @@ class NgramHasher:
         return whole, self._rows(span_of_gram[inside], columns[inside], n_spans)
 
     def _occurrences(
-        self, texts: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]] | None
+        self,
+        texts: Sequence[str],
+        spans: Sequence[Sequence[tuple[int, int]]] | None,
+        by_token: _ByToken | None = None,
     ) -> tuple[Array | None, Array, Array | None]:
         """Every n-gram occurrence of a chunk: (the text holding it, or None when the chunk is
-        one text; its column; with `spans`, the span wholly holding it or -1, else None)."""
+        one text; its column; with `spans`, the span wholly holding it or -1, else None).
+
+        With `by_token` (no negation marking), also fills it with each token's text and the
+        columns of the n-grams ending at it (see `token_ngrams`)."""
         n_docs = len(texts)
         joined = texts[0] if n_docs == 1 else _SEPARATOR.join(texts)
         # One `lower` for the whole batch equals one per text: the separator is not a cased or
@@ -500,7 +539,7 @@ class NgramHasher:
         gram_docs: list[Array] = []
         gram_first: list[Array] = []  # index of the first token (negation marking, spans)
         gram_n: list[Array] = []
-        marking = self._negation is not None or span_of is not None
+        marking = self._negation is not None or span_of is not None or by_token is not None
         for n in range(self._ngram_range[0], self._ngram_range[1] + 1):
             count = n_tokens - n + 1
             if count <= 0:
@@ -518,6 +557,9 @@ class NgramHasher:
             if token is not None:
                 gram_first.append(token)
                 gram_n.append(np.full(token.size, n, dtype=np.int32))
+        if by_token is not None:
+            by_token.docs = np.zeros(n_tokens, np.int32) if docs is None else docs
+            by_token.grams = np.full((self._ngram_range[1], n_tokens), -1, dtype=np.int32)
         if not gram_starts:  # no text has enough tokens for one n-gram
             nothing = np.zeros(0, dtype=np.int64)
             return (None if docs is None else nothing), nothing, None
@@ -540,6 +582,9 @@ class NgramHasher:
             )
             columns = _column(hashes, self._n_features)
             columns, rehashed = columns[: start.size], columns[start.size :]
+        if by_token is not None:
+            orders = np.concatenate(gram_n)
+            by_token.grams[orders - 1, np.concatenate(gram_first) + orders - 1] = columns
         span_of_gram = None
         if span_of is not None:
             # An n-gram lies in a span when its first and last tokens do (spans are contiguous).

@@ -67,9 +67,10 @@ class Settings(BaseSettings):
 
     # -- training -----------------------------------------------------------------------------
     model_type: str = Field(
-        "nblr",
-        description="Model type: `nblr` (default), `nblr-ctx` (`nblr` with negation marking and "
-        "sentence scores, opt-in) or `tfidf-lr`.",
+        "nblr-lm",
+        description="Model type: `nblr-lm` (default: `nblr` stacked with class n-gram language "
+        "models, two classes), `nblr` (NB-weighted logistic regression), `nblr-ctx` (`nblr` with "
+        "negation marking and sentence scores, two classes) or `tfidf-lr` (baseline).",
     )
     hyperparameters: dict[str, str | int | float | bool] = Field(
         default_factory=dict,

@@ -57,8 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--random-state", type=int, help="seed (default: 42)")
     parser.add_argument(
         "--model-type",
-        help="nblr (default, accurate), nblr-ctx (nblr with negation marking and sentence "
-        "scores) or tfidf-lr (fast)",
+        help="nblr-lm (default, most accurate: nblr with class n-gram language models), nblr "
+        "(faster), nblr-ctx (nblr with negation marking and sentence scores) or tfidf-lr "
+        "(baseline)",
     )
     parser.add_argument(
         "--param",
