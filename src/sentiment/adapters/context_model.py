@@ -25,7 +25,7 @@ from sklearn.model_selection import StratifiedKFold
 
 from sentiment.adapters.context_scoring import ContextScorer, Stacker, features
 from sentiment.adapters.nb_logistic import NbSettings, fit_folded
-from sentiment.adapters.scorer_cache import ScorerCache
+from sentiment.adapters.scorer_cache import ScoredClassifier
 from sentiment.adapters.text_hashing import (
     NEGATORS,
     WORDS_AND_MARKS,
@@ -38,7 +38,7 @@ Array = np.ndarray[Any, Any]
 STOP_WORDS = ("br",)
 
 
-class NegationContextClassifier(ScorerCache, ClassifierMixin, BaseEstimator):  # type: ignore[misc]
+class NegationContextClassifier(ScoredClassifier, ClassifierMixin, BaseEstimator):  # type: ignore[misc]
     """Texts in, labels out: see the module docstring."""
 
     def __init__(
@@ -96,13 +96,8 @@ class NegationContextClassifier(ScorerCache, ClassifierMixin, BaseEstimator):  #
             intercept=float(self.stack_intercept_),
         )
 
-    def scorer(self) -> ContextScorer:
-        """The fitted model's scorer (built once, see `scorer_cache`)."""
-        return self.cached_scorer(
-            lambda: ContextScorer(
-                self.hasher(), self.coef_, float(self.intercept_[0]), self.stacker()
-            )
-        )
+    def _build_scorer(self) -> ContextScorer:
+        return ContextScorer(self.hasher(), self.coef_, float(self.intercept_[0]), self.stacker())
 
     # -- scikit-learn's interface -----------------------------------------------------------
 
@@ -154,14 +149,3 @@ class NegationContextClassifier(ScorerCache, ClassifierMixin, BaseEstimator):  #
         self.stack_coef_ = stack.coef
         self.stack_intercept_ = stack.intercept
         return self
-
-    def decision_function(self, x: Sequence[str] | Array) -> Array:
-        return self.scorer().decision_function([str(t) for t in x])
-
-    def predict_proba(self, x: Sequence[str] | Array) -> Array:
-        return self.scorer().predict_proba([str(t) for t in x])
-
-    def predict(self, x: Sequence[str] | Array) -> Array:
-        classes: Array = self.classes_
-        result: Array = classes[(self.decision_function(x) > 0).astype(np.int64)]
-        return result

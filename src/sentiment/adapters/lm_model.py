@@ -33,7 +33,7 @@ from sentiment.adapters.context_scoring import Stacker
 from sentiment.adapters.hashed_vocabulary import HashedVocabulary
 from sentiment.adapters.lm_scoring import N_INPUTS, LmStackScorer, nb_pairs, stacker_inputs
 from sentiment.adapters.nb_logistic import NbSettings, fit_folded
-from sentiment.adapters.scorer_cache import ScorerCache
+from sentiment.adapters.scorer_cache import ScoredClassifier
 from sentiment.adapters.text_hashing import WORDS_AND_MARKS, NgramHasher
 
 Array = np.ndarray[Any, Any]
@@ -41,7 +41,7 @@ Array = np.ndarray[Any, Any]
 STOP_WORDS = ("br",)
 
 
-class NbLanguageModelClassifier(ScorerCache, ClassifierMixin, BaseEstimator):  # type: ignore[misc]
+class NbLanguageModelClassifier(ScoredClassifier, ClassifierMixin, BaseEstimator):  # type: ignore[misc]
     """Texts in, labels out: see the module docstring."""
 
     def __init__(
@@ -117,10 +117,6 @@ class NbLanguageModelClassifier(ScorerCache, ClassifierMixin, BaseEstimator):  #
             coef=self.stack_coef_,
             intercept=float(self.stack_intercept_),
         )
-
-    def scorer(self) -> LmStackScorer:
-        """The fitted model's scorer (built once, see `scorer_cache`)."""
-        return self.cached_scorer(self._build_scorer)
 
     def _build_scorer(self) -> LmStackScorer:
         return LmStackScorer(
@@ -215,17 +211,6 @@ class NbLanguageModelClassifier(ScorerCache, ClassifierMixin, BaseEstimator):  #
             int(self.lm_min_count),
             float(self.lm_discount),
         )
-
-    def decision_function(self, x: Sequence[str] | Array) -> Array:
-        return self.scorer().decision_function([str(t) for t in x])
-
-    def predict_proba(self, x: Sequence[str] | Array) -> Array:
-        return self.scorer().predict_proba([str(t) for t in x])
-
-    def predict(self, x: Sequence[str] | Array) -> Array:
-        classes: Array = self.classes_
-        result: Array = classes[(self.decision_function(x) > 0).astype(np.int64)]
-        return result
 
 
 def _tokens_of(docs: Array, grams: Array, texts: Array, n_texts: int) -> tuple[Array, Array]:
