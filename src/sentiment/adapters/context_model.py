@@ -26,16 +26,10 @@ from sklearn.model_selection import StratifiedKFold
 from sentiment.adapters.context_scoring import ContextScorer, Stacker, features
 from sentiment.adapters.nb_logistic import NbSettings, fit_folded
 from sentiment.adapters.scorer_cache import ScoredClassifier
-from sentiment.adapters.text_hashing import (
-    NEGATORS,
-    WORDS_AND_MARKS,
-    NegationMarking,
-    NgramHasher,
-)
+from sentiment.adapters.text_hashing import NEGATORS, NegationMarking, NgramHasher
+from sentiment.adapters.word_features import word_vectorizer
 
 Array = np.ndarray[Any, Any]
-
-STOP_WORDS = ("br",)
 
 
 class NegationContextClassifier(ScoredClassifier, ClassifierMixin, BaseEstimator):  # type: ignore[misc]
@@ -71,30 +65,13 @@ class NegationContextClassifier(ScoredClassifier, ClassifierMixin, BaseEstimator
 
     def block_vectorizer(self) -> HashingVectorizer:
         """The HashingVectorizer of one block (the plain n-grams)."""
-        return HashingVectorizer(
-            token_pattern=WORDS_AND_MARKS,
-            stop_words=list(STOP_WORDS),
-            ngram_range=(1, int(self.ngram_max)),
-            n_features=2 ** int(self.n_features_log2),
-            alternate_sign=False,
-            binary=True,
-            norm=None,
-            dtype=np.float32,
-        )
+        return word_vectorizer(int(self.ngram_max), int(self.n_features_log2))
 
     def negation(self) -> NegationMarking:
         return NegationMarking(window=int(self.negation_window), negators=NEGATORS)
 
     def hasher(self) -> NgramHasher:
         return NgramHasher(self.block_vectorizer(), negation=self.negation())
-
-    def stacker(self) -> Stacker:
-        return Stacker(
-            mean=self.stack_mean_,
-            scale=self.stack_scale_,
-            coef=self.stack_coef_,
-            intercept=float(self.stack_intercept_),
-        )
 
     def _build_scorer(self) -> ContextScorer:
         return ContextScorer(self.hasher(), self.coef_, float(self.intercept_[0]), self.stacker())

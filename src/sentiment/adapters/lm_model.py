@@ -34,11 +34,10 @@ from sentiment.adapters.hashed_vocabulary import HashedVocabulary
 from sentiment.adapters.lm_scoring import N_INPUTS, LmStackScorer, nb_pairs, stacker_inputs
 from sentiment.adapters.nb_logistic import NbSettings, fit_folded
 from sentiment.adapters.scorer_cache import ScoredClassifier
-from sentiment.adapters.text_hashing import WORDS_AND_MARKS, NgramHasher
+from sentiment.adapters.text_hashing import NgramHasher
+from sentiment.adapters.word_features import word_vectorizer
 
 Array = np.ndarray[Any, Any]
-
-STOP_WORDS = ("br",)
 
 
 class NbLanguageModelClassifier(ScoredClassifier, ClassifierMixin, BaseEstimator):  # type: ignore[misc]
@@ -78,27 +77,16 @@ class NbLanguageModelClassifier(ScoredClassifier, ClassifierMixin, BaseEstimator
 
     def block_vectorizer(self) -> HashingVectorizer:
         """The HashingVectorizer of the NB-LR's features."""
-        return self._vectorizer(int(self.ngram_max))
+        return word_vectorizer(int(self.ngram_max), int(self.n_features_log2))
 
     def hasher_vectorizer(self) -> HashingVectorizer:
         """The HashingVectorizer of the n-grams both parts read: up to max(ngram_max, lm_order)
         tokens."""
-        return self._vectorizer(max(int(self.ngram_max), int(self.lm_order)))
+        longest = max(int(self.ngram_max), int(self.lm_order))
+        return word_vectorizer(longest, int(self.n_features_log2))
 
     def hasher(self) -> NgramHasher:
         return NgramHasher(self.hasher_vectorizer())
-
-    def _vectorizer(self, longest: int) -> HashingVectorizer:
-        return HashingVectorizer(
-            token_pattern=WORDS_AND_MARKS,
-            stop_words=list(STOP_WORDS),
-            ngram_range=(1, longest),
-            n_features=2 ** int(self.n_features_log2),
-            alternate_sign=False,
-            binary=True,
-            norm=None,
-            dtype=np.float32,
-        )
 
     def tables(self) -> LanguageModelTables:
         return LanguageModelTables(
@@ -108,14 +96,6 @@ class NbLanguageModelClassifier(ScoredClassifier, ClassifierMixin, BaseEstimator
             tokens=np.asarray(self.lm_tokens_),
             vocabulary=int(self.lm_vocabulary_),
             discount=float(self.lm_discount),
-        )
-
-    def stacker(self) -> Stacker:
-        return Stacker(
-            mean=self.stack_mean_,
-            scale=self.stack_scale_,
-            coef=self.stack_coef_,
-            intercept=float(self.stack_intercept_),
         )
 
     def _build_scorer(self) -> LmStackScorer:

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from sentiment.adapters.context_scoring import StackedScorer
+from sentiment.adapters.context_scoring import StackedScorer, Stacker
 
 Array = np.ndarray[Any, Any]
 
@@ -24,7 +24,18 @@ _KEY = "_scorer_cache"
 
 class ScoredClassifier:
     """Mix into a scikit-learn classifier before `BaseEstimator`; give `_build_scorer`, and set
-    `classes_` (two) when fitting."""
+    `classes_` (two) and the stacker's `stack_mean_`, `stack_scale_`, `stack_coef_` and
+    `stack_intercept_` when fitting."""
+
+    def stacker(self) -> Stacker:
+        """The fitted stacker."""
+        fitted = self.__dict__
+        return Stacker(
+            mean=fitted["stack_mean_"],
+            scale=fitted["stack_scale_"],
+            coef=fitted["stack_coef_"],
+            intercept=float(fitted["stack_intercept_"]),
+        )
 
     def _build_scorer(self) -> StackedScorer:
         raise NotImplementedError

@@ -51,17 +51,13 @@ from sentiment.adapters.context_scoring import StackedScorer
 from sentiment.adapters.hashed_vocabulary import HashedVocabulary
 from sentiment.adapters.lm_model import NbLanguageModelClassifier
 from sentiment.adapters.nb_logistic import NbSettings, compact, dense_coef, fit_nb_logistic
-from sentiment.adapters.text_hashing import WORDS_AND_MARKS, NgramHasher, hasher_for
+from sentiment.adapters.text_hashing import NgramHasher, hasher_for
+from sentiment.adapters.word_features import word_vectorizer
 from sentiment.domain.errors import ClassifierError, NotFittedError
 from sentiment.domain.model import ParamValue, Prediction
 from sentiment.domain.ports import Classifier, ClassifierFactory
 
 Array = np.ndarray[Any, Any]
-
-# Words, plus "!" and "?" as tokens of their own: they carry sentiment.
-TOKEN_PATTERN = WORDS_AND_MARKS
-# "<br />" in IMDB reviews tokenizes to "br": drop it so it forms no n-grams.
-STOP_WORDS = ("br",)
 
 DEFAULTS: dict[str, dict[str, ParamValue]] = {
     "nblr": {
@@ -142,16 +138,7 @@ _TYPE_BOUNDS: dict[str, dict[str, tuple[type, float, float]]] = {
 
 
 def _vectorizer(ngram_max: int, n_features_log2: int, binary: bool) -> HashingVectorizer:
-    return HashingVectorizer(
-        token_pattern=TOKEN_PATTERN,
-        stop_words=list(STOP_WORDS),
-        ngram_range=(1, ngram_max),
-        n_features=2**n_features_log2,
-        alternate_sign=False,
-        binary=binary,
-        norm=None,
-        dtype=np.float32,
-    )
+    return word_vectorizer(ngram_max, n_features_log2, binary)
 
 
 def _checked(model_type: str, given: Mapping[str, ParamValue]) -> dict[str, ParamValue]:
