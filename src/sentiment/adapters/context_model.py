@@ -25,20 +25,14 @@ from sklearn.model_selection import StratifiedKFold
 
 from sentiment.adapters.context_scoring import ContextScorer, Stacker, features
 from sentiment.adapters.nb_logistic import NbSettings, fit_folded
-from sentiment.adapters.scorer_cache import ScorerCache
-from sentiment.adapters.text_hashing import (
-    NEGATORS,
-    WORDS_AND_MARKS,
-    NegationMarking,
-    NgramHasher,
-)
+from sentiment.adapters.scorer_cache import ScoredClassifier
+from sentiment.adapters.text_hashing import NEGATORS, NegationMarking, NgramHasher
+from sentiment.adapters.word_features import word_vectorizer
 
 Array = np.ndarray[Any, Any]
 
-STOP_WORDS = ("br",)
 
-
-class NegationContextClassifier(ScorerCache, ClassifierMixin, BaseEstimator):  # type: ignore[misc]
+class NegationContextClassifier(ScoredClassifier, ClassifierMixin, BaseEstimator):  # type: ignore[misc]
     """Texts in, labels out: see the module docstring."""
 
     def __init__(
@@ -71,16 +65,7 @@ class NegationContextClassifier(ScorerCache, ClassifierMixin, BaseEstimator):  #
 
     def block_vectorizer(self) -> HashingVectorizer:
         """The HashingVectorizer of one block (the plain n-grams)."""
-        return HashingVectorizer(
-            token_pattern=WORDS_AND_MARKS,
-            stop_words=list(STOP_WORDS),
-            ngram_range=(1, int(self.ngram_max)),
-            n_features=2 ** int(self.n_features_log2),
-            alternate_sign=False,
-            binary=True,
-            norm=None,
-            dtype=np.float32,
-        )
+        return word_vectorizer(int(self.ngram_max), int(self.n_features_log2))
 
     def negation(self) -> NegationMarking:
         return NegationMarking(window=int(self.negation_window), negators=NEGATORS)
@@ -88,21 +73,8 @@ class NegationContextClassifier(ScorerCache, ClassifierMixin, BaseEstimator):  #
     def hasher(self) -> NgramHasher:
         return NgramHasher(self.block_vectorizer(), negation=self.negation())
 
-    def stacker(self) -> Stacker:
-        return Stacker(
-            mean=self.stack_mean_,
-            scale=self.stack_scale_,
-            coef=self.stack_coef_,
-            intercept=float(self.stack_intercept_),
-        )
-
-    def scorer(self) -> ContextScorer:
-        """The fitted model's scorer (built once, see `scorer_cache`)."""
-        return self.cached_scorer(
-            lambda: ContextScorer(
-                self.hasher(), self.coef_, float(self.intercept_[0]), self.stacker()
-            )
-        )
+    def _build_scorer(self) -> ContextScorer:
+        return ContextScorer(self.hasher(), self.coef_, float(self.intercept_[0]), self.stacker())
 
     # -- scikit-learn's interface -----------------------------------------------------------
 
@@ -154,14 +126,3 @@ class NegationContextClassifier(ScorerCache, ClassifierMixin, BaseEstimator):  #
         self.stack_coef_ = stack.coef
         self.stack_intercept_ = stack.intercept
         return self
-
-    def decision_function(self, x: Sequence[str] | Array) -> Array:
-        return self.scorer().decision_function([str(t) for t in x])
-
-    def predict_proba(self, x: Sequence[str] | Array) -> Array:
-        return self.scorer().predict_proba([str(t) for t in x])
-
-    def predict(self, x: Sequence[str] | Array) -> Array:
-        classes: Array = self.classes_
-        result: Array = classes[(self.decision_function(x) > 0).astype(np.int64)]
-        return result

@@ -245,22 +245,19 @@ def _review_and_sentence_scores(
     return scores[: len(texts)], scores[len(texts) :]
 
 
-class ContextScorer:
-    """Scores texts with a fitted `nblr-ctx` model: base coefficients plus stacker."""
+class StackedScorer:
+    """Texts -> a few numbers per text -> the stacker's score. Subclasses give `inputs`."""
 
-    def __init__(self, hasher: NgramHasher, coef: Array, intercept: float, stacker: Stacker):
-        if coef.shape != (hasher.n_columns,):
-            raise ValueError(f"{coef.shape[0]} coefficients for {hasher.n_columns} columns")
-        if stacker.size != N_AGGREGATES:
-            raise ValueError(f"nblr-ctx's stacker takes {N_AGGREGATES} aggregates")
-        self._hasher = hasher
-        self._coef = np.ascontiguousarray(coef, dtype=np.float32).reshape(-1, 1)
-        self._intercept = np.array([intercept], dtype=np.float64)
+    def __init__(self, stacker: Stacker) -> None:
         self._stacker = stacker
         # One batch at a time per scorer: a batch of 100 reviews needs ~16 MB of temporaries,
         # and a server's thread pool would otherwise hold one such peak per thread (scoring
         # holds the GIL most of the time: running batches side by side gains little).
         self._lock = threading.Lock()
+
+    def inputs(self, texts: list[str]) -> Array:
+        """(n, stacker.size) inputs of the stacker, before standardising."""
+        raise NotImplementedError
 
     def decision_function(self, texts: Sequence[str]) -> Array:
         """The score of each text (positive: the second class), float64."""
@@ -269,11 +266,29 @@ class ContextScorer:
         if not all(isinstance(t, str) for t in texts):
             raise TypeError("texts must be str")
         with self._lock:
-            aggregated = features(self._hasher, texts, self._coef, self._intercept)
-        return self._stacker.decision(aggregated)
+            inputs = self.inputs(list(texts))
+        return self._stacker.decision(inputs)
 
     def predict_proba(self, texts: Sequence[str]) -> Array:
         """(n, 2) probabilities of the two classes, float64."""
         scores = self.decision_function(texts)
         positive = 1.0 / (1.0 + np.exp(-np.clip(scores, -700.0, 700.0)))
         return np.column_stack([1.0 - positive, positive])
+
+
+class ContextScorer(StackedScorer):
+    """Scores texts with a fitted `nblr-ctx` model: base coefficients plus stacker."""
+
+    def __init__(self, hasher: NgramHasher, coef: Array, intercept: float, stacker: Stacker):
+        if coef.shape != (hasher.n_columns,):
+            raise ValueError(f"{coef.shape[0]} coefficients for {hasher.n_columns} columns")
+        if stacker.size != N_AGGREGATES:
+            raise ValueError(f"nblr-ctx's stacker takes {N_AGGREGATES} aggregates")
+        super().__init__(stacker)
+        self._hasher = hasher
+        self._coef = np.ascontiguousarray(coef, dtype=np.float32).reshape(-1, 1)
+        self._intercept = np.array([intercept], dtype=np.float64)
+
+    def inputs(self, texts: list[str]) -> Array:
+        """(n, 8) aggregates of the texts (see the module docstring)."""
+        return features(self._hasher, texts, self._coef, self._intercept)

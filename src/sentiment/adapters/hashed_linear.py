@@ -52,7 +52,7 @@ import numpy as np
 
 from sentiment.adapters.class_lm import LanguageModelTables
 from sentiment.adapters.column_index import ColumnIndex
-from sentiment.adapters.context_scoring import N_AGGREGATES, ContextScorer, Stacker
+from sentiment.adapters.context_scoring import N_AGGREGATES, ContextScorer, StackedScorer, Stacker
 from sentiment.adapters.lm_scoring import N_INPUTS, LmStackScorer
 from sentiment.adapters.text_hashing import (
     HashingSettings,
@@ -399,7 +399,7 @@ class HashedLinearClassifier(Classifier):
             if model.columns is None or lm is not None  # nblr-lm: its scorer has the index
             else ColumnIndex(model.columns, model.hashing.n_features)
         )
-        self._context: ContextScorer | LmStackScorer | None = None
+        self._context: StackedScorer | None = None
         if lm is not None and model.columns is not None:
             self._context = LmStackScorer(
                 self._hasher,

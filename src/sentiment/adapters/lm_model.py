@@ -33,15 +33,14 @@ from sentiment.adapters.context_scoring import Stacker
 from sentiment.adapters.hashed_vocabulary import HashedVocabulary
 from sentiment.adapters.lm_scoring import N_INPUTS, LmStackScorer, nb_pairs, stacker_inputs
 from sentiment.adapters.nb_logistic import NbSettings, fit_folded
-from sentiment.adapters.scorer_cache import ScorerCache
-from sentiment.adapters.text_hashing import WORDS_AND_MARKS, NgramHasher
+from sentiment.adapters.scorer_cache import ScoredClassifier
+from sentiment.adapters.text_hashing import NgramHasher
+from sentiment.adapters.word_features import word_vectorizer
 
 Array = np.ndarray[Any, Any]
 
-STOP_WORDS = ("br",)
 
-
-class NbLanguageModelClassifier(ScorerCache, ClassifierMixin, BaseEstimator):  # type: ignore[misc]
+class NbLanguageModelClassifier(ScoredClassifier, ClassifierMixin, BaseEstimator):  # type: ignore[misc]
     """Texts in, labels out: see the module docstring."""
 
     def __init__(
@@ -78,27 +77,16 @@ class NbLanguageModelClassifier(ScorerCache, ClassifierMixin, BaseEstimator):  #
 
     def block_vectorizer(self) -> HashingVectorizer:
         """The HashingVectorizer of the NB-LR's features."""
-        return self._vectorizer(int(self.ngram_max))
+        return word_vectorizer(int(self.ngram_max), int(self.n_features_log2))
 
     def hasher_vectorizer(self) -> HashingVectorizer:
         """The HashingVectorizer of the n-grams both parts read: up to max(ngram_max, lm_order)
         tokens."""
-        return self._vectorizer(max(int(self.ngram_max), int(self.lm_order)))
+        longest = max(int(self.ngram_max), int(self.lm_order))
+        return word_vectorizer(longest, int(self.n_features_log2))
 
     def hasher(self) -> NgramHasher:
         return NgramHasher(self.hasher_vectorizer())
-
-    def _vectorizer(self, longest: int) -> HashingVectorizer:
-        return HashingVectorizer(
-            token_pattern=WORDS_AND_MARKS,
-            stop_words=list(STOP_WORDS),
-            ngram_range=(1, longest),
-            n_features=2 ** int(self.n_features_log2),
-            alternate_sign=False,
-            binary=True,
-            norm=None,
-            dtype=np.float32,
-        )
 
     def tables(self) -> LanguageModelTables:
         return LanguageModelTables(
@@ -109,18 +97,6 @@ class NbLanguageModelClassifier(ScorerCache, ClassifierMixin, BaseEstimator):  #
             vocabulary=int(self.lm_vocabulary_),
             discount=float(self.lm_discount),
         )
-
-    def stacker(self) -> Stacker:
-        return Stacker(
-            mean=self.stack_mean_,
-            scale=self.stack_scale_,
-            coef=self.stack_coef_,
-            intercept=float(self.stack_intercept_),
-        )
-
-    def scorer(self) -> LmStackScorer:
-        """The fitted model's scorer (built once, see `scorer_cache`)."""
-        return self.cached_scorer(self._build_scorer)
 
     def _build_scorer(self) -> LmStackScorer:
         return LmStackScorer(
@@ -215,17 +191,6 @@ class NbLanguageModelClassifier(ScorerCache, ClassifierMixin, BaseEstimator):  #
             int(self.lm_min_count),
             float(self.lm_discount),
         )
-
-    def decision_function(self, x: Sequence[str] | Array) -> Array:
-        return self.scorer().decision_function([str(t) for t in x])
-
-    def predict_proba(self, x: Sequence[str] | Array) -> Array:
-        return self.scorer().predict_proba([str(t) for t in x])
-
-    def predict(self, x: Sequence[str] | Array) -> Array:
-        classes: Array = self.classes_
-        result: Array = classes[(self.decision_function(x) > 0).astype(np.int64)]
-        return result
 
 
 def _tokens_of(docs: Array, grams: Array, texts: Array, n_texts: int) -> tuple[Array, Array]:

@@ -21,15 +21,13 @@ chunks, so memory stays flat whatever the batch.
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from sentiment.adapters.class_lm import ClassLanguageModel, LanguageModelTables
 from sentiment.adapters.column_index import ColumnIndex, sorted_unique
-from sentiment.adapters.context_scoring import Stacker
+from sentiment.adapters.context_scoring import StackedScorer, Stacker
 from sentiment.adapters.text_hashing import NgramHasher
 
 Array = np.ndarray[Any, Any]
@@ -58,7 +56,7 @@ def stacker_inputs(nb: Array, lm: Array) -> Array:
     return np.column_stack([nb, lm])
 
 
-class LmStackScorer:
+class LmStackScorer(StackedScorer):
     """Scores texts with a fitted `nblr-lm` model."""
 
     def __init__(
@@ -77,6 +75,7 @@ class LmStackScorer:
             raise ValueError(f"nblr-lm's stacker takes {N_INPUTS} inputs, got {stacker.size}")
         if not 1 <= ngram_max <= hasher.ngram_max or tables.order > hasher.ngram_max:
             raise ValueError("the hasher must give n-grams as long as the model reads")
+        super().__init__(stacker)
         self._hasher = hasher
         self._ngram_max = ngram_max
         # One index over every column either part knows: a token's n-grams are looked up once
@@ -91,10 +90,8 @@ class LmStackScorer:
             self._lm_rows[n, np.searchsorted(known, lm_columns)] = np.arange(lm_columns.size)
         self._intercept = float(intercept)
         self._lm = ClassLanguageModel(tables)
-        self._stacker = stacker
-        self._lock = threading.Lock()  # one batch's temporaries at a time (as ContextScorer)
 
-    def inputs(self, texts: Sequence[str]) -> Array:
+    def inputs(self, texts: list[str]) -> Array:
         """(n, 2) stacker inputs of the texts, before standardising."""
         result = np.empty((len(texts), N_INPUTS), dtype=np.float64)
         longest = max(self._ngram_max, self._lm.order)
@@ -110,19 +107,3 @@ class LmStackScorer:
             lm = self._lm.scores(docs, grams, lm_rows, len(chunk))
             result[begin : begin + len(chunk)] = stacker_inputs(nb, lm)
         return result
-
-    def decision_function(self, texts: Sequence[str]) -> Array:
-        """The score of each text (positive: the second class), float64."""
-        if len(texts) == 0:
-            return np.zeros(0, dtype=np.float64)
-        if not all(isinstance(t, str) for t in texts):
-            raise TypeError("texts must be str")
-        with self._lock:
-            inputs = self.inputs(list(texts))
-        return self._stacker.decision(inputs)
-
-    def predict_proba(self, texts: Sequence[str]) -> Array:
-        """(n, 2) probabilities of the two classes, float64."""
-        scores = self.decision_function(texts)
-        positive = 1.0 / (1.0 + np.exp(-np.clip(scores, -700.0, 700.0)))
-        return np.column_stack([1.0 - positive, positive])

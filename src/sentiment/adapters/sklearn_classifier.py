@@ -47,22 +47,17 @@ from sklearn.utils.sparsefuncs_fast import (
 
 from sentiment.adapters.column_index import ColumnIndex
 from sentiment.adapters.context_model import NegationContextClassifier
-from sentiment.adapters.context_scoring import ContextScorer
+from sentiment.adapters.context_scoring import StackedScorer
 from sentiment.adapters.hashed_vocabulary import HashedVocabulary
 from sentiment.adapters.lm_model import NbLanguageModelClassifier
-from sentiment.adapters.lm_scoring import LmStackScorer
 from sentiment.adapters.nb_logistic import NbSettings, compact, dense_coef, fit_nb_logistic
-from sentiment.adapters.text_hashing import WORDS_AND_MARKS, NgramHasher, hasher_for
+from sentiment.adapters.text_hashing import NgramHasher, hasher_for
+from sentiment.adapters.word_features import word_vectorizer
 from sentiment.domain.errors import ClassifierError, NotFittedError
 from sentiment.domain.model import ParamValue, Prediction
 from sentiment.domain.ports import Classifier, ClassifierFactory
 
 Array = np.ndarray[Any, Any]
-
-# Words, plus "!" and "?" as tokens of their own: they carry sentiment.
-TOKEN_PATTERN = WORDS_AND_MARKS
-# "<br />" in IMDB reviews tokenizes to "br": drop it so it forms no n-grams.
-STOP_WORDS = ("br",)
 
 DEFAULTS: dict[str, dict[str, ParamValue]] = {
     "nblr": {
@@ -109,8 +104,13 @@ DEFAULTS: dict[str, dict[str, ParamValue]] = {
     },
 }
 DEFAULT_MODEL_TYPE = "nblr-lm"
-# Model types whose stacker scores one class against the other: they fit two classes only.
-TWO_CLASSES_ONLY = frozenset({"nblr-ctx", "nblr-lm"})
+# Model types fitted by one estimator of ours, whose stacker scores one class against the other:
+# they fit two classes only.
+STACKED_ESTIMATORS: dict[str, type[NegationContextClassifier | NbLanguageModelClassifier]] = {
+    "nblr-ctx": NegationContextClassifier,
+    "nblr-lm": NbLanguageModelClassifier,
+}
+TWO_CLASSES_ONLY = frozenset(STACKED_ESTIMATORS)
 
 # Allowed range of every hyperparameter: (type, lowest, highest); bounds are inclusive.
 _BOUNDS: dict[str, tuple[type, float, float]] = {
@@ -138,16 +138,7 @@ _TYPE_BOUNDS: dict[str, dict[str, tuple[type, float, float]]] = {
 
 
 def _vectorizer(ngram_max: int, n_features_log2: int, binary: bool) -> HashingVectorizer:
-    return HashingVectorizer(
-        token_pattern=TOKEN_PATTERN,
-        stop_words=list(STOP_WORDS),
-        ngram_range=(1, ngram_max),
-        n_features=2**n_features_log2,
-        alternate_sign=False,
-        binary=binary,
-        norm=None,
-        dtype=np.float32,
-    )
+    return word_vectorizer(ngram_max, n_features_log2, binary)
 
 
 def _checked(model_type: str, given: Mapping[str, ParamValue]) -> dict[str, ParamValue]:
@@ -225,7 +216,7 @@ class SklearnClassifier(Classifier):
         # The hasher that scores single texts without a sparse matrix, when exact (see _scores).
         self._one_by_one: NgramHasher | None = None
         # nblr-ctx and nblr-lm: the whole model scores (see context_scoring, lm_scoring).
-        self._context: ContextScorer | LmStackScorer | None = None
+        self._context: StackedScorer | None = None
         if pipeline is not None:
             self._use(pipeline)
 
@@ -265,10 +256,8 @@ class SklearnClassifier(Classifier):
         try:
             if self._model_type == "nblr":
                 pipeline = self._fit_nblr(list(texts), y)
-            elif self._model_type == "nblr-ctx":
-                pipeline = self._fit_context(list(texts), y)
-            elif self._model_type == "nblr-lm":
-                pipeline = self._fit_language_model(list(texts), y)
+            elif self._model_type in STACKED_ESTIMATORS:
+                pipeline = self._fit_stacked(list(texts), y)
             else:
                 pipeline = self._fit_tfidf(list(texts), y)
         except (ValueError, TypeError, MemoryError) as exc:
@@ -431,37 +420,12 @@ class SklearnClassifier(Classifier):
             [("vectorizer", vectorizer), ("vocabulary", vocabulary), ("classifier", model)]
         )
 
-    def _fit_context(self, texts: list[str], labels: Array) -> Pipeline:
-        model = NegationContextClassifier(
-            ngram_max=self._int("ngram_max"),
-            n_features_log2=self._int("n_features_log2"),
-            C=self._float("C"),
-            nb_alpha=self._float("nb_alpha"),
-            beta=self._float("beta"),
-            min_df=self._int("min_df"),
-            max_iter=self._int("max_iter"),
-            negation_window=self._int("negation_window"),
-            inner_folds=self._int("inner_folds"),
-            stack_C=self._float("stack_C"),
-        )
-        model.fit(texts, labels)
-        return Pipeline([("classifier", model)])
-
-    def _fit_language_model(self, texts: list[str], labels: Array) -> Pipeline:
-        model = NbLanguageModelClassifier(
-            ngram_max=self._int("ngram_max"),
-            n_features_log2=self._int("n_features_log2"),
-            C=self._float("C"),
-            nb_alpha=self._float("nb_alpha"),
-            beta=self._float("beta"),
-            min_df=self._int("min_df"),
-            max_iter=self._int("max_iter"),
-            lm_order=self._int("lm_order"),
-            lm_min_count=self._int("lm_min_count"),
-            lm_discount=self._float("lm_discount"),
-            inner_folds=self._int("inner_folds"),
-            stack_C=self._float("stack_C"),
-        )
+    def _fit_stacked(self, texts: list[str], labels: Array) -> Pipeline:
+        """nblr-ctx and nblr-lm: one estimator of ours, whose parameters are the hyperparameters
+        (checked and converted by `_checked`)."""
+        estimator = STACKED_ESTIMATORS[self._model_type]
+        arguments: dict[str, Any] = dict(self._params)
+        model = estimator(**arguments)
         model.fit(texts, labels)
         return Pipeline([("classifier", model)])
 
