@@ -31,9 +31,9 @@ version 1. Readers refuse versions newer than theirs.
 
 Format version 4 is the `nblr-lm` model (`lm_model`): a version-3 vocabulary model whose header
 also has `"language_model": {"ngram_max", "order", "tokens", "vocabulary", "discount", "stacker":
-Stacker.to_json()}`, with the arrays `lm_columns_<n>` (int32, sorted), `lm_counts_<n>` (uint32,
-(len, 2)) and, below the top order, `lm_histories_<n>` (uint32, (len, 4)) of the class language
-models for each order n (`class_lm.LanguageModelTables`); `hashing` gives n-grams up to
+Stacker.to_json()}`, with the arrays `lm_columns_<n>` (int32, sorted), `lm_counts_<n>` (uint16 or
+uint32, (len, 2)) and, below the top order, `lm_histories_<n>` (likewise, (len, 4)) of the class
+language models for each order n (`class_lm.LanguageModelTables`); `hashing` gives n-grams up to
 max(ngram_max, order) tokens, the NB-LR coefficients read those up to `ngram_max`, and the texts
 are scored by `lm_scoring.LmStackScorer`, as the scikit-learn estimator does.
 """
