@@ -80,16 +80,7 @@ class NegationContextClassifier(ScoredClassifier, ClassifierMixin, BaseEstimator
 
     def fit(self, x: Sequence[str] | Array, y: Sequence[str] | Array) -> NegationContextClassifier:
         self.forget_scorer()
-        texts = [str(t) for t in x]
-        labels = np.asarray([str(label) for label in y], dtype=str)
-        classes = np.array(sorted(set(labels.tolist())), dtype=str)
-        if classes.size != 2:
-            raise ValueError(f"nblr-ctx needs exactly two classes, got {classes.size}")
-        smallest = min(int((labels == c).sum()) for c in classes)
-        if smallest < int(self.inner_folds):
-            raise ValueError(
-                f"nblr-ctx needs at least inner_folds={self.inner_folds} texts of each class"
-            )
+        texts, labels, classes = self._two_classes(x, y, "nblr-ctx", int(self.inner_folds))
         settings = NbSettings(
             C=float(self.C),
             nb_alpha=float(self.nb_alpha),
@@ -121,8 +112,5 @@ class NegationContextClassifier(ScoredClassifier, ClassifierMixin, BaseEstimator
         self.classes_ = classes
         self.coef_ = np.ascontiguousarray(coef[0], dtype=np.float32)
         self.intercept_ = np.asarray(intercept, dtype=np.float32).reshape(1)
-        self.stack_mean_ = stack.mean
-        self.stack_scale_ = stack.scale
-        self.stack_coef_ = stack.coef
-        self.stack_intercept_ = stack.intercept
+        self._keep_stacker(stack)
         return self

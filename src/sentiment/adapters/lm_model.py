@@ -113,14 +113,8 @@ class NbLanguageModelClassifier(ScoredClassifier, ClassifierMixin, BaseEstimator
 
     def fit(self, x: Sequence[str] | Array, y: Sequence[str] | Array) -> NbLanguageModelClassifier:
         self.forget_scorer()
-        texts = [str(t) for t in x]
-        labels = np.asarray([str(label) for label in y], dtype=str)
-        classes = np.array(sorted(set(labels.tolist())), dtype=str)
-        if classes.size != 2:
-            raise ValueError(f"nblr-lm needs exactly two classes, got {classes.size}")
         folds = int(self.inner_folds)
-        if min(int((labels == c).sum()) for c in classes) < folds:
-            raise ValueError(f"nblr-lm needs at least inner_folds={folds} texts of each class")
+        texts, labels, classes = self._two_classes(x, y, "nblr-lm", folds)
         second = labels == classes[1]
         docs, grams = self.hasher().token_ngrams(texts)
         rows, columns = nb_pairs(docs, grams, int(self.ngram_max))
@@ -161,10 +155,7 @@ class NbLanguageModelClassifier(ScoredClassifier, ClassifierMixin, BaseEstimator
         self.lm_histories_ = list(tables.histories)
         self.lm_tokens_ = tables.tokens
         self.lm_vocabulary_ = tables.vocabulary
-        self.stack_mean_ = stack.mean
-        self.stack_scale_ = stack.scale
-        self.stack_coef_ = stack.coef
-        self.stack_intercept_ = stack.intercept
+        self._keep_stacker(stack)
         return self
 
     def _settings(self, seen: int) -> NbSettings:

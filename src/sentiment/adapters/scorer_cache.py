@@ -27,6 +27,29 @@ class ScoredClassifier:
     `classes_` (two) and the stacker's `stack_mean_`, `stack_scale_`, `stack_coef_` and
     `stack_intercept_` when fitting."""
 
+    def _two_classes(
+        self, x: Sequence[str] | Array, y: Sequence[str] | Array, name: str, folds: int
+    ) -> tuple[list[str], Array, Array]:
+        """(texts, labels, the two classes sorted) of the training data; ValueError unless there
+        are exactly two classes with at least `folds` texts each (one per inner fold)."""
+        texts = [str(t) for t in x]
+        labels = np.asarray([str(label) for label in y], dtype=str)
+        classes = np.array(sorted(set(labels.tolist())), dtype=str)
+        if classes.size != 2:
+            raise ValueError(f"{name} needs exactly two classes, got {classes.size}")
+        if min(int((labels == c).sum()) for c in classes) < folds:
+            raise ValueError(f"{name} needs at least inner_folds={folds} texts of each class")
+        return texts, labels, classes
+
+    def _keep_stacker(self, stacker: Stacker) -> None:
+        """Store a fitted stacker as the attributes `stacker()` reads."""
+        self.__dict__.update(
+            stack_mean_=stacker.mean,
+            stack_scale_=stacker.scale,
+            stack_coef_=stacker.coef,
+            stack_intercept_=stacker.intercept,
+        )
+
     def stacker(self) -> Stacker:
         """The fitted stacker."""
         fitted = self.__dict__
