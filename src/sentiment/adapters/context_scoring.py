@@ -1,7 +1,7 @@
 """Scoring of the `nblr-ctx` model with numpy alone: review and sentence scores, combined.
 
 The model is a folded NB-LR (see `nb_logistic`) over two blocks of hashed binary word n-grams:
-the plain ones and the negation-marked ones (`text_hashing.NegationMarking`). It scores the whole
+the plain ones and the negation-marked ones (`negation.NegationMarking`). It scores the whole
 review and each of its sentences; a small logistic regression (the *stacker*) turns 8 aggregates
 of these scores into the review's score:
 
