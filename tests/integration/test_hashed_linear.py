@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -86,6 +87,19 @@ def test_predictions_name_the_same_labels(
     for a, b in zip(got, expected, strict=True):
         assert a.probabilities == pytest.approx(b.probabilities, abs=TOLERANCE)
     assert served.predict([]) == []
+
+
+def test_batches_scored_in_threads_side_by_side_equal_those_scored_alone(
+    trained: SklearnClassifier, reviews: list[str], tmp_path: Path
+) -> None:
+    # A server scores requests in a thread pool: the scorers share no scratch state.
+    served = exported(trained, tmp_path)
+    batches = [reviews[i : i + 37] for i in range(0, len(reviews), 37)] * 3
+    alone = [served.predict_proba(batch) for batch in batches]
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        side_by_side = list(pool.map(served.predict_proba, batches))
+    for got, expected in zip(side_by_side, alone, strict=True):
+        np.testing.assert_array_equal(got, expected)
 
 
 def test_uneven_batches_equal_the_pipeline(trained: SklearnClassifier, tmp_path: Path) -> None:

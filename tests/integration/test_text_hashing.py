@@ -14,14 +14,10 @@ from hypothesis import strategies as st
 from sklearn.feature_extraction.text import HashingVectorizer
 from sklearn.utils import murmurhash3_32
 
-from sentiment.adapters import text_hashing
-from sentiment.adapters.text_hashing import (
-    SKLEARN_DEFAULT,
-    WORDS_AND_MARKS,
-    HashingSettings,
-    NgramHasher,
-    hasher_for,
-)
+from sentiment.adapters import murmurhash, text_hashing
+from sentiment.adapters.byte_tokens import SKLEARN_DEFAULT, WORDS_AND_MARKS
+from sentiment.adapters.negation import NegationMarking
+from sentiment.adapters.text_hashing import HashingSettings, NgramHasher, hasher_for
 from tests.conftest import sample_frame
 
 
@@ -124,7 +120,7 @@ def test_murmurhash_matches_scikit_learn(data: bytes) -> None:
         [e for i in range(len(data) + 1) for e in (len(data), (i + len(data)) // 2)],
         dtype=np.int32,
     )
-    got = text_hashing._murmurhash3_32(buffer, starts, ends - starts)
+    got = murmurhash.murmurhash3_32(buffer, starts, ends - starts)
     expected = [murmurhash3_32(data[s:e], seed=0) for s, e in zip(starts, ends, strict=True)]
     assert got.tolist() == expected
 
@@ -160,15 +156,15 @@ def test_refusals_match_scikit_learn() -> None:
 @given(data=st.binary(min_size=240, max_size=700))
 def test_long_slices_hashed_one_by_one_match_scikit_learn(data: bytes) -> None:
     # Slices over _LONG_BLOCKS blocks are hashed apart from the others: mix long and short.
-    assert len(data) > 4 * text_hashing._LONG_BLOCKS - 20
+    assert len(data) > 4 * murmurhash.LONG_BLOCKS - 20
     buffer = np.frombuffer(data + bytes(4), dtype=np.uint8)
     cuts = [(0, len(data)), (1, len(data) - 2), (3, 40), (5, 5), (0, 4 * 65 + 3), (2, 4 * 64 + 2)]
     starts = np.array([s for s, _ in cuts], dtype=np.int32)
     ends = np.array([min(e, len(data)) for _, e in cuts], dtype=np.int32)
-    got = text_hashing._murmurhash3_32(buffer, starts, ends - starts)
+    got = murmurhash.murmurhash3_32(buffer, starts, ends - starts)
     expected = [murmurhash3_32(data[s:e], seed=0) for s, e in zip(starts, ends, strict=True)]
     assert got.tolist() == expected
-    assert text_hashing._murmurhash3_32_one(data) == murmurhash3_32(data, seed=0)
+    assert murmurhash.murmurhash3_32_one(data) == murmurhash3_32(data, seed=0)
 
 
 @pytest.mark.parametrize(
@@ -256,6 +252,4 @@ def test_token_ngrams_of_any_text(texts: list[str]) -> None:
 
 def test_token_ngrams_refuse_negation_marking() -> None:
     with pytest.raises(ValueError, match="negation"):
-        NgramHasher(vectorizer(), negation=text_hashing.NegationMarking(3, ("not",))).token_ngrams(
-            ["not good"]
-        )
+        NgramHasher(vectorizer(), negation=NegationMarking(3, ("not",))).token_ngrams(["not good"])

@@ -50,16 +50,17 @@ class ColumnIndex:
             return rows
         needles = needles.astype(np.int32, copy=False)
         bucket = needles >> self._shift
-        low, high = self._start[bucket], self._start[bucket + 1]
+        # (`take` gathers faster than fancy indexing, and the needles still looked for travel
+        # with their candidates instead of being gathered again each round.)
+        low, high = self._start.take(bucket), self._start.take(bucket + 1)
         active = np.flatnonzero(high > low)
-        candidate = low[active]
-        end = high[active]
+        candidate, end, wanted = low.take(active), high.take(active), needles.take(active)
         while active.size:
-            hit = self._columns[candidate] == needles[active]
+            hit = self._columns.take(candidate) == wanted
             result[active[hit]] = candidate[hit]
             candidate += 1
             more = ~hit & (candidate < end)
-            active, candidate, end = active[more], candidate[more], end[more]
+            active, candidate, end, wanted = active[more], candidate[more], end[more], wanted[more]
         return result
 
 

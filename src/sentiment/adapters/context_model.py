@@ -3,7 +3,7 @@
 Training (two classes only):
 
 1. hash every review into two blocks of binary word n-grams, plain and negation-marked
-   (`text_hashing.NegationMarking`), and fit the folded NB-LR of `nb_logistic` on them;
+   (`negation.NegationMarking`), and fit the folded NB-LR of `nb_logistic` on them;
 2. fit the same NB-LR on `inner_folds - 1` of `inner_folds` stratified folds, each in turn, and
    score the fold held out: the review and each of its sentences (`context_scoring`);
 3. fit a logistic regression on the 8 standardised aggregates of these out-of-fold scores.
@@ -25,8 +25,9 @@ from sklearn.model_selection import StratifiedKFold
 
 from sentiment.adapters.context_scoring import ContextScorer, Stacker, features
 from sentiment.adapters.nb_logistic import NbSettings, fit_folded
+from sentiment.adapters.negation import NEGATORS, NegationMarking
 from sentiment.adapters.scorer_cache import ScoredClassifier
-from sentiment.adapters.text_hashing import NEGATORS, NegationMarking, NgramHasher
+from sentiment.adapters.text_hashing import NgramHasher
 from sentiment.adapters.word_features import word_vectorizer
 
 Array = np.ndarray[Any, Any]

@@ -1,7 +1,7 @@
 """Scoring of the `nblr-ctx` model with numpy alone: review and sentence scores, combined.
 
 The model is a folded NB-LR (see `nb_logistic`) over two blocks of hashed binary word n-grams:
-the plain ones and the negation-marked ones (`text_hashing.NegationMarking`). It scores the whole
+the plain ones and the negation-marked ones (`negation.NegationMarking`). It scores the whole
 review and each of its sentences; a small logistic regression (the *stacker*) turns 8 aggregates
 of these scores into the review's score:
 
@@ -17,6 +17,7 @@ Texts are scored in chunks, so memory stays flat whatever the batch.
 from __future__ import annotations
 
 import math
+import os
 import re
 import threading
 from collections.abc import Sequence
@@ -245,15 +246,24 @@ def _review_and_sentence_scores(
     return scores[: len(texts)], scores[len(texts) :]
 
 
+def available_cores() -> int:
+    """The CPU cores this process may run on."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on every platform
+        return max(1, os.cpu_count() or 1)
+
+
 class StackedScorer:
     """Texts -> a few numbers per text -> the stacker's score. Subclasses give `inputs`."""
 
     def __init__(self, stacker: Stacker) -> None:
         self._stacker = stacker
-        # One batch at a time per scorer: a batch of 100 reviews needs ~16 MB of temporaries,
-        # and a server's thread pool would otherwise hold one such peak per thread (scoring
-        # holds the GIL most of the time: running batches side by side gains little).
-        self._lock = threading.Lock()
+        # At most one batch per core at a time: a batch of 100 reviews needs 11-16 MB of
+        # temporaries, and a server's thread pool (40 threads) would otherwise hold one such
+        # peak per thread. Much of the scoring runs in numpy without the GIL: two threads
+        # scored `nblr-lm` batches of 100 1.47x as fast as one (benchmarks/README.md).
+        self._slots = threading.BoundedSemaphore(available_cores())
 
     def inputs(self, texts: list[str]) -> Array:
         """(n, stacker.size) inputs of the stacker, before standardising."""
@@ -265,7 +275,7 @@ class StackedScorer:
             return np.zeros(0, dtype=np.float64)
         if not all(isinstance(t, str) for t in texts):
             raise TypeError("texts must be str")
-        with self._lock:
+        with self._slots:
             inputs = self.inputs(list(texts))
         return self._stacker.decision(inputs)
 

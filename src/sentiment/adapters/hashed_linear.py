@@ -54,12 +54,8 @@ from sentiment.adapters.class_lm import LanguageModelTables
 from sentiment.adapters.column_index import ColumnIndex
 from sentiment.adapters.context_scoring import N_AGGREGATES, ContextScorer, StackedScorer, Stacker
 from sentiment.adapters.lm_scoring import N_INPUTS, LmStackScorer
-from sentiment.adapters.text_hashing import (
-    HashingSettings,
-    NegationMarking,
-    NgramHasher,
-    normalize_rows,
-)
+from sentiment.adapters.negation import NegationMarking
+from sentiment.adapters.text_hashing import HashingSettings, NgramHasher, normalize_rows
 from sentiment.domain.errors import ClassifierError, ModelLoadError
 from sentiment.domain.model import ParamValue, Prediction
 from sentiment.domain.ports import Classifier

@@ -6,17 +6,17 @@ the very same matrix with numpy over a whole batch at once:
 
 1. lowercase each text (`str.lower`, as scikit-learn does) and join them with a separator;
 2. classify code points as word characters (`str.isalnum()` or `_`, exactly what `\\w` matches)
-   and find the tokens of the supported token patterns;
+   and find the tokens of the supported token patterns (`byte_tokens`);
 3. drop stop words, lay the remaining tokens out as `" ".join(tokens)` in one UTF-8 buffer, so that
    every n-gram is a contiguous slice of it;
 4. run MurmurHash3 (x86, 32 bit, seed 0, as `sklearn.utils.murmurhash3_32`) over all slices at
-   once, block by block;
+   once, block by block (`murmurhash`);
 5. fold hashes into columns like `FeatureHasher`, sum duplicates, binarise and normalise like
    `HashingVectorizer`.
 
 With a `NegationMarking`, the hasher also writes a second block of `n_features` columns: the
 n-grams of the same token stream in which the (at most `window`) words after a negator, up to the
-next punctuation, are read as `neg_<word>` (Das & Chen 2001; Pang et al. 2002). The first block is
+next punctuation, are read as `neg_<word>` (`negation`; Das & Chen 2001). The first block is
 unchanged; an n-gram with no marked word has the same column in both blocks (plus `n_features`),
 so only the n-grams with a marked word are hashed again.
 
@@ -34,40 +34,26 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from sentiment.adapters.byte_tokens import (
+    SEPARATOR,
+    TOKEN_PATTERNS,
+    WORDS_AND_MARKS,
+    not_stop_words,
+    short_words,
+    tokens,
+)
+from sentiment.adapters.murmurhash import murmurhash3_32
+from sentiment.adapters.negation import (
+    NegationMarking,
+    negation_scope,
+    prefixed_buffer,
+)
+
 if TYPE_CHECKING:
     import scipy.sparse as sp
     from sklearn.feature_extraction.text import HashingVectorizer
 
-# Token patterns reproduced here: maximal runs of at least `min_run` word characters, plus the
-# listed characters as one-character tokens of their own.
-WORDS_AND_MARKS = r"(?u)\b\w+\b|[!?]"
-SKLEARN_DEFAULT = r"(?u)\b\w\w+\b"
-_PATTERNS: dict[str, tuple[int, str]] = {WORDS_AND_MARKS: (1, "!?"), SKLEARN_DEFAULT: (2, "")}
-
-# Documents in a batch are joined with this code point; it is neither a word character nor a mark,
-# so no token can span two documents.
-_SEPARATOR = "\x00"
 _BATCH = 250  # texts per chunk: small enough for the temporary arrays to stay in cache
-_LONG_BLOCKS = 64  # n-grams of more 4-byte blocks are hashed one by one (see _murmurhash3_32)
-
-_U32 = np.uint32
-_C1, _C2 = _U32(0xCC9E2D51), _U32(0x1B873593)
-_M5, _N1 = _U32(5), _U32(0xE6546B64)
-_F1, _F2 = _U32(0x85EBCA6B), _U32(0xC2B2AE35)
-
-
-def _ascii_kinds(marks: str) -> Array:
-    """Kind of every byte value: 1 for ASCII word characters, 2 for marks, 0 otherwise."""
-    kinds = np.zeros(256, dtype=np.int8)
-    for c in range(128):
-        if chr(c).isalnum() or chr(c) == "_":
-            kinds[c] = 1
-    for mark in marks:
-        kinds[ord(mark)] = 2
-    return kinds
-
-
-_ASCII_KIND = {marks: _ascii_kinds(marks) for _, marks in _PATTERNS.values()}
 
 Array = np.ndarray[Any, Any]
 
@@ -154,52 +140,6 @@ class HashingSettings:
         return settings
 
 
-# Words after which the next words are negated. "t" is the end of "don't", "isn't", ... (the
-# apostrophe is no word character).
-NEGATORS: tuple[str, ...] = (
-    "not", "no", "never", "nothing", "nobody", "none", "neither", "nor", "nowhere", "cannot",
-    "t", "without", "hardly", "barely", "scarcely", "dont", "doesnt", "didnt", "isnt", "wasnt",
-    "cant", "wont", "aren", "arent",
-)  # fmt: skip
-NEGATION_PREFIX = "neg_"
-# Characters that end a negation scope, besides the marks "!" and "?" (tokens of their own) and
-# the end of a text (and a NUL, the separator of texts in a batch); "<" ends it at "<br />".
-SCOPE_ENDS = '.,;:()"<'
-
-
-@dataclass(frozen=True, slots=True)
-class NegationMarking:
-    """Negation scopes: the `window` words after a negator, up to the next scope end."""
-
-    window: int = 3
-    negators: tuple[str, ...] = NEGATORS
-
-    def to_json(self) -> dict[str, Any]:
-        return {"window": self.window, "negators": list(self.negators)}
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> NegationMarking:
-        """Settings written by `to_json`. Raises ValueError when they are malformed."""
-        if not isinstance(data, dict) or set(data) != {"window", "negators"}:
-            raise ValueError("negation settings must have exactly the keys negators, window")
-        window, negators = data["window"], data["negators"]
-        if isinstance(window, bool) or not isinstance(window, int) or not 1 <= window <= 1000:
-            raise ValueError(f"negation window must be an integer in [1, 1000], got {window!r}")
-        if not isinstance(negators, list) or not all(isinstance(w, str) and w for w in negators):
-            raise ValueError("negators must be a list of non-empty strings")
-        return cls(window=window, negators=tuple(negators))
-
-
-def _scope_end_table() -> Array:
-    table = np.zeros(256, dtype=np.int8)
-    for c in SCOPE_ENDS + _SEPARATOR:
-        table[ord(c)] = 1
-    return table
-
-
-_SCOPE_END = _scope_end_table()
-
-
 def hasher_for(vectorizer: HashingVectorizer | HashingSettings) -> NgramHasher | None:
     """A fast equivalent of the vectorizer's `transform`, or None when its settings are not
     among those reproduced here (then use `vectorizer.transform`)."""
@@ -237,7 +177,7 @@ class NgramHasher:
             and v.preprocessor is None
             and v.tokenizer is None
             and v.strip_accents is None
-            and v.token_pattern in _PATTERNS
+            and v.token_pattern in TOKEN_PATTERNS
             and (stop is None or isinstance(stop, list | tuple | set | frozenset))
             and all(isinstance(w, str) for w in (stop or ()))
             and v.alternate_sign is False
@@ -250,7 +190,7 @@ class NgramHasher:
             raise ValueError(f"settings not reproduced by NgramHasher: {v!r}")
         self._n_features = int(v.n_features)
         self._ngram_range = (int(v.ngram_range[0]), int(v.ngram_range[1]))
-        self._min_run, self._marks = _PATTERNS[v.token_pattern]
+        self._min_run, self._marks = TOKEN_PATTERNS[v.token_pattern]
         self._lowercase = bool(v.lowercase)
         self._stop_words = sorted({w.encode("utf-8") for w in (stop or ()) if w})
         self._binary = bool(v.binary)
@@ -501,16 +441,16 @@ class NgramHasher:
         With `by_token` (no negation marking), also fills it with each token's text and the
         columns of the n-grams ending at it (see `token_ngrams`)."""
         n_docs = len(texts)
-        joined = texts[0] if n_docs == 1 else _SEPARATOR.join(texts)
+        joined = texts[0] if n_docs == 1 else SEPARATOR.join(texts)
         # One `lower` for the whole batch equals one per text: the separator is not a cased or
         # case-ignorable character, so it ends the context of the final-sigma rule like a text end.
         lowered = joined.lower() if self._lowercase else joined
         raw = lowered.encode("utf-8")
         u8: Array = np.frombuffer(raw, dtype=np.uint8)
 
-        starts, ends = _tokens(u8, raw.isascii(), self._min_run, self._marks)
+        starts, ends = tokens(u8, raw.isascii(), self._min_run, self._marks)
         if self._stop_words and starts.size:
-            keep = _not_stop_words(u8, starts, ends, self._stop_words)
+            keep = not_stop_words(u8, starts, ends, self._stop_words)
             starts, ends = starts[keep], ends[keep]
         docs = None if n_docs == 1 else self._documents(texts, joined, u8, starts)
         span_of = None  # the span holding each token, -1 for none
@@ -573,11 +513,11 @@ class NgramHasher:
             marked_grams = self._marked_grams(u8, starts, ends, docs, gram_first, gram_n, token_len)
         again = rehashed = np.zeros(0, dtype=np.int64)
         if marked_grams is None:
-            columns = _column(_murmurhash3_32(buffer, start, length), self._n_features)
+            columns = _column(murmurhash3_32(buffer, start, length), self._n_features)
         else:
             again, buffer2, start2, length2 = marked_grams
             both = np.concatenate([buffer[:total], buffer2])
-            hashes = _murmurhash3_32(
+            hashes = murmurhash3_32(
                 both, np.concatenate([start, start2 + total]), np.concatenate([length, length2])
             )
             columns = _column(hashes, self._n_features)
@@ -699,10 +639,10 @@ class NgramHasher:
         """The n-grams with a marked word: (their indices among all n-grams, the buffer of the
         marked stream, their starts and lengths in it); None when no word is marked."""
         assert self._negation is not None
-        is_negator = _short_words(u8, starts, ends, self._negator_keys)
+        is_negator = short_words(u8, starts, ends, self._negator_keys)
         if self._negators:
-            is_negator |= ~_not_stop_words(u8, starts, ends, self._negators)
-        marked = _negation_scope(u8, starts, is_negator, docs, self._negation.window, self._marks)
+            is_negator |= ~not_stop_words(u8, starts, ends, self._negators)
+        marked = negation_scope(u8, starts, is_negator, docs, self._negation.window, self._marks)
         if not marked.any():
             return None
         first = np.concatenate(gram_first)
@@ -719,7 +659,7 @@ class NgramHasher:
             near[:-d] |= marked[d:]
         kept = near.nonzero()[0]
         position = np.cumsum(near, dtype=np.int32) - 1  # of each kept token among the kept
-        buffer, out_starts, out_ends = _prefixed_buffer(
+        buffer, out_starts, out_ends = prefixed_buffer(
             u8, starts[kept], token_len[kept], marked[kept]
         )
         start = out_starts[position[first[again]]]
@@ -728,7 +668,7 @@ class NgramHasher:
 
     def _documents(self, texts: Sequence[str], joined: str, u8: Array, starts: Array) -> Array:
         """The text each token belongs to."""
-        if joined.count(_SEPARATOR) == len(texts) - 1:
+        if joined.count(SEPARATOR) == len(texts) - 1:
             boundaries = (u8 == 0).nonzero()[0]
         else:  # some text holds the separator itself: measure every text instead
             sizes = np.fromiter(
@@ -739,276 +679,6 @@ class NgramHasher:
             boundaries = np.cumsum(sizes[:-1] + 1) - 1
         docs: Array = boundaries.searchsorted(starts).astype(np.int32)
         return docs
-
-
-def _tokens(u8: Array, is_ascii: bool, min_run: int, marks: str) -> tuple[Array, Array]:
-    """Start and end (exclusive) byte offsets of every token of a UTF-8 buffer, in order.
-
-    Tokens are maximal runs of at least `min_run` word characters, and every mark character
-    on its own (the marks are ASCII and not word characters).
-    """
-    # 0: no token, 1: word character, 2: mark; padded with a 0 on each side.
-    kind = np.zeros(u8.size + 2, dtype=np.int8)
-    inner = kind[1:-1]
-    _ASCII_KIND[marks].take(u8, out=inner)
-    if not is_ascii:
-        _classify_non_ascii(u8, inner)
-    boundary = kind[1:] != kind[:-1]
-    if not marks:
-        change = boundary.nonzero()[0]
-        starts, ends = change[0::2], change[1::2]
-    else:
-        # A token starts where the kind changes to 1 or 2, and at every mark ("!!" is 2 tokens).
-        is_mark = inner == 2
-        in_token = inner != 0
-        starts = ((boundary[:-1] & in_token) | is_mark).nonzero()[0]
-        ends = ((boundary[1:] & in_token) | is_mark).nonzero()[0]
-        ends += 1
-    if min_run > 1:  # runs of fewer characters (not bytes) are no tokens; marks always are
-        keep = _characters(u8, starts, ends, is_ascii) >= min_run
-        if marks:
-            keep |= is_mark[starts]
-        starts, ends = starts[keep], ends[keep]
-    return starts, ends
-
-
-def _short_words(u8: Array, starts: Array, ends: Array, keys: Array) -> Array:
-    """True for the tokens of at most 8 bytes whose bytes, read as a little-endian integer, are
-    among the sorted `keys` (tokens hold no zero byte, so no two words share a key)."""
-    found = np.zeros(starts.size, dtype=bool)
-    lengths = ends - starts
-    candidates = (lengths <= 8).nonzero()[0]
-    if keys.size == 0 or candidates.size == 0:
-        return found
-    padded = np.zeros(u8.size + 8, dtype=np.uint8)
-    padded[: u8.size] = u8
-    # The 8 bytes from every offset, as one unaligned little-endian uint64 (nothing copied).
-    words = np.ndarray(shape=(u8.size + 1,), dtype="<u8", buffer=padded, strides=(1,))
-    key = words.take(starts[candidates]).astype(np.uint64)
-    drop = ((8 - lengths[candidates]) * 8).astype(np.uint64)  # the bytes after the token
-    key <<= drop
-    key >>= drop
-    at = np.minimum(np.searchsorted(keys, key), keys.size - 1)
-    found[candidates] = keys[at] == key
-    return found
-
-
-def _negation_scope(
-    u8: Array,
-    starts: Array,
-    is_negator: Array,
-    docs: Array | None,
-    window: int,
-    marks: str,
-) -> Array:
-    """True for the tokens in a negation scope: words at most `window` tokens after the last
-    negator before them, with no scope end (SCOPE_ENDS, a mark, the end of a text) between."""
-    n = starts.size
-    # Scope ends seen before each byte; a token's segment: those before its start, plus the
-    # marks up to it (a mark ends the scope of the negators before it).
-    ends_before = np.zeros(u8.size + 1, dtype=np.int32)
-    np.cumsum(_SCOPE_END.take(u8), out=ends_before[1:])
-    is_mark = _ASCII_KIND[marks].take(u8[starts]) == 2
-    segment = ends_before[starts] + np.cumsum(is_mark, dtype=np.int32)
-    if docs is not None:
-        segment = segment + docs  # texts are separate anyway (the separator is a scope end)
-    index = np.arange(n, dtype=np.int32)
-    last = np.where(is_negator, index, -1)
-    np.maximum.accumulate(last, out=last)
-    previous = np.empty(n, dtype=np.int32)  # the last negator strictly before each token
-    previous[:1] = -1
-    previous[1:] = last[:-1]
-    found = previous >= 0
-    at = np.where(found, previous, 0)
-    result: Array = found & (segment[at] == segment) & (index - previous <= window) & ~is_mark
-    return result
-
-
-def _prefixed_buffer(
-    u8: Array, starts: Array, token_len: Array, marked: Array
-) -> tuple[Array, Array, Array]:
-    """Every token copied into one buffer, `NEGATION_PREFIX` before the marked ones, each
-    followed by " ": (buffer, where each token's text starts, where its " " is)."""
-    prefix = np.frombuffer(NEGATION_PREFIX.encode("ascii"), dtype=np.uint8)
-    extra = marked.astype(np.int32) * prefix.size
-    step = token_len + extra + 1
-    out_ends = step.cumsum(dtype=np.int32)
-    total = int(out_ends[-1]) if step.size else 0
-    out_starts = out_ends - step
-    out_ends -= 1
-    buffer = np.full(total + 4, 0x20, dtype=np.uint8)
-    buffer[total:] = 0
-    n_bytes = int(token_len.sum())
-    within = np.arange(n_bytes, dtype=np.int32) - np.repeat(
-        token_len.cumsum(dtype=np.int32) - token_len, token_len
-    )
-    text_at = out_starts + extra
-    buffer[np.repeat(text_at, token_len) + within] = u8[
-        np.repeat(starts.astype(np.int32), token_len) + within
-    ]
-    at = out_starts[marked]
-    for k, byte in enumerate(prefix.tolist()):
-        buffer[at + k] = byte
-    return buffer, out_starts, out_ends
-
-
-def _characters(u8: Array, starts: Array, ends: Array, is_ascii: bool) -> Array:
-    """How many characters each slice u8[start:end] of UTF-8 holds."""
-    if is_ascii:
-        lengths: Array = ends - starts
-        return lengths
-    first_bytes = np.zeros(u8.size + 1, dtype=np.int64)
-    np.cumsum((u8 & 0xC0) != 0x80, out=first_bytes[1:])
-    counts: Array = first_bytes[ends] - first_bytes[starts]
-    return counts
-
-
-def _classify_non_ascii(u8: Array, kind: Array) -> None:
-    """Mark the bytes of non-ASCII word characters (`str.isalnum()`) as word bytes (1)."""
-    lead = (u8 >= 0xC0).nonzero()[0]
-    if lead.size:
-        padded = np.zeros(u8.size + 3, dtype=np.uint32)
-        padded[: u8.size] = u8
-        b0, b1, b2, b3 = (padded[lead + i] for i in range(4))
-        cp = np.where(
-            b0 < 0xE0,
-            ((b0 & 0x1F) << 6) | (b1 & 0x3F),
-            np.where(
-                b0 < 0xF0,
-                ((b0 & 0x0F) << 12) | ((b1 & 0x3F) << 6) | (b2 & 0x3F),
-                ((b0 & 0x07) << 18) | ((b1 & 0x3F) << 12) | ((b2 & 0x3F) << 6) | (b3 & 0x3F),
-            ),
-        )
-        values, inverse = np.unique(cp, return_inverse=True)
-        table = np.array([chr(int(c)).isalnum() for c in values], dtype=np.int8)
-        kind[lead] = table[inverse]
-    # Continuation bytes (10xxxxxx) take the kind of the character they belong to.
-    continuation = (u8 & 0xC0) == 0x80
-    if continuation.any():
-        owner = np.where(continuation, 0, np.arange(u8.size))
-        np.maximum.accumulate(owner, out=owner)
-        kind[continuation] = kind[owner[continuation]]
-
-
-def _not_stop_words(u8: Array, starts: Array, ends: Array, stop_words: list[bytes]) -> Array:
-    """False for the tokens that are stop words."""
-    keep = np.ones(starts.size, dtype=bool)
-    lengths = ends - starts
-    for word in stop_words:
-        candidates = (lengths == len(word)).nonzero()[0]
-        if candidates.size == 0:
-            continue
-        at = starts[candidates]
-        same = u8[at] == word[0]
-        for i in range(1, len(word)):
-            same &= u8[at + i] == word[i]
-        keep[candidates[same]] = False
-    return keep
-
-
-def _rotl(x: Array, r: int, scratch: Array) -> None:
-    """x = rotate-left(x, r), in place (uint32)."""
-    np.left_shift(x, _U32(r), out=scratch)
-    np.right_shift(x, _U32(32 - r), out=x)
-    np.bitwise_or(x, scratch, out=x)
-
-
-def _mix_block(k: Array, scratch: Array) -> None:
-    np.multiply(k, _C1, out=k)
-    _rotl(k, 15, scratch)
-    np.multiply(k, _C2, out=k)
-
-
-def _murmurhash3_32(buffer: Array, starts: Array, lengths: Array) -> Array:
-    """MurmurHash3_x86_32 with seed 0 of every slice `buffer[s:s+n]`, as signed int32.
-
-    The slices are hashed side by side, block by block: sorted longest first, the slices that
-    still have a k-th block are a prefix. Slices longer than `_LONG_BLOCKS` blocks (a URL, a run
-    of dashes) are hashed one by one instead (`_murmurhash3_32_one`), so that the loop stops at
-    the length of ordinary n-grams. `buffer` ends with 4 zero bytes.
-    """
-    n = starts.size
-    if n == 0:
-        return np.zeros(0, dtype=np.int32)
-    # The little-endian 32-bit word that starts at every byte offset: an unaligned view with a
-    # stride of one byte (read by `take` only; nothing is copied).
-    contiguous = np.ascontiguousarray(buffer, dtype=np.uint8)
-    words = np.ndarray(shape=(contiguous.size - 3,), dtype="<u4", buffer=contiguous, strides=(1,))
-    n_blocks = lengths >> 2
-    if int(n_blocks.max()) < 0xFFFF:  # a 16-bit key sorts in linear time
-        order = np.argsort((0xFFFF - n_blocks).astype(np.uint16), kind="stable")
-    else:
-        order = np.argsort(-n_blocks, kind="stable")
-    blocks = n_blocks[order]
-    length = lengths[order]
-    n_single = int(np.searchsorted(-blocks, -_LONG_BLOCKS, side="left"))
-    m = n - n_single
-    h = np.zeros(m, dtype=np.uint32)
-    if m:
-        position = starts[order[n_single:]]
-        blocks, length = blocks[n_single:], length[n_single:]
-        # still_hashing[k]: how many slices have more than k blocks (a prefix of them).
-        still_hashing = np.searchsorted(-blocks, -np.arange(int(blocks[0])), side="left").tolist()
-        # Every block's mixed k1 does not depend on the hash state: compute them all at once,
-        # the body blocks k = 0, 1, ... of the slices still that long, then every slice's tail.
-        at = [position[:c] + 4 * k for k, c in enumerate(still_hashing)]
-        at.append(position + (blocks << 2))
-        k1 = words.take(np.concatenate(at))
-        tail = k1[k1.size - m :]  # the 0-3 bytes after the last block, masked below
-        tail &= np.left_shift(_U32(1), (length & 3).astype(np.uint32) << _U32(3)) - _U32(1)
-        scratch = np.empty(k1.size, dtype=np.uint32)
-        with np.errstate(over="ignore"):
-            _mix_block(k1, scratch)
-            offset = 0
-            for c in still_hashing:  # only this chain runs block by block
-                h_c = h[:c]
-                h_c ^= k1[offset : offset + c]
-                _rotl(h_c, 13, scratch[:c])
-                h_c *= _M5
-                h_c += _N1
-                offset += c
-            h ^= tail
-            h ^= length.astype(np.uint32)
-            for shift, factor in ((16, _F1), (13, _F2)):
-                np.right_shift(h, _U32(shift), out=scratch[:m])
-                h ^= scratch[:m]
-                h *= factor
-            np.right_shift(h, _U32(16), out=scratch[:m])
-            h ^= scratch[:m]
-    result = np.empty(n, dtype=np.int32)
-    result[order[n_single:]] = h.view(np.int32)
-    if n_single:
-        single = order[:n_single]
-        result[single] = [
-            _murmurhash3_32_one(buffer[start : start + size].tobytes())
-            for start, size in zip(starts[single].tolist(), lengths[single].tolist(), strict=True)
-        ]
-    return result
-
-
-def _murmurhash3_32_one(data: bytes) -> int:
-    """MurmurHash3_x86_32 with seed 0 of `data`, as a signed 32-bit int (for long slices: the
-    blocks are mixed with numpy, the hash chain runs over them in Python)."""
-    mask = 0xFFFFFFFF
-    n_body = len(data) & ~3
-    k1: Array = np.frombuffer(data[:n_body] + data[n_body:].ljust(4, b"\x00"), dtype="<u4")
-    k1 = k1.astype(np.uint32)
-    with np.errstate(over="ignore"):
-        _mix_block(k1, np.empty_like(k1))
-    mixed: list[int] = k1.tolist()
-    h = 0
-    for k in mixed[:-1]:
-        h ^= k
-        h = ((h << 13) | (h >> 19)) & mask
-        h = (h * 5 + 0xE6546B64) & mask
-    h ^= mixed[-1]  # the tail (0-3 bytes, zero-padded; mixing 0 gives 0)
-    h ^= len(data)
-    h ^= h >> 16
-    h = (h * 0x85EBCA6B) & mask
-    h ^= h >> 13
-    h = (h * 0xC2B2AE35) & mask
-    h ^= h >> 16
-    return h - (1 << 32) if h & 0x80000000 else h
 
 
 def _stack(chunks: list[tuple[Array, Array, Array]], n_rows: int) -> tuple[Array, Array, Array]:

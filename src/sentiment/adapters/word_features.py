@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.feature_extraction.text import HashingVectorizer
 
-from sentiment.adapters.text_hashing import WORDS_AND_MARKS
+from sentiment.adapters.byte_tokens import WORDS_AND_MARKS
 
 TOKEN_PATTERN = WORDS_AND_MARKS
 STOP_WORDS = ("br",)

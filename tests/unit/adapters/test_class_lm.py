@@ -11,8 +11,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from sentiment.adapters.byte_tokens import WORDS_AND_MARKS
 from sentiment.adapters.class_lm import ClassLanguageModel, LanguageModelTables, fit_tables
-from sentiment.adapters.text_hashing import WORDS_AND_MARKS, HashingSettings, NgramHasher
+from sentiment.adapters.text_hashing import HashingSettings, NgramHasher
 
 HASHER = NgramHasher(
     HashingSettings(

@@ -11,6 +11,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from sentiment.adapters.byte_tokens import SKLEARN_DEFAULT, WORDS_AND_MARKS
 from sentiment.adapters.context_scoring import (
     aggregates,
     features,
@@ -18,15 +19,8 @@ from sentiment.adapters.context_scoring import (
     sentence_spans,
     split_sentences,
 )
-from sentiment.adapters.text_hashing import (
-    NEGATORS,
-    SCOPE_ENDS,
-    SKLEARN_DEFAULT,
-    WORDS_AND_MARKS,
-    HashingSettings,
-    NegationMarking,
-    NgramHasher,
-)
+from sentiment.adapters.negation import NEGATORS, SCOPE_ENDS, NegationMarking
+from sentiment.adapters.text_hashing import HashingSettings, NgramHasher
 
 BLOCK = HashingSettings(
     token_pattern=WORDS_AND_MARKS,
