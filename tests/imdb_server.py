@@ -42,7 +42,8 @@ NEGATIVE = [
 
 
 def build_archive(blank_reviews: int = 1) -> bytes:
-    """aclImdb_v1.tar.gz in miniature: train/pos, train/neg, plus parts the reader must skip.
+    """aclImdb_v1.tar.gz in miniature: train/pos, train/neg, a two-review test half, plus parts
+    the reader of the train half must skip.
 
     Ids are numbered so that a string sort would differ from a numeric one (2 before 10).
     `blank_reviews` whitespace-only reviews are added to train/neg.
@@ -53,8 +54,8 @@ def build_archive(blank_reviews: int = 1) -> bytes:
         "aclImdb/train/labeledBow.feat": "0 0:1\n",
         "aclImdb/train/urls_pos.txt": "http://example.invalid/\n",
         "aclImdb/train/unsup/0_0.txt": "Unlabelled review, never read.",
-        "aclImdb/test/pos/0_10.txt": "A test-half review, never read.",
-        "aclImdb/test/neg/0_1.txt": "Another test-half review, never read.",
+        "aclImdb/test/pos/0_10.txt": "A test-half review, read only as the test half.",
+        "aclImdb/test/neg/0_1.txt": "Another test-half review.",
     }
     for i, text in enumerate(POSITIVE):
         files[f"aclImdb/train/pos/{i * 4 + 2}_{7 + i % 4}.txt"] = text

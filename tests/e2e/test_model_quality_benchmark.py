@@ -12,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from sentiment.adapters.sklearn_classifier import DEFAULT_MODEL_TYPE, DEFAULTS
@@ -22,6 +23,12 @@ pytestmark = pytest.mark.e2e
 
 def test_the_smoke_benchmark_measures_every_model_type(tmp_path: Path) -> None:
     figures = tmp_path / "figures.json"
+    # Separate evaluation data: 200 reviews of the shared file, some of them in the benchmark's
+    # own 1,000-row sample (drawn with random_state 0), which it must count.
+    shared = pd.read_csv(shared_data_path(), dtype=str, keep_default_na=False)
+    evaluation = shared.sample(n=200, random_state=1)[["text", "label"]]
+    evaluation.to_csv(tmp_path / "eval.csv", index=False)
+    overlap = evaluation["text"].isin(set(shared.sample(n=1000, random_state=0)["text"])).sum()
     done = subprocess.run(
         [
             sys.executable,
@@ -31,6 +38,8 @@ def test_the_smoke_benchmark_measures_every_model_type(tmp_path: Path) -> None:
             str(shared_data_path()),
             "--json",
             str(figures),
+            "--eval-data",
+            str(tmp_path / "eval.csv"),
         ],
         capture_output=True,
         text=True,
@@ -53,6 +62,7 @@ def test_the_smoke_benchmark_measures_every_model_type(tmp_path: Path) -> None:
         "npz load s",
         "npz p50 ms",
         "npz batch/s",
+        "eval acc",
     ]:
         assert label in header
     for model_type in DEFAULTS:
@@ -65,6 +75,10 @@ def test_the_smoke_benchmark_measures_every_model_type(tmp_path: Path) -> None:
     assert default["rows"] == 1000
     assert len(default["cv_folds"]) == 2
     assert 0.6 < default["split_accuracy"] <= 1.0
+    # Fitted on all 1,000 rows, scored on the 200 of eval.csv.
+    assert (default["eval_train_rows"], default["eval_rows"]) == (1000, 200)
+    assert default["eval_overlap"] == overlap > 0
+    assert 0.6 < default["eval_accuracy"] <= 1.0
     assert default["artifact_mb"] > 0
     assert default["batch_per_s"] > 0
     # The serving path the API uses: serving.npz, predicting what scikit-learn predicts.

@@ -145,3 +145,24 @@ def test_a_damaged_cached_archive_is_reported(server: ArchiveServer, tmp_path: P
     with pytest.raises(DatasetError, match="cannot read the IMDB archive"):
         source(server, tmp_path).load()
     assert server.requests == []
+
+
+def test_the_test_half_comes_from_the_same_archive(server: ArchiveServer, tmp_path: Path) -> None:
+    train = source(server, tmp_path).load()
+    test = ImdbDatasetSource(
+        url=server.url, cache_dir=tmp_path, sha256=server.sha256, size=server.size, half="test"
+    ).load()
+
+    assert len(server.requests) == 1  # one download serves both halves
+    assert test.texts == (
+        "Another test-half review.",
+        "A test-half review, read only as the test half.",
+    )
+    assert test.labels == ("negative", "positive")
+    assert (test.name, test.dropped) == ("imdb-test", 0)
+    assert not set(test.texts) & set(train.texts)
+
+
+def test_there_is_no_third_half(tmp_path: Path) -> None:
+    with pytest.raises(DatasetError, match="a train and a test half, not 'unsup'"):
+        ImdbDatasetSource(cache_dir=tmp_path, half="unsup")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import mlflow
+import pandas as pd
 import pytest
 from dependency_injector import providers
 from mlflow import MlflowClient
@@ -132,3 +134,95 @@ def test_an_unexpected_failure_exits_1_and_marks_the_mlflow_run_failed(
     assert run.info.status == "FAILED"
     assert run.data.params["dataset_size"] == "300"
     assert client.search_model_versions("name = 'SentimentAnalysisModel'") == []
+
+
+def test_the_container_chooses_the_evaluation_source_from_settings(tmp_path: Path) -> None:
+    assert build_container(Settings(data="d.csv")).evaluation_source() is None
+    csv = build_container(Settings(data="d.csv", eval_data="t.csv", text_column="review"))
+    source = csv.evaluation_source()
+    assert isinstance(source, CsvDatasetSource)
+    assert source.path == Path("t.csv")
+    for name, half in [("imdb-test", "test"), ("imdb", "train")]:
+        imdb = build_container(Settings(eval_data=name, cache_dir=tmp_path)).evaluation_source()
+        assert isinstance(imdb, ImdbDatasetSource)
+        assert (imdb.half, imdb.archive_path) == (half, tmp_path / "aclImdb_v1.tar.gz")
+    test_half = build_container(Settings(data="imdb-test")).dataset_source()
+    assert isinstance(test_half, ImdbDatasetSource)
+    assert test_half.half == "test"
+
+
+def test_with_eval_data_it_trains_on_every_row_and_mlflow_records_both_datasets(
+    small_frame: pd.DataFrame, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # Its own store: MLflow keeps one engine per URI in a process, and another test here uses
+    # the default relative one.
+    uri = f"sqlite:///{tmp_path}/eval.db"
+    train, test = small_frame.iloc[:240], small_frame.iloc[240:]
+    # Four test reviews are also training reviews: the run says so.
+    test = pd.concat([test, train.iloc[:4]])
+    train.to_csv("train.csv", index=False)
+    test.to_csv("test.csv", index=False)
+
+    data = ["--data", "train.csv", "--eval-data", "test.csv"]
+    code = main([*TINY, *data, "--tracking-uri", uri, "--output-json", "r.json"])
+
+    assert code == 0
+    result = json.loads(Path("r.json").read_text())
+    params = result["params"]
+    assert (params["dataset_size"], params["train_size"], params["eval_size"]) == (240, 240, 64)
+    assert params["eval_data"] == "test"
+    assert params["eval_overlap"] == 4
+    assert "test_size" not in params
+    matrix = result["confusion_matrix"]["matrix"]
+    assert sum(map(sum, matrix)) == 64  # scored on the evaluation file, not on a split
+    assert "240 train / 64 test (test)" in capsys.readouterr().out
+
+    client = MlflowClient(tracking_uri=uri)
+    run = client.get_run(result["run_id"])
+    assert run.data.params["eval_overlap"] == "4"
+    assert run.inputs is not None
+    contexts = {
+        dataset_input.dataset.name: {t.key: t.value for t in dataset_input.tags}
+        for dataset_input in run.inputs.dataset_inputs
+    }
+    assert contexts == {
+        "train": {"mlflow.data.context": "training"},
+        "test": {"mlflow.data.context": "evaluation"},
+    }
+    training = CsvDatasetSource("train.csv").load()
+    evaluation = CsvDatasetSource("test.csv").load()
+    assert run.data.tags["dataset_digest"] == training.digest
+    assert run.data.tags["evaluation_dataset_digest"] == evaluation.digest
+    for artifact, digest, rows in [
+        ("dataset/dataset.json", training.digest, 240),
+        ("dataset/evaluation.json", evaluation.digest, 64),
+    ]:
+        path = mlflow.artifacts.download_artifacts(
+            run_id=result["run_id"],
+            artifact_path=artifact,
+            dst_path=f"downloads-{rows}",
+            tracking_uri=uri,
+        )
+        info = json.loads(Path(path).read_text())
+        assert (info["digest"], info["rows"]) == (digest, rows)
+    version = client.get_model_version("SentimentAnalysisModel", "1")
+    assert version.tags["dataset_digest"] == training.digest
+    [alias] = result["aliases"]  # the gate scored it on the evaluation file too
+    assert version.tags[f"{alias}.data"].startswith("test (64 rows, dataset digest ")
+
+
+def test_eval_data_with_a_label_the_training_data_lacks_exits_2_and_logs_nothing(
+    small_frame: pd.DataFrame, capsys: pytest.CaptureFixture[str]
+) -> None:
+    small_frame.to_csv("train.csv", index=False)
+    odd = small_frame.iloc[:10].assign(label="neutral")
+    odd.to_csv("test.csv", index=False)
+
+    code = main([*TINY, "--data", "train.csv", "--eval-data", "test.csv", "--registry", "memory"])
+
+    assert code == 2
+    [line] = error_lines(capsys.readouterr().err)
+    assert line == (
+        "error: the evaluation data has labels the training data lacks: 'neutral' "
+        "(training labels: 'negative', 'positive')"
+    )

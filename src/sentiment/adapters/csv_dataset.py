@@ -29,6 +29,11 @@ class CsvDatasetSource(DatasetSource):
         self._text_column = text_column
         self._label_column = label_column
 
+    @property
+    def path(self) -> Path:
+        """The CSV file it reads."""
+        return self._path
+
     def load(self) -> LabelledDataset:
         path = self._path
         if not path.exists():

@@ -1,10 +1,12 @@
-"""ImdbDatasetSource: the IMDB train half, downloaded once into a cache and read from the archive.
+"""ImdbDatasetSource: a half of IMDB (train or test), downloaded once into a cache and read from
+the archive.
 
 The archive (`aclImdb_v1.tar.gz`, Maas et al. 2011) is fetched from its canonical address with a
 progress bar, checked against its published SHA-256 and size, and renamed into place only when
 whole and correct: an interrupted, truncated or corrupt download leaves no file in the cache.
-The train half is read straight from the archive's `aclImdb/train/{pos,neg}/<id>_<rating>.txt`
-layout, without unpacking it.
+A half is read straight from the archive's `aclImdb/{train,test}/{pos,neg}/<id>_<rating>.txt`
+layout, without unpacking it. The test half is for evaluation only (`--eval-data imdb-test`):
+tuning on it would make its accuracy a training figure.
 """
 
 from __future__ import annotations
@@ -29,13 +31,14 @@ IMDB_URL = "https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz"
 IMDB_SHA256 = "c40f74a18d3b61f90feba1e17730e0d38e8b97c05fde7008942e91923d1658fe"
 IMDB_SIZE = 84_125_825
 ARCHIVE_NAME = "aclImdb_v1.tar.gz"
-_MEMBER = re.compile(r"^(?:\./)?aclImdb/train/(pos|neg)/(\d+)_(\d+)\.txt$")
+HALVES = ("train", "test")
 _LABELS = {"pos": "positive", "neg": "negative"}
 _CHUNK = 1 << 16
 
 
 class ImdbDatasetSource(DatasetSource):
-    """The 25,000 labelled reviews of the IMDB train half (`positive` / `negative`).
+    """The 25,000 labelled reviews of one IMDB half (`positive` / `negative`): `half="train"`
+    (the default) or `"test"`. Both come from the same archive, downloaded once.
 
     `sha256` and `size` default to the published archive's; a test serving its own small archive
     passes its own. `size=None` skips the size check.
@@ -49,13 +52,23 @@ class ImdbDatasetSource(DatasetSource):
         size: int | None = IMDB_SIZE,
         timeout_s: float = 60.0,
         progress: bool = True,
+        half: str = "train",
     ) -> None:
+        if half not in HALVES:
+            raise DatasetError(f"IMDB has a train and a test half, not {half!r}")
+        self._half = half
+        self._member = re.compile(rf"^(?:\./)?aclImdb/{half}/(pos|neg)/(\d+)_(\d+)\.txt$")
         self._url = url
         self._cache_dir = Path(cache_dir).expanduser()
         self._sha256 = sha256.lower()
         self._size = size
         self._timeout = timeout_s
         self._progress = progress
+
+    @property
+    def half(self) -> str:
+        """Which half it reads: `train` or `test`."""
+        return self._half
 
     @property
     def archive_path(self) -> Path:
@@ -70,7 +83,7 @@ class ImdbDatasetSource(DatasetSource):
         return LabelledDataset(
             texts=tuple(texts),
             labels=tuple(labels),
-            name="imdb-train",
+            name=f"imdb-{self._half}",
             source=self._url,
             digest=dataset_digest(texts, labels),
             dropped=dropped,
@@ -140,13 +153,13 @@ class ImdbDatasetSource(DatasetSource):
         return hasher.hexdigest()
 
     def _read(self, archive: Path) -> tuple[list[tuple[str, int, str]], int]:
-        """The (label, id, text) of every non-empty train review, and how many were empty."""
+        """The (label, id, text) of every non-empty review of the half, and how many were empty."""
         rows: list[tuple[str, int, str]] = []
         dropped = 0
         try:
             with tarfile.open(archive, mode="r:gz") as tar:
                 for member in tar:
-                    match = _MEMBER.match(member.name)
+                    match = self._member.match(member.name)
                     if not match or not member.isfile():
                         continue
                     handle = tar.extractfile(member)
@@ -162,5 +175,5 @@ class ImdbDatasetSource(DatasetSource):
                 f"cannot read the IMDB archive {archive}: {exc}; delete it to download it again"
             ) from exc
         if not rows and not dropped:
-            raise DatasetError(f"{archive} holds no aclImdb/train/pos or neg reviews")
+            raise DatasetError(f"{archive} holds no aclImdb/{self._half}/pos or neg reviews")
         return rows, dropped

@@ -63,9 +63,10 @@ class _MemoryRun(TrainingRun):
 
     def log_dataset(self, info: DatasetInfo, context: str = "training") -> None:
         self._registry._check_reachable()
+        primary = context == "training" or not self.record.datasets
         self.record.datasets.append(info)
         self.record.dataset_contexts.append(context)
-        self.record.tags["dataset_digest"] = info.digest
+        self.record.tags["dataset_digest" if primary else f"{context}_dataset_digest"] = info.digest
 
     def set_tags(self, tags: Mapping[str, str]) -> None:
         self._registry._check_reachable()
@@ -79,7 +80,7 @@ class _MemoryRun(TrainingRun):
         self.record.metrics.update({prefix + k: v for k, v in metrics.flat().items()})
 
     def register(self, classifier: Classifier) -> ModelVersion:
-        digest = self.record.datasets[-1].digest if self.record.datasets else None
+        digest = self.record.tags.get("dataset_digest")  # the training data's (`log_dataset`)
         version = self._registry._add_version(classifier, self.record, digest)
         self.record.registered_version = version.version
         return version

@@ -129,7 +129,11 @@ class _MlflowRun(TrainingRun):
         from mlflow.data.meta_dataset import MetaDataset
         from mlflow.entities import InputTag
 
-        self._dataset = info
+        # The data a model was trained on names the run and the version (`dataset_digest`);
+        # other data (a training run's separate evaluation data) is recorded beside it.
+        primary = context == "training" or self._dataset is None
+        if primary:
+            self._dataset = info
         dataset = MetaDataset(  # type: ignore[abstract]
             source=_dataset_source(info.source), name=info.name, digest=info.digest
         )
@@ -152,8 +156,12 @@ class _MlflowRun(TrainingRun):
             "context": context,
         }
 
-        client.set_tag(self._run_id, "dataset_digest", info.digest)
-        client.log_dict(self._run_id, summary, "dataset/dataset.json")
+        if primary:
+            client.set_tag(self._run_id, "dataset_digest", info.digest)
+            client.log_dict(self._run_id, summary, "dataset/dataset.json")
+        else:
+            client.set_tag(self._run_id, f"{context}_dataset_digest", info.digest)
+            client.log_dict(self._run_id, summary, f"dataset/{context}.json")
 
     def set_tags(self, tags: Mapping[str, str]) -> None:
         from mlflow.entities import RunTag

@@ -1,4 +1,5 @@
-"""TrainModel: load -> validate -> split -> fit -> evaluate -> log and register -> gate."""
+"""TrainModel: load -> validate -> split (or separate evaluation data) -> fit -> evaluate -> log
+and register -> gate."""
 
 from __future__ import annotations
 
@@ -15,10 +16,16 @@ from sentiment.application.gate_candidate import (
 from sentiment.application.progress import ProgressObserver, SilentProgress
 from sentiment.domain.errors import SentimentError
 from sentiment.domain.metrics import EvaluationMetrics, evaluate
-from sentiment.domain.model import DatasetInfo, ParamValue
+from sentiment.domain.model import DatasetInfo, LabelledDataset, ParamValue
 from sentiment.domain.ports import ClassifierFactory, DatasetSource, ModelRegistry
 from sentiment.domain.promotion import CHAMPION
-from sentiment.domain.split import stratified_split, validate_for_training
+from sentiment.domain.split import (
+    Split,
+    evaluation_split,
+    shared_texts,
+    stratified_split,
+    validate_for_training,
+)
 
 __all__ = ["CHAMPION", "TrainModel", "TrainModelCommand", "TrainModelResult"]
 
@@ -55,6 +62,10 @@ class TrainModelResult:
 class TrainModel:
     """Train a classifier on a dataset, evaluate it on a held-out split and register it.
 
+    With an `evaluation_source` (separate labelled data, such as an official test set) there is
+    no split: the classifier trains on every row of the dataset and is evaluated, and gated, on
+    the evaluation data; `test_size` is then unused.
+
     Invalid data (DatasetError) is refused before any run is opened, so nothing is logged or
     registered. Any failure after that leaves the run marked failed.
 
@@ -70,8 +81,10 @@ class TrainModel:
         registry: ModelRegistry,
         progress: ProgressObserver | None = None,
         gate: GateCandidate | None = None,
+        evaluation_source: DatasetSource | None = None,
     ) -> None:
         self._source = dataset_source
+        self._evaluation_source = evaluation_source
         self._factory = classifier_factory
         self._registry = registry
         self._progress = progress or SilentProgress()
@@ -82,36 +95,45 @@ class TrainModel:
         with self._stage("load") as note:
             dataset = self._source.load()
             validate_for_training(dataset)
+            held_out = self._evaluation_source.load() if self._evaluation_source else None
             note(
                 f"{len(dataset)} rows, {dataset.dropped} dropped, classes {dataset.class_counts()}"
+                + (f"; evaluation data {_describe(held_out)}" if held_out is not None else "")
             )
         with self._stage("split") as note:
-            split = stratified_split(dataset, command.test_size, command.random_state)
-            note(f"{len(split.train)} train / {len(split.test)} test")
+            if held_out is None:
+                split = stratified_split(dataset, command.test_size, command.random_state)
+            else:
+                split = evaluation_split(dataset, held_out, command.random_state)
+            overlap = shared_texts(split.train, split.test)
+            note(
+                f"{len(split.train)} train / {len(split.test)} test"
+                + (f" ({held_out.name})" if held_out is not None else "")
+                + (f"; {overlap} test texts also in the training data" if overlap else "")
+            )
         classifier = self._factory.create(command.model_type, command.hyperparameters)
+        evaluation: dict[str, ParamValue] = (
+            {"test_size": command.test_size}
+            if held_out is None
+            else {"eval_data": held_out.name, "eval_digest": held_out.digest}
+        )
         params: dict[str, ParamValue] = {
             "dataset_size": len(dataset),
             "dropped_rows": dataset.dropped,
             "train_size": len(split.train),
             "eval_size": len(split.test),
+            "eval_overlap": overlap,
             "model_type": classifier.model_type,
-            "test_size": command.test_size,
+            **evaluation,
             "random_state": command.random_state,
             **{f"hp_{k}": v for k, v in classifier.hyperparameters().items()},
         }
         with self._registry.start_run(command.run_name) as run:
             run.set_tags({"sentiment.run_kind": "training"})
             run.log_params(params)
-            run.log_dataset(
-                DatasetInfo(
-                    name=dataset.name,
-                    source=dataset.source,
-                    digest=dataset.digest,
-                    rows=len(dataset),
-                    dropped=dataset.dropped,
-                    class_counts=dataset.class_counts(),
-                )
-            )
+            run.log_dataset(_info(dataset))
+            if held_out is not None:
+                run.log_dataset(_info(held_out), context="evaluation")
             with self._stage("fit") as note:
                 classifier.fit(split.train.texts, split.train.labels)
                 note(f"{classifier.model_type} on {len(split.train)} texts")
@@ -136,11 +158,7 @@ class TrainModel:
                         candidate_version=version.version,
                         holdout=split.test,
                         actor=command.actor,
-                        holdout_label=(
-                            f"{dataset.name} test split (test_size {command.test_size}, "
-                            f"random_state {command.random_state}, {len(split.test)} rows, "
-                            f"dataset digest {dataset.digest})"
-                        ),
+                        holdout_label=_holdout_label(dataset, split, command, held_out is None),
                     )
                 )
                 aliases = (promotion.alias,)
@@ -168,6 +186,36 @@ class TrainModel:
         detail = _Note()
         yield detail
         self._progress.stage_finished(name, time.perf_counter() - started, detail.text)
+
+
+def _holdout_label(
+    dataset: LabelledDataset, split: Split, command: TrainModelCommand, is_split: bool
+) -> str:
+    """How the gate's record names the data both versions were scored on."""
+    if is_split:
+        return (
+            f"{dataset.name} test split (test_size {command.test_size}, "
+            f"random_state {command.random_state}, {len(split.test)} rows, "
+            f"dataset digest {dataset.digest})"
+        )
+    return f"{split.test.name} ({len(split.test)} rows, dataset digest {split.test.digest})"
+
+
+def _describe(dataset: LabelledDataset) -> str:
+    return f"{dataset.name}: {len(dataset)} rows, {dataset.dropped} dropped, classes " + str(
+        dataset.class_counts()
+    )
+
+
+def _info(dataset: LabelledDataset) -> DatasetInfo:
+    return DatasetInfo(
+        name=dataset.name,
+        source=dataset.source,
+        digest=dataset.digest,
+        rows=len(dataset),
+        dropped=dataset.dropped,
+        class_counts=dataset.class_counts(),
+    )
 
 
 @contextmanager

@@ -1,4 +1,5 @@
-"""Validation and a deterministic stratified train/test split, in pure Python."""
+"""Validation, a deterministic stratified train/test split, or training on every row against
+separate evaluation data, in pure Python."""
 
 from __future__ import annotations
 
@@ -69,6 +70,45 @@ def stratified_split(dataset: LabelledDataset, test_size: float, random_state: i
     return Split(
         train=_subset(dataset, train_idx, "train"), test=_subset(dataset, test_idx, "test")
     )
+
+
+def evaluation_split(
+    dataset: LabelledDataset, evaluation: LabelledDataset, random_state: int
+) -> Split:
+    """Train on every row of `dataset` and evaluate on `evaluation`, separate labelled data (an
+    official test set, say).
+
+    The training side is `dataset` shuffled by `random_state`, as a split's training side is. The
+    evaluation data must have rows, and no label that the training data lacks (the model could
+    never predict it); otherwise a DatasetError says which.
+    """
+    validate_for_training(dataset)
+    if len(evaluation) == 0:
+        raise DatasetError(
+            f"the evaluation data {evaluation.name!r} has no rows"
+            + (
+                f" ({evaluation.dropped} dropped: empty text or label)"
+                if evaluation.dropped
+                else ""
+            )
+        )
+    unknown = sorted(set(evaluation.classes) - set(dataset.classes))
+    if unknown:
+        raise DatasetError(
+            f"the evaluation data has labels the training data lacks: "
+            f"{', '.join(map(repr, unknown))} (training labels: "
+            f"{', '.join(map(repr, dataset.classes))})"
+        )
+    order = list(range(len(dataset)))
+    random.Random(random_state).shuffle(order)
+    return Split(train=_subset(dataset, order, "train"), test=evaluation)
+
+
+def shared_texts(train: LabelledDataset, test: LabelledDataset) -> int:
+    """How many texts of `test` also occur, character for character, in `train`: examples the
+    model has seen, which flatter its metrics."""
+    seen = set(train.texts)
+    return sum(1 for text in test.texts if text in seen)
 
 
 def _subset(dataset: LabelledDataset, indices: list[int], part: str) -> LabelledDataset:

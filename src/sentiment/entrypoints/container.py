@@ -18,9 +18,18 @@ from sentiment.domain.ports import ClassifierFactory, DatasetSource, ModelReader
 from sentiment.domain.promotion import PromotionPolicy
 from sentiment.entrypoints.settings import Settings
 
+IMDB_NAMES = {"imdb": "train", "imdb-train": "train", "imdb-test": "test"}
+"""What `data` and `eval_data` accept besides a CSV path, and the IMDB half each names."""
 
-def _data_kind(data: str) -> str:
-    return "imdb" if data == "imdb" else "csv"
+
+def _data_kind(data: str | None) -> str:
+    if data is None:
+        return "none"
+    return "imdb" if data in IMDB_NAMES else "csv"
+
+
+def _imdb_half(data: str | None) -> str:
+    return IMDB_NAMES.get(data or "imdb", "train")
 
 
 # The adapters that import pandas, scikit-learn or MLflow are imported when first built, so that
@@ -82,6 +91,27 @@ class Container(containers.DeclarativeContainer):
             cache_dir=config.cache_dir,
             sha256=config.imdb_sha256,
             size=config.imdb_size,
+            half=providers.Callable(_imdb_half, config.data),
+        ),
+    )
+
+    # Separate evaluation data for training (`eval_data`), or None: a held-out split instead.
+    evaluation_source = providers.Selector(
+        providers.Callable(_data_kind, config.eval_data),
+        none=providers.Object(None),
+        csv=providers.Factory(
+            _csv_source,
+            path=config.eval_data,
+            text_column=config.text_column,
+            label_column=config.label_column,
+        ),
+        imdb=providers.Factory(
+            ImdbDatasetSource,
+            url=config.imdb_url,
+            cache_dir=config.cache_dir,
+            sha256=config.imdb_sha256,
+            size=config.imdb_size,
+            half=providers.Callable(_imdb_half, config.eval_data),
         ),
     )
 
@@ -111,6 +141,7 @@ class Container(containers.DeclarativeContainer):
         classifier_factory=classifier_factory,
         registry=registry,
         gate=gate_candidate,
+        evaluation_source=evaluation_source,
     )
 
     evaluate_model = providers.Factory(

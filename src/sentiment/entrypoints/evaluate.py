@@ -45,7 +45,11 @@ def build_parser() -> argparse.ArgumentParser:
         description="Score a registered model version on labelled data and print the metrics.",
         epilog=EXIT_CODES_HELP,
     )
-    parser.add_argument("--data", required=True, help="labelled CSV file (or 'imdb')")
+    parser.add_argument(
+        "--data",
+        required=True,
+        help="labelled CSV file, or 'imdb-test' (the official IMDB test half) or 'imdb'",
+    )
     parser.add_argument(
         "--model",
         default="@champion",

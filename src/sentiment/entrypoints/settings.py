@@ -26,7 +26,14 @@ class Settings(BaseSettings):
     # -- data ---------------------------------------------------------------------------------
     data: str = Field(
         "imdb",
-        description="Training data: a CSV path, or `imdb` to download the IMDB train half once.",
+        description="Training data: a CSV path, or `imdb` to download the IMDB train half once "
+        "(`imdb-test`: the test half, for the evaluation CLI).",
+    )
+    eval_data: str | None = Field(
+        None,
+        description="Separate labelled data to evaluate and gate on instead of a held-out split "
+        "(a CSV path, or `imdb-test` for the official IMDB test half); the model then trains on "
+        "every row of `data`. Same text and label columns as `data`.",
     )
     text_column: str = Field("text", description="CSV column holding the text.")
     label_column: str = Field("label", description="CSV column holding the label.")
@@ -76,7 +83,9 @@ class Settings(BaseSettings):
         default_factory=dict,
         description='Hyperparameters over the model type\'s defaults, as JSON: `{"C": 2}`.',
     )
-    test_size: float = Field(0.2, gt=0.0, lt=1.0, description="Held-out share for evaluation.")
+    test_size: float = Field(
+        0.2, gt=0.0, lt=1.0, description="Held-out share for evaluation (without `eval_data`)."
+    )
     random_state: int = Field(42, description="Seed of the split and of the model.")
 
     # -- promotion ----------------------------------------------------------------------------

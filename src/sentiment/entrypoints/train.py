@@ -1,5 +1,9 @@
 """`python -m sentiment.entrypoints.train`: train, evaluate, log to MLflow, register and gate.
 
+The evaluation data is a held-out split of `--data` (`--test-size`), or with `--eval-data` a
+separate labelled file (the official IMDB test half, say) while the model trains on all of
+`--data`.
+
 After registration the quality gate scores the new version and the current @champion on the same
 held-out split: the new version becomes @champion only when its macro-F1 reaches the champion's
 plus SENTIMENT_PROMOTION_MARGIN and SENTIMENT_PROMOTION_FLOOR; otherwise it gets @challenger, and
@@ -53,7 +57,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--text-column", help="column with the text (default: text)")
     parser.add_argument("--label-column", help="column with the label (default: label)")
-    parser.add_argument("--test-size", type=float, help="held-out share (default: 0.2)")
+    parser.add_argument(
+        "--eval-data",
+        metavar="DATA",
+        help="evaluate (and gate) on this labelled CSV, or 'imdb-test' for the official IMDB test "
+        "half, instead of a held-out split: the model trains on every row of --data "
+        "(default: $SENTIMENT_EVAL_DATA, else a split)",
+    )
+    parser.add_argument(
+        "--test-size", type=float, help="held-out share when there is no --eval-data (default: 0.2)"
+    )
     parser.add_argument("--random-state", type=int, help="seed (default: 42)")
     parser.add_argument(
         "--model-type",
@@ -101,6 +114,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         key: value
         for key, value in {
             "data": args.data,
+            "eval_data": args.eval_data,
             "text_column": args.text_column,
             "label_column": args.label_column,
             "test_size": args.test_size,
@@ -131,7 +145,8 @@ def summary(result: TrainModelResult, settings: Settings) -> str:
         (
             "rows",
             f"{result.rows} ({result.dropped_rows} dropped), "
-            f"{result.train_rows} train / {result.test_rows} test",
+            f"{result.train_rows} train / {result.test_rows} test"
+            + (f" ({result.params['eval_data']})" if "eval_data" in result.params else ""),
         ),
         ("accuracy", f"{result.evaluation.accuracy:.4f}"),
         ("macro-F1", f"{result.evaluation.macro_f1:.4f}"),

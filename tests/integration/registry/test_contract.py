@@ -218,3 +218,18 @@ def test_every_registry_error_is_a_registry_error(make_registry: MakeRegistry) -
     registry = make_registry("Errors")
     with pytest.raises(RegistryError):
         registry.get_by_alias("v1")
+
+
+@pytest.mark.parametrize("evaluation_first", [False, True], ids=["training-first", "eval-first"])
+def test_a_version_records_its_training_data_beside_evaluation_data(
+    make_registry: MakeRegistry, tiny_classifier: SklearnClassifier, evaluation_first: bool
+) -> None:
+    registry = make_registry(f"TwoDatasets{int(evaluation_first)}")
+    held_out = DatasetInfo("official", "memory://official", "3v4l", 50, 1, {"negative": 25})
+    logs = [(DATA, "training"), (held_out, "evaluation")]
+    with registry.start_run() as run:
+        for info, context in logs[::-1] if evaluation_first else logs:
+            run.log_dataset(info, context)
+        version = run.register(tiny_classifier)
+    assert version.dataset_digest == DATA.digest
+    assert registry.get_version(version.version).dataset_digest == DATA.digest

@@ -68,6 +68,7 @@ def test_trains_logs_and_registers_the_first_version_as_champion() -> None:
         "dropped_rows": 3,
         "train_size": 30,
         "eval_size": 10,
+        "eval_overlap": 0,
         "model_type": "keyword",
         "test_size": 0.25,
         "random_state": 7,
@@ -231,3 +232,135 @@ def test_with_the_real_sklearn_factory_on_a_small_imdb_sample(
     assert [p.label for p in loaded.predict(["An absolute masterpiece, I loved it."])] == [
         "positive"
     ]
+
+
+# -- separate evaluation data (`--eval-data`): no split, every row trains ------------------------
+
+
+def held_out_rows(n: int) -> list[tuple[str, str]]:
+    """Texts the training rows of `polar_rows` do not hold, one word each side of the verdict."""
+    rows = []
+    for i in range(n):
+        rows.append((f"a great wonderful story, take {i}", "positive"))
+        rows.append((f"an awful boring story, take {i}", "negative"))
+    return rows
+
+
+def test_with_evaluation_data_it_trains_on_every_row_and_evaluates_on_that_data() -> None:
+    registry = InMemoryModelRegistry()
+    training = InMemoryDatasetSource.of(polar_rows(20))
+    held = LabelledDataset(
+        texts=tuple(t for t, _ in held_out_rows(6)),
+        labels=tuple(label for _, label in held_out_rows(6)),
+        name="official-test",
+        source="memory://official",
+        digest="digest-official",
+    )
+    evaluation = InMemoryDatasetSource(held)
+    factory = KeywordClassifierFactory()
+    progress = RecordingProgress()
+    gate = GateCandidate(registry, PromotionPolicy(margin=0.0, floor=0.8))
+    use_case = TrainModel(training, factory, registry, progress, gate, evaluation_source=evaluation)
+
+    result = use_case.execute(TrainModelCommand("keyword", test_size=0.25, random_state=7))
+
+    [classifier] = factory.created
+    assert isinstance(classifier, KeywordClassifier)
+    assert classifier.fitted_on is not None
+    texts, labels = classifier.fitted_on
+    # Every row, shuffled as a split's training side is (a CSV sorted by label must not reach
+    # the model in that order).
+    assert sorted(zip(texts, labels, strict=True)) == sorted(polar_rows(20))
+    assert list(zip(texts, labels, strict=True)) != polar_rows(20)
+    assert (result.train_rows, result.test_rows) == (40, 12)
+    expected = evaluate(
+        held.labels, [p.label for p in classifier.predict(held.texts)], ("negative", "positive")
+    )
+    assert result.evaluation == expected
+    assert result.metrics["accuracy"] == 1.0
+
+    [run] = registry.runs
+    assert run.params["train_size"] == 40
+    assert run.params["eval_size"] == 12
+    assert run.params["eval_data"] == "official-test"
+    assert run.params["eval_digest"] == "digest-official"
+    assert run.params["eval_overlap"] == 0
+    assert "test_size" not in run.params  # it did not decide anything
+    assert run.dataset_contexts == ["training", "evaluation"]
+    assert [d.digest for d in run.datasets] == ["digest-40", "digest-official"]
+    assert run.tags["dataset_digest"] == "digest-40"
+    assert run.tags["evaluation_dataset_digest"] == "digest-official"
+    # The version records the data it was trained on, and the gate the data it was scored on.
+    version = registry.get_by_alias(CHAMPION)
+    assert version.dataset_digest == "digest-40"
+    assert result.promotion is not None
+    assert result.promotion.holdout_rows == 12
+    assert (
+        version.tags["champion.data"] == "official-test (12 rows, dataset digest digest-official)"
+    )
+    assert progress.details["split"] == "40 train / 12 test (official-test)"
+    assert "evaluation data official-test: 12 rows" in progress.details["load"]
+    assert evaluation.loads == 1
+
+
+def test_test_texts_the_training_data_also_holds_are_counted() -> None:
+    registry = InMemoryModelRegistry()
+    leaked = [*held_out_rows(3), *polar_rows(2)]  # 4 of these 10 texts are training texts
+    use_case = TrainModel(
+        InMemoryDatasetSource.of(polar_rows(20)),
+        KeywordClassifierFactory(),
+        registry,
+        RecordingProgress(),
+        evaluation_source=InMemoryDatasetSource.of(leaked),
+    )
+
+    result = use_case.execute(TrainModelCommand("keyword"))
+
+    assert result.params["eval_overlap"] == 4
+    assert registry.runs[0].params["eval_overlap"] == 4
+
+
+def test_a_split_counts_duplicated_texts_across_its_sides() -> None:
+    rows = [*polar_rows(10), *polar_rows(10)]  # every text twice: most land on both sides
+    progress = RecordingProgress()
+    result = keyword_use_case(
+        InMemoryDatasetSource.of(rows), InMemoryModelRegistry(), progress=progress
+    ).execute(TrainModelCommand("keyword", test_size=0.5))
+    dataset = InMemoryDatasetSource.of(rows).load()
+    split = stratified_split(dataset, 0.5, 42)
+    overlap = sum(1 for t in split.test.texts if t in set(split.train.texts))
+    assert overlap > 0
+    assert result.params["eval_overlap"] == overlap
+    assert f"{overlap} test texts also in the training data" in progress.details["split"]
+
+
+@pytest.mark.parametrize(
+    ("evaluation", "message"),
+    [
+        (InMemoryDatasetSource.of([]), "evaluation data 'in-memory' has no rows"),
+        (InMemoryDatasetSource.of([], dropped=3), r"no rows \(3 dropped"),
+        (
+            InMemoryDatasetSource.of([("so so", "neutral"), ("fine", "positive")]),
+            "labels the training data lacks: 'neutral'",
+        ),
+        (InMemoryDatasetSource(error=DatasetError("data file not found: t.csv")), "t.csv"),
+    ],
+    ids=["empty", "all-dropped", "unknown-label", "unreadable"],
+)
+def test_bad_evaluation_data_is_refused_before_any_run_is_opened(
+    evaluation: InMemoryDatasetSource, message: str
+) -> None:
+    registry = InMemoryModelRegistry()
+    factory = KeywordClassifierFactory()
+    use_case = TrainModel(
+        InMemoryDatasetSource.of(polar_rows(5)),
+        factory,
+        registry,
+        evaluation_source=evaluation,
+    )
+
+    with pytest.raises(DatasetError, match=message):
+        use_case.execute(TrainModelCommand("keyword"))
+
+    assert registry.runs == []
+    assert factory.created == []

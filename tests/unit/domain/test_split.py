@@ -11,7 +11,13 @@ from hypothesis import strategies as st
 
 from sentiment.domain.errors import DatasetError
 from sentiment.domain.model import LabelledDataset
-from sentiment.domain.split import n_test_examples, stratified_split, validate_for_training
+from sentiment.domain.split import (
+    evaluation_split,
+    n_test_examples,
+    shared_texts,
+    stratified_split,
+    validate_for_training,
+)
 
 
 def make_dataset(class_sizes: dict[str, int], dropped: int = 0) -> LabelledDataset:
@@ -144,3 +150,50 @@ def test_a_dataset_whose_rows_were_all_dropped_says_so() -> None:
 
 def test_a_valid_dataset_passes() -> None:
     validate_for_training(make_dataset({"a": 1, "b": 1}))
+
+
+# -- separate evaluation data -----------------------------------------------------------------
+
+
+@given(class_sizes, st.integers(min_value=1, max_value=30), seeds)
+def test_with_evaluation_data_every_row_trains_in_a_seeded_order(
+    sizes: dict[str, int], n_eval: int, seed: int
+) -> None:
+    dataset = make_dataset(sizes)
+    evaluation = make_dataset({label: n_eval for label in sizes})
+
+    split = evaluation_split(dataset, evaluation, seed)
+
+    assert split.test == evaluation
+    assert sorted(zip(split.train.texts, split.train.labels, strict=True)) == sorted(
+        zip(dataset.texts, dataset.labels, strict=True)
+    )
+    assert split == evaluation_split(dataset, evaluation, seed)
+    assert (split.train.name, split.train.digest) == ("toy-train", dataset.digest)
+
+
+def test_evaluation_data_may_lack_a_training_label_but_not_add_one() -> None:
+    dataset = make_dataset({"neg": 5, "pos": 5, "mixed": 5})
+    assert len(evaluation_split(dataset, make_dataset({"neg": 2, "pos": 2}), 0).test) == 4
+    with pytest.raises(DatasetError, match="labels the training data lacks: 'odd', 'zany'"):
+        evaluation_split(dataset, make_dataset({"neg": 2, "zany": 1, "odd": 1}), 0)
+
+
+def test_empty_evaluation_data_and_bad_training_data_are_refused() -> None:
+    with pytest.raises(DatasetError, match="evaluation data 'toy' has no rows"):
+        evaluation_split(make_dataset({"neg": 3, "pos": 3}), make_dataset({}), 0)
+    with pytest.raises(DatasetError, match="two classes"):
+        evaluation_split(make_dataset({"neg": 3}), make_dataset({"neg": 1}), 0)
+
+
+@given(
+    st.lists(st.sampled_from("abcdef"), max_size=12),
+    st.lists(st.sampled_from("abcdefgh"), max_size=12),
+)
+def test_shared_texts_counts_each_test_text_the_training_side_holds(
+    train: list[str], test: list[str]
+) -> None:
+    def dataset(texts: list[str]) -> LabelledDataset:
+        return LabelledDataset(texts=tuple(texts), labels=("x",) * len(texts))
+
+    assert shared_texts(dataset(train), dataset(test)) == sum(t in train for t in test)
