@@ -10,7 +10,7 @@ from sentiment.application.progress import ProgressObserver, SilentProgress, sta
 from sentiment.application.registry_ops import resolve, score
 from sentiment.domain.errors import DatasetError
 from sentiment.domain.metrics import EvaluationMetrics
-from sentiment.domain.model import DatasetInfo, LabelledDataset
+from sentiment.domain.model import LabelledDataset
 from sentiment.domain.model_ref import ModelRef
 from sentiment.domain.ports import DatasetSource, ModelRegistry
 from sentiment.domain.promotion import iso
@@ -126,17 +126,7 @@ class EvaluateModel:
             run.log_params(
                 {"model_name": registry.model_name, "model_version": version, "rows": len(data)}
             )
-            run.log_dataset(
-                DatasetInfo(
-                    name=data.name,
-                    source=data.source,
-                    digest=data.digest,
-                    rows=len(data),
-                    dropped=data.dropped,
-                    class_counts=data.class_counts(),
-                ),
-                context="evaluation",
-            )
+            run.log_dataset(data.info(), context="evaluation")
             run.log_evaluation(metrics)
             run_id = run.run_id
         # The version points at its latest finished evaluation run.

@@ -16,7 +16,7 @@ from sentiment.application.gate_candidate import (
 from sentiment.application.progress import ProgressObserver, SilentProgress
 from sentiment.domain.errors import SentimentError
 from sentiment.domain.metrics import EvaluationMetrics, evaluate
-from sentiment.domain.model import DatasetInfo, LabelledDataset, ParamValue
+from sentiment.domain.model import LabelledDataset, ParamValue
 from sentiment.domain.ports import ClassifierFactory, DatasetSource, ModelRegistry
 from sentiment.domain.promotion import CHAMPION
 from sentiment.domain.split import (
@@ -131,9 +131,9 @@ class TrainModel:
         with self._registry.start_run(command.run_name) as run:
             run.set_tags({"sentiment.run_kind": "training"})
             run.log_params(params)
-            run.log_dataset(_info(dataset))
+            run.log_dataset(dataset.info())
             if held_out is not None:
-                run.log_dataset(_info(held_out), context="evaluation")
+                run.log_dataset(held_out.info(), context="evaluation")
             with self._stage("fit") as note:
                 classifier.fit(split.train.texts, split.train.labels)
                 note(f"{classifier.model_type} on {len(split.train)} texts")
@@ -204,17 +204,6 @@ def _holdout_label(
 def _describe(dataset: LabelledDataset) -> str:
     return f"{dataset.name}: {len(dataset)} rows, {dataset.dropped} dropped, classes " + str(
         dataset.class_counts()
-    )
-
-
-def _info(dataset: LabelledDataset) -> DatasetInfo:
-    return DatasetInfo(
-        name=dataset.name,
-        source=dataset.source,
-        digest=dataset.digest,
-        rows=len(dataset),
-        dropped=dataset.dropped,
-        class_counts=dataset.class_counts(),
     )
 
 

@@ -43,6 +43,17 @@ class LabelledDataset:
         counts = Counter(self.labels)
         return {label: counts[label] for label in sorted(counts)}
 
+    def info(self) -> DatasetInfo:
+        """What a run records about it."""
+        return DatasetInfo(
+            name=self.name,
+            source=self.source,
+            digest=self.digest,
+            rows=len(self),
+            dropped=self.dropped,
+            class_counts=self.class_counts(),
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class Prediction:

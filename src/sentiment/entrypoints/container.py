@@ -42,6 +42,30 @@ def _csv_source(path: str, text_column: str, label_column: str) -> DatasetSource
     return CsvDatasetSource(path=path, text_column=text_column, label_column=label_column)
 
 
+def _data_source(
+    config: providers.Configuration, data: providers.ConfigurationOption
+) -> providers.Selector[DatasetSource | None]:
+    """The source `data` names (a setting): a CSV file, an IMDB half, or None when unset."""
+    return providers.Selector(
+        providers.Callable(_data_kind, data),
+        none=providers.Object(None),
+        csv=providers.Factory(
+            _csv_source,
+            path=data,
+            text_column=config.text_column,
+            label_column=config.label_column,
+        ),
+        imdb=providers.Factory(
+            ImdbDatasetSource,
+            url=config.imdb_url,
+            cache_dir=config.cache_dir,
+            sha256=config.imdb_sha256,
+            size=config.imdb_size,
+            half=providers.Callable(_imdb_half, data),
+        ),
+    )
+
+
 def _classifier_factory() -> ClassifierFactory:
     from sentiment.adapters.sklearn_classifier import SklearnClassifierFactory
 
@@ -77,43 +101,10 @@ class Container(containers.DeclarativeContainer):
 
     config = providers.Configuration(strict=True)
 
-    dataset_source = providers.Selector(
-        providers.Callable(_data_kind, config.data),
-        csv=providers.Factory(
-            _csv_source,
-            path=config.data,
-            text_column=config.text_column,
-            label_column=config.label_column,
-        ),
-        imdb=providers.Factory(
-            ImdbDatasetSource,
-            url=config.imdb_url,
-            cache_dir=config.cache_dir,
-            sha256=config.imdb_sha256,
-            size=config.imdb_size,
-            half=providers.Callable(_imdb_half, config.data),
-        ),
-    )
+    dataset_source = _data_source(config, config.data)
 
     # Separate evaluation data for training (`eval_data`), or None: a held-out split instead.
-    evaluation_source = providers.Selector(
-        providers.Callable(_data_kind, config.eval_data),
-        none=providers.Object(None),
-        csv=providers.Factory(
-            _csv_source,
-            path=config.eval_data,
-            text_column=config.text_column,
-            label_column=config.label_column,
-        ),
-        imdb=providers.Factory(
-            ImdbDatasetSource,
-            url=config.imdb_url,
-            cache_dir=config.cache_dir,
-            sha256=config.imdb_sha256,
-            size=config.imdb_size,
-            half=providers.Callable(_imdb_half, config.eval_data),
-        ),
-    )
+    evaluation_source = _data_source(config, config.eval_data)
 
     classifier_factory = providers.Singleton(_classifier_factory)
 
