@@ -63,18 +63,28 @@ def test_the_smoke_benchmark_measures_every_model_type(tmp_path: Path) -> None:
         "npz p50 ms",
         "npz batch/s",
         "eval acc",
+        "official est.",
     ]:
         assert label in header
     for model_type in DEFAULTS:
         [row] = [line for line in lines if line.startswith(f"| {model_type} ")]
         assert row.count("PASS") + row.count("FAIL") == 10  # accuracy: n/a in smoke mode
-    results = {r["model_type"]: r for r in json.loads(figures.read_text())}
+    figures_json = json.loads(figures.read_text())
+    results = {r["model_type"]: r for r in figures_json["results"]}
     assert set(results) == set(DEFAULTS)
+    # The shared file in its own order: movie-grouped folds, and the reference measured on them.
+    reference = figures_json["reference"]
+    assert len(reference["movie_cv_folds"]) == 2
+    assert 0.6 < reference["movie_cv_accuracy"] <= 1.0
     default = results[DEFAULT_MODEL_TYPE]
     assert default["loaded_predicts_the_same"] is True
     assert default["rows"] == 1000
     assert len(default["cv_folds"]) == 2
     assert 0.6 < default["split_accuracy"] <= 1.0
+    assert len(default["movie_cv_folds"]) == 2
+    assert default["official_estimate"] == pytest.approx(
+        0.9155 + default["movie_cv_accuracy"] - reference["movie_cv_accuracy"]
+    )
     # Fitted on all 1,000 rows, scored on the 200 of eval.csv.
     assert (default["eval_train_rows"], default["eval_rows"]) == (1000, 200)
     assert default["eval_overlap"] == overlap > 0
