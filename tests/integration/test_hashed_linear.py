@@ -20,7 +20,7 @@ from sentiment.adapters.hashed_linear import (
     HashedLinearClassifier,
     HashedLinearModel,
 )
-from sentiment.adapters.name_masking import NAME, PLACEHOLDER
+from sentiment.adapters.name_masking import NAME, PLACEHOLDER, RULE_VERSION, rule
 from sentiment.adapters.serving_export import hashed_linear_model
 from sentiment.adapters.sklearn_classifier import DEFAULTS, TWO_CLASSES_ONLY, SklearnClassifier
 from sentiment.domain.errors import ClassifierError, ModelLoadError
@@ -167,7 +167,11 @@ def test_the_file_is_stored_sparse(trained: SklearnClassifier, tmp_path: Path) -
     assert trained.masks_names
     assert header["format_version"] == 5
     assert header["base_version"] == expected
-    assert header["mask_names"] == {"pattern": NAME.pattern, "placeholder": PLACEHOLDER}
+    assert header["mask_names"] == {
+        "pattern": NAME.pattern,
+        "placeholder": PLACEHOLDER,
+        "version": RULE_VERSION,
+    }
     assert ("context" in header) == (trained.model_type == "nblr-ctx")
     assert ("language_model" in header) == (trained.model_type == "nblr-lm")
     assert header.get("vocabulary", False) == (trained.model_type in ("nblr", "nblr-lm"))
@@ -352,8 +356,10 @@ def test_a_masked_file_loads_masking(masked_file: Path) -> None:
 @pytest.mark.parametrize(
     ("case", "changes"),
     [
-        ("another_pattern", {"mask_names": {"pattern": "[A-Z]+", "placeholder": "Somename"}}),
-        ("another_placeholder", {"mask_names": {"pattern": NAME.pattern, "placeholder": "X"}}),
+        ("another_pattern", {"mask_names": {**rule(), "pattern": "[A-Z]+"}}),
+        ("another_placeholder", {"mask_names": {**rule(), "placeholder": "X"}}),
+        ("another_rule_version", {"mask_names": {**rule(), "version": RULE_VERSION + 1}}),
+        ("no_rule_version", {"mask_names": {"pattern": NAME.pattern, "placeholder": PLACEHOLDER}}),
         ("no_rule", {"mask_names": None}),
         ("base_version_5", {"base_version": 5}),
         ("no_base_version", {"base_version": None}),

@@ -39,8 +39,8 @@ are scored by `lm_scoring.LmStackScorer`, as the scikit-learn estimator does.
 
 Format version 5 is a model of any version 1-4 whose texts are first name-masked
 (`name_masking`): its header is that version's, with `"format_version": 5`, `"base_version"`
-(the version it extends) and `"mask_names": {"pattern", "placeholder"}`, which must be the rule
-this reader applies (a file written with another rule is refused, not served differently).
+(the version it extends) and `"mask_names": {"pattern", "placeholder", "version"}`, which must be
+the rule this reader applies (a file written with another rule is refused, not served differently).
 Readers that predate masking refuse the file instead of serving it unmasked.
 """
 
@@ -60,7 +60,7 @@ from sentiment.adapters.class_lm import LanguageModelTables
 from sentiment.adapters.column_index import ColumnIndex
 from sentiment.adapters.context_scoring import N_AGGREGATES, ContextScorer, StackedScorer, Stacker
 from sentiment.adapters.lm_scoring import N_INPUTS, LmStackScorer
-from sentiment.adapters.name_masking import NAME, PLACEHOLDER, mask_names
+from sentiment.adapters.name_masking import mask_names, rule
 from sentiment.adapters.negation import NegationMarking
 from sentiment.adapters.text_hashing import HashingSettings, NgramHasher, normalize_rows
 from sentiment.domain.errors import ClassifierError, ModelLoadError
@@ -173,7 +173,7 @@ class HashedLinearModel:
         if self.mask_names:
             header["format_version"] = MASKED_VERSION
             header["base_version"] = version
-            header["mask_names"] = {"pattern": NAME.pattern, "placeholder": PLACEHOLDER}
+            header["mask_names"] = rule()
         if self.columns is not None:
             header["vocabulary"] = True
         if self.context is not None:
@@ -346,7 +346,7 @@ class HashedLinearModel:
 
 def _check_mask_rule(spec: Any) -> None:
     """A version-5 file's masking rule must be the one `mask_names` applies."""
-    expected = {"pattern": NAME.pattern, "placeholder": PLACEHOLDER}
+    expected = rule()
     if spec != expected:
         raise ValueError(f"masks names by {spec!r}; this reader applies {expected!r}")
 

@@ -25,6 +25,14 @@ from collections.abc import Iterable
 
 NAME = re.compile(r"(?<=[a-z,;:] )[A-Z][a-z]+(?: [A-Z][a-z]+)*")
 PLACEHOLDER = "Somename"
+# Raise it whenever `mask_text` changes in a way the pattern and placeholder do not show (its
+# guards): serving files record the rule (`rule`), and a reader refuses one written by another.
+RULE_VERSION = 1
+
+
+def rule() -> dict[str, str | int]:
+    """The rule as serving files record it, and as their reader checks it."""
+    return {"pattern": NAME.pattern, "placeholder": PLACEHOLDER, "version": RULE_VERSION}
 
 
 def mask_names(texts: Iterable[str]) -> list[str]:
