@@ -24,7 +24,7 @@ from sentiment.adapters.name_masking import NAME, PLACEHOLDER, RULE_VERSION, rul
 from sentiment.adapters.serving_export import hashed_linear_model
 from sentiment.adapters.sklearn_classifier import DEFAULTS, TWO_CLASSES_ONLY, SklearnClassifier
 from sentiment.domain.errors import ClassifierError, ModelLoadError
-from sentiment.domain.model import LabelledDataset
+from sentiment.domain.model import LabelledDataset, ParamValue
 from tests.conftest import TINY_HYPERPARAMETERS, sample_frame
 
 MODEL_TYPES = sorted(DEFAULTS)
@@ -47,6 +47,18 @@ def exported(classifier: SklearnClassifier, tmp_path: Path) -> HashedLinearClass
     path = tmp_path / FILE_NAME
     model.save(path)
     return HashedLinearClassifier.from_file(path)
+
+
+def serving_file(
+    model_type: str, hyperparameters: dict[str, ParamValue], dataset: LabelledDataset, path: Path
+) -> Path:
+    """The serving file of a model fitted on the dataset, written to path."""
+    classifier = SklearnClassifier(model_type, hyperparameters)
+    classifier.fit(dataset.texts, dataset.labels)
+    model = hashed_linear_model(classifier)
+    assert model is not None
+    model.save(path)
+    return path
 
 
 @pytest.fixture(scope="module", params=MODEL_TYPES)
@@ -238,12 +250,9 @@ def header_with(source: Path, **changes: object) -> np.ndarray:
 
 @pytest.fixture
 def good_file(tmp_path: Path, small_dataset: LabelledDataset) -> Path:
-    classifier = SklearnClassifier("nblr", {"n_features_log2": 10, "mask_names": False})
-    classifier.fit(small_dataset.texts, small_dataset.labels)
-    model = hashed_linear_model(classifier)
-    assert model is not None
-    model.save(tmp_path / "good.npz")
-    return tmp_path / "good.npz"
+    return serving_file(
+        "nblr", {"n_features_log2": 10, "mask_names": False}, small_dataset, tmp_path / "good.npz"
+    )
 
 
 def test_a_good_file_loads(good_file: Path) -> None:
@@ -341,12 +350,7 @@ def test_a_malformed_file_is_refused(good_file: Path, tmp_path: Path, case: str)
 
 @pytest.fixture
 def masked_file(tmp_path: Path, small_dataset: LabelledDataset) -> Path:
-    classifier = SklearnClassifier("nblr", {"n_features_log2": 10})
-    classifier.fit(small_dataset.texts, small_dataset.labels)
-    model = hashed_linear_model(classifier)
-    assert model is not None
-    model.save(tmp_path / "masked.npz")
-    return tmp_path / "masked.npz"
+    return serving_file("nblr", {"n_features_log2": 10}, small_dataset, tmp_path / "masked.npz")
 
 
 def test_a_masked_file_loads_masking(masked_file: Path) -> None:
@@ -378,12 +382,7 @@ def test_a_malformed_masked_file_is_refused(
 
 @pytest.fixture
 def lm_file(tmp_path: Path, small_dataset: LabelledDataset) -> Path:
-    classifier = SklearnClassifier("nblr-lm", {"n_features_log2": 12})
-    classifier.fit(small_dataset.texts, small_dataset.labels)
-    model = hashed_linear_model(classifier)
-    assert model is not None
-    model.save(tmp_path / "lm.npz")
-    return tmp_path / "lm.npz"
+    return serving_file("nblr-lm", {"n_features_log2": 12}, small_dataset, tmp_path / "lm.npz")
 
 
 def test_a_language_model_file_loads(lm_file: Path) -> None:
