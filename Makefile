@@ -55,13 +55,15 @@ serve: venv
 
 # Short runs of the benchmarks: serving (this API next to `mlflow models serve`; needs wrk), cold
 # start and memory per registry reader, in-process prediction speed, model quality (every model
-# type on a 1,000-review sample), training time and peak memory (500 reviews), the soak test
-# (errors under steady load; needs wrk), and the class-LM stacker experiment (1,000 reviews).
+# type on a 1,000-review sample), the cost of masking names (1,000 reviews), training time and
+# peak memory (500 reviews), the soak test (errors under steady load; needs wrk), and the class-LM
+# stacker experiment (1,000 reviews).
 bench-smoke: venv
 	$(BIN)/python benchmarks/serve.py --smoke
 	$(BIN)/python benchmarks/cold_start.py --smoke
 	$(BIN)/python benchmarks/lean_predict.py --smoke
 	$(BIN)/python benchmarks/model_quality.py --smoke
+	$(BIN)/python benchmarks/name_masking.py --smoke
 	$(BIN)/python benchmarks/train.py --smoke
 	$(BIN)/python benchmarks/soak.py --smoke
 	$(BIN)/python benchmarks/class_lm_experiment.py --smoke --cv

@@ -20,10 +20,11 @@ from sentiment.adapters.hashed_linear import (
     HashedLinearClassifier,
     HashedLinearModel,
 )
+from sentiment.adapters.name_masking import NAME, PLACEHOLDER, RULE_VERSION, rule
 from sentiment.adapters.serving_export import hashed_linear_model
 from sentiment.adapters.sklearn_classifier import DEFAULTS, TWO_CLASSES_ONLY, SklearnClassifier
 from sentiment.domain.errors import ClassifierError, ModelLoadError
-from sentiment.domain.model import LabelledDataset
+from sentiment.domain.model import LabelledDataset, ParamValue
 from tests.conftest import TINY_HYPERPARAMETERS, sample_frame
 
 MODEL_TYPES = sorted(DEFAULTS)
@@ -46,6 +47,18 @@ def exported(classifier: SklearnClassifier, tmp_path: Path) -> HashedLinearClass
     path = tmp_path / FILE_NAME
     model.save(path)
     return HashedLinearClassifier.from_file(path)
+
+
+def serving_file(
+    model_type: str, hyperparameters: dict[str, ParamValue], dataset: LabelledDataset, path: Path
+) -> Path:
+    """The serving file of a model fitted on the dataset, written to path."""
+    classifier = SklearnClassifier(model_type, hyperparameters)
+    classifier.fit(dataset.texts, dataset.labels)
+    model = hashed_linear_model(classifier)
+    assert model is not None
+    model.save(path)
+    return path
 
 
 @pytest.fixture(scope="module", params=MODEL_TYPES)
@@ -160,12 +173,55 @@ def test_the_file_is_stored_sparse(trained: SklearnClassifier, tmp_path: Path) -
     assert header["hashing"]["n_features"] == 2**16
     # Version 1 (readable by every reader) unless the model needs version 2 (a context), 3
     # (a hashed vocabulary: only the kept columns' coefficients, never made dense) or 4 (a
-    # vocabulary and class language models).
+    # vocabulary and class language models); version 5 extends those with name masking (every
+    # type's default), so that a reader that does not mask refuses the file.
     expected = {"nblr": 3, "nblr-ctx": 2, "nblr-lm": 4}.get(trained.model_type, 1)
-    assert header["format_version"] == expected
+    assert trained.masks_names
+    assert header["format_version"] == 5
+    assert header["base_version"] == expected
+    assert header["mask_names"] == {
+        "pattern": NAME.pattern,
+        "placeholder": PLACEHOLDER,
+        "version": RULE_VERSION,
+    }
     assert ("context" in header) == (trained.model_type == "nblr-ctx")
     assert ("language_model" in header) == (trained.model_type == "nblr-lm")
     assert header.get("vocabulary", False) == (trained.model_type in ("nblr", "nblr-lm"))
+
+
+@pytest.mark.parametrize("model_type", MODEL_TYPES)
+def test_a_model_that_masks_no_names_is_written_in_its_own_version(
+    model_type: str, small_dataset: LabelledDataset, reviews: list[str], tmp_path: Path
+) -> None:
+    classifier = SklearnClassifier(model_type, {**TINY_HYPERPARAMETERS, "mask_names": False})
+    classifier.fit(small_dataset.texts, small_dataset.labels)
+    assert classifier.pipeline.steps[0][0] != "names"
+    served = exported(classifier, tmp_path)
+    assert not served.model.mask_names
+    with np.load(tmp_path / FILE_NAME, allow_pickle=False) as archive:
+        header = json.loads(archive["header"].tobytes())
+    assert header["format_version"] in (1, 2, 3, 4)
+    assert "mask_names" not in header
+    np.testing.assert_allclose(
+        served.predict_proba(reviews),
+        classifier.pipeline.predict_proba(reviews),
+        rtol=0,
+        atol=TOLERANCE,
+    )
+
+
+def test_masking_is_what_tells_the_two_apart(
+    small_dataset: LabelledDataset, tmp_path: Path
+) -> None:
+    # The same data with and without masking: a text whose names differ is scored the same by
+    # the masking model only, in scikit-learn and in the serving file alike.
+    texts = [f"a dull film; {name} is awful in it." for name in ("Tom Hanks", "Kurosawa", "Bo")]
+    for masks in (True, False):
+        classifier = SklearnClassifier("nblr", {"n_features_log2": 18, "mask_names": masks})
+        classifier.fit(small_dataset.texts, small_dataset.labels)
+        served = exported(classifier, tmp_path)
+        for scores in (classifier.predict_proba(texts), served.predict_proba(texts)):
+            assert (np.ptp(scores[:, 1]) == 0) == masks
 
 
 # -- malformed files ---------------------------------------------------------------------------
@@ -194,12 +250,9 @@ def header_with(source: Path, **changes: object) -> np.ndarray:
 
 @pytest.fixture
 def good_file(tmp_path: Path, small_dataset: LabelledDataset) -> Path:
-    classifier = SklearnClassifier("nblr", {"n_features_log2": 10})
-    classifier.fit(small_dataset.texts, small_dataset.labels)
-    model = hashed_linear_model(classifier)
-    assert model is not None
-    model.save(tmp_path / "good.npz")
-    return tmp_path / "good.npz"
+    return serving_file(
+        "nblr", {"n_features_log2": 10, "mask_names": False}, small_dataset, tmp_path / "good.npz"
+    )
 
 
 def test_a_good_file_loads(good_file: Path) -> None:
@@ -296,13 +349,40 @@ def test_a_malformed_file_is_refused(good_file: Path, tmp_path: Path, case: str)
 
 
 @pytest.fixture
+def masked_file(tmp_path: Path, small_dataset: LabelledDataset) -> Path:
+    return serving_file("nblr", {"n_features_log2": 10}, small_dataset, tmp_path / "masked.npz")
+
+
+def test_a_masked_file_loads_masking(masked_file: Path) -> None:
+    assert HashedLinearModel.load(masked_file).mask_names
+
+
+@pytest.mark.parametrize(
+    ("case", "changes"),
+    [
+        ("another_pattern", {"mask_names": {**rule(), "pattern": "[A-Z]+"}}),
+        ("another_placeholder", {"mask_names": {**rule(), "placeholder": "X"}}),
+        ("another_rule_version", {"mask_names": {**rule(), "version": RULE_VERSION + 1}}),
+        ("no_rule_version", {"mask_names": {"pattern": NAME.pattern, "placeholder": PLACEHOLDER}}),
+        ("no_rule", {"mask_names": None}),
+        ("base_version_5", {"base_version": 5}),
+        ("no_base_version", {"base_version": None}),
+        ("masking_in_v3", {"format_version": 3}),
+    ],
+)
+def test_a_malformed_masked_file_is_refused(
+    masked_file: Path, tmp_path: Path, case: str, changes: dict[str, object]
+) -> None:
+    # A reader must never serve a masked model unmasked, or with a rule other than its own.
+    target = tmp_path / f"{case}.npz"
+    rewrite(masked_file, target, header=header_with(masked_file, **changes))
+    with pytest.raises(ModelLoadError):
+        HashedLinearModel.load(target)
+
+
+@pytest.fixture
 def lm_file(tmp_path: Path, small_dataset: LabelledDataset) -> Path:
-    classifier = SklearnClassifier("nblr-lm", {"n_features_log2": 12})
-    classifier.fit(small_dataset.texts, small_dataset.labels)
-    model = hashed_linear_model(classifier)
-    assert model is not None
-    model.save(tmp_path / "lm.npz")
-    return tmp_path / "lm.npz"
+    return serving_file("nblr-lm", {"n_features_log2": 12}, small_dataset, tmp_path / "lm.npz")
 
 
 def test_a_language_model_file_loads(lm_file: Path) -> None:

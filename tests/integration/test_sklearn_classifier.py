@@ -103,12 +103,40 @@ def test_the_pipeline_is_stored_with_trusted_types_only(
     path = tmp_path / "model.skops"
     skops_format.dump(trained.pipeline, path)
     assert skops_format.types_in(path) <= set(skops_format.TRUSTED_TYPES)
+    assert "sentiment.adapters.name_masker.NameMasker" in skops_format.types_in(path)
     loaded = SklearnClassifier(trained.model_type, pipeline=skops_format.load(path))
-    texts = ["good", "bad", "so so"]
+    texts = ["good", "bad", "so so", "a dull film, and Tom Hanks is awful in it"]
     assert loaded.classes == trained.classes
+    assert loaded.masks_names
     for a, b in zip(loaded.predict(texts), trained.predict(texts), strict=True):
         assert a.label == b.label
         assert a.probabilities == pytest.approx(b.probabilities)
+
+
+def test_names_are_masked_before_anything_else(trained: SklearnClassifier) -> None:
+    assert trained.masks_names  # every type's default
+    assert trained.pipeline.steps[0][0] == "names"
+    texts = [f"a dull film, and {name} is awful in it" for name in ("Tom Hanks", "Kurosawa")]
+    first, second = trained.predict(texts)
+    assert first == second
+    assert trained.pipeline.predict_proba(texts).tolist() == trained.predict_proba(texts).tolist()
+
+
+@pytest.mark.parametrize("model_type", MODEL_TYPES)
+def test_the_pipeline_not_the_setting_says_whether_names_are_masked(
+    model_type: str, small_dataset: LabelledDataset, tmp_path: Path
+) -> None:
+    # A model stored without masking (as before masking existed) loads as one that masks none,
+    # whatever the type's default is now; its hyperparameters say so.
+    unmasked = SklearnClassifier(model_type, {**TINY_HYPERPARAMETERS, "mask_names": False})
+    unmasked.fit(small_dataset.texts, small_dataset.labels)
+    skops_format.dump(unmasked.pipeline, tmp_path / "model.skops")
+    loaded = SklearnClassifier(model_type, pipeline=skops_format.load(tmp_path / "model.skops"))
+    assert DEFAULTS[model_type]["mask_names"] is True
+    assert not loaded.masks_names
+    assert loaded.hyperparameters()["mask_names"] is False
+    texts = ["a dull film, and Tom Hanks is awful in it", "a dull film, and Bo is awful in it"]
+    assert loaded.predict_proba(texts).tolist() == unmasked.predict_proba(texts).tolist()
 
 
 @pytest.mark.parametrize("trained", sorted(TWO_CLASSES_ONLY), indirect=True)

@@ -82,6 +82,7 @@ def test_settings_come_from_the_environment_and_options_win(
     assert params["hp_C"] == 3.0  # from the environment
     assert params["hp_max_iter"] == 50
     assert params["hp_n_features_log2"] == 14  # from the command line, over it
+    assert params["hp_mask_names"] is True  # the default, logged with the others
     out = capsys.readouterr().out
     assert "MLflow UI" not in out  # the memory registry has no UI
     assert "accuracy" in out

@@ -2,8 +2,9 @@
 (Made-With-ML style).
 
 Minimum functionality (clear cases), directional expectations (negation, an added verdict) and
-invariance (names, casing, whitespace, markup). The model is trained once on 5,000 reviews, so
-probabilities of short sentences stay near 0.5: the tests compare, they do not demand confidence.
+invariance (names, casing, whitespace, markup; names mid-sentence are masked). The model is
+trained once on 5,000 reviews, so probabilities of short sentences stay near 0.5: the tests
+compare, they do not demand confidence.
 """
 
 from __future__ import annotations
@@ -102,6 +103,24 @@ def test_names_do_not_change_the_verdict(trained_model: SklearnClassifier, templ
     assert len({p.label for p in predictions}) == 1
     scores = [p.probabilities["positive"] for p in predictions]
     assert max(scores) - min(scores) < 0.1
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        "I thought {} was wonderful in this touching film.",
+        "The film is dull, and {} is a complete waste of time.",
+    ],
+)
+def test_names_mid_sentence_are_not_read_at_all(
+    trained_model: SklearnClassifier, template: str
+) -> None:
+    # Every type masks names by default: a name after a lower-case word is one placeholder, so
+    # the cast cannot move the prediction at all (a sentence's first word is left alone).
+    assert trained_model.masks_names
+    names = ["Tom Hanks", "Meryl Streep", "Steven Seagal", "Priya Patel", "Kurosawa", "Bo"]
+    predictions = trained_model.predict([template.format(name) for name in names])
+    assert all(p == predictions[0] for p in predictions)
 
 
 @pytest.mark.parametrize("text", [POSITIVE[0], NEGATIVE[0], "Not bad at all!"])

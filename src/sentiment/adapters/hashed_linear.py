@@ -36,6 +36,12 @@ uint32, (len, 2)) and, below the top order, `lm_histories_<n>` (likewise, (len, 
 language models for each order n (`class_lm.LanguageModelTables`); `hashing` gives n-grams up to
 max(ngram_max, order) tokens, the NB-LR coefficients read those up to `ngram_max`, and the texts
 are scored by `lm_scoring.LmStackScorer`, as the scikit-learn estimator does.
+
+Format version 5 is a model of any version 1-4 whose texts are first name-masked
+(`name_masking`): its header is that version's, with `"format_version": 5`, `"base_version"`
+(the version it extends) and `"mask_names": {"pattern", "placeholder", "version"}`, which must be
+the rule this reader applies (a file written with another rule is refused, not served differently).
+Readers that predate masking refuse the file instead of serving it unmasked.
 """
 
 from __future__ import annotations
@@ -54,6 +60,7 @@ from sentiment.adapters.class_lm import LanguageModelTables
 from sentiment.adapters.column_index import ColumnIndex
 from sentiment.adapters.context_scoring import N_AGGREGATES, ContextScorer, StackedScorer, Stacker
 from sentiment.adapters.lm_scoring import N_INPUTS, LmStackScorer
+from sentiment.adapters.name_masking import mask_names, rule
 from sentiment.adapters.negation import NegationMarking
 from sentiment.adapters.text_hashing import HashingSettings, NgramHasher, normalize_rows
 from sentiment.domain.errors import ClassifierError, ModelLoadError
@@ -63,11 +70,12 @@ from sentiment.domain.ports import Classifier
 Array = np.ndarray[Any, Any]
 
 FORMAT = "sentiment.hashed-linear"
-FORMAT_VERSION = 4  # the newest this module reads and writes
+FORMAT_VERSION = 5  # the newest this module reads and writes
 PLAIN_VERSION = 1  # written for models with neither context nor vocabulary (all readers)
 CONTEXT_VERSION = 2  # nblr-ctx
 VOCABULARY_VERSION = 3  # coefficients of the listed columns only
 LANGUAGE_MODEL_VERSION = 4  # nblr-lm
+MASKED_VERSION = 5  # any of the above, with name masking
 FILE_NAME = "serving.npz"
 _ARRAYS = {"header", "coef_features", "coef_scores", "coef_values", "intercept", "idf"}
 _MAX_ORDER = 5
@@ -119,6 +127,7 @@ class HashedLinearModel:
     # The hashed columns that `coef`'s rows belong to (sorted int32), or None: one per column.
     columns: Array | None = None
     language_model: LanguageModelSettings | None = None
+    mask_names: bool = False  # texts are name-masked (`name_masking`) before hashing
 
     def __post_init__(self) -> None:
         if self.columns is not None and (
@@ -144,7 +153,7 @@ class HashedLinearModel:
             version = LANGUAGE_MODEL_VERSION
         elif self.columns is not None:
             version = VOCABULARY_VERSION
-        header = {
+        header: dict[str, Any] = {
             "format": FORMAT,
             "format_version": version,
             "model_type": self.model_type,
@@ -161,6 +170,10 @@ class HashedLinearModel:
             "n_scores": int(self.coef.shape[1]),
             "hyperparameters": dict(self.hyperparameters),
         }
+        if self.mask_names:
+            header["format_version"] = MASKED_VERSION
+            header["base_version"] = version
+            header["mask_names"] = rule()
         if self.columns is not None:
             header["vocabulary"] = True
         if self.context is not None:
@@ -225,11 +238,19 @@ class HashedLinearModel:
             raise ValueError("the header is not a JSON object")
         version = header.get("format_version")
         versions = (PLAIN_VERSION, CONTEXT_VERSION, VOCABULARY_VERSION, LANGUAGE_MODEL_VERSION)
-        if header.get("format") != FORMAT or version not in versions:
+        if header.get("format") != FORMAT or version not in (*versions, MASKED_VERSION):
             raise ValueError(
                 f"format {header.get('format')!r} version {version!r}, "
-                f"expected {FORMAT!r} version {', '.join(map(str, versions))}"
+                f"expected {FORMAT!r} version {', '.join(map(str, (*versions, MASKED_VERSION)))}"
             )
+        masked = version == MASKED_VERSION
+        if masked:
+            version = header.get("base_version")
+            if version not in versions:
+                raise ValueError(f"version {MASKED_VERSION} extends version {version!r}")
+            _check_mask_rule(header.get("mask_names"))
+        elif "mask_names" in header or "base_version" in header:
+            raise ValueError(f"version {version} masks no names")
         hashing = HashingSettings.from_json(header["hashing"])
         vocabulary = version in (VOCABULARY_VERSION, LANGUAGE_MODEL_VERSION)
         if header.get("vocabulary", False) is not vocabulary:
@@ -319,7 +340,15 @@ class HashedLinearModel:
             context=context,
             columns=None if columns is None else columns.astype(np.int32),
             language_model=language_model,
+            mask_names=masked,
         )
+
+
+def _check_mask_rule(spec: Any) -> None:
+    """A version-5 file's masking rule must be the one `mask_names` applies."""
+    expected = rule()
+    if spec != expected:
+        raise ValueError(f"masks names by {spec!r}; this reader applies {expected!r}")
 
 
 def _language_model(
@@ -450,10 +479,11 @@ class HashedLinearClassifier(Classifier):
     def predict_proba(self, texts: Sequence[str]) -> Array:
         """Class probabilities, one row per text, columns in `classes` order (float32)."""
         try:
+            given = self._texts(texts)
             if self._context is not None:  # what the scikit-learn estimator computes
-                probabilities: Array = self._context.predict_proba(list(texts))
+                probabilities: Array = self._context.predict_proba(given)
                 return probabilities
-            scores = self.decision_function(list(texts))
+            scores = self._decision(given)
         except (ValueError, TypeError) as exc:
             raise ClassifierError(f"cannot vectorize the texts: {exc}") from exc
         if self._model.score_scale != 1.0:
@@ -467,6 +497,14 @@ class HashedLinearClassifier(Classifier):
         """`x @ coef + intercept` for the hashed (and TF-IDF weighted) features of the texts,
         in float32 as scipy's sparse product computes it (a context model: its stacked score,
         float64)."""
+        return self._decision(self._texts(texts))
+
+    def _texts(self, texts: Sequence[str]) -> list[str]:
+        """The texts as the model reads them: name-masked, if it masks names."""
+        return mask_names(texts) if self._model.mask_names else list(texts)
+
+    def _decision(self, texts: list[str]) -> Array:
+        """`decision_function` of texts already masked (`_texts`)."""
         if self._context is not None:
             stacked: Array = self._context.decision_function(texts).reshape(-1, 1)
             return stacked

@@ -3,10 +3,14 @@
 A pipeline of `HashingVectorizer [+ HashedVocabulary | TfidfTransformer] + LogisticRegression`
 whose hashing `NgramHasher` reproduces exports (with a vocabulary: format version 3), and so do
 `nblr-ctx` (format version 2) and `nblr-lm` (format version 4); anything else (another step,
-another vectorizer) does not, and is served from its skops file instead.
+another vectorizer) does not, and is served from its skops file instead. A leading `NameMasker`
+step is the model's `mask_names` (format version 5).
 """
 
 from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
 
 import numpy as np
 from sklearn.feature_extraction.text import HashingVectorizer, TfidfTransformer
@@ -21,6 +25,7 @@ from sentiment.adapters.hashed_linear import (
 )
 from sentiment.adapters.hashed_vocabulary import HashedVocabulary
 from sentiment.adapters.lm_model import NbLanguageModelClassifier
+from sentiment.adapters.name_masker import NameMasker
 from sentiment.adapters.nb_logistic import dense_coef
 from sentiment.adapters.sklearn_classifier import SklearnClassifier
 from sentiment.adapters.text_hashing import HashingSettings
@@ -29,6 +34,14 @@ from sentiment.adapters.text_hashing import HashingSettings
 def hashed_linear_model(classifier: SklearnClassifier) -> HashedLinearModel | None:
     """The serving model of a fitted classifier, or None when its pipeline has no such form."""
     steps = [step for _, step in classifier.pipeline.steps]
+    if steps and isinstance(steps[0], NameMasker):
+        model = _model(classifier, steps[1:])
+        return None if model is None else replace(model, mask_names=True)
+    return _model(classifier, steps)
+
+
+def _model(classifier: SklearnClassifier, steps: list[Any]) -> HashedLinearModel | None:
+    """The serving model of the pipeline's steps after any name masking."""
     if len(steps) == 1 and isinstance(steps[0], NegationContextClassifier):
         return _context_model(classifier, steps[0])
     if len(steps) == 1 and isinstance(steps[0], NbLanguageModelClassifier):

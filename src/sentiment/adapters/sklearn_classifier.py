@@ -19,6 +19,10 @@ Four model types:
   ours in the trusted skops types.
 - `tfidf-lr` (fast baseline): hashed word 1-2gram counts, sublinear TF-IDF, logistic regression.
 
+With `mask_names` (every type's default), the pipeline's first step is a
+`NameMasker`: mid-sentence capitalised names read as one placeholder (see `name_masking`), so the
+model learns sentiment rather than the cast of the movies it was trained on.
+
 All tokenize words plus `!` and `?`, drop the `br` of `<br />`, and hash into 2**n_features_log2
 columns (`nblr` and `nblr-lm` then keep the columns they saw; the others use them all). Features
 are computed by `text_hashing.NgramHasher`, which returns exactly the matrix
@@ -50,6 +54,8 @@ from sentiment.adapters.context_model import NegationContextClassifier
 from sentiment.adapters.context_scoring import StackedScorer
 from sentiment.adapters.hashed_vocabulary import HashedVocabulary
 from sentiment.adapters.lm_model import NbLanguageModelClassifier
+from sentiment.adapters.name_masker import NameMasker
+from sentiment.adapters.name_masking import mask_names
 from sentiment.adapters.nb_logistic import NbSettings, compact, dense_coef, fit_nb_logistic
 from sentiment.adapters.text_hashing import NgramHasher, hasher_for
 from sentiment.adapters.word_features import word_vectorizer
@@ -69,6 +75,7 @@ DEFAULTS: dict[str, dict[str, ParamValue]] = {
         "min_df": 3,
         "calibrate": True,
         "max_iter": 1000,
+        "mask_names": True,
     },
     "nblr-ctx": {
         "ngram_max": 3,
@@ -81,6 +88,7 @@ DEFAULTS: dict[str, dict[str, ParamValue]] = {
         "negation_window": 3,
         "inner_folds": 3,
         "stack_C": 1.0,
+        "mask_names": True,
     },
     "nblr-lm": {
         "ngram_max": 3,
@@ -95,12 +103,14 @@ DEFAULTS: dict[str, dict[str, ParamValue]] = {
         "lm_discount": 0.75,
         "inner_folds": 3,
         "stack_C": 1.0,
+        "mask_names": True,
     },
     "tfidf-lr": {
         "ngram_max": 2,
         "n_features_log2": 20,
         "C": 10.0,
         "max_iter": 1000,
+        "mask_names": True,
     },
 }
 DEFAULT_MODEL_TYPE = "nblr-lm"
@@ -128,6 +138,7 @@ _BOUNDS: dict[str, tuple[type, float, float]] = {
     "lm_order": (int, 1, 5),
     "lm_min_count": (int, 1, 1_000_000),
     "lm_discount": (float, 0.01, 0.99),
+    "mask_names": (bool, 0, 1),
 }
 # nblr stores only the columns it saw (HashedVocabulary): its space can be as large as hashing
 # allows. The others store a dense coefficient per column.
@@ -238,11 +249,16 @@ class SklearnClassifier(Classifier):
     @property
     def vectorizer(self) -> HashingVectorizer:
         """The hashing of the texts (for nblr-ctx: of its plain block)."""
-        step = self.pipeline[0]
+        step = self.pipeline[1 if self.masks_names else 0]
         if isinstance(step, NegationContextClassifier | NbLanguageModelClassifier):
             return step.block_vectorizer()
         assert isinstance(step, HashingVectorizer)
         return step
+
+    @property
+    def masks_names(self) -> bool:
+        """Whether the texts' names are masked (`name_masking`) before anything else."""
+        return bool(self._params["mask_names"])
 
     def hyperparameters(self) -> Mapping[str, ParamValue]:
         return dict(self._params)
@@ -253,15 +269,18 @@ class SklearnClassifier(Classifier):
         if len(set(labels)) < 2:
             raise ClassifierError("need at least two classes to fit")
         y = np.asarray([str(label) for label in labels], dtype=str)
+        x = mask_names(texts) if self.masks_names else list(texts)
         try:
             if self._model_type == "nblr":
-                pipeline = self._fit_nblr(list(texts), y)
+                pipeline = self._fit_nblr(x, y)
             elif self._model_type in STACKED_ESTIMATORS:
-                pipeline = self._fit_stacked(list(texts), y)
+                pipeline = self._fit_stacked(x, y)
             else:
-                pipeline = self._fit_tfidf(list(texts), y)
+                pipeline = self._fit_tfidf(x, y)
         except (ValueError, TypeError, MemoryError) as exc:
             raise ClassifierError(f"fitting {self._model_type} failed: {exc}") from exc
+        if self.masks_names:
+            pipeline.steps.insert(0, ("names", NameMasker()))
         self._use(pipeline)
 
     def predict(self, texts: Sequence[str]) -> list[Prediction]:
@@ -300,6 +319,10 @@ class SklearnClassifier(Classifier):
     def _use(self, pipeline: Pipeline) -> None:
         """Adopt a fitted pipeline and precompute what the lean prediction path needs."""
         steps = [step for _, step in pipeline.steps]
+        # A leading NameMasker masks the texts; the pipeline, not a setting, says so.
+        self._params["mask_names"] = bool(steps) and isinstance(steps[0], NameMasker)
+        if self._params["mask_names"]:
+            steps = steps[1:]
         if len(steps) == 1 and isinstance(
             steps[0], NegationContextClassifier | NbLanguageModelClassifier
         ):
@@ -354,6 +377,8 @@ class SklearnClassifier(Classifier):
         """`X @ coef_.T + intercept_`, as LinearClassifierMixin.decision_function computes it.
 
         nblr-ctx and nblr-lm: their class probabilities (their scorer's `predict_proba`)."""
+        if self.masks_names:
+            texts = mask_names(texts)
         if self._context is not None:
             return self._context.predict_proba(texts)
         if len(texts) == 1 and self._one_by_one is not None:
@@ -425,6 +450,7 @@ class SklearnClassifier(Classifier):
         (checked and converted by `_checked`)."""
         estimator = STACKED_ESTIMATORS[self._model_type]
         arguments: dict[str, Any] = dict(self._params)
+        del arguments["mask_names"]  # the pipeline's first step, not the estimator's
         model = estimator(**arguments)
         model.fit(texts, labels)
         return Pipeline([("classifier", model)])

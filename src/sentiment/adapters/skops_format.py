@@ -21,6 +21,7 @@ TRUSTED_TYPES: tuple[str, ...] = (
     "sentiment.adapters.context_model.NegationContextClassifier",
     "sentiment.adapters.hashed_vocabulary.HashedVocabulary",
     "sentiment.adapters.lm_model.NbLanguageModelClassifier",
+    "sentiment.adapters.name_masker.NameMasker",
     "builtins.list",
     "builtins.tuple",
     "builtins.dict",

@@ -1,0 +1,73 @@
+"""Name masking: mid-sentence capitalised runs read as one placeholder; sentence starts, words in
+capitals and title-cased texts are left alone; masking twice changes nothing."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sentiment.adapters.name_masking import PLACEHOLDER, mask_names, mask_text
+
+NAMES = ["Tom Hanks", "Meryl Streep", "Priya Patel", "Kurosawa", "Chen Wei Long"]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("a film with Tom Hanks in it", "a film with Somename in it"),
+        ("directed by Kurosawa, scored by Ennio Morricone.", None),
+        ("set in Paris; shot in Rome: cheap", "set in Somename; shot in Somename: cheap"),
+        ("Kurosawa is great.", "Kurosawa is great."),  # a sentence's first word
+        ("Tom Hanks is great.", "Tom Somename is great."),  # ... but not the words after it
+        ("Great. Then it ends.", "Great. Then it ends."),  # after a full stop
+        ("Wow! Amazing stuff? Yes", "Wow! Amazing stuff? Yes"),  # after ! and ?
+        ('he said "Nice" and (Bad) things', 'he said "Nice" and (Bad) things'),  # quotes, brackets
+        ("it was GREAT and the FBI came", "it was GREAT and the FBI came"),  # capitals, acronyms
+        ("and I loved it", "and I loved it"),  # one capital letter alone
+        ("the end.<br /><br />Overall bad", "the end.<br /><br />Overall bad"),  # a new line
+        ("", ""),
+    ],
+)
+def test_what_is_masked(text: str, expected: str | None) -> None:
+    if expected is None:
+        expected = "directed by Somename, scored by Somename."
+    assert mask_text(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "This Film Is Great And Tom Is Good",  # str.istitle
+        "Great Movie!",
+        "Such a Waste Of Time And Money, Avoid It At All Costs",  # names would cover half of it
+    ],
+)
+def test_title_case_is_left_alone(text: str) -> None:
+    assert mask_text(text) == text
+
+
+def test_every_name_reads_the_same() -> None:
+    template = "the lead, played by {}, is wonderful and {} is dull."
+    masked = {mask_text(template.format(a, b)) for a in NAMES for b in NAMES}
+    assert masked == {f"the lead, played by {PLACEHOLDER}, is wonderful and {PLACEHOLDER} is dull."}
+
+
+def test_mask_names_masks_each_text() -> None:
+    texts = ["with Tom here", "no names here", "and Kurosawa"]
+    assert mask_names(texts) == [mask_text(t) for t in texts]
+    assert mask_names(iter(texts)) == mask_names(texts)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list("abAB ,.;:!?\"'<>/\n")), max_size=80))
+def test_masking_twice_changes_nothing(text: str) -> None:
+    once = mask_text(text)
+    assert mask_text(once) == once
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=200))
+def test_a_text_without_ascii_capitals_is_unchanged(text: str) -> None:
+    lowered = "".join(c for c in text if not "A" <= c <= "Z")
+    assert mask_text(lowered) == lowered
