@@ -127,6 +127,7 @@ class FixedClassifier(Classifier):
         self._error = error
         self.name = name
         self.calls = 0
+        self.texts: list[tuple[str, ...]] = []  # what each call was asked to classify
 
     @property
     def model_type(self) -> str:
@@ -144,6 +145,7 @@ class FixedClassifier(Classifier):
 
     def predict(self, texts: Sequence[str]) -> list[Prediction]:
         self.calls += 1
+        self.texts.append(tuple(texts))
         if self._error is not None:
             raise self._error
         label = max(self._probabilities, key=self._probabilities.__getitem__)

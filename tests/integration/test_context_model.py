@@ -4,6 +4,7 @@ the same predictions, the format version, and the model type through the trainin
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -86,9 +87,10 @@ def test_an_untrusted_loader_refuses_it(trained: SklearnClassifier, tmp_path: Pa
     path = tmp_path / "model.skops"
     skops_format.dump(trained.pipeline, path)
     import skops.io as sio
+    from skops.io.exceptions import UntrustedTypesFoundException
 
     others = [t for t in skops_format.TRUSTED_TYPES if "context_model" not in t]
-    with pytest.raises(Exception, match="NegationContextClassifier"):
+    with pytest.raises(UntrustedTypesFoundException, match="NegationContextClassifier"):
         sio.load(path, trusted=others)
 
 
@@ -124,23 +126,27 @@ def test_the_serving_file_is_format_version_2(trained: SklearnClassifier, tmp_pa
 
 
 @pytest.mark.parametrize(
-    "changes",
+    ("changes", "reason"),
     [
-        {"format_version": 1},  # version 1 with a context
-        {"context": None},  # version 2 without one
-        {"format_version": 3},
-        {"context": {"negation": {"window": 0, "negators": ["not"]}, "stacker": {}}},
-        {"classes": ["a", "b", "c"], "n_scores": 3},
-        {"tfidf": {"sublinear_tf": True, "norm": "l2", "has_idf": False}},
+        ({"format_version": 1}, "version 1 has no context"),  # version 1 with a context
+        # version 2 without one
+        ({"context": None}, "context must have exactly the keys negation, stacker"),
+        ({"format_version": 3}, "version 3 with vocabulary None"),
+        (
+            {"context": {"negation": {"window": 0, "negators": ["not"]}, "stacker": {}}},
+            "negation window must be",
+        ),
+        ({"classes": ["a", "b", "c"], "n_scores": 3}, "a context model has two classes"),
+        ({"tfidf": {"sublinear_tf": True, "norm": "l2", "has_idf": False}}, "without TF-IDF"),
     ],
     ids=["v1-with-context", "v2-without", "v3", "bad-context", "three-classes", "tfidf"],
 )
 def test_a_malformed_context_file_is_refused(
-    trained: SklearnClassifier, tmp_path: Path, changes: dict[str, object]
+    trained: SklearnClassifier, tmp_path: Path, changes: dict[str, object], reason: str
 ) -> None:
     served(trained, tmp_path)
     target = with_header(tmp_path / FILE_NAME, tmp_path / "bad.npz", **changes)
-    with pytest.raises(ModelLoadError):
+    with pytest.raises(ModelLoadError, match=re.escape(reason)):
         HashedLinearModel.load(target)
 
 

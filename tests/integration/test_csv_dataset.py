@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -114,12 +115,50 @@ def test_a_directory(tmp_path: Path) -> None:
         CsvDatasetSource(tmp_path).load()
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root can read any file")
-def test_an_unreadable_file(tmp_path: Path) -> None:
-    path = write(tmp_path / "secret.csv", "text,label\na,b\n")
-    path.chmod(0)
-    with pytest.raises(DatasetError, match="permission denied"):
+NOBODY = 65534  # the unprivileged user and group of Debian and most Linux systems
+
+
+def load_error(path: Path) -> str:
+    """How loading `path` fails, as "ErrorType: message" ("loaded" if it does not). Run as
+    `NOBODY` when this process is root (as in CI), since root reads any file: in a forked child
+    that drops its privileges before loading."""
+    if os.geteuid() != 0:
+        return _load_error(path)
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: never returns into pytest
+        try:
+            os.close(read_end)
+            os.setgroups([])
+            os.setgid(NOBODY)
+            os.setuid(NOBODY)
+            os.write(write_end, _load_error(path).encode())
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as reader:
+        outcome = reader.read().decode()
+    os.waitpid(pid, 0)
+    return outcome
+
+
+def _load_error(path: Path) -> str:
+    try:
         CsvDatasetSource(path).load()
+    except Exception as exc:  # reported to the test, which checks its type
+        return f"{type(exc).__name__}: {exc}"
+    return "loaded"
+
+
+def test_an_unreadable_file() -> None:
+    # In a folder of the system's temporary one that anyone may enter (pytest's own folders are
+    # root's only), a file that nobody may read.
+    with tempfile.TemporaryDirectory(prefix="sentiment-unreadable-") as name:
+        folder = Path(name)
+        folder.chmod(0o755)
+        path = write(folder / "secret.csv", "text,label\na,b\n")
+        path.chmod(0)
+        assert load_error(path) == f"DatasetError: cannot read {path}: permission denied"
 
 
 def test_an_empty_file(tmp_path: Path) -> None:

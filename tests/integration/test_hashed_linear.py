@@ -4,6 +4,7 @@ and its file is refused when malformed, whatever it holds."""
 from __future__ import annotations
 
 import json
+import re
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -284,26 +285,27 @@ def test_a_vocabulary_model_keeps_only_its_columns(
     )
 
 
-@pytest.mark.parametrize(
-    "case",
-    [
-        "not_a_zip",
-        "pickled_object",
-        "no_header",
-        "extra_array",
-        "other_format",
-        "one_class",
-        "feature_out_of_range",
-        "float64_values",
-        "nan_value",
-        "bad_intercept",
-        "bad_hashing",
-        "bad_scale",
-        "v3_without_vocabulary",
-        "vocabulary_in_v1",
-        "vocabulary_with_tfidf",
-    ],
-)
+# Each malformed file, and the reason it must be refused for (see `LM_REFUSALS`).
+REFUSALS = {
+    "not_a_zip": "File is not a zip file",
+    "pickled_object": "Object arrays cannot be loaded when allow_pickle=False",
+    "no_header": "unexpected arrays ['coef_features', 'coef_scores', 'coef_values', 'intercept']",
+    "extra_array": "unexpected arrays",
+    "other_format": "version 99, expected",
+    "one_class": "need at least two distinct ones",
+    "feature_out_of_range": "a coefficient is outside the feature or score range",
+    "float64_values": "coefficients must be int32 (feature, score) and float32 values",
+    "nan_value": "coefficients must be finite",
+    "bad_intercept": "the intercept must be 1 float32 values",
+    "bad_hashing": "hashing settings must have exactly the keys",
+    "bad_scale": "score_scale must be positive",
+    "v3_without_vocabulary": "version 3 with vocabulary False",
+    "vocabulary_in_v1": "version 1 with vocabulary True",
+    "vocabulary_with_tfidf": "a vocabulary model has no TF-IDF and no context",
+}
+
+
+@pytest.mark.parametrize("case", sorted(REFUSALS))
 def test_a_malformed_file_is_refused(good_file: Path, tmp_path: Path, case: str) -> None:
     target = tmp_path / f"{case}.npz"
     with np.load(good_file, allow_pickle=False) as archive:
@@ -313,8 +315,7 @@ def test_a_malformed_file_is_refused(good_file: Path, tmp_path: Path, case: str)
         target.write_bytes(b"PK\x03\x04 not really")
     elif case == "pickled_object":
         # An object array is stored pickled: loading it would run code, so it is refused.
-        with target.open("wb") as handle:
-            np.savez(handle, header=np.array([{"a": 1}], dtype=object))
+        rewrite(good_file, target, header=np.array([{"a": 1}], dtype=object))
     elif case == "no_header":
         rewrite(good_file, target, header=None)
     elif case == "extra_array":
@@ -343,7 +344,7 @@ def test_a_malformed_file_is_refused(good_file: Path, tmp_path: Path, case: str)
     elif case == "vocabulary_with_tfidf":
         tfidf = {"sublinear_tf": True, "norm": "l2", "has_idf": False}
         rewrite(good_file, target, header=header_with(good_file, tfidf=tfidf))
-    with pytest.raises(ModelLoadError):
+    with pytest.raises(ModelLoadError, match=re.escape(REFUSALS[case])):
         HashedLinearModel.load(target)
     assert zipfile.is_zipfile(good_file)
 
@@ -357,26 +358,37 @@ def test_a_masked_file_loads_masking(masked_file: Path) -> None:
     assert HashedLinearModel.load(masked_file).mask_names
 
 
+OTHER_RULE = "masks names by"  # the reader's refusal of a rule other than its own
+
+
 @pytest.mark.parametrize(
-    ("case", "changes"),
+    ("case", "changes", "reason"),
     [
-        ("another_pattern", {"mask_names": {**rule(), "pattern": "[A-Z]+"}}),
-        ("another_placeholder", {"mask_names": {**rule(), "placeholder": "X"}}),
-        ("another_rule_version", {"mask_names": {**rule(), "version": RULE_VERSION + 1}}),
-        ("no_rule_version", {"mask_names": {"pattern": NAME.pattern, "placeholder": PLACEHOLDER}}),
-        ("no_rule", {"mask_names": None}),
-        ("base_version_5", {"base_version": 5}),
-        ("no_base_version", {"base_version": None}),
-        ("masking_in_v3", {"format_version": 3}),
+        ("another_pattern", {"mask_names": {**rule(), "pattern": "[A-Z]+"}}, OTHER_RULE),
+        ("another_placeholder", {"mask_names": {**rule(), "placeholder": "X"}}, OTHER_RULE),
+        (
+            "another_rule_version",
+            {"mask_names": {**rule(), "version": RULE_VERSION + 1}},
+            OTHER_RULE,
+        ),
+        (
+            "no_rule_version",
+            {"mask_names": {"pattern": NAME.pattern, "placeholder": PLACEHOLDER}},
+            OTHER_RULE,
+        ),
+        ("no_rule", {"mask_names": None}, "masks names by None"),
+        ("base_version_5", {"base_version": 5}, "version 5 extends version 5"),
+        ("no_base_version", {"base_version": None}, "version 5 extends version None"),
+        ("masking_in_v3", {"format_version": 3}, "version 3 masks no names"),
     ],
 )
 def test_a_malformed_masked_file_is_refused(
-    masked_file: Path, tmp_path: Path, case: str, changes: dict[str, object]
+    masked_file: Path, tmp_path: Path, case: str, changes: dict[str, object], reason: str
 ) -> None:
     # A reader must never serve a masked model unmasked, or with a rule other than its own.
     target = tmp_path / f"{case}.npz"
     rewrite(masked_file, target, header=header_with(masked_file, **changes))
-    with pytest.raises(ModelLoadError):
+    with pytest.raises(ModelLoadError, match=re.escape(reason)):
         HashedLinearModel.load(target)
 
 
@@ -392,20 +404,22 @@ def test_a_language_model_file_loads(lm_file: Path) -> None:
     assert HashedLinearClassifier(loaded).classes == ("negative", "positive")
 
 
-@pytest.mark.parametrize(
-    "case",
-    [
-        "missing_table",
-        "extra_table",
-        "order_beyond_hashing",
-        "language_model_in_v3",
-        "v4_without_language_model",
-        "column_out_of_range",
-        "float_counts",
-        "negative_tokens",
-        "three_stacker_inputs",
-    ],
-)
+# Each malformed language-model file, and the reason it must be refused for: a file refused for
+# another reason would not show that its own check works.
+LM_REFUSALS = {
+    "missing_table": "expected the arrays",
+    "extra_table": "expected the arrays",
+    "order_beyond_hashing": "order 4 and ngram_max 3 for n-grams up to 3",
+    "language_model_in_v3": "version 3 has no language model",
+    "v4_without_language_model": "language_model must have exactly the keys",
+    "column_out_of_range": "outside the hashed features",
+    "float_counts": "language model counts must be",
+    "negative_tokens": "language model tokens must be two counts",
+    "three_stacker_inputs": "the stacker takes 3 inputs, not 2",
+}
+
+
+@pytest.mark.parametrize("case", sorted(LM_REFUSALS))
 def test_a_malformed_language_model_file_is_refused(
     lm_file: Path, tmp_path: Path, case: str
 ) -> None:
@@ -421,8 +435,8 @@ def test_a_malformed_language_model_file_is_refused(
     elif case == "order_beyond_hashing":
         changed = {**spec, "order": 4}
         rewrite(lm_file, target, header=header_with(lm_file, language_model=changed))
-    elif case == "language_model_in_v3":
-        rewrite(lm_file, target, header=header_with(lm_file, format_version=3))
+    elif case == "language_model_in_v3":  # a masked file whose base version has no LM
+        rewrite(lm_file, target, header=header_with(lm_file, base_version=3))
     elif case == "v4_without_language_model":
         no_lm = {k: v for k, v in header.items() if k != "language_model"}
         with target.open("wb") as handle:
@@ -443,5 +457,5 @@ def test_a_malformed_language_model_file_is_refused(
         }
         changed = {**spec, "stacker": stacker}
         rewrite(lm_file, target, header=header_with(lm_file, language_model=changed))
-    with pytest.raises(ModelLoadError):
+    with pytest.raises(ModelLoadError, match=re.escape(LM_REFUSALS[case])):
         HashedLinearClassifier.from_file(target)

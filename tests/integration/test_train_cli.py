@@ -102,8 +102,19 @@ def test_quiet_prints_nothing(small_csv: Path, capsys: pytest.CaptureFixture[str
         (["--model-type", "bert"], "error: unknown model type 'bert'"),
         (["-p", "gamma=1"], "error: unknown hyperparameter(s) for tfidf-lr: gamma"),
         (["-p", "C=-1"], "error: hyperparameter C must be in [1e-06, 1000000.0], got -1"),
+        (
+            ["--eval-data", "other.csv", "--test-size", "0.3"],
+            "error: invalid setting: --test-size with --eval-data: there is no split",
+        ),
     ],
-    ids=["test-size", "param-syntax", "model-type", "unknown-param", "bad-param-value"],
+    ids=[
+        "test-size",
+        "param-syntax",
+        "model-type",
+        "unknown-param",
+        "bad-param-value",
+        "test-size-without-split",
+    ],
 )
 def test_bad_settings_exit_2_with_one_error_line(
     small_csv: Path, capsys: pytest.CaptureFixture[str], args: list[str], message: str

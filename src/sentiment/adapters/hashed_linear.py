@@ -264,7 +264,7 @@ class HashedLinearModel:
             raise ValueError(f"version {version} has no language model")
         context = None
         if version == CONTEXT_VERSION:
-            spec = header["context"]
+            spec = header.get("context")
             if not isinstance(spec, dict) or set(spec) != {"negation", "stacker"}:
                 raise ValueError("context must have exactly the keys negation, stacker")
             context = ContextSettings(
@@ -355,7 +355,7 @@ def _language_model(
     header: dict[str, Any], arrays: dict[str, Array], hashing: HashingSettings
 ) -> LanguageModelSettings:
     """The language-model part of a version-4 file. Raises ValueError when it is malformed."""
-    spec = header["language_model"]
+    spec = header.get("language_model")
     if not isinstance(spec, dict) or set(spec) != _LM_KEYS:
         raise ValueError(f"language_model must have exactly the keys {', '.join(sorted(_LM_KEYS))}")
     order, ngram_max = spec["order"], spec["ngram_max"]

@@ -128,11 +128,13 @@ def run_worker(sock: socket.socket, options: ServeOptions) -> None:
 
     from sentiment.entrypoints.allocator import use_one_arena
     from sentiment.entrypoints.api import prepare_process
+    from sentiment.entrypoints.api.logs import set_access_log
 
     # Before any thread starts: freed batch temporaries are reused by every thread (allocator).
     use_one_arena()
     # Before uvicorn installs its signal handlers: JSON logs, and exit 0 after a graceful SIGTERM.
     prepare_process()
+    set_access_log(options.access_log)
 
     config = uvicorn.Config(
         APP,

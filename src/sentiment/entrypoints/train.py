@@ -217,6 +217,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValidationError, SentimentError) as exc:
         err.write(f"error: invalid setting: {one_line(exc)}\n")
         return EXIT_BAD_INPUT
+    if args.test_size is not None and settings.eval_data:
+        err.write("error: invalid setting: --test-size with --eval-data: there is no split\n")
+        return EXIT_BAD_INPUT
     container = build_container(settings)
     progress = SilentProgress() if args.quiet else StageProgress(err, STAGES)
     use_case = container.train_model(progress=progress)

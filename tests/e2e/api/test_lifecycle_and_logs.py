@@ -25,7 +25,7 @@ import pytest
 
 from sentiment.entrypoints.api import schemas
 from tests.api_support import REPO_ROOT, free_port, shared_data_path, subprocess_env
-from tests.e2e.api.conftest import Store
+from tests.e2e.api.conftest import Store, running_api
 from tests.processes import stop, wait_until_ready, worker_pids
 from tests.support.asgi_apps import FAIL_TRIGGER, SLOW_TRIGGER
 
@@ -98,7 +98,10 @@ def call(
 
 
 # An entrypoint that prepares the process before uvicorn runs, as `sentiment.entrypoints.serve`
-# should: then the SIGTERM uvicorn re-raises after its graceful shutdown ends the process with 0.
+# does: then the SIGTERM uvicorn re-raises after its graceful shutdown ends the process with 0.
+# `uvicorn sentiment.entrypoints.api:app` does the same (importing `app` prepares the process
+# before uvicorn installs its handlers: `test_the_documented_uvicorn_command_exits_0`); an app
+# that a `--factory` builds is made after, as the test apps here are.
 ENTRYPOINT = (
     "import sys, uvicorn\n"
     "from sentiment.entrypoints.api import prepare_process\n"
@@ -110,14 +113,15 @@ ENTRYPOINT = (
 @pytest.mark.parametrize(
     ("launcher", "expected_exit"),
     [("entrypoint", 0), ("uvicorn-cli", -signal.SIGTERM)],
-    ids=["prepared-entrypoint-exits-0", "plain-uvicorn-cli-re-raises-sigterm"],
+    ids=["prepared-entrypoint-exits-0", "uvicorn-cli-factory-re-raises-sigterm"],
 )
 def test_sigterm_lets_the_request_in_flight_finish_then_exits(
     tmp_path: Path, launcher: str, expected_exit: int
 ) -> None:
-    """With the plain `uvicorn` CLI the app is imported after uvicorn installed its own signal
-    handlers, so uvicorn ends the process by re-raising SIGTERM (-15, 143 in a shell) after the
-    same graceful shutdown; an entrypoint that calls `prepare_process()` first exits 0."""
+    """With the plain `uvicorn --factory` CLI the app is built after uvicorn installed its own
+    signal handlers, so uvicorn ends the process by re-raising SIGTERM (-15, 143 in a shell)
+    after the same graceful shutdown; an entrypoint that calls `prepare_process()` first exits
+    0."""
     started = tmp_path / "started"
     env = misbehaving(tmp_path, SENTIMENT_TEST_SLOW_S="3", SENTIMENT_TEST_STARTED_FILE=str(started))
     answers: list[tuple[int, dict[str, str], bytes]] = []
@@ -153,6 +157,14 @@ def test_sigterm_lets_the_request_in_flight_finish_then_exits(
     assert "Traceback" not in log
 
 
+def test_the_documented_uvicorn_command_exits_0(trained_store: Store) -> None:
+    """`uvicorn sentiment.entrypoints.api:app`, as the README starts it, stops on SIGTERM with
+    status 0: a graceful stop is a success to a supervisor."""
+    with running_api(trained_store, "sigterm-app.log") as api:  # up once /ready is 200
+        api.process.send_signal(signal.SIGTERM)
+        assert api.process.wait(timeout=60) == 0, api.log.read_text()
+
+
 # -- SIGKILL of one worker under load ----------------------------------------------------------
 
 
@@ -168,7 +180,7 @@ def test_a_worker_killed_under_load_leaves_the_other_serving(
 ) -> None:
     """Two workers, under our own supervisor (`python -m sentiment.entrypoints.serve`) and under
     `uvicorn --workers 2`: one is killed with SIGKILL mid-load; the other keeps serving and the
-    supervisor starts a replacement. Ours then stops on SIGTERM with status 0."""
+    supervisor starts a replacement. Both then stop on SIGTERM with status 0."""
     module, args = LAUNCHERS[launcher]
     log = tmp_path / "workers.log"
     with serve(args, log, trained_store.env(), module=module) as server:
@@ -217,10 +229,9 @@ def test_a_worker_killed_under_load_leaves_the_other_serving(
             assert time.monotonic() < deadline, f"no replacement worker: {after}"
             time.sleep(0.5)
         assert victim not in after
-        if launcher == "serve-entrypoint":
-            server.process.send_signal(signal.SIGTERM)
-            assert server.process.wait(timeout=60) == 0, log.read_text()
-            assert not any(Path(f"/proc/{pid}").exists() for pid in after)
+        server.process.send_signal(signal.SIGTERM)
+        assert server.process.wait(timeout=60) == 0, log.read_text()
+        assert not any(Path(f"/proc/{pid}").exists() for pid in after)
 
     statuses = [status for _, status in outcomes]
     assert not [s for s in statuses if s.startswith("5")], statuses
@@ -258,7 +269,7 @@ def test_the_log_has_request_ids_and_lengths_but_never_the_text(tmp_path: Path) 
         status, _, _ = call(server.port, "GET", f"/{marker}")  # a path is not logged either
         assert status == 404
         server.process.send_signal(signal.SIGTERM)
-        assert server.process.wait(timeout=60) == -signal.SIGTERM  # plain uvicorn CLI: see above
+        assert server.process.wait(timeout=60) == -signal.SIGTERM  # uvicorn --factory: see above
 
     assert {name: status for name, (status, _) in sent.items()} == {
         "predict": 200,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import re
 from typing import Any
 
@@ -150,19 +151,6 @@ def test_sentences_end_at_line_breaks_and_after_full_stops() -> None:
     assert split_sentences("") == [""]
 
 
-@given(st.text(max_size=200))
-def test_every_sentence_holds_a_word_and_comes_from_the_text(text: str) -> None:
-    sentences = split_sentences(text)
-    assert sentences
-    if sentences != [text]:
-        assert all(re.search(r"\w", s) for s in sentences)
-        position = 0
-        for sentence in sentences:  # in order, each a piece of the text
-            found = text.find(sentence, position)
-            assert found >= 0
-            position = found + len(sentence)
-
-
 def test_aggregates_of_sentence_scores() -> None:
     got = aggregates(np.array([1.0, -2.0]), np.array([1.0, -1.0, 3.0, -2.0]), np.array([3, 1]))
     expected = [[1.0, 1.0, 3.0, -1.0, 1.0, 3.0, 2 / 3, np.log(3)], [-2.0] * 6 + [0.0, 0.0]]
@@ -191,6 +179,28 @@ SPAN_HASHERS = [
     NgramHasher(dataclasses.replace(BLOCK, lowercase=False), NegationMarking(window=3)),
     NgramHasher(dataclasses.replace(BLOCK, norm="l2", binary=False), NegationMarking()),
 ]
+
+
+@given(st.one_of(sentence_texts, st.text(max_size=200)))
+def test_sentences_are_the_pieces_of_the_text_that_hold_a_word(text: str) -> None:
+    spans = sentence_spans(text)
+    assert spans
+    assert split_sentences(text) == [text[start:end] for start, end in spans]
+    assert all(0 <= start < end <= len(text) for start, end in spans) or spans == [(0, 0)]
+    assert all(end <= start for (_, end), (start, _) in itertools.pairwise(spans))
+    # Between and around the sentences: breaks, spaces and pieces without a word, nothing more.
+    # A text whose only word characters are in its breaks falls back to one sentence, itself.
+    gaps = [
+        text[end:start]
+        for end, start in zip(
+            [0] + [e for _, e in spans], [s for s, _ in spans] + [len(text)], strict=True
+        )
+    ]
+    if re.search(r"\w", re.sub(r"<br\s*/?>", "", text)):
+        assert all(re.search(r"\w", text[start:end]) for start, end in spans)
+        assert not any(re.search(r"\w", re.sub(r"<br\s*/?>", "", gap)) for gap in gaps)
+    else:
+        assert spans == [(0, len(text))]
 
 
 def sentences_hashed_alone(hasher: NgramHasher, texts: list[str]) -> tuple[Any, ...]:

@@ -11,7 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 from starlette.types import Message, Receive, Scope, Send
 
-from sentiment.entrypoints.api.logs import ACCESS_LOGGER, JsonFormatter
+from sentiment.entrypoints.api.logs import ACCESS_LOGGER, JsonFormatter, set_access_log
 from sentiment.entrypoints.api.middleware import BodyGuardMiddleware
 from tests.api_support import JSON, MARKER, AppFactory
 
@@ -83,6 +83,21 @@ class _SlowBody:
             return {"type": "http.request", "body": b'{"text": "', "more_body": True}
         await asyncio.sleep(30)
         return {"type": "http.disconnect"}
+
+
+def test_the_access_line_can_be_turned_off(
+    client: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    try:
+        set_access_log(False)  # `serve --no-access-log`
+        client.post("/predict", json={"text": MARKER})
+        assert access_records(caplog) == []
+        set_access_log(True)
+        client.post("/predict", json={"text": MARKER})
+        assert [r["path"] for r in access_records(caplog)] == ["/predict"]
+    finally:
+        set_access_log(True)
 
 
 def test_a_body_slower_than_the_timeout_gets_408_and_close() -> None:

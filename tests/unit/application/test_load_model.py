@@ -95,7 +95,7 @@ def test_resolve_loads_nothing() -> None:
 def test_a_loaded_model_is_smoke_tested_on_the_probe_texts() -> None:
     classifier = FixedClassifier()
     LoadModel(registry_of(classifier)).execute(LoadModelCommand())
-    assert classifier.calls == 1
+    assert classifier.texts == [PROBE_TEXTS]
     assert len(PROBE_TEXTS) >= 3
 
 

@@ -172,6 +172,14 @@ def test_with_evaluation_data_every_row_trains_in_a_seeded_order(
     assert (split.train.name, split.train.digest) == ("toy-train", dataset.digest)
 
 
+def test_with_evaluation_data_the_seed_decides_the_training_order() -> None:
+    dataset = make_dataset({"neg": 25, "pos": 25})
+    evaluation = make_dataset({"neg": 2, "pos": 2})
+    orders = {seed: evaluation_split(dataset, evaluation, seed).train.texts for seed in (0, 1)}
+    assert orders[0] != orders[1]
+    assert dataset.texts not in orders.values()  # shuffled, not in the file's order
+
+
 def test_evaluation_data_may_lack_a_training_label_but_not_add_one() -> None:
     dataset = make_dataset({"neg": 5, "pos": 5, "mixed": 5})
     assert len(evaluation_split(dataset, make_dataset({"neg": 2, "pos": 2}), 0).test) == 4

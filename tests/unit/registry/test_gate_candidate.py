@@ -12,7 +12,11 @@ from sentiment.application.gate_candidate import (
     GateCandidateCommand,
     GateCandidateResult,
 )
-from sentiment.domain.errors import PromotionRefusedError, RegistryUnavailableError
+from sentiment.domain.errors import (
+    ModelLoadError,
+    PromotionRefusedError,
+    RegistryUnavailableError,
+)
 from sentiment.domain.promotion import CHALLENGER, CHAMPION, EVENT_TAG_PREFIX, PromotionPolicy
 from tests.support.fakes import (
     BrokenArtifactRegistry,
@@ -139,7 +143,7 @@ def test_a_candidate_that_does_not_load_is_not_gated() -> None:
     registry = BrokenArtifactRegistry()
     register(registry, ScriptedClassifier(DATA))
     registry.broken.add("1")
-    with pytest.raises(Exception, match="artifacts are missing"):
+    with pytest.raises(ModelLoadError, match="artifacts are missing"):
         gate(registry).execute(GateCandidateCommand("1", DATA))
     assert registry.list_versions()[0].aliases == ()
 

@@ -93,6 +93,11 @@ def configure_logging(level: int = logging.INFO) -> None:
     access.propagate = False
 
 
+def set_access_log(enabled: bool) -> None:
+    """Our access line per request (`ACCESS_LOGGER`, INFO) on or off; uvicorn's stays off."""
+    logging.getLogger(ACCESS_LOGGER).setLevel(logging.NOTSET if enabled else logging.WARNING)
+
+
 def _handler(formatter: logging.Formatter) -> logging.Handler:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(formatter)
