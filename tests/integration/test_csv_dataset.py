@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import signal
 import tempfile
 from pathlib import Path
 
@@ -128,6 +129,7 @@ def load_error(path: Path) -> str:
     pid = os.fork()
     if pid == 0:  # the child: never returns into pytest
         try:
+            signal.alarm(30)  # a lock another thread held at the fork: end, do not hang the run
             os.close(read_end)
             os.setgroups([])
             os.setgid(NOBODY)
@@ -139,7 +141,7 @@ def load_error(path: Path) -> str:
     with os.fdopen(read_end, "rb") as reader:
         outcome = reader.read().decode()
     os.waitpid(pid, 0)
-    return outcome
+    return outcome or "no answer from the child"
 
 
 def _load_error(path: Path) -> str:
