@@ -6,6 +6,7 @@ train.csv`); a few hundred rows are sampled at run time and nothing is written t
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import functools
 import os
@@ -19,6 +20,7 @@ from typing import Any
 import httpx
 from dependency_injector import providers
 from fastapi import FastAPI
+from starlette.types import Message, Receive, Scope, Send
 
 from sentiment.adapters.memory_registry import InMemoryModelRegistry
 from sentiment.adapters.sklearn_classifier import SklearnClassifier
@@ -26,6 +28,7 @@ from sentiment.domain.errors import RegistryUnavailableError
 from sentiment.domain.model import ModelVersion, ParamValue, Prediction
 from sentiment.domain.ports import Classifier, ModelRegistry, TrainingRun
 from sentiment.entrypoints.api import schemas
+from sentiment.entrypoints.api.middleware import BodyGuardMiddleware
 from sentiment.entrypoints.container import Container, build_container
 from sentiment.entrypoints.settings import Settings
 from tests.processes import venv_env
@@ -126,7 +129,6 @@ class FixedClassifier(Classifier):
         self._probabilities = dict(probabilities or {"negative": 0.25, "positive": 0.75})
         self._error = error
         self.name = name
-        self.calls = 0
         self.texts: list[tuple[str, ...]] = []  # what each call was asked to classify
 
     @property
@@ -143,13 +145,41 @@ class FixedClassifier(Classifier):
     def fit(self, texts: Sequence[str], labels: Sequence[str]) -> None:
         return None
 
+    @property
+    def calls(self) -> int:
+        return len(self.texts)
+
     def predict(self, texts: Sequence[str]) -> list[Prediction]:
-        self.calls += 1
         self.texts.append(tuple(texts))
         if self._error is not None:
             raise self._error
         label = max(self._probabilities, key=self._probabilities.__getitem__)
         return [Prediction(label, dict(self._probabilities)) for _ in texts]
+
+
+def run_body_guard(
+    receive: Receive, max_body_bytes: int = 1024, body_timeout_s: float = 30.0
+) -> tuple[list[Scope], list[Message]]:
+    """`BodyGuardMiddleware` alone on a JSON POST to /predict whose body `receive` delivers:
+    (the scopes that reached the app behind it, the messages it sent)."""
+    reached: list[Scope] = []
+    sent: list[Message] = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        reached.append(scope)
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    guard = BodyGuardMiddleware(app, max_body_bytes, ["/predict"], body_timeout_s=body_timeout_s)
+    scope: Scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/predict",
+        "headers": [(b"content-type", b"application/json")],
+    }
+    asyncio.run(guard(scope, receive, send))
+    return reached, sent
 
 
 class SwitchableRegistry(ModelRegistry):

@@ -3,18 +3,16 @@ trace, never the submitted text echoed back."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from starlette.types import Message, Receive, Scope, Send
+from starlette.types import Message
 
 from sentiment.adapters.memory_registry import InMemoryModelRegistry
-from sentiment.entrypoints.api.middleware import BodyGuardMiddleware
-from tests.api_support import JSON, MARKER, AppFactory, assert_error
+from tests.api_support import JSON, MARKER, AppFactory, assert_error, run_body_guard
 
 
 @pytest.fixture
@@ -197,27 +195,12 @@ def test_the_guard_stops_reading_a_body_once_it_passes_the_limit() -> None:
     # The test client reads a streamed body whole before the app sees it, so the guard is called
     # directly here, with a client that would send 1,000 chunks of 100 bytes.
     received: list[int] = []
-    reached: list[Scope] = []
 
     async def receive() -> Message:
         received.append(1)
         return {"type": "http.request", "body": b"x" * 100, "more_body": len(received) < 1000}
 
-    async def app(scope: Scope, receive: Receive, send: Send) -> None:
-        reached.append(scope)
-
-    sent: list[Message] = []
-
-    async def send(message: Message) -> None:
-        sent.append(message)
-
-    scope: Scope = {
-        "type": "http",
-        "method": "POST",
-        "path": "/predict",
-        "headers": [(b"content-type", b"application/json")],
-    }
-    asyncio.run(BodyGuardMiddleware(app, 1024, ["/predict"])(scope, receive, send))
+    reached, sent = run_body_guard(receive, max_body_bytes=1024)
     assert len(received) == 11  # 1,100 bytes: the first chunk past 1,024
     assert not reached
     assert sent[0]["status"] == 413

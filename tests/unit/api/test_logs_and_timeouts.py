@@ -9,11 +9,10 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from starlette.types import Message, Receive, Scope, Send
+from starlette.types import Message
 
 from sentiment.entrypoints.api.logs import ACCESS_LOGGER, JsonFormatter, set_access_log
-from sentiment.entrypoints.api.middleware import BodyGuardMiddleware
-from tests.api_support import JSON, MARKER, AppFactory
+from tests.api_support import JSON, MARKER, AppFactory, run_body_guard
 
 
 def access_records(caplog: pytest.LogCaptureFixture) -> list[dict[str, Any]]:
@@ -71,20 +70,6 @@ def test_request_path_exceptions_are_logged_without_their_message() -> None:
     assert MARKER in json.loads(formatter.format(elsewhere))["exc_message"]
 
 
-class _SlowBody:
-    """An ASGI receive that sends half a body, then nothing more."""
-
-    def __init__(self) -> None:
-        self.calls = 0
-
-    async def __call__(self) -> Message:
-        self.calls += 1
-        if self.calls == 1:
-            return {"type": "http.request", "body": b'{"text": "', "more_body": True}
-        await asyncio.sleep(30)
-        return {"type": "http.disconnect"}
-
-
 def test_the_access_line_can_be_turned_off(
     client: TestClient, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -100,25 +85,22 @@ def test_the_access_line_can_be_turned_off(
         set_access_log(True)
 
 
+class _SlowBody:
+    """An ASGI receive that sends half a body, then nothing more."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    async def __call__(self) -> Message:
+        self.calls += 1
+        if self.calls == 1:
+            return {"type": "http.request", "body": b'{"text": "', "more_body": True}
+        await asyncio.sleep(30)
+        return {"type": "http.disconnect"}
+
+
 def test_a_body_slower_than_the_timeout_gets_408_and_close() -> None:
-    reached: list[Scope] = []
-
-    async def app(scope: Scope, receive: Receive, send: Send) -> None:
-        reached.append(scope)
-
-    guard = BodyGuardMiddleware(app, 1024, ["/predict"], body_timeout_s=0.05)
-    scope: Scope = {
-        "type": "http",
-        "method": "POST",
-        "path": "/predict",
-        "headers": [(b"content-type", b"application/json")],
-    }
-    sent: list[Message] = []
-
-    async def send(message: Message) -> None:
-        sent.append(message)
-
-    asyncio.run(guard(scope, _SlowBody(), send))
+    reached, sent = run_body_guard(_SlowBody(), body_timeout_s=0.05)
     assert not reached
     assert sent[0]["status"] == 408
     assert (b"connection", b"close") in sent[0]["headers"]

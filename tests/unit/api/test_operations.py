@@ -105,7 +105,7 @@ class Breaks(FixedClassifier):
 
     def predict(self, texts: Sequence[str]) -> list[Prediction]:
         if self.calls >= 1:
-            self.calls += 1
+            self.texts.append(tuple(texts))
             raise self._later
         return super().predict(texts)
 
