@@ -85,7 +85,9 @@ def _matched_pairs(names: list[set[str]], n_neg: int) -> np.ndarray:
     for row in range(n_neg):
         shared = Counter(other for name in names[row] for other in where[name])
         if shared:
-            other, count = shared.most_common(1)[0]
+            # The most shared names, the earliest positive row among ties: set iteration (the
+            # order `Counter` breaks ties by) follows the string hash seed, which varies per run.
+            other, count = max(shared.items(), key=lambda item: (item[1], -item[0]))
             if count >= _MATCH:
                 pairs.append((row, other))
     return np.asarray(pairs, dtype=float).reshape(-1, 2)

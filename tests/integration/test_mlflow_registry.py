@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,11 +26,11 @@ from sentiment.application.train_model import (
     TrainModelCommand,
     TrainModelResult,
 )
-from sentiment.domain.errors import ModelLoadError, RegistryError, RegistryUnavailableError
+from sentiment.domain.errors import RegistryError
 from sentiment.domain.model import LabelledDataset, ParamValue
 from sentiment.domain.ports import Classifier
 from sentiment.domain.promotion import CHALLENGER, PromotionPolicy
-from tests.conftest import TINY_HYPERPARAMETERS, free_port
+from tests.conftest import TINY_HYPERPARAMETERS
 from tests.fakes import KeywordClassifier, KeywordClassifierFactory
 
 TEXTS = [
@@ -330,56 +329,6 @@ def test_registering_a_classifier_it_cannot_store_fails_the_run(
         register()
     assert [r.info.status for r in scratch.runs()] == ["FAILED"]
     assert scratch.registry.list_versions() == []
-
-
-def test_a_version_whose_artifacts_are_gone_cannot_be_loaded(
-    scratch: Scratch, fitted_classifier: SklearnClassifier
-) -> None:
-    with scratch.registry.start_run() as run:
-        version = run.register(fitted_classifier)
-    assert scratch.registry.load(version.version).predict(["great"])[0].label in (
-        "negative",
-        "positive",
-    )
-    shutil.rmtree(scratch.artifacts / "models")
-    with pytest.raises(ModelLoadError):
-        scratch.registry.load(version.version)
-
-
-def test_an_unreachable_server_is_reported_as_unavailable(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
-    registry = MlflowModelRegistry(tracking_uri=f"http://127.0.0.1:{free_port()}")
-    with pytest.raises(RegistryUnavailableError, match="unreachable"):
-        registry.get_version("1")
-    with pytest.raises(RegistryUnavailableError), registry.start_run():
-        pass
-
-
-def test_loading_uses_the_registry_store_not_mlflow_global_uri(
-    store: Store, tmp_path: Path
-) -> None:
-    # MLflow resolves `models:/` URIs with its *global* tracking/registry URI whatever is passed
-    # to download_artifacts. A fresh process (the API) whose global URI is the default relative
-    # `sqlite:///mlflow.db` created a stray database in the working directory, or failed on a
-    # read-only root filesystem. Loading must read the registry's own store and touch no other.
-    decoy = tmp_path / "decoy.db"
-    previous = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
-    mlflow.set_tracking_uri(f"sqlite:///{decoy}")
-    mlflow.set_registry_uri(f"sqlite:///{decoy}")
-    try:
-        fresh = make_registry(
-            Path(store.registry.tracking_uri.removeprefix("sqlite:///")), store.root / "artifacts"
-        )
-        loaded = fresh.load("1")
-    finally:
-        mlflow.set_tracking_uri(previous[0])
-        mlflow.set_registry_uri(previous[1])
-    assert [p.label for p in loaded.predict(TEXTS)] == [
-        p.label for p in store.classifiers[0].predict(TEXTS)
-    ]
-    assert not decoy.exists()
 
 
 @pytest.mark.parametrize("before", [None, "http://127.0.0.1:9/elsewhere"])

@@ -10,7 +10,7 @@ from __future__ import annotations
 import itertools
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -83,6 +83,8 @@ class _MemoryRun(TrainingRun):
         digest = self.record.tags.get("dataset_digest")  # the training data's (`log_dataset`)
         version = self._registry._add_version(classifier, self.record, digest)
         self.record.registered_version = version.version
+        if self._registry.on_register is not None:
+            self._registry.on_register(version)
         return version
 
 
@@ -96,6 +98,9 @@ class InMemoryModelRegistry(ModelRegistry):
         self._runs_by_id: dict[str, RunRecord] = {}
         self._unreachable = False
         self.runs: list[RunRecord] = []
+        # Called with each version right after it is registered, inside its run: tests set it
+        # to simulate a crash or an outage there (as `set_reachable` simulates one anywhere).
+        self.on_register: Callable[[ModelVersion], None] | None = None
 
     @property
     def model_name(self) -> str:

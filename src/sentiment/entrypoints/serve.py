@@ -7,7 +7,7 @@ Workers: `--workers`, else `SENTIMENT_WORKERS`, else the number of cores this pr
 One worker runs in this process; several run as child processes under a small supervisor that
 replaces a worker that dies and stops them all on SIGTERM or SIGINT.
 
-Three things differ from `uvicorn --workers N`:
+Four things differ from `uvicorn --workers N`:
 
 - Preload (on by default; `--no-preload` or `SENTIMENT_PRELOAD=false` turns it off): the
   supervisor imports the app and loads the model once, then forks the workers from itself, so they
@@ -23,6 +23,8 @@ Three things differ from `uvicorn --workers N`:
   keep-alive response waits for the client's delayed ACK (about 40 ms: 22 requests/s at
   concurrency 1; uvicorn issue #3149). With `IPPROTO_TCP`, asyncio sets TCP_NODELAY on every
   accepted connection.
+- The request head is bounded (16 KiB, answered with 431) where uvicorn would use httptools,
+  which buffers a head of any length (`bounded_http`); h11 bounds it already.
 - Where the system has SO_REUSEPORT (Linux), each worker gets its own listening socket on the
   same port and the kernel spreads new connections over them. From one shared socket, a burst of
   keep-alive connections (a load generator, a connection pool) often lands on a single worker.
@@ -34,6 +36,7 @@ its predecessor's socket and the connections queued on it.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import logging
 import multiprocessing
@@ -144,10 +147,22 @@ def run_worker(sock: socket.socket, options: ServeOptions) -> None:
         access_log=options.access_log,
         log_level=options.log_level,
         backlog=BACKLOG,
-        http=options.http,
+        http=http_protocol(options.http),
         loop=options.loop,
     )
     uvicorn.Server(config).run(sockets=[sock])
+
+
+def http_protocol(choice: str) -> str | type[asyncio.Protocol]:
+    """uvicorn's `http` for the `--http` choice: where uvicorn would use httptools, httptools with
+    the request head bounded (`bounded_http`); h11 bounds it already."""
+    if choice == "h11":
+        return choice
+    try:
+        from sentiment.entrypoints.bounded_http import BoundedHttpToolsProtocol
+    except ImportError:  # no httptools: "auto" means h11, "httptools" fails in uvicorn as usual
+        return choice
+    return BoundedHttpToolsProtocol
 
 
 def run_forked_worker(sock: socket.socket, options: ServeOptions) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import socket
 import sys
 import time
 from pathlib import Path
@@ -58,6 +59,13 @@ def request(conn: http.client.HTTPConnection, method: str, path: str, body: obje
     return response.status
 
 
+def oversized_head_status(port: int) -> int:
+    """The status of a request whose headers are 20 KiB, over the 16 KiB bound."""
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        sock.sendall(b"GET /health HTTP/1.1\r\nHost: t\r\nX-Big: " + b"a" * 20480 + b"\r\n\r\n")
+        return int(sock.recv(64).split(b" ")[1])
+
+
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 @pytest.mark.parametrize("start", ["--preload", "--no-preload"])
 def test_two_workers_both_accept_and_answer(trained_store: Store, start: str) -> None:
@@ -87,6 +95,7 @@ def test_two_workers_both_accept_and_answer(trained_store: Store, start: str) ->
                 conn.close()
         assert sum(per_worker) == CONNECTIONS, per_worker
         assert all(count > 0 for count in per_worker), per_worker  # both workers answered
+        assert oversized_head_status(port) == 431  # the head is bounded (`bounded_http`)
     # Stopping the server stopped its workers, each gracefully (SIGTERM reached uvicorn's own
     # handler, not one inherited from the supervisor).
     assert not any(Path(f"/proc/{pid}").exists() for pid in workers)

@@ -160,9 +160,15 @@ def test_an_unreachable_server_is_reported_as_such_and_quickly(
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "3")
     registry = MlflowModelRegistry(tracking_uri=f"http://127.0.0.1:{free_port()}")
     started = time.monotonic()
-    for call in (registry.list_versions, lambda: registry.get_by_alias(CHAMPION)):
+    for call in (
+        registry.list_versions,
+        lambda: registry.get_version("1"),
+        lambda: registry.get_by_alias(CHAMPION),
+    ):
         with pytest.raises(RegistryUnavailableError, match="unreachable"):
             call()
+    with pytest.raises(RegistryUnavailableError), registry.start_run():
+        pass
     assert time.monotonic() - started < 20
 
 
@@ -186,6 +192,7 @@ def test_loading_ignores_mlflows_process_wide_uri(
     finally:
         mlflow.set_tracking_uri(previous[0])
         mlflow.set_registry_uri(previous[1])
-    assert loaded.classes == ("negative", "positive")
+    texts = [*HOLDOUT.texts[:20], "a wonderful film", "a dreadful film"]
+    assert loaded.predict(texts) == good_and_weak[0].predict(texts)
     assert not (tmp_path / "elsewhere.db").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == []

@@ -10,25 +10,11 @@ from fastapi.testclient import TestClient
 
 from sentiment.adapters.memory_registry import InMemoryModelRegistry
 from sentiment.adapters.sklearn_classifier import SklearnClassifier
-from sentiment.domain.errors import ModelLoadError
-from sentiment.domain.ports import Classifier
 from tests.api_support import AppFactory, FixedClassifier, SwitchableRegistry, assert_error
+from tests.support.fakes import BrokenArtifactRegistry
 
 TOKEN = "s3cret-admin-token-for-tests"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
-
-
-class CorruptArtifacts(InMemoryModelRegistry):
-    """Versions listed in `corrupt` fail to load, as a damaged artifact would."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.corrupt: set[str] = set()
-
-    def load(self, version: str) -> Classifier:
-        if str(version) in self.corrupt:
-            raise ModelLoadError(f"cannot load model file model.skops of version {version}")
-        return super().load(version)
 
 
 def served_version(client: TestClient) -> str:
@@ -68,12 +54,12 @@ def test_the_api_follows_the_alias_by_itself(
         assert 'resolved_by="alias",version="2"} 1.0' in metrics
 
 
-def test_a_corrupt_new_version_never_serves_and_everybody_says_so(
+def test_a_broken_new_version_never_serves_and_everybody_says_so(
     make_app: AppFactory, classifier: SklearnClassifier, caplog: pytest.LogCaptureFixture
 ) -> None:
-    registry = CorruptArtifacts()
+    registry = BrokenArtifactRegistry()
     two_versions(classifier, registry)
-    registry.corrupt.add("2")
+    registry.broken.add("2")
     with TestClient(make_app(registry, reload_interval_s=0, admin_token=TOKEN)) as client:
         registry.set_alias("champion", "2")
         response = client.post("/admin/reload", headers=AUTH)
@@ -83,14 +69,14 @@ def test_a_corrupt_new_version_never_serves_and_everybody_says_so(
         info = client.get("/model").json()
         assert info["version"] == "1"
         assert info["last_load_failure"]["error_type"] == "ModelLoadError"
-        assert "cannot load model file" in info["last_load_failure"]["message"]
+        assert "artifacts are missing" in info["last_load_failure"]["message"]
         assert info["reload"]["last_outcome"] == "load_failed"
         metrics = client.get("/metrics").text
         assert 'sentiment_model_load_failures_total{error="ModelLoadError"} 1.0' in metrics
         assert 'sentiment_model_reload_checks_total{outcome="load_failed"} 1.0' in metrics
         assert any("version 2 is not served" in r.getMessage() for r in caplog.records)
 
-        registry.corrupt.clear()  # the artifact is repaired: the next forced check serves it
+        registry.broken.clear()  # the artifact is restored: the next forced check serves it
         body = client.post("/admin/reload", headers=AUTH).json()
         assert (body["outcome"], body["serving"], body["previous"]) == ("swapped", "2", "1")
         assert client.get("/model").json()["last_load_failure"] is None

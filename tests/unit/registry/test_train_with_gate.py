@@ -10,7 +10,7 @@ from sentiment.adapters.memory_registry import InMemoryModelRegistry
 from sentiment.application.gate_candidate import GateCandidate
 from sentiment.application.train_model import TrainModel, TrainModelCommand, TrainModelResult
 from sentiment.domain.errors import RegistryUnavailableError
-from sentiment.domain.model import ParamValue, Prediction
+from sentiment.domain.model import ModelVersion, ParamValue, Prediction
 from sentiment.domain.ports import Classifier, ClassifierFactory
 from sentiment.domain.promotion import CHALLENGER, CHAMPION, PromotionPolicy
 from tests.support.fakes import Clock, StaticDatasetSource, holdout
@@ -65,14 +65,6 @@ class Factory(ClassifierFactory):
         return MemorizingClassifier(self.guess)
 
 
-class FailingRegistry(InMemoryModelRegistry):
-    """Dies right after registering, inside the run (as a process killed there would)."""
-
-    def _add_version(self, *args: object, **kwargs: object) -> object:  # type: ignore[override]
-        super()._add_version(*args, **kwargs)  # type: ignore[arg-type]
-        raise KeyboardInterrupt
-
-
 def train(
     registry: InMemoryModelRegistry, guess: str | None, floor: float = 0.8
 ) -> TrainModelResult:
@@ -111,8 +103,14 @@ def test_without_a_gate_nothing_gets_an_alias() -> None:
     assert registry.list_versions()[0].aliases == ()
 
 
+def die(version: ModelVersion) -> None:
+    """Right after registering, inside the run: as a process killed there would."""
+    raise KeyboardInterrupt
+
+
 def test_a_run_that_dies_after_registering_leaves_no_champion() -> None:
-    registry = FailingRegistry()
+    registry = InMemoryModelRegistry()
+    registry.on_register = die
     with pytest.raises(KeyboardInterrupt):
         train(registry, guess=None)
     (version,) = registry.list_versions()
@@ -120,17 +118,10 @@ def test_a_run_that_dies_after_registering_leaves_no_champion() -> None:
     assert version.run_status == "FAILED"
 
 
-class UnreachableAfterRegistering(InMemoryModelRegistry):
-    """Goes away right after the training run finished: the gate cannot reach it."""
-
-    def _add_version(self, *args: object, **kwargs: object) -> object:  # type: ignore[override]
-        version = super()._add_version(*args, **kwargs)  # type: ignore[arg-type]
-        self.set_reachable(False)
-        return version
-
-
 def test_a_gate_that_cannot_finish_says_the_version_was_registered() -> None:
-    registry = UnreachableAfterRegistering()
+    registry = InMemoryModelRegistry()
+    # The registry goes away right after registering: the run still finishes, the gate cannot.
+    registry.on_register = lambda version: registry.set_reachable(False)
     with pytest.raises(RegistryUnavailableError, match="version 1 was registered but the quality"):
         train(registry, guess=None)
     registry.set_reachable(True)

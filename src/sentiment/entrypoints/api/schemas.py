@@ -239,6 +239,7 @@ class ErrorInfo(BaseModel):
     code: str = Field(
         description="Stable machine-readable code: invalid_json, invalid_utf8, validation_error, "
         "invalid_input, payload_too_large, unsupported_media_type, request_timeout, "
+        "header_too_large (431, from `serve`'s HTTP protocol, before the app), "
         "unauthorized, forbidden, not_found, method_not_allowed, model_not_ready, "
         "registry_unavailable, model_load_failed, internal_error.",
         examples=["validation_error"],

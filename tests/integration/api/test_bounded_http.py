@@ -1,0 +1,201 @@
+"""`BoundedHttpToolsProtocol` under a real uvicorn server on a loopback socket: a head over the
+bound is answered 431 and the connection closed, before the rest is read; bodies, keep-alive and
+pipelined requests are untouched."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+import uvicorn
+
+from sentiment.entrypoints.bounded_http import MAX_HEAD_BYTES, BoundedHttpToolsProtocol
+from sentiment.entrypoints.serve import http_protocol
+from tests.conftest import free_port
+
+
+@dataclass
+class EchoApp:
+    """Answers every request with the size of its body and of its headers; counts requests."""
+
+    requests: list[str] = field(default_factory=list)
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        self.requests.append(scope["path"])
+        size = 0
+        while True:
+            message = await receive()
+            size += len(message.get("body", b""))
+            if not message.get("more_body"):
+                break
+        headers = sum(len(k) + len(v) for k, v in scope["headers"])
+        body = json.dumps({"body": size, "headers": headers}).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[tuple[int, EchoApp]]:
+    app = EchoApp()
+    port = free_port()
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, http=BoundedHttpToolsProtocol, log_config=None
+    )
+    running = uvicorn.Server(config)
+    thread = threading.Thread(target=running.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not running.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.02)
+    yield port, app
+    running.should_exit = True
+    thread.join(10)
+
+
+def connect(port: int) -> socket.socket:
+    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return sock
+
+
+def read_responses(sock: socket.socket, count: int) -> list[tuple[int, dict[str, str], bytes]]:
+    """`count` responses (status, headers, body), read with their content-length."""
+    data = b""
+    out: list[tuple[int, dict[str, str], bytes]] = []
+    while len(out) < count:
+        while b"\r\n\r\n" not in data:
+            chunk = sock.recv(65536)
+            assert chunk, f"closed after {len(out)} responses"
+            data += chunk
+        head, data = data.split(b"\r\n\r\n", 1)
+        lines = head.decode("latin-1").split("\r\n")
+        headers = dict(line.lower().split(": ", 1) for line in lines[1:])
+        length = int(headers["content-length"])
+        while len(data) < length:
+            data += sock.recv(65536)
+        out.append((int(lines[0].split()[1]), headers, data[:length]))
+        data = data[length:]
+    return out
+
+
+def request(path: str, extra_header_bytes: int = 0, body: bytes = b"") -> bytes:
+    filler = f"X-Filler: {'a' * extra_header_bytes}\r\n" if extra_header_bytes else ""
+    return (
+        f"POST {path} HTTP/1.1\r\nHost: test\r\n{filler}Content-Length: {len(body)}\r\n\r\n"
+    ).encode() + body
+
+
+def closed(sock: socket.socket) -> bool:
+    try:
+        return sock.recv(1) == b""
+    except ConnectionResetError:
+        return True
+
+
+def test_a_head_just_under_the_bound_is_served(server: tuple[int, EchoApp]) -> None:
+    port, _ = server
+    message = request("/under", MAX_HEAD_BYTES - 200)
+    assert len(message) <= MAX_HEAD_BYTES
+    with connect(port) as sock:
+        sock.sendall(message)
+        ((status, _, body),) = read_responses(sock, 1)
+    assert status == 200
+    assert json.loads(body)["headers"] > MAX_HEAD_BYTES - 200
+
+
+def test_a_head_over_the_bound_is_refused_with_431_and_the_api_error_shape(
+    server: tuple[int, EchoApp],
+) -> None:
+    port, app = server
+    with connect(port) as sock:
+        sock.sendall(request("/over", MAX_HEAD_BYTES + 100))
+        ((status, headers, body),) = read_responses(sock, 1)
+        assert closed(sock)
+    assert status == 431
+    assert headers["connection"] == "close"
+    assert headers["content-type"] == "application/json"
+    error = json.loads(body)["error"]
+    assert error["code"] == "header_too_large"
+    assert str(MAX_HEAD_BYTES) in error["message"]
+    assert error["request_id"] == headers["x-request-id"]
+    assert "/over" not in app.requests
+
+
+def test_an_endless_head_is_cut_off_before_it_is_read(server: tuple[int, EchoApp]) -> None:
+    """The attack: header lines of 1 MiB, without end. Unbounded httptools read 200 MiB of them
+    into one worker and then answered 200."""
+    port, app = server
+    line = b"X-Big: " + b"a" * (1 << 20) + b"\r\n"
+    with connect(port) as sock:
+        sock.sendall(b"GET /endless HTTP/1.1\r\nHost: test\r\n")
+        sent = send_until_refused(sock, line, 64)
+    assert sent < 16 * len(line)  # the server stopped reading long before 64 MiB
+    assert "/endless" not in app.requests
+
+
+def send_until_refused(sock: socket.socket, line: bytes, times: int) -> int:
+    """Bytes sent before the server, having closed the connection, refused more."""
+    sent = 0
+    try:
+        for _ in range(times):
+            sock.sendall(line)
+            sent += len(line)
+    except (ConnectionResetError, BrokenPipeError):
+        return sent
+    raise AssertionError(f"the server read all {sent} bytes")
+
+
+def test_bodies_are_not_counted(server: tuple[int, EchoApp]) -> None:
+    """A small head and a 1 MiB body sent at once: the body is in the same reads as the head."""
+    port, _ = server
+    body = b"x" * (1 << 20)
+    with connect(port) as sock:
+        sock.sendall(request("/body", body=body))
+        ((status, _, answer),) = read_responses(sock, 1)
+    assert status == 200
+    assert json.loads(answer)["body"] == len(body)
+
+
+def test_the_bound_is_per_request_on_a_kept_alive_connection(
+    server: tuple[int, EchoApp],
+) -> None:
+    port, _ = server
+    with connect(port) as sock:
+        for _ in range(3):  # 3 x 10 KiB of headers on one connection: each under the bound
+            sock.sendall(request("/again", 10 * 1024, b"{}"))
+            ((status, _, _),) = read_responses(sock, 1)
+            assert status == 200
+
+
+def test_pipelined_requests_in_one_write_are_all_answered(server: tuple[int, EchoApp]) -> None:
+    port, _ = server
+    with connect(port) as sock:
+        sock.sendall(b"".join(request(f"/pipe{i}", 4 * 1024, b"{}") for i in range(3)))
+        responses = read_responses(sock, 3)
+    assert [status for status, _, _ in responses] == [200, 200, 200]
+
+
+@pytest.mark.parametrize(
+    ("choice", "expected"),
+    [("auto", BoundedHttpToolsProtocol), ("httptools", BoundedHttpToolsProtocol), ("h11", "h11")],
+)
+def test_serve_bounds_the_head_whichever_parser_it_runs(choice: str, expected: object) -> None:
+    assert http_protocol(choice) == expected
