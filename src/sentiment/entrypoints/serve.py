@@ -23,8 +23,8 @@ Four things differ from `uvicorn --workers N`:
   keep-alive response waits for the client's delayed ACK (about 40 ms: 22 requests/s at
   concurrency 1; uvicorn issue #3149). With `IPPROTO_TCP`, asyncio sets TCP_NODELAY on every
   accepted connection.
-- The request head is bounded (16 KiB, answered with 431) where uvicorn would use httptools,
-  which buffers a head of any length (`bounded_http`); h11 bounds it already.
+- The request head is bounded where uvicorn would use httptools, which buffers a head of any
+  length and waits for it for ever (`bounded_http`): 16 KiB (431) and 30 s (408).
 - Where the system has SO_REUSEPORT (Linux), each worker gets its own listening socket on the
   same port and the kernel spreads new connections over them. From one shared socket, a burst of
   keep-alive connections (a load generator, a connection pool) often lands on a single worker.

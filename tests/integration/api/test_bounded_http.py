@@ -1,10 +1,13 @@
 """`BoundedHttpToolsProtocol` under a real uvicorn server on a loopback socket: a head over the
-bound is answered 431 and the connection closed, before the rest is read; bodies, keep-alive and
-pipelined requests are untouched."""
+bound is answered 431 and the connection closed, before the rest is read; a head that does not
+arrive in time is answered 408; bodies, slow apps, keep-alive and pipelined requests are
+untouched."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import select
 import socket
 import threading
 import time
@@ -30,6 +33,8 @@ class EchoApp:
         if scope["type"] != "http":
             return
         self.requests.append(scope["path"])
+        if scope["path"] == "/slow":
+            await asyncio.sleep(2 * HEAD_TIMEOUT_S)
         size = 0
         while True:
             message = await receive()
@@ -51,12 +56,19 @@ class EchoApp:
         await send({"type": "http.response.body", "body": body})
 
 
+HEAD_TIMEOUT_S = 1.0
+
+
+class QuickHeadTimeout(BoundedHttpToolsProtocol):
+    head_timeout_s = HEAD_TIMEOUT_S
+
+
 @pytest.fixture(scope="module")
 def server() -> Iterator[tuple[int, EchoApp]]:
     app = EchoApp()
     port = free_port()
     config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, http=BoundedHttpToolsProtocol, log_config=None
+        app, host="127.0.0.1", port=port, http=QuickHeadTimeout, log_config=None
     )
     running = uvicorn.Server(config)
     thread = threading.Thread(target=running.run, daemon=True)
@@ -191,6 +203,81 @@ def test_pipelined_requests_in_one_write_are_all_answered(server: tuple[int, Ech
         sock.sendall(b"".join(request(f"/pipe{i}", 4 * 1024, b"{}") for i in range(3)))
         responses = read_responses(sock, 3)
     assert [status for status, _, _ in responses] == [200, 200, 200]
+
+
+def assert_timed_out(sock: socket.socket, started: float) -> None:
+    ((status, headers, body),) = read_responses(sock, 1)
+    waited = time.monotonic() - started
+    assert status == 408
+    error = json.loads(body)["error"]
+    assert error["code"] == "request_timeout"
+    assert error["request_id"] == headers["x-request-id"]
+    assert f"within {HEAD_TIMEOUT_S:g} s" in error["message"]
+    assert HEAD_TIMEOUT_S * 0.9 <= waited < HEAD_TIMEOUT_S + 5
+    assert closed(sock)
+
+
+def test_a_head_that_stops_arriving_is_answered_408_and_closed(
+    server: tuple[int, EchoApp],
+) -> None:
+    port, app = server
+    with connect(port) as sock:
+        started = time.monotonic()
+        sock.sendall(b"GET /stalled HTTP/1.1\r\nHost: test\r\n")
+        assert_timed_out(sock, started)
+    assert "/stalled" not in app.requests
+
+
+def test_a_connection_that_sends_nothing_is_closed(server: tuple[int, EchoApp]) -> None:
+    port, _ = server
+    with connect(port) as sock:
+        assert_timed_out(sock, time.monotonic())
+
+
+def test_a_dripping_head_is_cut_off(server: tuple[int, EchoApp]) -> None:
+    """Slow loris: a byte every 0.2 s keeps the connection busy but never finishes the head."""
+    port, app = server
+    with connect(port) as sock:
+        started = time.monotonic()
+        sock.sendall(b"GET /drip HTTP/1.1\r\nHost: test\r\nX-Drip: ")
+        while not select.select([sock], [], [], 0.2)[0]:  # until the server answers
+            assert time.monotonic() - started < HEAD_TIMEOUT_S + 5, "never cut off"
+            sock.sendall(b"a")
+        assert_timed_out(sock, started)
+    assert "/drip" not in app.requests
+
+
+def test_a_later_head_on_a_kept_alive_connection_is_timed_too(
+    server: tuple[int, EchoApp],
+) -> None:
+    port, _ = server
+    with connect(port) as sock:
+        sock.sendall(request("/served", body=b"{}"))
+        assert read_responses(sock, 1)[0][0] == 200
+        started = time.monotonic()
+        sock.sendall(b"GET /stalled-later HTTP/1.1\r\nHost: test\r\n")
+        assert_timed_out(sock, started)
+
+
+def test_an_app_slower_than_the_head_timeout_is_not_cut_off(server: tuple[int, EchoApp]) -> None:
+    port, _ = server
+    with connect(port) as sock:
+        sock.sendall(request("/slow", body=b"{}"))
+        ((status, _, _),) = read_responses(sock, 1)
+    assert status == 200
+
+
+def test_idle_time_between_kept_alive_requests_is_not_head_time(
+    server: tuple[int, EchoApp],
+) -> None:
+    """Between requests uvicorn's keep-alive timeout (5 s) applies, not the head's."""
+    port, _ = server
+    with connect(port) as sock:
+        sock.sendall(request("/first", body=b"{}"))
+        assert read_responses(sock, 1)[0][0] == 200
+        time.sleep(2 * HEAD_TIMEOUT_S)
+        sock.sendall(request("/second", body=b"{}"))
+        assert read_responses(sock, 1)[0][0] == 200
 
 
 @pytest.mark.parametrize(
