@@ -1,4 +1,5 @@
-"""uvicorn's httptools protocol with the request head bounded, as its h11 protocol already is.
+"""uvicorn's httptools protocol with the request head bounded in size (as its h11 protocol already
+is) and in time (as neither is).
 
 uvicorn's fast parser (httptools, which `--http auto` picks when it is installed, as here) keeps
 every byte of a request line and headers until the head is complete, however many there are: one
