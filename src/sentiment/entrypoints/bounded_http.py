@@ -25,11 +25,12 @@ protocol class): run that with `--http h11` where a head bound matters.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-import os
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from sentiment.entrypoints.api.errors import REQUEST_ID_KEY, error_response
+from sentiment.entrypoints.api.middleware import new_request_id
 
 MAX_HEAD_BYTES = 16 * 1024  # h11's default bound, uvicorn's other parser
 HEAD_TIMEOUT_S = 30.0  # as SENTIMENT_BODY_TIMEOUT_S's default
@@ -38,11 +39,9 @@ logger = logging.getLogger("sentiment.http")
 
 
 def refusal(status: int, reason: str, code: str, message: str) -> bytes:
-    """A whole error response: the API's error shape, its own request id, connection closed."""
-    request_id = os.urandom(8).hex()
-    body = json.dumps(
-        {"error": {"code": code, "message": message, "request_id": request_id, "details": []}}
-    ).encode("ascii")
+    """A whole error response: the API's error body, its own request id, connection closed."""
+    request_id = new_request_id()
+    body = bytes(error_response({REQUEST_ID_KEY: request_id}, status, code, message).body)
     head = (
         f"HTTP/1.1 {status} {reason}\r\n"
         "content-type: application/json\r\n"

@@ -193,8 +193,7 @@ def test_the_bound_is_per_request_on_a_kept_alive_connection(
     with connect(port) as sock:
         for _ in range(3):  # 3 x 10 KiB of headers on one connection: each under the bound
             sock.sendall(request("/again", 10 * 1024, b"{}"))
-            ((status, _, _),) = read_responses(sock, 1)
-            assert status == 200
+            assert read_responses(sock, 1)[0][0] == 200
 
 
 def test_pipelined_requests_in_one_write_are_all_answered(server: tuple[int, EchoApp]) -> None:
@@ -203,6 +202,12 @@ def test_pipelined_requests_in_one_write_are_all_answered(server: tuple[int, Ech
         sock.sendall(b"".join(request(f"/pipe{i}", 4 * 1024, b"{}") for i in range(3)))
         responses = read_responses(sock, 3)
     assert [status for status, _, _ in responses] == [200, 200, 200]
+
+
+def assert_served(sock: socket.socket, path: str) -> None:
+    sock.sendall(request(path, body=b"{}"))
+    ((status, _, _),) = read_responses(sock, 1)
+    assert status == 200
 
 
 def assert_timed_out(sock: socket.socket, started: float) -> None:
@@ -252,8 +257,7 @@ def test_a_later_head_on_a_kept_alive_connection_is_timed_too(
 ) -> None:
     port, _ = server
     with connect(port) as sock:
-        sock.sendall(request("/served", body=b"{}"))
-        assert read_responses(sock, 1)[0][0] == 200
+        assert_served(sock, "/served")
         started = time.monotonic()
         sock.sendall(b"GET /stalled-later HTTP/1.1\r\nHost: test\r\n")
         assert_timed_out(sock, started)
@@ -262,9 +266,7 @@ def test_a_later_head_on_a_kept_alive_connection_is_timed_too(
 def test_an_app_slower_than_the_head_timeout_is_not_cut_off(server: tuple[int, EchoApp]) -> None:
     port, _ = server
     with connect(port) as sock:
-        sock.sendall(request("/slow", body=b"{}"))
-        ((status, _, _),) = read_responses(sock, 1)
-    assert status == 200
+        assert_served(sock, "/slow")
 
 
 def test_idle_time_between_kept_alive_requests_is_not_head_time(
@@ -273,11 +275,9 @@ def test_idle_time_between_kept_alive_requests_is_not_head_time(
     """Between requests uvicorn's keep-alive timeout (5 s) applies, not the head's."""
     port, _ = server
     with connect(port) as sock:
-        sock.sendall(request("/first", body=b"{}"))
-        assert read_responses(sock, 1)[0][0] == 200
+        assert_served(sock, "/first")
         time.sleep(2 * HEAD_TIMEOUT_S)
-        sock.sendall(request("/second", body=b"{}"))
-        assert read_responses(sock, 1)[0][0] == 200
+        assert_served(sock, "/second")
 
 
 @pytest.mark.parametrize(

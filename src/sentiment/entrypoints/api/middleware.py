@@ -112,6 +112,11 @@ def _request_id(scope: Scope) -> str:
             if _INCOMING_ID.match(value):
                 return str(value.decode("ascii"))
             break
+    return new_request_id()
+
+
+def new_request_id() -> str:
+    """A fresh request id: 16 hex digits."""
     return os.urandom(8).hex()
 
 
