@@ -38,6 +38,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import importlib.util
 import logging
 import multiprocessing
 import os
@@ -156,12 +157,10 @@ def run_worker(sock: socket.socket, options: ServeOptions) -> None:
 def http_protocol(choice: str) -> str | type[asyncio.Protocol]:
     """uvicorn's `http` for the `--http` choice: where uvicorn would use httptools, httptools with
     the request head bounded (`bounded_http`); h11 bounds it already."""
-    if choice == "h11":
-        return choice
-    try:
-        from sentiment.entrypoints.bounded_http import BoundedHttpToolsProtocol
-    except ImportError:  # no httptools: "auto" means h11, "httptools" fails in uvicorn as usual
-        return choice
+    if choice == "h11" or importlib.util.find_spec("httptools") is None:
+        return choice  # no httptools: "auto" means h11, "httptools" fails in uvicorn as usual
+    from sentiment.entrypoints.bounded_http import BoundedHttpToolsProtocol
+
     return BoundedHttpToolsProtocol
 
 
