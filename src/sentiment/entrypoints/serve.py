@@ -145,7 +145,7 @@ def run_worker(sock: socket.socket, options: ServeOptions) -> None:
         log_config=None,  # prepare_process() configured the loggers: JSON lines, ours
         host=options.host,
         port=options.port,
-        access_log=options.access_log,
+        access_log=False,  # uvicorn's own access line: ours is `set_access_log` above
         log_level=options.log_level,
         backlog=BACKLOG,
         http=http_protocol(options.http),
