@@ -167,7 +167,7 @@ def test_bad_data_is_refused_before_any_run_is_opened(
 
     assert registry.runs == []
     assert registry.list_versions() == []
-    assert factory.created == []
+    assert [c.fitted_on for c in factory.created] == [None]  # created (checked), never fitted
 
 
 def test_a_bad_test_size_is_refused_before_any_run_is_opened() -> None:
@@ -179,12 +179,22 @@ def test_a_bad_test_size_is_refused_before_any_run_is_opened() -> None:
     assert registry.runs == []
 
 
-def test_an_unknown_model_type_is_refused_before_any_run_is_opened() -> None:
+def test_an_unknown_model_type_is_refused_before_the_data_is_read() -> None:
     registry = InMemoryModelRegistry()
+    source = InMemoryDatasetSource.of(polar_rows(5))
     with pytest.raises(ClassifierError, match="unknown model type"):
-        keyword_use_case(InMemoryDatasetSource.of(polar_rows(5)), registry).execute(
-            TrainModelCommand("deep-transformer")
-        )
+        keyword_use_case(source, registry).execute(TrainModelCommand("deep-transformer"))
+    assert source.loads == 0
+    assert registry.runs == []
+
+
+def test_an_unknown_hyperparameter_is_refused_before_the_data_is_read() -> None:
+    registry = InMemoryModelRegistry()
+    source = InMemoryDatasetSource.of(polar_rows(5))
+    use_case = TrainModel(source, SklearnClassifierFactory(), registry)
+    with pytest.raises(ClassifierError, match="unknown hyperparameter"):
+        use_case.execute(TrainModelCommand("nblr", hyperparameters={"Cee": 1.0}))
+    assert source.loads == 0
     assert registry.runs == []
 
 
@@ -363,4 +373,4 @@ def test_bad_evaluation_data_is_refused_before_any_run_is_opened(
         use_case.execute(TrainModelCommand("keyword"))
 
     assert registry.runs == []
-    assert factory.created == []
+    assert [c.fitted_on for c in factory.created] == [None]  # created (checked), never fitted
