@@ -35,6 +35,7 @@ from sentiment.entrypoints.cli_support import (
     format_rows,
     one_line,
     per_class_rows,
+    quiet_libraries,
     run_guarded,
     write_json,
 )
@@ -239,6 +240,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         err.write("error: invalid setting: --test-size with --eval-data: there is no split\n")
         return EXIT_BAD_INPUT
     container = build_container(settings)
+    if args.quiet:
+        quiet_libraries()
     progress = SilentProgress() if args.quiet else StageProgress(err, STAGES)
     use_case = container.train_model(progress=progress)
     command = TrainModelCommand(
