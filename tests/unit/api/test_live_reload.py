@@ -166,3 +166,31 @@ def test_a_reload_leaves_the_model_it_replaced_intact(
         assert held.classifier.predict(["a fine film"])[0].label in ("negative", "positive")
         responses = [client.post("/predict", json={"text": "a fine film"}) for _ in range(3)]
         assert {r.json()["model"]["version"] for r in responses} == {"2"}
+
+
+def test_a_pinned_version_that_does_not_exist_is_a_404_on_reload(
+    make_app: AppFactory, registry: InMemoryModelRegistry
+) -> None:
+    with TestClient(make_app(registry, model_version="9", admin_token=TOKEN)) as client:
+        not_ready = assert_error(client.get("/ready"), 503, "model_not_ready")
+        assert "has no version 9" in not_ready["message"]
+        response = client.post("/admin/reload", headers=AUTH)
+        error = assert_error(response, 404, "model_not_found")
+        assert error["message"] == "SentimentAnalysisModel has no version 9"
+        assert error["details"] == []
+        assert "retry-after" not in response.headers
+        assert client.get("/model").json()["error"]["code"] == "model_not_ready"
+
+
+def test_openapi_lists_every_status_the_admin_route_answers(
+    make_app: AppFactory, registry: InMemoryModelRegistry
+) -> None:
+    with TestClient(make_app(registry, admin_token=TOKEN)) as client:
+        spec = client.get("/openapi.json").json()
+    responses = spec["paths"]["/admin/reload"]["post"]["responses"]
+    # 401 no or wrong token; 404 a pinned version that does not exist; 500 an unexpected error;
+    # 503 registry unreachable, or the new version failed to load.
+    assert set(responses) == {"200", "401", "404", "500", "503"}
+    for status in ("401", "404", "500", "503"):
+        schema = responses[status]["content"]["application/json"]["schema"]
+        assert schema == {"$ref": "#/components/schemas/ErrorResponse"}, status
