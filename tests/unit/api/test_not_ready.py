@@ -14,7 +14,14 @@ from fastapi.testclient import TestClient
 from sentiment.adapters.memory_registry import InMemoryModelRegistry
 from sentiment.adapters.sklearn_classifier import SklearnClassifier
 from sentiment.entrypoints.api import schemas
-from tests.api_support import AppFactory, FixedClassifier, SwitchableRegistry, assert_error
+from tests.api_support import (
+    MARKER,
+    AppFactory,
+    FixedClassifier,
+    SwitchableRegistry,
+    assert_error,
+)
+from tests.support.fakes import FailingRegistry
 
 
 def wait_until_ready(client: TestClient, timeout_s: float = 10.0) -> httpx.Response:
@@ -169,3 +176,22 @@ def test_retry_after_is_one_second_for_an_unreachable_registry_on_reload(
         response = client.post("/admin/reload", headers={"Authorization": f"Bearer {token}"})
         assert_error(response, 503, "registry_unavailable")  # the error carries no estimate
         assert response.headers["retry-after"] == "1"
+
+
+def test_an_unexpected_error_while_loading_is_logged_and_never_shown(
+    make_app: AppFactory, classifier: SklearnClassifier, caplog: pytest.LogCaptureFixture
+) -> None:
+    registry = FailingRegistry()
+    registry.add(classifier)
+    registry.load_error = RuntimeError(f"secret internals {MARKER}")
+    with TestClient(make_app(registry)) as client:
+        for response in (client.get("/ready"), client.get("/model")):
+            error = assert_error(response, 503, "model_not_ready")
+            assert "unexpected RuntimeError while loading (see the server log)" in error["message"]
+            assert "secret" not in response.text
+        metrics = client.get("/metrics").text
+        assert 'sentiment_model_load_failures_total{error="RuntimeError"}' in metrics
+    logged = [r for r in caplog.records if "model load failed (attempt 1)" in r.getMessage()]
+    assert logged, caplog.text
+    assert logged[0].exc_info is not None
+    assert str(logged[0].exc_info[1]) == f"secret internals {MARKER}"
