@@ -10,8 +10,15 @@ from fastapi.testclient import TestClient
 
 from sentiment.adapters.memory_registry import InMemoryModelRegistry
 from sentiment.adapters.sklearn_classifier import SklearnClassifier
-from tests.api_support import AppFactory, FixedClassifier, SwitchableRegistry, assert_error
-from tests.support.fakes import BrokenArtifactRegistry
+from sentiment.entrypoints.api.errors import INTERNAL_MESSAGE
+from tests.api_support import (
+    MARKER,
+    AppFactory,
+    FixedClassifier,
+    SwitchableRegistry,
+    assert_error,
+)
+from tests.support.fakes import BrokenArtifactRegistry, FailingRegistry
 
 TOKEN = "s3cret-admin-token-for-tests"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -194,3 +201,32 @@ def test_openapi_lists_every_status_the_admin_route_answers(
     for status in ("401", "404", "500", "503"):
         schema = responses[status]["content"]["application/json"]["schema"]
         assert schema == {"$ref": "#/components/schemas/ErrorResponse"}, status
+
+
+def serving_one(classifier: SklearnClassifier) -> FailingRegistry:
+    registry = FailingRegistry()
+    registry.add(classifier)
+    registry.set_alias("champion", "1")
+    return registry
+
+
+def test_an_unexpected_error_during_a_check_is_a_500_the_log_explains(
+    make_app: AppFactory, classifier: SklearnClassifier, caplog: pytest.LogCaptureFixture
+) -> None:
+    registry = serving_one(classifier)
+    with TestClient(make_app(registry, admin_token=TOKEN)) as client:
+        registry.resolve_error = RuntimeError(f"secret internals {MARKER}")
+        response = client.post("/admin/reload", headers={**AUTH, "X-Request-ID": "trace-500"})
+        error = assert_error(response, 500, "internal_error")
+        assert (error["message"], error["request_id"]) == (INTERNAL_MESSAGE, "trace-500")
+        assert "secret" not in response.text
+        assert served_version(client) == "1"  # the served model stays
+        assert client.get("/model").json()["reload"]["last_outcome"] == "unreachable"
+    (check,) = [r for r in caplog.records if r.getMessage().startswith("reload check failed")]
+    assert check.getMessage() == "reload check failed unexpectedly, still serving"
+    assert check.exc_info is not None
+    assert str(check.exc_info[1]) == f"secret internals {MARKER}"
+    (unhandled,) = [r for r in caplog.records if "trace-500" in r.getMessage()]
+    assert unhandled.getMessage() == "unhandled error on POST /admin/reload (request id trace-500)"
+    assert unhandled.exc_info is not None
+    assert unhandled.exc_info[0] is RuntimeError
