@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 
 from sentiment.adapters.memory_registry import InMemoryModelRegistry
 from sentiment.adapters.sklearn_classifier import SklearnClassifier
+from sentiment.domain.errors import RegistryError
 from sentiment.entrypoints.api.errors import INTERNAL_MESSAGE
 from tests.api_support import (
     MARKER,
@@ -230,3 +231,26 @@ def test_an_unexpected_error_during_a_check_is_a_500_the_log_explains(
     assert unhandled.getMessage() == "unhandled error on POST /admin/reload (request id trace-500)"
     assert unhandled.exc_info is not None
     assert unhandled.exc_info[0] is RuntimeError
+
+
+def test_a_plain_registry_error_is_a_500_with_its_message_only_in_the_log(
+    make_app: AppFactory, classifier: SklearnClassifier, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A RegistryError that is none of its subclasses (as the MLflow adapter raises for a 403)
+    # maps through SentimentError: 500, its message hidden.
+    registry = serving_one(classifier)
+    text = f"MLflow answered 403 Forbidden for {MARKER}"
+    with TestClient(make_app(registry, admin_token=TOKEN)) as client:
+        registry.resolve_error = RegistryError(text)
+        response = client.post("/admin/reload", headers={**AUTH, "X-Request-ID": "trace-403"})
+        error = assert_error(response, 500, "internal_error")
+        assert (error["message"], error["request_id"]) == (INTERNAL_MESSAGE, "trace-403")
+        assert error["details"] == []
+        assert "Forbidden" not in response.text
+        assert "retry-after" not in response.headers
+        assert served_version(client) == "1"
+    (logged,) = [r for r in caplog.records if "trace-403" in r.getMessage()]
+    assert logged.getMessage() == "internal_error on POST /admin/reload (request id trace-403)"
+    assert logged.levelname == "ERROR"
+    assert logged.exc_info is not None
+    assert str(logged.exc_info[1]) == text
