@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 from starlette.types import Message
 
 from sentiment.adapters.memory_registry import InMemoryModelRegistry
+from sentiment.entrypoints.api.validation import MAX_PROBLEMS
 from tests.api_support import JSON, MARKER, AppFactory, assert_error, run_body_guard
 
 
@@ -108,6 +109,18 @@ def test_all_problems_of_a_batch_are_listed(client: TestClient) -> None:
         "validation_error",
     )
     assert [d["field"] for d in error["details"]] == ["texts[0]", "texts[1]", "texts[3]"]
+
+
+@pytest.mark.parametrize("route", ["/predict/batch", "/invocations"])
+def test_the_problems_listed_stop_at_the_cap(client: TestClient, route: str) -> None:
+    bad = MAX_PROBLEMS + 5
+    texts = [MARKER, *[" "] * bad]
+    body = {"texts": texts} if route == "/predict/batch" else {"inputs": texts}
+    error = assert_error(client.post(route, json=body), 422, "validation_error")
+    key = "texts" if route == "/predict/batch" else "inputs"
+    fields = [f"{key}[{i}]" for i in range(1, MAX_PROBLEMS + 1)]  # the first ones, in order
+    assert [d["field"] for d in error["details"]] == fields
+    assert {d["code"] for d in error["details"]} == {"blank_text"}
 
 
 @pytest.mark.parametrize(
