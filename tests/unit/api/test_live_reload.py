@@ -254,3 +254,51 @@ def test_a_plain_registry_error_is_a_500_with_its_message_only_in_the_log(
     assert logged.levelname == "ERROR"
     assert logged.exc_info is not None
     assert str(logged.exc_info[1]) == text
+
+
+def test_what_an_unexpected_error_says_during_a_reload_stays_in_the_log(
+    make_app: AppFactory, classifier: SklearnClassifier, caplog: pytest.LogCaptureFixture
+) -> None:
+    secret = RuntimeError(f"secret internals {MARKER}")
+    registry = serving_one(classifier)
+    with TestClient(make_app(registry, admin_token=TOKEN)) as client:
+        registry.resolve_error = secret  # the check itself fails
+        assert_error(client.post("/admin/reload", headers=AUTH), 500, "internal_error")
+        model = client.get("/model")
+        assert model.json()["reload"]["last_message"] == (
+            "unexpected RuntimeError (see the server log)"
+        )
+        registry.resolve_error = None
+        registry.add(classifier)
+        registry.set_alias("champion", "2")
+        registry.load_error = secret  # the new version fails to load
+        error = assert_error(client.post("/admin/reload", headers=AUTH), 503, "model_load_failed")
+        assert error["message"] == (
+            "version 2 is not served (still serving version 1): "
+            "unexpected RuntimeError while loading (see the server log)"
+        )
+        model = client.get("/model")
+        assert model.json()["last_load_failure"]["error_type"] == "RuntimeError"
+        for text in (model.text, client.get("/metrics").text):
+            assert "secret" not in text
+    (logged,) = [r for r in caplog.records if r.getMessage().startswith("reload: version 2")]
+    assert logged.exc_info is not None
+    assert logged.exc_info[1] is secret
+
+
+def test_an_unexpected_error_of_a_forced_load_never_shows_on_ready(
+    make_app: AppFactory, classifier: SklearnClassifier
+) -> None:
+    # Nothing served yet: the failure of the forced load is the reason /ready (open to all) gives.
+    registry = FailingRegistry()
+    registry.add(classifier)
+    registry.load_error = RuntimeError(f"secret internals {MARKER}")
+    slow_retries = {"load_retry_initial_s": 30.0, "load_retry_max_s": 30.0}
+    with TestClient(make_app(registry, admin_token=TOKEN, **slow_retries)) as client:
+        error = assert_error(client.post("/admin/reload", headers=AUTH), 503, "model_load_failed")
+        assert "version 1 is not served (nothing is served)" in error["message"]
+        response = client.get("/ready")
+        error = assert_error(response, 503, "model_not_ready")
+        reason = "version 1 is not served (nothing is served): unexpected RuntimeError"
+        assert reason in error["message"]
+        assert "secret" not in response.text
