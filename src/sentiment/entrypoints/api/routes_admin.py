@@ -37,7 +37,7 @@ def admin_router(watcher: ModelWatcher, token: str) -> APIRouter:
         summary="Check the registry now; load, smoke-test and swap in a new version if the "
         "reference moved",
         response_model=schemas.ReloadResponse,
-        responses=error_responses(401, 503),
+        responses=error_responses(401, 404, 503),
     )
     async def reload(request: Request) -> Response:
         authorize(request)
