@@ -37,6 +37,13 @@ def keyword_use_case(
     return TrainModel(source, factory or KeywordClassifierFactory(), registry, progress, gate)
 
 
+def assert_created_never_fitted(factory: KeywordClassifierFactory) -> None:
+    """The use case made its classifier (so the model type was checked) and never fitted it."""
+    (classifier,) = factory.created
+    assert isinstance(classifier, KeywordClassifier)
+    assert classifier.fitted_on is None
+
+
 def test_trains_logs_and_registers_the_first_version_as_champion() -> None:
     registry = InMemoryModelRegistry()
     source = InMemoryDatasetSource.of(polar_rows(20), dropped=3)
@@ -167,7 +174,7 @@ def test_bad_data_is_refused_before_any_run_is_opened(
 
     assert registry.runs == []
     assert registry.list_versions() == []
-    assert [c.fitted_on for c in factory.created] == [None]  # created (checked), never fitted
+    assert_created_never_fitted(factory)
 
 
 def test_a_bad_test_size_is_refused_before_any_run_is_opened() -> None:
@@ -373,4 +380,4 @@ def test_bad_evaluation_data_is_refused_before_any_run_is_opened(
         use_case.execute(TrainModelCommand("keyword"))
 
     assert registry.runs == []
-    assert [c.fitted_on for c in factory.created] == [None]  # created (checked), never fitted
+    assert_created_never_fitted(factory)
