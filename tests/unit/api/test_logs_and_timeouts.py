@@ -127,8 +127,9 @@ def test_the_body_timeout_is_a_setting(make_app: AppFactory, registry: Any) -> N
     ids=["before the body", "mid-body"],
 )
 def test_a_client_that_goes_away_before_its_body_ends_gets_no_answer(
-    make_app: AppFactory, registry: Any, messages: list[Message]
+    make_app: AppFactory, registry: Any, messages: list[Message], caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO, logger=ACCESS_LOGGER)
     # The app called directly: the test client cannot disconnect halfway through a body.
     pending = iter(messages)
     sent: list[Message] = []
@@ -140,6 +141,14 @@ def test_a_client_that_goes_away_before_its_body_ends_gets_no_answer(
         sent.append(message)
 
     scope = http_scope("POST", "/predict", [(b"content-type", b"application/json")])
-    asyncio.run(make_app(registry)(scope, receive, send))
+    app = make_app(registry)
+    asyncio.run(app(scope, receive, send))
     assert sent == []  # a half body is neither parsed (400) nor classified: nobody is listening
     assert next(pending, None) is None  # every message was read, the disconnect last
+    # Counted as 499 (the client closed), not as a 500 of the server's.
+    (line,) = access_records(caplog)
+    assert line["status"] == 499
+    with TestClient(app) as client:
+        metrics = client.get("/metrics").text
+    assert 'route="/predict",status="499"' in metrics.replace('method="POST",', "")
+    assert 'status="500"' not in metrics
