@@ -1,0 +1,170 @@
+"""The lean readers' error translation (`mlflow_reader`): what each failure becomes.
+
+`RestModelReader` talks to a stub MLflow server (tests/support/mlflow_stub.py) answering canned
+statuses and bodies and recording every request; `SqliteModelReader` reads a real MLflow store.
+The errors are compared by exact type: a RegistryUnavailableError is retried by the API, a
+ModelNotFoundError falls back to another version, a plain RegistryError is neither.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable
+
+import pytest
+
+from sentiment.adapters.mlflow_reader import RestModelReader
+from sentiment.domain.errors import (
+    ModelLoadError,
+    ModelNotFoundError,
+    RegistryError,
+    RegistryUnavailableError,
+)
+from tests.support.mlflow_stub import API, ARTIFACTS, Answer, answer, mlflow_error, serve_stub
+
+CREDENTIALS = ("MLFLOW_TRACKING_TOKEN", "MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD")
+VERSION_ONE = answer(200, {"model_version": {"name": "M", "version": "1"}})
+
+
+@pytest.mark.parametrize(
+    ("reply", "expected"),
+    [
+        (Answer(404, b"<html>Not Found</html>"), ModelNotFoundError),
+        (
+            mlflow_error(404, "RESOURCE_DOES_NOT_EXIST", "Model Version 1 not found"),
+            ModelNotFoundError,
+        ),
+        (
+            mlflow_error(400, "INVALID_PARAMETER_VALUE", "alias champion not found."),
+            ModelNotFoundError,
+        ),
+        (mlflow_error(400, "INVALID_PARAMETER_VALUE", "Invalid alias name: '1x'."), RegistryError),
+        (mlflow_error(500, "INTERNAL_ERROR", "database is gone"), RegistryUnavailableError),
+        (Answer(503, b"upstream connect error"), RegistryUnavailableError),
+        (Answer(408, b""), RegistryUnavailableError),
+        (mlflow_error(429, "REQUEST_LIMIT_EXCEEDED", "slow down"), RegistryUnavailableError),
+    ],
+    ids=[
+        "404",
+        "404-does-not-exist",
+        "alias-not-found",
+        "bad-parameter",
+        "500",
+        "503",
+        "408",
+        "429",
+    ],
+)
+def test_an_error_answer_becomes_its_domain_error(
+    reply: Answer, expected: type[RegistryError]
+) -> None:
+    with serve_stub() as stub:
+        stub.on("model-versions/get", reply)
+        stub.on("registered-models/alias", reply)
+        reader = RestModelReader(stub.url, "M", timeout_s=5)
+        calls: list[Callable[[], object]] = [
+            lambda: reader.get_version("1"),
+            lambda: reader.get_by_alias("champion"),
+        ]
+        for call in calls:
+            with pytest.raises(RegistryError) as raised:
+                call()
+            assert type(raised.value) is expected
+    assert stub.paths() == [f"{API}model-versions/get", f"{API}registered-models/alias"]
+
+
+def test_a_refusal_is_a_plain_registry_error_with_the_first_line_of_its_message() -> None:
+    with serve_stub() as stub:
+        stub.on("model-versions/get", mlflow_error(403, "PERMISSION_DENIED", "No READ on M\nat x"))
+        with pytest.raises(RegistryError) as raised:
+            RestModelReader(stub.url, "M", timeout_s=5).get_version("1")
+    assert type(raised.value) is RegistryError
+    assert str(raised.value) == "M version 1: No READ on M"
+
+
+@pytest.mark.parametrize(
+    ("reply", "why"),
+    [
+        (Answer(200, b"<html>Please log in</html>"), "did not answer JSON"),
+        (answer(200, [{"version": "1"}]), "unexpected answer"),
+        (answer(200, {"model_version": {"name": "M"}}), "answered no model version"),
+    ],
+    ids=["not-json", "json-list", "no-version"],
+)
+def test_an_answer_that_is_no_model_version_is_a_registry_error(reply: Answer, why: str) -> None:
+    with serve_stub() as stub:
+        stub.on("model-versions/get", reply)
+        with pytest.raises(RegistryError, match=why) as raised:
+            RestModelReader(stub.url, "M", timeout_s=5).get_version("1")
+    assert type(raised.value) is RegistryError
+
+
+def _basic(user: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
+@pytest.mark.parametrize(
+    ("env", "authorization"),
+    [
+        ({"MLFLOW_TRACKING_TOKEN": "t0k"}, "Bearer t0k"),
+        (
+            {"MLFLOW_TRACKING_USERNAME": "al", "MLFLOW_TRACKING_PASSWORD": "p:w"},
+            _basic("al", "p:w"),
+        ),
+        ({"MLFLOW_TRACKING_USERNAME": "al"}, _basic("al", "")),
+        ({"MLFLOW_TRACKING_TOKEN": "t0k", "MLFLOW_TRACKING_USERNAME": "al"}, "Bearer t0k"),
+        ({}, None),
+    ],
+    ids=["token", "basic", "user-only", "token-first", "none"],
+)
+def test_every_request_carries_the_credentials_of_the_environment(
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], authorization: str | None
+) -> None:
+    for name in CREDENTIALS:
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    with serve_stub() as stub:
+        stub.on(
+            "model-versions/get", answer(200, {"model_version": {"version": "1", "run_id": "r"}})
+        )
+        stub.on("runs/get", answer(200, {"run": {"info": {"status": "FINISHED"}}}))
+        stub.on(
+            "model-versions/get-download-uri", answer(200, {"artifact_uri": "mlflow-artifacts:/m1"})
+        )
+        with pytest.raises(ModelLoadError, match="artifacts are missing"):  # both files: 404
+            RestModelReader(stub.url, "M", timeout_s=5).load("1")
+    assert stub.paths() == [
+        f"{API}model-versions/get",
+        f"{API}runs/get",
+        f"{API}model-versions/get-download-uri",
+        f"{ARTIFACTS}m1/serving.npz",
+        f"{ARTIFACTS}m1/model.skops",
+    ]
+    assert [seen.headers.get("Authorization") for seen in stub.requests] == [authorization] * 5
+
+
+def test_listing_versions_follows_the_page_token() -> None:
+    # MLflow's SearchModelVersions: `page_token` in, `next_page_token` out.
+    with serve_stub() as stub:
+        stub.on(
+            "model-versions/search",
+            answer(
+                200,
+                {"model_versions": [{"version": "2"}, {"version": "1"}], "next_page_token": "p2"},
+            ),
+            answer(200, {"model_versions": [{"version": "3"}]}),
+        )
+        aliases = {"aliases": [{"alias": "champion", "version": "3"}]}
+        stub.on("registered-models/get", answer(200, {"registered_model": aliases}))
+        versions = RestModelReader(stub.url, "M", timeout_s=5).list_versions()
+    assert [(v.version, v.aliases) for v in versions] == [
+        ("1", ()),
+        ("2", ()),
+        ("3", ("champion",)),
+    ]
+    searches = [seen.query for seen in stub.requests if seen.path.endswith("/search")]
+    assert searches == [
+        {"filter": "name = 'M'", "max_results": "1000"},
+        {"filter": "name = 'M'", "max_results": "1000", "page_token": "p2"},
+    ]
