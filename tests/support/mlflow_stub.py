@@ -25,7 +25,9 @@ class Answer:
     status: int
     body: bytes
     declared_length: int | None = None
-    """A Content-Length larger than the body: the server stops short of what it announced."""
+    """A length larger than the body: the server stops short of what it announced."""
+    chunked: bool = False
+    """Sent as one chunk of `declared_length` bytes (Transfer-Encoding: chunked)."""
 
 
 def answer(status: int, payload: Any) -> Answer:
@@ -79,10 +81,18 @@ def _handler(stub: StubMlflow) -> type[http.server.BaseHTTPRequestHandler]:
             self.close_connection = True
             self.send_response(reply.status)
             self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(reply.declared_length or len(reply.body)))
+            length = reply.declared_length or len(reply.body)
+            if reply.chunked:
+                self.send_header("Transfer-Encoding", "chunked")
+            else:
+                self.send_header("Content-Length", str(length))
             self.send_header("Connection", "close")
             self.end_headers()
+            if reply.chunked:
+                self.wfile.write(f"{length:x}\r\n".encode())
             self.wfile.write(reply.body)
+            if reply.chunked and length == len(reply.body):
+                self.wfile.write(b"\r\n0\r\n\r\n")
 
     return Handler
 

@@ -24,6 +24,7 @@ RegistryUnavailableError, ModelLoadError, RegistryError.
 from __future__ import annotations
 
 import base64
+import http.client
 import json
 import math
 import os
@@ -431,6 +432,8 @@ class RestModelReader(_LeanReader):
             raise _http_error(what, exc) from exc
         except (urllib.error.URLError, OSError) as exc:
             raise RegistryUnavailableError(f"{what}: the MLflow server is unreachable") from exc
+        except http.client.HTTPException as exc:  # an answer cut short (IncompleteRead)...
+            raise _broken_off(what, exc) from exc
         try:
             data = json.loads(body or b"{}")
         except ValueError as exc:
@@ -547,6 +550,8 @@ class RestModelReader(_LeanReader):
                 target.open("wb") as handle,
             ):
                 shutil.copyfileobj(response, handle, 1 << 20)
+                announced = str(response.headers.get("Content-Length") or "")
+                received = handle.tell()
         except urllib.error.HTTPError as exc:
             if exc.code == 404:
                 return None
@@ -555,6 +560,14 @@ class RestModelReader(_LeanReader):
             raise RegistryUnavailableError(
                 f"download {name}: the MLflow server is unreachable"
             ) from exc
+        except http.client.HTTPException as exc:
+            raise _broken_off(f"download {name}", exc) from exc
+        # Read in chunks, a body shorter than its Content-Length just ends (no IncompleteRead).
+        if announced.isdigit() and received < int(announced):
+            raise RegistryUnavailableError(
+                f"download {name}: the MLflow server's answer broke off after {received} of "
+                f"{announced} bytes"
+            )
         return target
 
 
@@ -562,11 +575,19 @@ def _quoted(name: str) -> str:
     return name.replace("\\", "\\\\").replace("'", "\\'")
 
 
+def _broken_off(what: str, exc: http.client.HTTPException) -> RegistryUnavailableError:
+    """An exchange http.client gave up on: an answer shorter than announced, or not HTTP at
+    all. Not an OSError, so urllib lets it through as it is."""
+    return RegistryUnavailableError(
+        f"{what}: the MLflow server's answer broke off ({type(exc).__name__})"
+    )
+
+
 def _http_error(what: str, exc: urllib.error.HTTPError) -> RegistryError:
-    """An MLflow REST error as a domain error."""
+    """An MLflow REST error as a domain error (by its status alone if its body is unreadable)."""
     try:
         body = json.loads(exc.read() or b"{}")
-    except (ValueError, OSError):
+    except (ValueError, OSError, http.client.HTTPException):
         body = {}
     code = str(body.get("error_code", "")) if isinstance(body, dict) else ""
     message = str(body.get("message", "")) if isinstance(body, dict) else ""

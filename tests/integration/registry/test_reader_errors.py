@@ -168,3 +168,36 @@ def test_listing_versions_follows_the_page_token() -> None:
         {"filter": "name = 'M'", "max_results": "1000"},
         {"filter": "name = 'M'", "max_results": "1000", "page_token": "p2"},
     ]
+
+
+def test_an_answer_cut_short_is_unavailable() -> None:
+    """The server (or a proxy) closes before the Content-Length it announced. A JSON answer
+    cut short used to escape as http.client's IncompleteRead (no OSError); a download cut
+    short was kept as a short file, then reported as a broken model (ModelLoadError); a chunk
+    cut short escaped as IncompleteRead."""
+    with serve_stub() as stub:
+        cut = Answer(200, b'{"model_version": {"vers', declared_length=1000)
+        stub.on("model-versions/get", cut, VERSION_ONE)
+        stub.on(
+            "registered-models/alias", Answer(503, b'{"error_code": "TEMP', declared_length=500)
+        )
+        stub.on(
+            "model-versions/get-download-uri", answer(200, {"artifact_uri": "mlflow-artifacts:/m1"})
+        )
+        stub.on(
+            f"{ARTIFACTS}m1/serving.npz",
+            Answer(200, b"PK\x03\x04", declared_length=100_000),
+            Answer(200, b"PK\x03\x04", declared_length=100_000, chunked=True),
+        )
+        reader = RestModelReader(stub.url, "M", timeout_s=5)
+        calls: list[Callable[[], object]] = [
+            lambda: reader.get_version("1"),
+            lambda: reader.get_by_alias("champion"),
+            lambda: reader.load("1"),
+            lambda: reader.load("1"),
+        ]
+        for call in calls:
+            with pytest.raises(RegistryUnavailableError):
+                call()
+    assert stub.paths().count(f"{ARTIFACTS}m1/serving.npz") == 2
+    assert f"{ARTIFACTS}m1/model.skops" not in stub.paths()
