@@ -88,14 +88,50 @@ def test_a_refusal_is_a_plain_registry_error_with_the_first_line_of_its_message(
         (Answer(200, b"<html>Please log in</html>"), "did not answer JSON"),
         (answer(200, [{"version": "1"}]), "unexpected answer"),
         (answer(200, {"model_version": {"name": "M"}}), "answered no model version"),
+        (answer(200, {"model_version": ["1"]}), "answered no model version"),
     ],
-    ids=["not-json", "json-list", "no-version"],
+    ids=["not-json", "json-list", "no-version", "version-a-list"],
 )
 def test_an_answer_that_is_no_model_version_is_a_registry_error(reply: Answer, why: str) -> None:
     with serve_stub() as stub:
         stub.on("model-versions/get", reply)
         with pytest.raises(RegistryError, match=why) as raised:
             RestModelReader(stub.url, "M", timeout_s=5).get_version("1")
+    assert type(raised.value) is RegistryError
+
+
+MALFORMED = {
+    "timestamp-not-a-number": {
+        "model-versions/get": {"model_version": {"version": "1", "creation_timestamp": "May"}}
+    },
+    "tags-not-objects": {"model-versions/get": {"model_version": {"version": "1", "tags": ["t"]}}},
+    "metric-not-a-number": {
+        "model-versions/get": {"model_version": {"version": "1", "run_id": "r"}},
+        "runs/get": {"run": {"data": {"metrics": [{"key": "f1", "value": "high"}]}}},
+    },
+    "listing-not-a-list": {"model-versions/search": {"model_versions": 3}},
+    "version-not-a-number": {
+        "model-versions/search": {"model_versions": [{"version": "1"}, {"version": "two"}]},
+        "registered-models/get": {"registered_model": {}},
+    },
+    "aliases-not-objects": {
+        "model-versions/search": {"model_versions": [{"version": "1"}]},
+        "registered-models/get": {"registered_model": {"aliases": ["champion"]}},
+    },
+}
+
+
+@pytest.mark.parametrize("answers", MALFORMED.values(), ids=MALFORMED.keys())
+def test_a_field_of_an_unexpected_type_is_a_registry_error(answers: dict[str, object]) -> None:
+    """Such answers used to escape as the AttributeError or ValueError of reading them."""
+    with serve_stub() as stub:
+        for endpoint, payload in answers.items():
+            stub.on(endpoint, answer(200, payload))
+        reader = RestModelReader(stub.url, "M", timeout_s=5)
+        with pytest.raises(RegistryError, match="unexpected answer") as raised:
+            reader.list_versions() if "model-versions/search" in answers else reader.get_version(
+                "1"
+            )
     assert type(raised.value) is RegistryError
 
 
