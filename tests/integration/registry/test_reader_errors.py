@@ -9,17 +9,25 @@ ModelNotFoundError falls back to another version, a plain RegistryError is neith
 from __future__ import annotations
 
 import base64
+import sqlite3
+import time
 from collections.abc import Callable
+from contextlib import closing
+from functools import partial
+from pathlib import Path
 
 import pytest
 
-from sentiment.adapters.mlflow_reader import RestModelReader
+from sentiment.adapters.hashed_linear import HashedLinearClassifier
+from sentiment.adapters.mlflow_reader import RestModelReader, SqliteModelReader
+from sentiment.adapters.sklearn_classifier import SklearnClassifier
 from sentiment.domain.errors import (
     ModelLoadError,
     ModelNotFoundError,
     RegistryError,
     RegistryUnavailableError,
 )
+from tests.integration.registry.conftest import mlflow_registry
 from tests.support.mlflow_stub import API, ARTIFACTS, Answer, answer, mlflow_error, serve_stub
 
 CREDENTIALS = ("MLFLOW_TRACKING_TOKEN", "MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD")
@@ -237,3 +245,54 @@ def test_an_answer_cut_short_is_unavailable() -> None:
                 call()
     assert stub.paths().count(f"{ARTIFACTS}m1/serving.npz") == 2
     assert f"{ARTIFACTS}m1/model.skops" not in stub.paths()
+
+
+# -- SQLite ------------------------------------------------------------------------------------
+
+
+def test_a_store_locked_by_a_writer_is_unavailable_once_the_timeout_is_over(
+    sqlite_store: Path, tiny_classifier: SklearnClassifier
+) -> None:
+    """sqlite3 waits `timeout_s` (10 s by default) for a writer's lock, then says "database is
+    locked"; the reader's schema read (fresh) and its queries (warm) both give up then."""
+    writer = mlflow_registry(sqlite_store, "Locked")
+    with writer.start_run() as run:
+        run.register(tiny_classifier)
+    warm = SqliteModelReader(writer.tracking_uri, "Locked", timeout_s=0.3)
+    assert warm.get_version("1").version == "1"
+    fresh = SqliteModelReader(writer.tracking_uri, "Locked", timeout_s=0.3)
+    with closing(sqlite3.connect(sqlite_store / "mlflow.db", isolation_level=None)) as holder:
+        holder.execute("BEGIN EXCLUSIVE")
+        try:
+            for reader in (fresh, warm):
+                calls: list[Callable[[], object]] = [
+                    reader.list_versions,
+                    partial(reader.get_version, "1"),
+                    partial(reader.get_by_alias, "champion"),
+                    partial(reader.load, "1"),
+                ]
+                for call in calls:
+                    started = time.monotonic()
+                    with pytest.raises(RegistryUnavailableError, match="database is locked"):
+                        call()
+                    assert 0.25 <= time.monotonic() - started < 5
+        finally:
+            holder.execute("ROLLBACK")
+    assert isinstance(fresh.load("1"), HashedLinearClassifier)  # the writer is done: it reads
+
+
+def test_a_version_whose_files_are_not_in_a_local_folder_loads_through_mlflow(
+    sqlite_store: Path, tiny_classifier: SklearnClassifier
+) -> None:
+    writer = mlflow_registry(sqlite_store, "Elsewhere")
+    with writer.start_run() as run:
+        run.register(tiny_classifier)
+    reader = SqliteModelReader(writer.tracking_uri, "Elsewhere")
+    assert isinstance(reader.load("1"), HashedLinearClassifier)  # serving.npz, read in place
+    with closing(sqlite3.connect(sqlite_store / "mlflow.db")) as db, db:
+        db.execute("UPDATE model_versions SET storage_location = NULL WHERE name = 'Elsewhere'")
+    # Its files are now where its source says: a `models:/m-...` URI that only MLflow resolves.
+    loaded = reader.load("1")
+    assert isinstance(loaded, SklearnClassifier)
+    texts = ["a wonderful film", "a dreadful film", "it was fine"]
+    assert loaded.predict(texts) == tiny_classifier.predict(texts)
