@@ -9,6 +9,7 @@ ModelNotFoundError falls back to another version, a plain RegistryError is neith
 from __future__ import annotations
 
 import base64
+import importlib.util
 import sqlite3
 import time
 from collections.abc import Callable
@@ -296,3 +297,24 @@ def test_a_version_whose_files_are_not_in_a_local_folder_loads_through_mlflow(
     assert isinstance(loaded, SklearnClassifier)
     texts = ["a wonderful film", "a dreadful film", "it was fine"]
     assert loaded.predict(texts) == tiny_classifier.predict(texts)
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("botocore") is not None, reason="reads s3:// with botocore installed"
+)
+def test_a_version_in_a_store_whose_client_library_is_absent_is_a_load_error(
+    sqlite_store: Path, tiny_classifier: SklearnClassifier
+) -> None:
+    """MLflow reads s3:// with boto3, which this project does not install: its ImportError
+    used to escape both readers untranslated."""
+    writer = mlflow_registry(sqlite_store, "InS3")
+    with writer.start_run() as run:
+        run.register(tiny_classifier)
+    with closing(sqlite3.connect(sqlite_store / "mlflow.db")) as db, db:
+        db.execute(
+            "UPDATE model_versions SET storage_location = 's3://sentiment-none/m' "
+            "WHERE name = 'InS3'"
+        )
+    for registry in (SqliteModelReader(writer.tracking_uri, "InS3"), writer):
+        with pytest.raises(ModelLoadError, match="botocore"):
+            registry.load("1")
