@@ -24,6 +24,7 @@ RegistryUnavailableError, ModelLoadError, RegistryError.
 from __future__ import annotations
 
 import base64
+import http.client
 import json
 import math
 import os
@@ -431,6 +432,8 @@ class RestModelReader(_LeanReader):
             raise _http_error(what, exc) from exc
         except (urllib.error.URLError, OSError) as exc:
             raise RegistryUnavailableError(f"{what}: the MLflow server is unreachable") from exc
+        except http.client.HTTPException as exc:  # an answer cut short (IncompleteRead)...
+            raise _broken_off(what, exc) from exc
         try:
             data = json.loads(body or b"{}")
         except ValueError as exc:
@@ -459,24 +462,33 @@ class RestModelReader(_LeanReader):
         )
         return self._build(data.get("model_version") or {})
 
-    def _build(self, mv: Mapping[str, Any], aliases: tuple[str, ...] | None = None) -> _Version:
-        if not mv.get("version"):
+    def _build(
+        self, mv: object, aliases_by_version: Mapping[str, list[str]] | None = None
+    ) -> _Version:
+        """A model version as the server answered it; `aliases_by_version` instead of its own
+        `aliases` (which a search leaves empty)."""
+        if not isinstance(mv, Mapping) or not mv.get("version"):
             raise RegistryError(f"{self._model_name}: the server answered no model version")
-        tags = {str(t.get("key")): str(t.get("value", "")) for t in mv.get("tags") or ()}
+        version = str(mv["version"])
         run_id = str(mv.get("run_id") or "")
         status, metrics = self._run(run_id)
-        info = ModelVersion(
-            name=str(mv.get("name") or self._model_name),
-            version=str(mv["version"]),
-            run_id=run_id,
-            aliases=aliases if aliases is not None else tuple(sorted(mv.get("aliases") or ())),
-            tags=tags,
-            metrics=metrics,
-            dataset_digest=tags.get("dataset_digest", ""),
-            created_at=int(mv.get("creation_timestamp") or 0) / 1000.0,
-            run_status=status,
-        )
-        return _Version(info, str(mv.get("storage_location") or mv.get("source") or ""))
+        with _reading_answer(f"{self._model_name} version {version}"):
+            tags = {str(t.get("key")): str(t.get("value", "")) for t in mv.get("tags") or ()}
+            aliases = (
+                mv.get("aliases") if aliases_by_version is None else aliases_by_version.get(version)
+            )
+            info = ModelVersion(
+                name=str(mv.get("name") or self._model_name),
+                version=version,
+                run_id=run_id,
+                aliases=tuple(sorted(str(a) for a in aliases or ())),
+                tags=tags,
+                metrics=metrics,
+                dataset_digest=tags.get("dataset_digest", ""),
+                created_at=int(mv.get("creation_timestamp") or 0) / 1000.0,
+                run_status=status,
+            )
+            return _Version(info, str(mv.get("storage_location") or mv.get("source") or ""))
 
     def _run(self, run_id: str) -> tuple[str, dict[str, float]]:
         if not run_id:
@@ -485,39 +497,40 @@ class RestModelReader(_LeanReader):
             data = self._get("runs/get", f"run {run_id}", run_id=run_id)
         except ModelNotFoundError:  # a deleted run leaves the version usable
             return "", {}
-        run = data.get("run") or {}
-        metrics = {
-            str(m.get("key")): float(m.get("value", "nan"))
-            for m in (run.get("data") or {}).get("metrics") or ()
-        }
-        return str((run.get("info") or {}).get("status") or ""), metrics
+        with _reading_answer(f"run {run_id}"):
+            run = data.get("run") or {}
+            metrics = {
+                str(m.get("key")): float(m.get("value", "nan"))
+                for m in (run.get("data") or {}).get("metrics") or ()
+            }
+            return str((run.get("info") or {}).get("status") or ""), metrics
 
     def list_versions(self) -> list[ModelVersion]:
-        found: list[Mapping[str, Any]] = []
+        found: list[object] = []
         token = ""
         while True:
             params = {"filter": f"name = '{_quoted(self._model_name)}'", "max_results": "1000"}
             if token:
                 params["page_token"] = token
-            data = self._get("model-versions/search", f"versions of {self._model_name}", **params)
-            found.extend(data.get("model_versions") or ())
+            what = f"versions of {self._model_name}"
+            data = self._get("model-versions/search", what, **params)
+            with _reading_answer(what):
+                found.extend(data.get("model_versions") or ())
             token = str(data.get("next_page_token") or "")
             if not token:
                 break
         if not found:
             return []
         # The search leaves `aliases` empty: read them from the registered model.
-        registered = self._get(
-            "registered-models/get", f"aliases of {self._model_name}", name=self._model_name
-        ).get("registered_model", {})
+        what = f"aliases of {self._model_name}"
+        registered = self._get("registered-models/get", what, name=self._model_name)
         by_version: dict[str, list[str]] = {}
-        for entry in registered.get("aliases") or ():
-            by_version.setdefault(str(entry.get("version")), []).append(str(entry.get("alias")))
-        versions = [
-            self._build(mv, tuple(sorted(by_version.get(str(mv.get("version")), ())))).info
-            for mv in found
-        ]
-        return sorted(versions, key=lambda v: int(v.version))
+        with _reading_answer(what):
+            for entry in (registered.get("registered_model") or {}).get("aliases") or ():
+                by_version.setdefault(str(entry.get("version")), []).append(str(entry.get("alias")))
+        versions = [self._build(mv, by_version).info for mv in found]
+        with _reading_answer(f"versions of {self._model_name}"):
+            return sorted(versions, key=lambda v: int(v.version))
 
     def _download_uri(self, found: _Version) -> str:
         number = found.info.version
@@ -547,6 +560,8 @@ class RestModelReader(_LeanReader):
                 target.open("wb") as handle,
             ):
                 shutil.copyfileobj(response, handle, 1 << 20)
+                announced = str(response.headers.get("Content-Length") or "")
+                received = handle.tell()
         except urllib.error.HTTPError as exc:
             if exc.code == 404:
                 return None
@@ -555,6 +570,14 @@ class RestModelReader(_LeanReader):
             raise RegistryUnavailableError(
                 f"download {name}: the MLflow server is unreachable"
             ) from exc
+        except http.client.HTTPException as exc:
+            raise _broken_off(f"download {name}", exc) from exc
+        # Read in chunks, a body shorter than its Content-Length just ends (no IncompleteRead).
+        if announced.isdigit() and received < int(announced):
+            raise RegistryUnavailableError(
+                f"download {name}: the MLflow server's answer broke off after {received} of "
+                f"{announced} bytes"
+            )
         return target
 
 
@@ -562,11 +585,29 @@ def _quoted(name: str) -> str:
     return name.replace("\\", "\\\\").replace("'", "\\'")
 
 
+@contextmanager
+def _reading_answer(what: str) -> Iterator[None]:
+    """Reading the fields of a server's JSON answer: one of another type than MLflow's (a
+    list for an object, text for a number) is a RegistryError, not Python's own error."""
+    try:
+        yield
+    except (AttributeError, TypeError, ValueError) as exc:
+        raise RegistryError(f"{what}: unexpected answer ({exc})") from exc
+
+
+def _broken_off(what: str, exc: http.client.HTTPException) -> RegistryUnavailableError:
+    """An exchange http.client gave up on: an answer shorter than announced, or not HTTP at
+    all. Not an OSError, so urllib lets it through as it is."""
+    return RegistryUnavailableError(
+        f"{what}: the MLflow server's answer broke off ({type(exc).__name__})"
+    )
+
+
 def _http_error(what: str, exc: urllib.error.HTTPError) -> RegistryError:
-    """An MLflow REST error as a domain error."""
+    """An MLflow REST error as a domain error (by its status alone if its body is unreadable)."""
     try:
         body = json.loads(exc.read() or b"{}")
-    except (ValueError, OSError):
+    except (ValueError, OSError, http.client.HTTPException):
         body = {}
     code = str(body.get("error_code", "")) if isinstance(body, dict) else ""
     message = str(body.get("message", "")) if isinstance(body, dict) else ""

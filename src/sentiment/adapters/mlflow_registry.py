@@ -559,6 +559,10 @@ class MlflowModelRegistry(ModelRegistry):
 
         try:
             return Path(_translate(f"download {uri}", download))
+        except ImportError as exc:  # MLflow reads s3://, gs://... with optional packages
+            raise ModelLoadError(
+                f"{uri}: its artifact store needs the package {exc.name or exc}, not installed"
+            ) from exc
         except ModelNotFoundError as exc:
             raise ModelLoadError(f"{uri}: the model's artifacts are missing") from exc
         except RegistryUnavailableError:
