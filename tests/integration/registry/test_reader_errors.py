@@ -20,7 +20,8 @@ from pathlib import Path
 import pytest
 
 from sentiment.adapters.hashed_linear import HashedLinearClassifier
-from sentiment.adapters.mlflow_reader import RestModelReader, SqliteModelReader
+from sentiment.adapters.mlflow_rest_reader import RestModelReader
+from sentiment.adapters.mlflow_sqlite_reader import SqliteModelReader
 from sentiment.adapters.sklearn_classifier import SklearnClassifier
 from sentiment.domain.errors import (
     ModelLoadError,
