@@ -202,6 +202,9 @@ def test_openapi_lists_every_status_the_admin_route_answers(
     for status in ("401", "404", "500", "503"):
         schema = responses[status]["content"]["application/json"]["schema"]
         assert schema == {"$ref": "#/components/schemas/ErrorResponse"}, status
+    # The route's own meanings, not the prediction routes' ("no model is loaded yet").
+    assert "model_not_found" in responses["404"]["description"]
+    assert "model_load_failed" in responses["503"]["description"]
 
 
 def serving_one(classifier: SklearnClassifier) -> FailingRegistry:

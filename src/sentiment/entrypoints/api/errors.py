@@ -259,9 +259,13 @@ ERROR_DESCRIPTIONS: Mapping[int, str] = {
 }
 
 
-def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI `responses` entries documenting the error shape for these statuses."""
+def error_responses(
+    *statuses: int, described: Mapping[int, str] | None = None
+) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` entries documenting the error shape for these statuses; `described`
+    replaces the shared description of a status where a route means something else by it."""
+    own = described or {}
     return {
-        status: {"model": ErrorResponse, "description": ERROR_DESCRIPTIONS[status]}
+        status: {"model": ErrorResponse, "description": own.get(status, ERROR_DESCRIPTIONS[status])}
         for status in statuses
     }
