@@ -69,8 +69,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     data = args.data if args.data.is_file() else DEFAULT_DATA
 
-    from sentiment.adapters.mlflow_reader import SqliteModelReader, lean_reader
+    from sentiment.adapters.mlflow_reader import lean_reader
     from sentiment.adapters.mlflow_registry import MlflowModelRegistry
+    from sentiment.adapters.mlflow_sqlite_reader import SqliteModelReader
     from sentiment.adapters.sklearn_classifier import SklearnClassifier
 
     with tempfile.TemporaryDirectory(prefix="sentiment-predict-") as tmp:

@@ -182,6 +182,24 @@ def run_body_guard(
     return reached, sent
 
 
+def http_scope(method: str, path: str, headers: Sequence[tuple[bytes, bytes]] = ()) -> Scope:
+    """The ASGI scope of an HTTP/1.1 request, for calling an app directly (without a client)."""
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode("ascii"),
+        "root_path": "",
+        "query_string": b"",
+        "headers": list(headers),
+        "client": ("127.0.0.1", 50000),
+        "server": ("testserver", 80),
+    }
+
+
 class SwitchableRegistry(ModelRegistry):
     """An in-memory registry that can be made unreachable (RegistryUnavailableError) at will."""
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sqlite3
 import subprocess
 import sys
@@ -95,9 +96,23 @@ def test_it_exits_0_and_reports_every_stage(trained: Trained) -> None:
     stderr = trained.process.stderr
     stages = ["load", "split", "fit", "evaluate", "log", "register", "gate"]
     for number, stage in enumerate(stages, 1):
-        assert f"[{number}/7] {stage}" in stderr
+        # Each stage on a line of its own: nothing (MLflow's own lines) printed in between.
+        line = rf"^\[{number}/7\] {stage} +\.\.\. +\d+\.\d s  .*$"
+        assert re.search(line, stderr, re.MULTILINE), stderr
+    assert re.search(r"^\[6/7\] register .* s  SentimentAnalysisModel version 1$", stderr, re.M)
     assert "2000 rows, 0 dropped" in stderr
     assert "1600 train / 400 test" in stderr
+
+
+def test_quiet_prints_nothing_for_a_new_store_nor_for_a_new_version(
+    tmp_path: Path, shared_frame: pd.DataFrame
+) -> None:
+    sample_frame(shared_frame, 300, seed=5).to_csv(tmp_path / "reviews.csv", index=False)
+    args = ["--data", "reviews.csv", "--model-type", "tfidf-lr", "--promotion-floor", "0", "-q"]
+    for _ in range(2):  # a new store and registered model, then a second version of it
+        process = run_cli(args, tmp_path)
+        assert process.returncode == 0, process.stderr
+        assert (process.stdout, process.stderr) == ("", "")
 
 
 def test_it_ends_with_a_summary_table(trained: Trained) -> None:

@@ -288,6 +288,8 @@ def test_a_vocabulary_model_keeps_only_its_columns(
 # Each malformed file, and the reason it must be refused for (see `LM_REFUSALS`).
 REFUSALS = {
     "not_a_zip": "File is not a zip file",
+    "random_bytes": "not an .npz (zip) archive",
+    "empty": "not an .npz (zip) archive",
     "pickled_object": "Object arrays cannot be loaded when allow_pickle=False",
     "no_header": "unexpected arrays ['coef_features', 'coef_scores', 'coef_values', 'intercept']",
     "extra_array": "unexpected arrays",
@@ -313,6 +315,10 @@ def test_a_malformed_file_is_refused(good_file: Path, tmp_path: Path, case: str)
         values = archive["coef_values"]
     if case == "not_a_zip":
         target.write_bytes(b"PK\x03\x04 not really")
+    elif case == "random_bytes":  # numpy would take it for a pickle
+        target.write_bytes(bytes(range(256)) * 4)
+    elif case == "empty":
+        target.write_bytes(b"")
     elif case == "pickled_object":
         # An object array is stored pickled: loading it would run code, so it is refused.
         rewrite(good_file, target, header=np.array([{"a": 1}], dtype=object))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -12,21 +13,46 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer
 
 from sentiment.adapters import skops_format
-from sentiment.adapters.sklearn_classifier import DEFAULTS, TWO_CLASSES_ONLY, SklearnClassifier
+from sentiment.adapters.name_masking import mask_names
+from sentiment.adapters.sklearn_classifier import (
+    DEFAULTS,
+    STACKED_ESTIMATORS,
+    TWO_CLASSES_ONLY,
+    SklearnClassifier,
+)
 from sentiment.domain.errors import ClassifierError, ModelLoadError
 from sentiment.domain.model import LabelledDataset
 from tests.conftest import TINY_HYPERPARAMETERS
 
 MODEL_TYPES = sorted(DEFAULTS)
 MULTICLASS_TYPES = [t for t in MODEL_TYPES if t not in TWO_CLASSES_ONLY]
+# Types whose `predict_proba` is a lean path of its own, beside the pipeline's; the stacked types'
+# pipeline and `predict_proba` call one and the same scorer.
+LEAN_TYPES = [t for t in MODEL_TYPES if t not in STACKED_ESTIMATORS]
+STACKED_TYPES = sorted(STACKED_ESTIMATORS)
 ODD_TEXTS = ["", "!!!", "br br <br />", "ΟΔΟΣ İstanbul café 😀", "a\x00b", "x" * 5000]
 
 
-@pytest.fixture(scope="module", params=MODEL_TYPES)
-def trained(request: pytest.FixtureRequest, small_dataset: LabelledDataset) -> SklearnClassifier:
-    classifier = SklearnClassifier(request.param, TINY_HYPERPARAMETERS)
-    classifier.fit(small_dataset.texts, small_dataset.labels)
-    return classifier
+@pytest.fixture(scope="module")
+def fitted(small_dataset: LabelledDataset) -> Callable[[str], SklearnClassifier]:
+    """One classifier per model type, fitted once for the module."""
+    cache: dict[str, SklearnClassifier] = {}
+
+    def get(model_type: str) -> SklearnClassifier:
+        if model_type not in cache:
+            classifier = SklearnClassifier(model_type, TINY_HYPERPARAMETERS)
+            classifier.fit(small_dataset.texts, small_dataset.labels)
+            cache[model_type] = classifier
+        return cache[model_type]
+
+    return get
+
+
+@pytest.fixture(params=MODEL_TYPES)
+def trained(
+    request: pytest.FixtureRequest, fitted: Callable[[str], SklearnClassifier]
+) -> SklearnClassifier:
+    return fitted(request.param)
 
 
 @pytest.fixture(scope="module", params=MULTICLASS_TYPES)
@@ -43,9 +69,11 @@ def texts_to_score(holdout: LabelledDataset) -> list[str]:
     return [*holdout.texts[:60], *ODD_TEXTS]
 
 
+@pytest.mark.parametrize("model_type", LEAN_TYPES)
 def test_batch_predictions_equal_predict_proba_exactly(
-    trained: SklearnClassifier, holdout_dataset: LabelledDataset
+    fitted: Callable[[str], SklearnClassifier], model_type: str, holdout_dataset: LabelledDataset
 ) -> None:
+    trained = fitted(model_type)
     texts = texts_to_score(holdout_dataset)
     expected = trained.pipeline.predict_proba(texts)
     got = trained.predict_proba(texts)
@@ -53,13 +81,37 @@ def test_batch_predictions_equal_predict_proba_exactly(
     np.testing.assert_array_equal(got, expected)
 
 
+@pytest.mark.parametrize("model_type", LEAN_TYPES)
 def test_single_predictions_equal_predict_proba_exactly(
-    trained: SklearnClassifier, holdout_dataset: LabelledDataset
+    fitted: Callable[[str], SklearnClassifier], model_type: str, holdout_dataset: LabelledDataset
 ) -> None:
+    trained = fitted(model_type)
     texts = texts_to_score(holdout_dataset)
     expected = trained.pipeline.predict_proba(texts)
     got = np.vstack([trained.predict_proba([t]) for t in texts])
     np.testing.assert_array_equal(got, expected)
+
+
+@pytest.mark.parametrize("model_type", STACKED_TYPES)
+def test_stacked_probabilities_are_the_logistic_of_the_stacker_over_its_inputs(
+    fitted: Callable[[str], SklearnClassifier], model_type: str, holdout_dataset: LabelledDataset
+) -> None:
+    """The stacked types' probabilities, batch and one by one, against the stacker's formula
+    computed here as a matrix product (the scorer sums column by column)."""
+    trained = fitted(model_type)
+    texts = texts_to_score(holdout_dataset)
+    scorer = trained.pipeline.steps[-1][1].scorer()
+    stacker = scorer.stacker
+    inputs = scorer.inputs(mask_names(texts) if trained.masks_names else texts)
+    assert inputs.shape == (len(texts), stacker.size)
+    score = ((inputs - stacker.mean) / stacker.scale) @ stacker.coef + stacker.intercept
+    expected = 1.0 / (1.0 + np.exp(-score))
+    assert expected.std() > 0.05  # the texts are told apart: the check below is not vacuous
+    batch = trained.predict_proba(texts)
+    np.testing.assert_allclose(batch[:, 1], expected, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(batch.sum(axis=1), 1.0, rtol=0, atol=1e-15)
+    single = np.vstack([trained.predict_proba([t]) for t in texts])
+    np.testing.assert_array_equal(single, batch)  # a text's score does not depend on its batch
 
 
 def test_more_classes_equal_predict_proba_exactly(

@@ -19,7 +19,6 @@ from sentiment.adapters.sklearn_classifier import (
 from sentiment.domain.errors import ClassifierError, ModelLoadError, NotFittedError
 from sentiment.domain.metrics import evaluate
 from sentiment.domain.model import LabelledDataset, ParamValue
-from sentiment.domain.ports import Classifier
 from tests.conftest import TINY_HYPERPARAMETERS
 
 MODEL_TYPES = sorted(DEFAULTS)
@@ -31,10 +30,6 @@ def trained(request: pytest.FixtureRequest, small_dataset: LabelledDataset) -> S
     classifier = SklearnClassifier(request.param, TINY_HYPERPARAMETERS)
     classifier.fit(small_dataset.texts, small_dataset.labels)
     return classifier
-
-
-def test_it_implements_the_port(trained: SklearnClassifier) -> None:
-    assert isinstance(trained, Classifier)
 
 
 def test_learns_the_classes_and_beats_chance_on_held_out_reviews(

@@ -104,3 +104,33 @@ class StaticDatasetSource:
 
     def load(self) -> LabelledDataset:
         return self.data
+
+
+class FailingRegistry(InMemoryModelRegistry):
+    """An in-memory registry that raises `resolve_error` from every lookup (a version, an alias,
+    the list of versions) and `load_error` from `load`, each while it is set."""
+
+    def __init__(self, model_name: str = "SentimentAnalysisModel") -> None:
+        super().__init__(model_name)
+        self.resolve_error: Exception | None = None
+        self.load_error: Exception | None = None
+
+    def get_version(self, version: str) -> ModelVersion:
+        if self.resolve_error is not None:
+            raise self.resolve_error
+        return super().get_version(version)
+
+    def get_by_alias(self, alias: str) -> ModelVersion:
+        if self.resolve_error is not None:
+            raise self.resolve_error
+        return super().get_by_alias(alias)
+
+    def list_versions(self) -> list[ModelVersion]:
+        if self.resolve_error is not None:
+            raise self.resolve_error
+        return super().list_versions()
+
+    def load(self, version: str) -> Classifier:
+        if self.load_error is not None:
+            raise self.load_error
+        return super().load(version)

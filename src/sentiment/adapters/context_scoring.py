@@ -265,6 +265,11 @@ class StackedScorer:
         # scored `nblr-lm` batches of 100 1.47x as fast as one (benchmarks/README.md).
         self._slots = threading.BoundedSemaphore(available_cores())
 
+    @property
+    def stacker(self) -> Stacker:
+        """What combines the inputs into the score."""
+        return self._stacker
+
     def inputs(self, texts: list[str]) -> Array:
         """(n, stacker.size) inputs of the stacker, before standardising."""
         raise NotImplementedError

@@ -77,6 +77,7 @@ VOCABULARY_VERSION = 3  # coefficients of the listed columns only
 LANGUAGE_MODEL_VERSION = 4  # nblr-lm
 MASKED_VERSION = 5  # any of the above, with name masking
 FILE_NAME = "serving.npz"
+_ZIP_MAGIC = b"PK\x03\x04"  # how every .npz starts
 _ARRAYS = {"header", "coef_features", "coef_scores", "coef_values", "intercept", "idf"}
 _MAX_ORDER = 5
 _LM_KINDS = ("columns", "counts", "histories")
@@ -215,6 +216,11 @@ class HashedLinearModel:
         """Read a model file. Raises ModelLoadError when it is unreadable or malformed."""
         where = f"serving model file {path.name}"
         try:
+            # Anything but a zip archive would go to numpy's pickle branch, refused with a hint to
+            # load it unsafely: no operator should read that about a corrupt file.
+            with path.open("rb") as handle:
+                if handle.read(len(_ZIP_MAGIC)) != _ZIP_MAGIC:
+                    raise ModelLoadError(f"cannot read {where}: not an .npz (zip) archive")
             with np.load(path, allow_pickle=False) as archive:
                 names = set(archive.files)
                 if not {"header", "coef_features", "coef_scores", "coef_values"} <= names or (

@@ -10,7 +10,10 @@ trusted types: the serving path never unpickles.
 from __future__ import annotations
 
 import contextlib
+import io
 import os
+import re
+import sys
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -205,6 +208,27 @@ class _MlflowRun(TrainingRun):
         return self._registry._log_and_register(self._run_id, classifier, self._dataset)
 
 
+# What `mlflow.register_model` prints on stderr every time: the training CLI reports the version
+# itself, and these lines broke its progress line and `--quiet`.
+_CHATTER = re.compile(
+    r"(Successfully registered model '.*'\.|Registered model '.*' already exists\. Creating a new"
+    r" version of this model\.\.\.|Created version '\d+' of model '.*'\.)"
+)
+
+
+def _without_chatter(call: Callable[[], T]) -> T:
+    """`call()` with MLflow's routine lines on stderr dropped; anything else it prints there
+    (a warning) is passed on once it returns or fails."""
+    printed = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(printed):
+            return call()
+    finally:
+        kept = [line for line in printed.getvalue().splitlines() if not _CHATTER.fullmatch(line)]
+        if kept:
+            sys.stderr.write("\n".join(kept) + "\n")
+
+
 def _pip_requirements() -> list[str]:
     from importlib.metadata import version
 
@@ -376,7 +400,9 @@ class MlflowModelRegistry(ModelRegistry):
             tags["dataset_digest"] = dataset.digest
         version = _translate(
             "register model",
-            lambda: mlflow.register_model(info.model_uri, self._model_name, tags=tags),
+            lambda: _without_chatter(
+                lambda: mlflow.register_model(info.model_uri, self._model_name, tags=tags)
+            ),
         )
         return self.get_version(str(version.version))
 
@@ -533,6 +559,10 @@ class MlflowModelRegistry(ModelRegistry):
 
         try:
             return Path(_translate(f"download {uri}", download))
+        except ImportError as exc:  # MLflow reads s3://, gs://... with optional packages
+            raise ModelLoadError(
+                f"{uri}: its artifact store needs the package {exc.name or exc}, not installed"
+            ) from exc
         except ModelNotFoundError as exc:
             raise ModelLoadError(f"{uri}: the model's artifacts are missing") from exc
         except RegistryUnavailableError:

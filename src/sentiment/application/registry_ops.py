@@ -66,12 +66,17 @@ def move_alias(
 
     The record comes first, like a write-ahead log: if the process dies in between, the history
     shows a move that did not happen (rollback still works from the true alias holder), never an
-    alias that moved without a record.
+    alias that moved without a record. The version's readable summary is this move's alone: what
+    an earlier move or loss of the alias left there (`champion.until`, `champion.replaced_by`, a
+    metric this move does not have) is emptied.
     """
     target = registry.get_version(event.version)
     while event.tag_key() in target.tags:  # two moves onto one version within a millisecond
         event = replace(event, at=event.at + 0.001)
-    registry.set_tags(event.version, event.to_tags())
+    tags = event.to_tags()
+    summary = f"{event.alias}."
+    stale = {k: "" for k, v in target.tags.items() if k.startswith(summary) and v and k not in tags}
+    registry.set_tags(event.version, {**stale, **tags})
     if previous is not None and previous.version != event.version:
         registry.set_tags(
             previous.version,

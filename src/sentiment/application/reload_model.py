@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from sentiment.application.backoff import Backoff
 from sentiment.application.load_model import LoadedModel, LoadModel, LoadModelCommand
 from sentiment.application.serving import LoadFailure, ServedModel
+from sentiment.domain.errors import SentimentError
 
 UNCHANGED = "unchanged"
 """The reference still points at the served version."""
@@ -47,6 +48,9 @@ class ReloadResult:
     error_type: str = ""
     loaded: LoadedModel | None = None
     """The model swapped in (SWAPPED only)."""
+    unexpected: Exception | None = None
+    """LOAD_FAILED by an error that is not a SentimentError: `message` names only its type (its
+    text may hold anything), so whoever logs the result logs this with its traceback."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,7 +141,10 @@ class ReloadModel:
         attempts = failed.attempts + 1 if failed else 1
         delay = self._backoff.delay(attempts)
         self._failed[candidate] = _Failed(attempts, now + delay)
-        detail = " ".join(str(exc).split()) or type(exc).__name__
+        if isinstance(exc, SentimentError):
+            detail = " ".join(str(exc).split()) or type(exc).__name__
+        else:
+            detail = f"unexpected {type(exc).__name__} while loading (see the server log)"
         still = f"still serving version {before}" if before else "nothing is served"
         message = f"version {candidate} is not served ({still}): {detail}"
         self._served.record_failure(
@@ -150,5 +157,11 @@ class ReloadModel:
             )
         )
         return ReloadResult(
-            LOAD_FAILED, message, before, before, candidate, error_type=type(exc).__name__
+            LOAD_FAILED,
+            message,
+            before,
+            before,
+            candidate,
+            error_type=type(exc).__name__,
+            unexpected=None if isinstance(exc, SentimentError) else exc,
         )

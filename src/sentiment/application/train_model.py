@@ -92,6 +92,9 @@ class TrainModel:
 
     def execute(self, command: TrainModelCommand) -> TrainModelResult:
         started = time.perf_counter()
+        # A misspelt model type or hyperparameter is refused before the data is read (or
+        # downloaded), not after.
+        classifier = self._factory.create(command.model_type, command.hyperparameters)
         with self._stage("load") as note:
             dataset = self._source.load()
             validate_for_training(dataset)
@@ -111,7 +114,6 @@ class TrainModel:
                 + (f" ({held_out.name})" if held_out is not None else "")
                 + (f"; {overlap} test texts also in the training data" if overlap else "")
             )
-        classifier = self._factory.create(command.model_type, command.hyperparameters)
         evaluation: dict[str, ParamValue] = (
             {"test_size": command.test_size}
             if held_out is None

@@ -22,10 +22,13 @@ import platform
 M_ARENA_MAX = -8  # glibc's malloc.h
 
 
-def use_one_arena() -> bool:
+def use_one_arena(system: str | None = None, libc: str | None = None) -> bool:
     """Let every thread of this process allocate from the main arena (call before starting
-    threads). True when the setting was applied."""
-    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+    threads). True when the setting was applied. `system` and `libc` default to this machine's
+    (`platform.system()`, `platform.libc_ver()`)."""
+    system = platform.system() if system is None else system
+    libc = platform.libc_ver()[0] if libc is None else libc
+    if system != "Linux" or libc != "glibc":
         return False
     if "MALLOC_ARENA_MAX" in os.environ:
         return False

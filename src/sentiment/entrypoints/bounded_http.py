@@ -4,8 +4,9 @@ is) and in time (as neither is).
 uvicorn's fast parser (httptools, which `--http auto` picks when it is installed, as here) keeps
 every byte of a request line and headers until the head is complete, however many there are: one
 connection sending 200 MB of headers grows the worker by 200 MB and is then answered. h11 refuses
-a head over 16 KiB. `BoundedHttpToolsProtocol` feeds the parser at most `MAX_HEAD_BYTES` of a head
-and answers anything longer with 431 and the API's error shape, then closes the connection,
+a head once it holds more than 16 KiB of it unfinished (a head read whole in one read passes).
+`BoundedHttpToolsProtocol` feeds the parser at most `MAX_HEAD_BYTES` of a head, however it
+arrives, and answers anything longer with 431 and the API's error shape, then closes the connection,
 before the excess is read into memory. Bodies are not counted here (`BodyGuardMiddleware`
 bounds them). The bound can overshoot by at most one read (`data_received` call) for a head that
 arrives in the same read as the end of the previous request's body.

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import getpass
 import json
+import logging
+import os
 import traceback
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -85,6 +87,14 @@ class StageProgress:
     def stage_finished(self, stage: str, seconds: float, detail: str = "") -> None:
         self._stream.write(f" {seconds:6.1f} s  {detail}\n")
         self._stream.flush()
+
+
+def quiet_libraries() -> None:
+    """`--quiet`: MLflow's INFO lines (a new store's "Creating initial MLflow database tables")
+    are not printed either; its warnings still are. MLflow sets its loggers' level when it is
+    imported, from MLFLOW_LOGGING_LEVEL (an operator's own value is kept)."""
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
+    logging.getLogger("mlflow").setLevel(os.environ["MLFLOW_LOGGING_LEVEL"].upper())
 
 
 class SilentProgress:

@@ -29,6 +29,7 @@ from sentiment.entrypoints.cli_support import (
     format_rows,
     one_line,
     per_class_rows,
+    quiet_libraries,
     run_guarded,
     settings_with,
     write_json,
@@ -146,6 +147,8 @@ def main(argv: Sequence[str] | None = None, container: Container | None = None) 
         container = build_container(settings)
     else:  # the caller's providers, this command line's settings
         container.config.from_dict(settings.model_dump(mode="json"))
+    if args.quiet:
+        quiet_libraries()
     progress = SilentProgress() if args.quiet else StageProgress(err)
     use_case = container.evaluate_model(progress=progress)
     command = EvaluateModelCommand(ref=ref, log=args.log, run_name=args.run_name)

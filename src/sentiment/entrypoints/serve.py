@@ -145,7 +145,7 @@ def run_worker(sock: socket.socket, options: ServeOptions) -> None:
         log_config=None,  # prepare_process() configured the loggers: JSON lines, ours
         host=options.host,
         port=options.port,
-        access_log=options.access_log,
+        access_log=False,  # uvicorn's own access line: ours is `set_access_log` above
         log_level=options.log_level,
         backlog=BACKLOG,
         http=http_protocol(options.http),
@@ -355,13 +355,20 @@ def _may_preload(settings: Settings, requested: bool | None) -> bool:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    from pydantic import ValidationError
+
+    from sentiment.entrypoints.cli_support import EXIT_BAD_INPUT, one_line
     from sentiment.entrypoints.settings import Settings
 
-    settings = Settings()
-    workers = args.workers or settings.workers or default_workers()
+    try:
+        settings = Settings()
+    except ValidationError as exc:  # one line, as the other CLIs say it
+        print(f"error: invalid setting: {one_line(exc)}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    workers = args.workers if args.workers is not None else settings.workers or default_workers()
     if workers < 1:
         print("error: --workers must be at least 1", file=sys.stderr)
-        return 2
+        return EXIT_BAD_INPUT
     logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(name)s: %(message)s")
     options = ServeOptions(
         host=args.host,

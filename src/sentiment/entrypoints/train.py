@@ -35,6 +35,7 @@ from sentiment.entrypoints.cli_support import (
     format_rows,
     one_line,
     per_class_rows,
+    quiet_libraries,
     run_guarded,
     write_json,
 )
@@ -49,14 +50,20 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m sentiment.entrypoints.train",
         description="Train a sentiment classifier, evaluate it on a held-out split, log the run "
         "to MLflow and register the model. Options override SENTIMENT_* environment variables.",
+        epilog="exit codes: 0 done (promoted or not); 2 bad input or setting (data, columns, "
+        "classes, model type, hyperparameter), nothing registered; 1 anything else",
     )
     parser.add_argument(
         "--data",
         help="CSV file, or 'imdb' to download the IMDB train half "
         "(default: $SENTIMENT_DATA or imdb)",
     )
-    parser.add_argument("--text-column", help="column with the text (default: text)")
-    parser.add_argument("--label-column", help="column with the label (default: label)")
+    parser.add_argument(
+        "--text-column", help="column with the text (default: $SENTIMENT_TEXT_COLUMN or text)"
+    )
+    parser.add_argument(
+        "--label-column", help="column with the label (default: $SENTIMENT_LABEL_COLUMN or label)"
+    )
     parser.add_argument(
         "--eval-data",
         metavar="DATA",
@@ -65,14 +72,18 @@ def build_parser() -> argparse.ArgumentParser:
         "(default: $SENTIMENT_EVAL_DATA, else a split)",
     )
     parser.add_argument(
-        "--test-size", type=float, help="held-out share when there is no --eval-data (default: 0.2)"
+        "--test-size",
+        type=float,
+        help="held-out share when there is no --eval-data (default: $SENTIMENT_TEST_SIZE or 0.2)",
     )
-    parser.add_argument("--random-state", type=int, help="seed (default: 42)")
+    parser.add_argument(
+        "--random-state", type=int, help="seed (default: $SENTIMENT_RANDOM_STATE or 42)"
+    )
     parser.add_argument(
         "--model-type",
-        help="nblr-lm (default, most accurate: nblr with class n-gram language models), nblr "
-        "(faster), nblr-ctx (nblr with negation marking and sentence scores) or tfidf-lr "
-        "(baseline)",
+        help="nblr-lm (the default, unless $SENTIMENT_MODEL_TYPE; most accurate: nblr with class "
+        "n-gram language models), nblr (faster), nblr-ctx (nblr with negation marking and "
+        "sentence scores) or tfidf-lr (baseline)",
     )
     parser.add_argument(
         "--param",
@@ -80,10 +91,18 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="NAME=VALUE",
-        help="a hyperparameter over the model type's defaults; repeat for more",
+        help="a hyperparameter over the model type's defaults (and $SENTIMENT_HYPERPARAMETERS); "
+        "repeat for more",
     )
-    parser.add_argument("--tracking-uri", help="MLflow URI (default: sqlite:///mlruns/mlflow.db)")
-    parser.add_argument("--registry", choices=("mlflow", "memory"), help="registry adapter")
+    parser.add_argument(
+        "--tracking-uri",
+        help="MLflow URI (default: $SENTIMENT_TRACKING_URI or sqlite:///mlruns/mlflow.db)",
+    )
+    parser.add_argument(
+        "--registry",
+        choices=("mlflow", "memory"),
+        help="registry adapter (default: $SENTIMENT_REGISTRY or mlflow)",
+    )
     parser.add_argument("--run-name", help="name of the MLflow run")
     parser.add_argument(
         "--promotion-floor",
@@ -221,6 +240,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         err.write("error: invalid setting: --test-size with --eval-data: there is no split\n")
         return EXIT_BAD_INPUT
     container = build_container(settings)
+    if args.quiet:
+        quiet_libraries()
     progress = SilentProgress() if args.quiet else StageProgress(err, STAGES)
     use_case = container.train_model(progress=progress)
     command = TrainModelCommand(

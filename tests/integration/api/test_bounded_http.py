@@ -284,5 +284,5 @@ def test_idle_time_between_kept_alive_requests_is_not_head_time(
     ("choice", "expected"),
     [("auto", BoundedHttpToolsProtocol), ("httptools", BoundedHttpToolsProtocol), ("h11", "h11")],
 )
-def test_serve_bounds_the_head_whichever_parser_it_runs(choice: str, expected: object) -> None:
+def test_serve_maps_each_parser_choice_to_a_bounded_protocol(choice: str, expected: object) -> None:
     assert http_protocol(choice) == expected

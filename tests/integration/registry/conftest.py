@@ -19,8 +19,9 @@ import mlflow
 import pytest
 
 from sentiment.adapters.memory_registry import InMemoryModelRegistry
-from sentiment.adapters.mlflow_reader import RestModelReader, SqliteModelReader
 from sentiment.adapters.mlflow_registry import MlflowModelRegistry
+from sentiment.adapters.mlflow_rest_reader import RestModelReader
+from sentiment.adapters.mlflow_sqlite_reader import SqliteModelReader
 from sentiment.adapters.sklearn_classifier import SklearnClassifier
 from sentiment.domain.model import ModelVersion
 from sentiment.domain.ports import Classifier, ModelReader, ModelRegistry, TrainingRun

@@ -16,13 +16,10 @@ import pytest
 from mlflow import MlflowClient
 
 from sentiment.adapters.hashed_linear import FILE_NAME, HashedLinearClassifier
-from sentiment.adapters.mlflow_reader import (
-    TESTED_SCHEMAS,
-    RestModelReader,
-    SqliteModelReader,
-    lean_reader,
-)
+from sentiment.adapters.mlflow_reader import lean_reader
 from sentiment.adapters.mlflow_registry import MlflowModelRegistry
+from sentiment.adapters.mlflow_rest_reader import RestModelReader
+from sentiment.adapters.mlflow_sqlite_reader import TESTED_SCHEMAS, SqliteModelReader
 from sentiment.adapters.sklearn_classifier import SklearnClassifier
 from sentiment.domain.errors import (
     ModelLoadError,

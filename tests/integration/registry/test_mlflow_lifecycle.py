@@ -142,6 +142,31 @@ def test_a_corrupt_artifact_is_a_load_error(
         registry.load("1")
 
 
+def test_a_model_folder_without_its_model_skops_is_a_load_error(
+    sqlite_store: Path, good_and_weak: tuple[SklearnClassifier, SklearnClassifier]
+) -> None:
+    registry = mlflow_registry(sqlite_store, "NoSkops")
+    add_version(registry, good_and_weak[0])
+    files = artifact_folder(sqlite_store, registry, "1") / "artifacts"
+    (files / "model.skops").unlink()
+    assert (files / "MLmodel").is_file()  # the rest is there: not "artifacts are missing"
+    with pytest.raises(ModelLoadError, match=r"has no model\.skops"):
+        registry.load("1")
+
+
+def test_a_version_of_a_model_type_this_code_does_not_know_is_a_load_error(
+    sqlite_store: Path, good_and_weak: tuple[SklearnClassifier, SklearnClassifier]
+) -> None:
+    registry = mlflow_registry(sqlite_store, "UnknownType")
+    add_version(registry, good_and_weak[0])
+    mlmodel = artifact_folder(sqlite_store, registry, "1") / "artifacts" / "MLmodel"
+    recorded = mlmodel.read_text()
+    assert "model_type: tfidf-lr" in recorded
+    mlmodel.write_text(recorded.replace("model_type: tfidf-lr", "model_type: tfidf-svm"))
+    with pytest.raises(ModelLoadError, match="unknown model type 'tfidf-svm'"):
+        registry.load("1")
+
+
 def test_loading_leaves_no_download_behind(
     sqlite_store: Path, good_and_weak: tuple[SklearnClassifier, SklearnClassifier]
 ) -> None:

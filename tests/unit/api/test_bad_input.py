@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 from starlette.types import Message
 
 from sentiment.adapters.memory_registry import InMemoryModelRegistry
+from sentiment.entrypoints.api.errors import MAX_PROBLEMS
 from tests.api_support import JSON, MARKER, AppFactory, assert_error, run_body_guard
 
 
@@ -108,6 +109,68 @@ def test_all_problems_of_a_batch_are_listed(client: TestClient) -> None:
         "validation_error",
     )
     assert [d["field"] for d in error["details"]] == ["texts[0]", "texts[1]", "texts[3]"]
+
+
+@pytest.mark.parametrize("route", ["/predict/batch", "/invocations"])
+def test_the_problems_listed_stop_at_the_cap(client: TestClient, route: str) -> None:
+    bad = MAX_PROBLEMS + 5
+    texts = [MARKER, *[" "] * bad]
+    body = {"texts": texts} if route == "/predict/batch" else {"inputs": texts}
+    error = assert_error(client.post(route, json=body), 422, "validation_error")
+    key = "texts" if route == "/predict/batch" else "inputs"
+    fields = [f"{key}[{i}]" for i in range(1, MAX_PROBLEMS + 1)]  # the first ones, in order
+    assert [d["field"] for d in error["details"]] == fields
+    assert {d["code"] for d in error["details"]} == {"blank_text"}
+    assert error["message"].endswith(
+        f"(and {bad - 1} more problem(s); details lists the first {MAX_PROBLEMS})"
+    )
+
+
+@pytest.mark.parametrize(
+    ("bad", "note"),
+    [
+        (MAX_PROBLEMS, f"(and {MAX_PROBLEMS - 1} more problem(s); see details)"),
+        (
+            MAX_PROBLEMS + 1,
+            f"(and {MAX_PROBLEMS} more problem(s); details lists the first {MAX_PROBLEMS})",
+        ),
+    ],
+    ids=["all listed", "one not listed"],
+)
+def test_the_message_says_when_details_are_cut_short(
+    client: TestClient, bad: int, note: str
+) -> None:
+    response = client.post("/predict/batch", json={"texts": [" "] * bad})
+    error = assert_error(response, 422, "validation_error")
+    assert len(error["details"]) == MAX_PROBLEMS
+    assert error["message"].endswith(note)
+
+
+EXTRA = {f"k{i}": MARKER for i in range(MAX_PROBLEMS + 5)}
+WRONG = [1] * (MAX_PROBLEMS + 5)
+
+
+@pytest.mark.parametrize(
+    ("route", "body", "listed"),
+    [
+        ("/predict", EXTRA, ["text", *list(EXTRA)[: MAX_PROBLEMS - 1]]),
+        (
+            "/predict/batch",
+            {"texts": WRONG, "x": MARKER},
+            [f"texts[{i}]" for i in range(MAX_PROBLEMS)],
+        ),
+    ],
+    ids=["a missing and unknown fields", "wrong types and an unknown field"],
+)
+def test_schema_problems_stop_at_the_cap_too(
+    client: TestClient, route: str, body: dict[str, Any], listed: list[str]
+) -> None:
+    # 26 problems each: the missing or misplaced texts' own, and one per unknown field or item.
+    error = assert_error(client.post(route, json=body), 422, "validation_error")
+    assert [d["field"] for d in error["details"]] == listed
+    assert error["message"].endswith(
+        f"(and {MAX_PROBLEMS + 5} more problem(s); details lists the first {MAX_PROBLEMS})"
+    )
 
 
 @pytest.mark.parametrize(

@@ -118,6 +118,60 @@ def test_malformed_requests_get_422_naming_the_field(
     assert error["details"][0]["field"] == field, error
 
 
+SPLIT = {"columns": ["text"], "data": [[MARKER]]}
+ALLOWED = "allowed: columns, data, index"
+SPLIT_PROBLEMS: dict[str, tuple[dict[str, Any], str, str, str]] = {
+    # name: (dataframe_split, field, code, message)
+    "unknown key": (
+        {**SPLIT, "extra": 1},
+        "dataframe_split",
+        "extra_forbidden",
+        f"unknown key(s): extra; {ALLOWED}",
+    ),
+    "unknown keys that are not names": (
+        {**SPLIT, f"{MARKER} <b>": 1, "ok": 2},
+        "dataframe_split",
+        "extra_forbidden",
+        f"unknown key(s): <key>, ok; {ALLOWED}",
+    ),
+    "index a string": (
+        {**SPLIT, "index": "0"},
+        "dataframe_split.index",
+        "list_type",
+        "must be an array of row labels",
+    ),
+    "index an object": (
+        {**SPLIT, "index": {"0": 0}},
+        "dataframe_split.index",
+        "list_type",
+        "must be an array of row labels",
+    ),
+    "columns not strings": (
+        {**SPLIT, "columns": [1]},
+        "dataframe_split.columns",
+        "list_type",
+        "must be an array of column names",
+    ),
+    "columns a string": (
+        {**SPLIT, "columns": "text"},
+        "dataframe_split.columns",
+        "list_type",
+        "must be an array of column names",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(SPLIT_PROBLEMS.values()), ids=list(SPLIT_PROBLEMS))
+def test_a_malformed_dataframe_split_names_the_field_and_the_problem(
+    client: TestClient, case: tuple[dict[str, Any], str, str, str]
+) -> None:
+    split, field, code, message = case
+    response = client.post("/invocations", json={"dataframe_split": split})
+    error = assert_error(response, 422, "validation_error")
+    assert error["details"] == [{"field": field, "code": code, "message": message}]
+    assert error["message"] == f"invalid request: {field}: {message}"
+
+
 def test_the_batch_limit_applies(make_app: AppFactory, registry: InMemoryModelRegistry) -> None:
     with TestClient(make_app(registry, max_batch=2)) as client:
         assert_error(

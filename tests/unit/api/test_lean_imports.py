@@ -11,7 +11,8 @@ from pathlib import Path
 
 from dependency_injector import providers
 
-from sentiment.adapters.mlflow_reader import RestModelReader, SqliteModelReader
+from sentiment.adapters.mlflow_rest_reader import RestModelReader
+from sentiment.adapters.mlflow_sqlite_reader import SqliteModelReader
 from sentiment.application.load_model import LoadModelCommand
 from sentiment.entrypoints.container import build_container
 from sentiment.entrypoints.settings import Settings

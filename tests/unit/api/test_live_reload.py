@@ -10,8 +10,16 @@ from fastapi.testclient import TestClient
 
 from sentiment.adapters.memory_registry import InMemoryModelRegistry
 from sentiment.adapters.sklearn_classifier import SklearnClassifier
-from tests.api_support import AppFactory, FixedClassifier, SwitchableRegistry, assert_error
-from tests.support.fakes import BrokenArtifactRegistry
+from sentiment.domain.errors import RegistryError
+from sentiment.entrypoints.api.errors import INTERNAL_MESSAGE
+from tests.api_support import (
+    MARKER,
+    AppFactory,
+    FixedClassifier,
+    SwitchableRegistry,
+    assert_error,
+)
+from tests.support.fakes import BrokenArtifactRegistry, FailingRegistry
 
 TOKEN = "s3cret-admin-token-for-tests"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -166,3 +174,134 @@ def test_a_reload_leaves_the_model_it_replaced_intact(
         assert held.classifier.predict(["a fine film"])[0].label in ("negative", "positive")
         responses = [client.post("/predict", json={"text": "a fine film"}) for _ in range(3)]
         assert {r.json()["model"]["version"] for r in responses} == {"2"}
+
+
+def test_a_pinned_version_that_does_not_exist_is_a_404_on_reload(
+    make_app: AppFactory, registry: InMemoryModelRegistry
+) -> None:
+    with TestClient(make_app(registry, model_version="9", admin_token=TOKEN)) as client:
+        not_ready = assert_error(client.get("/ready"), 503, "model_not_ready")
+        assert "has no version 9" in not_ready["message"]
+        response = client.post("/admin/reload", headers=AUTH)
+        error = assert_error(response, 404, "model_not_found")
+        assert error["message"] == "SentimentAnalysisModel has no version 9"
+        assert error["details"] == []
+        assert "retry-after" not in response.headers
+        assert client.get("/model").json()["error"]["code"] == "model_not_ready"
+
+
+def test_openapi_lists_every_status_the_admin_route_answers(
+    make_app: AppFactory, registry: InMemoryModelRegistry
+) -> None:
+    with TestClient(make_app(registry, admin_token=TOKEN)) as client:
+        spec = client.get("/openapi.json").json()
+    responses = spec["paths"]["/admin/reload"]["post"]["responses"]
+    # 401 no or wrong token; 404 a pinned version that does not exist; 500 an unexpected error;
+    # 503 registry unreachable, or the new version failed to load.
+    assert set(responses) == {"200", "401", "404", "500", "503"}
+    for status in ("401", "404", "500", "503"):
+        schema = responses[status]["content"]["application/json"]["schema"]
+        assert schema == {"$ref": "#/components/schemas/ErrorResponse"}, status
+    # The route's own meanings, not the prediction routes' ("no model is loaded yet").
+    assert "model_not_found" in responses["404"]["description"]
+    assert "model_load_failed" in responses["503"]["description"]
+
+
+def serving_one(classifier: SklearnClassifier) -> FailingRegistry:
+    registry = FailingRegistry()
+    registry.add(classifier)
+    registry.set_alias("champion", "1")
+    return registry
+
+
+def test_an_unexpected_error_during_a_check_is_a_500_the_log_explains(
+    make_app: AppFactory, classifier: SklearnClassifier, caplog: pytest.LogCaptureFixture
+) -> None:
+    registry = serving_one(classifier)
+    with TestClient(make_app(registry, admin_token=TOKEN)) as client:
+        registry.resolve_error = RuntimeError(f"secret internals {MARKER}")
+        response = client.post("/admin/reload", headers={**AUTH, "X-Request-ID": "trace-500"})
+        error = assert_error(response, 500, "internal_error")
+        assert (error["message"], error["request_id"]) == (INTERNAL_MESSAGE, "trace-500")
+        assert "secret" not in response.text
+        assert served_version(client) == "1"  # the served model stays
+        assert client.get("/model").json()["reload"]["last_outcome"] == "unreachable"
+    (check,) = [r for r in caplog.records if r.getMessage().startswith("reload check failed")]
+    assert check.getMessage() == "reload check failed unexpectedly, still serving"
+    assert check.exc_info is not None
+    assert str(check.exc_info[1]) == f"secret internals {MARKER}"
+    (unhandled,) = [r for r in caplog.records if "trace-500" in r.getMessage()]
+    assert unhandled.getMessage() == "unhandled error on POST /admin/reload (request id trace-500)"
+    assert unhandled.exc_info is not None
+    assert unhandled.exc_info[0] is RuntimeError
+
+
+def test_a_plain_registry_error_is_a_500_with_its_message_only_in_the_log(
+    make_app: AppFactory, classifier: SklearnClassifier, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A RegistryError that is none of its subclasses (as the MLflow adapter raises for a 403)
+    # maps through SentimentError: 500, its message hidden.
+    registry = serving_one(classifier)
+    text = f"MLflow answered 403 Forbidden for {MARKER}"
+    with TestClient(make_app(registry, admin_token=TOKEN)) as client:
+        registry.resolve_error = RegistryError(text)
+        response = client.post("/admin/reload", headers={**AUTH, "X-Request-ID": "trace-403"})
+        error = assert_error(response, 500, "internal_error")
+        assert (error["message"], error["request_id"]) == (INTERNAL_MESSAGE, "trace-403")
+        assert error["details"] == []
+        assert "Forbidden" not in response.text
+        assert "retry-after" not in response.headers
+        assert served_version(client) == "1"
+    (logged,) = [r for r in caplog.records if "trace-403" in r.getMessage()]
+    assert logged.getMessage() == "internal_error on POST /admin/reload (request id trace-403)"
+    assert logged.levelname == "ERROR"
+    assert logged.exc_info is not None
+    assert str(logged.exc_info[1]) == text
+
+
+def test_what_an_unexpected_error_says_during_a_reload_stays_in_the_log(
+    make_app: AppFactory, classifier: SklearnClassifier, caplog: pytest.LogCaptureFixture
+) -> None:
+    secret = RuntimeError(f"secret internals {MARKER}")
+    registry = serving_one(classifier)
+    with TestClient(make_app(registry, admin_token=TOKEN)) as client:
+        registry.resolve_error = secret  # the check itself fails
+        assert_error(client.post("/admin/reload", headers=AUTH), 500, "internal_error")
+        model = client.get("/model")
+        assert model.json()["reload"]["last_message"] == (
+            "unexpected RuntimeError (see the server log)"
+        )
+        registry.resolve_error = None
+        registry.add(classifier)
+        registry.set_alias("champion", "2")
+        registry.load_error = secret  # the new version fails to load
+        error = assert_error(client.post("/admin/reload", headers=AUTH), 503, "model_load_failed")
+        assert error["message"] == (
+            "version 2 is not served (still serving version 1): "
+            "unexpected RuntimeError while loading (see the server log)"
+        )
+        model = client.get("/model")
+        assert model.json()["last_load_failure"]["error_type"] == "RuntimeError"
+        for text in (model.text, client.get("/metrics").text):
+            assert "secret" not in text
+    (logged,) = [r for r in caplog.records if r.getMessage().startswith("reload: version 2")]
+    assert logged.exc_info is not None
+    assert logged.exc_info[1] is secret
+
+
+def test_an_unexpected_error_of_a_forced_load_never_shows_on_ready(
+    make_app: AppFactory, classifier: SklearnClassifier
+) -> None:
+    # Nothing served yet: the failure of the forced load is the reason /ready (open to all) gives.
+    registry = FailingRegistry()
+    registry.add(classifier)
+    registry.load_error = RuntimeError(f"secret internals {MARKER}")
+    slow_retries = {"load_retry_initial_s": 30.0, "load_retry_max_s": 30.0}
+    with TestClient(make_app(registry, admin_token=TOKEN, **slow_retries)) as client:
+        error = assert_error(client.post("/admin/reload", headers=AUTH), 503, "model_load_failed")
+        assert "version 1 is not served (nothing is served)" in error["message"]
+        response = client.get("/ready")
+        error = assert_error(response, 503, "model_not_ready")
+        reason = "version 1 is not served (nothing is served): unexpected RuntimeError"
+        assert reason in error["message"]
+        assert "secret" not in response.text

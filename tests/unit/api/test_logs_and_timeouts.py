@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from starlette.types import Message
 
 from sentiment.entrypoints.api.logs import ACCESS_LOGGER, JsonFormatter, set_access_log
-from tests.api_support import JSON, MARKER, AppFactory, run_body_guard
+from tests.api_support import JSON, MARKER, AppFactory, http_scope, run_body_guard
 
 
 def access_records(caplog: pytest.LogCaptureFixture) -> list[dict[str, Any]]:
@@ -113,3 +113,42 @@ def test_the_body_timeout_is_a_setting(make_app: AppFactory, registry: Any) -> N
         assert client.post("/predict", json={"text": "fine"}, headers=JSON).status_code == 200
         spec = client.get("/openapi.json").json()
     assert "408" in spec["paths"]["/predict"]["post"]["responses"]
+
+
+@pytest.mark.parametrize(
+    "messages",
+    [
+        [{"type": "http.disconnect"}],
+        [
+            {"type": "http.request", "body": b'{"text": "' + MARKER.encode(), "more_body": True},
+            {"type": "http.disconnect"},
+        ],
+    ],
+    ids=["before the body", "mid-body"],
+)
+def test_a_client_that_goes_away_before_its_body_ends_gets_no_answer(
+    make_app: AppFactory, registry: Any, messages: list[Message], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger=ACCESS_LOGGER)
+    # The app called directly: the test client cannot disconnect halfway through a body.
+    pending = iter(messages)
+    sent: list[Message] = []
+
+    async def receive() -> Message:
+        return next(pending)
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    scope = http_scope("POST", "/predict", [(b"content-type", b"application/json")])
+    app = make_app(registry)
+    asyncio.run(app(scope, receive, send))
+    assert sent == []  # a half body is neither parsed (400) nor classified: nobody is listening
+    assert next(pending, None) is None  # every message was read, the disconnect last
+    # Counted as 499 (the client closed), not as a 500 of the server's.
+    (line,) = access_records(caplog)
+    assert line["status"] == 499
+    with TestClient(app) as client:
+        metrics = client.get("/metrics").text
+    assert 'route="/predict",status="499"' in metrics.replace('method="POST",', "")
+    assert 'status="500"' not in metrics

@@ -3,6 +3,8 @@ the background and becomes ready by itself."""
 
 from __future__ import annotations
 
+import re
+import threading
 import time
 
 import httpx
@@ -12,7 +14,14 @@ from fastapi.testclient import TestClient
 from sentiment.adapters.memory_registry import InMemoryModelRegistry
 from sentiment.adapters.sklearn_classifier import SklearnClassifier
 from sentiment.entrypoints.api import schemas
-from tests.api_support import AppFactory, FixedClassifier, SwitchableRegistry, assert_error
+from tests.api_support import (
+    MARKER,
+    AppFactory,
+    FixedClassifier,
+    SwitchableRegistry,
+    assert_error,
+)
+from tests.support.fakes import FailingRegistry
 
 
 def wait_until_ready(client: TestClient, timeout_s: float = 10.0) -> httpx.Response:
@@ -116,3 +125,73 @@ def test_openapi_documents_503(client: TestClient, route: str) -> None:
     assert responses["503"]["content"]["application/json"]["schema"]["$ref"].endswith(
         schemas.ErrorResponse.__name__
     )
+
+
+def test_retry_after_is_the_next_attempt_rounded_up_to_whole_seconds(make_app: AppFactory) -> None:
+    # The next attempt is due 4.5 s after the failure, less up to 10 % jitter (a delay never
+    # exceeds the maximum): 4.05 to 4.5 s, which rounds up to 5 (and down or to nearest, to 4).
+    registry = SwitchableRegistry(down=True)
+    with TestClient(make_app(registry, load_retry_initial_s=4.5, load_retry_max_s=4.5)) as client:
+        for response in (
+            client.get("/ready"),
+            client.post("/predict", json={"text": "a fine film"}),
+        ):
+            error = assert_error(response, 503, "model_not_ready")
+            assert re.search(r"retrying within 4\.[0-5] s", error["message"]), error
+            assert response.headers["retry-after"] == "5"
+
+
+class Blocked(SwitchableRegistry):
+    """Every call waits until `release` is set."""
+
+    def __init__(self) -> None:
+        super().__init__(down=False)
+        self.release = threading.Event()
+
+    def _check(self) -> None:
+        self.release.wait(30)
+        super()._check()
+
+
+def test_retry_after_is_one_second_when_no_attempt_is_scheduled(make_app: AppFactory) -> None:
+    registry = Blocked()
+    try:
+        with TestClient(make_app(registry, startup_wait_s=0.1)) as client:
+            response = client.get("/ready")  # the first load has not ended: no retry is due
+            error = assert_error(response, 503, "model_not_ready")
+            assert "first load is in progress" in error["message"]
+            assert response.headers["retry-after"] == "1"
+    finally:
+        registry.release.set()
+
+
+def test_retry_after_is_one_second_for_an_unreachable_registry_on_reload(
+    make_app: AppFactory, classifier: SklearnClassifier
+) -> None:
+    registry = SwitchableRegistry(down=False)
+    registry.inner.add(classifier)
+    token = "s3cret-admin-token-for-tests"
+    with TestClient(make_app(registry, admin_token=token)) as client:
+        registry.down = True
+        response = client.post("/admin/reload", headers={"Authorization": f"Bearer {token}"})
+        assert_error(response, 503, "registry_unavailable")  # the error carries no estimate
+        assert response.headers["retry-after"] == "1"
+
+
+def test_an_unexpected_error_while_loading_is_logged_and_never_shown(
+    make_app: AppFactory, classifier: SklearnClassifier, caplog: pytest.LogCaptureFixture
+) -> None:
+    registry = FailingRegistry()
+    registry.add(classifier)
+    registry.load_error = RuntimeError(f"secret internals {MARKER}")
+    with TestClient(make_app(registry)) as client:
+        for response in (client.get("/ready"), client.get("/model")):
+            error = assert_error(response, 503, "model_not_ready")
+            assert "unexpected RuntimeError while loading (see the server log)" in error["message"]
+            assert "secret" not in response.text
+        metrics = client.get("/metrics").text
+        assert 'sentiment_model_load_failures_total{error="RuntimeError"}' in metrics
+    logged = [r for r in caplog.records if "model load failed (attempt 1)" in r.getMessage()]
+    assert logged, caplog.text
+    assert logged[0].exc_info is not None
+    assert str(logged[0].exc_info[1]) == f"secret internals {MARKER}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Sequence
 from datetime import datetime
@@ -9,6 +10,7 @@ from datetime import datetime
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from starlette.types import Message
 
 from sentiment.adapters.memory_registry import InMemoryModelRegistry
 from sentiment.adapters.sklearn_classifier import SklearnClassifier
@@ -18,7 +20,7 @@ from sentiment.domain.errors import ClassifierError
 from sentiment.domain.model import Prediction
 from sentiment.entrypoints.api import schemas
 from sentiment.entrypoints.api.routes_predict import INLINE_CHARS
-from tests.api_support import MARKER, AppFactory, FixedClassifier, assert_error
+from tests.api_support import MARKER, AppFactory, FixedClassifier, assert_error, http_scope
 
 
 def test_health_and_ping(client: TestClient) -> None:
@@ -128,6 +130,33 @@ def test_unexpected_failures_are_500s_with_a_request_id_and_nothing_else(
     assert "secret" not in response.text
     assert "sklearn" not in response.text
     assert body["request_id"] in caplog.text  # the details are in the server log only
+
+
+def test_an_error_after_the_response_started_goes_to_the_server_and_the_log(
+    make_app: AppFactory, registry: InMemoryModelRegistry, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The connection breaks while the body is sent: a second response cannot be sent, so the
+    # error goes up to the server (which closes the connection) once it is logged.
+    sent: list[Message] = []
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+        if message["type"] == "http.response.body":
+            raise OSError(f"connection broken {MARKER}")
+
+    scope = http_scope("GET", "/health", [(b"x-request-id", b"trace-late")])
+    with pytest.raises(OSError, match="connection broken"):
+        asyncio.run(make_app(registry)(scope, receive, send))
+    assert [m["type"] for m in sent] == ["http.response.start", "http.response.body"]
+    assert sent[0]["status"] == 200
+    assert (b"x-request-id", b"trace-late") in sent[0]["headers"]
+    (logged,) = [r for r in caplog.records if "trace-late" in r.getMessage()]
+    assert logged.getMessage() == "unhandled error on GET /health (request id trace-late)"
+    assert logged.exc_info is not None
+    assert logged.exc_info[0] is OSError
 
 
 def test_a_request_in_flight_finishes_on_the_model_it_started_with(

@@ -21,6 +21,7 @@ from sentiment.entrypoints.serve import (
     _may_preload,
     default_workers,
     listening_sockets,
+    main,
     parse_args,
 )
 from sentiment.entrypoints.settings import Settings
@@ -183,3 +184,24 @@ def test_a_killed_worker_is_replaced_even_right_after_its_start(
     assert code == 0
     assert len(set(seen)) == 4, seen  # the first worker and three replacements
     assert not any(Path(f"/proc/{pid}").exists() for pid in seen)
+
+
+# -- what `main` refuses before it binds anything ------------------------------------------------
+
+
+def test_zero_workers_is_refused_not_taken_for_the_default(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["--port", "0", "--workers", "0"]) == 2
+    assert capsys.readouterr().err == "error: --workers must be at least 1\n"
+
+
+def test_an_invalid_setting_is_one_line_and_exit_2_as_in_the_other_clis(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("SENTIMENT_ADMIN_TOKEN", "short")
+    assert main(["--port", "0"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: invalid setting: ")
+    assert "admin_token" in err
+    assert err.count("\n") == 1  # no traceback

@@ -37,6 +37,13 @@ def keyword_use_case(
     return TrainModel(source, factory or KeywordClassifierFactory(), registry, progress, gate)
 
 
+def assert_created_never_fitted(factory: KeywordClassifierFactory) -> None:
+    """The use case made its classifier (so the model type was checked) and never fitted it."""
+    (classifier,) = factory.created
+    assert isinstance(classifier, KeywordClassifier)
+    assert classifier.fitted_on is None
+
+
 def test_trains_logs_and_registers_the_first_version_as_champion() -> None:
     registry = InMemoryModelRegistry()
     source = InMemoryDatasetSource.of(polar_rows(20), dropped=3)
@@ -167,7 +174,7 @@ def test_bad_data_is_refused_before_any_run_is_opened(
 
     assert registry.runs == []
     assert registry.list_versions() == []
-    assert factory.created == []
+    assert_created_never_fitted(factory)
 
 
 def test_a_bad_test_size_is_refused_before_any_run_is_opened() -> None:
@@ -179,12 +186,22 @@ def test_a_bad_test_size_is_refused_before_any_run_is_opened() -> None:
     assert registry.runs == []
 
 
-def test_an_unknown_model_type_is_refused_before_any_run_is_opened() -> None:
+def test_an_unknown_model_type_is_refused_before_the_data_is_read() -> None:
     registry = InMemoryModelRegistry()
+    source = InMemoryDatasetSource.of(polar_rows(5))
     with pytest.raises(ClassifierError, match="unknown model type"):
-        keyword_use_case(InMemoryDatasetSource.of(polar_rows(5)), registry).execute(
-            TrainModelCommand("deep-transformer")
-        )
+        keyword_use_case(source, registry).execute(TrainModelCommand("deep-transformer"))
+    assert source.loads == 0
+    assert registry.runs == []
+
+
+def test_an_unknown_hyperparameter_is_refused_before_the_data_is_read() -> None:
+    registry = InMemoryModelRegistry()
+    source = InMemoryDatasetSource.of(polar_rows(5))
+    use_case = TrainModel(source, SklearnClassifierFactory(), registry)
+    with pytest.raises(ClassifierError, match="unknown hyperparameter"):
+        use_case.execute(TrainModelCommand("nblr", hyperparameters={"Cee": 1.0}))
+    assert source.loads == 0
     assert registry.runs == []
 
 
@@ -363,4 +380,4 @@ def test_bad_evaluation_data_is_refused_before_any_run_is_opened(
         use_case.execute(TrainModelCommand("keyword"))
 
     assert registry.runs == []
-    assert factory.created == []
+    assert_created_never_fitted(factory)

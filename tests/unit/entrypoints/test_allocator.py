@@ -29,8 +29,8 @@ def test_one_arena_unless_the_operator_set_a_maximum() -> None:
     assert run({**env, "MALLOC_ARENA_MAX": "4"}) == "False"
 
 
-def test_elsewhere_nothing_is_changed(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("platform.system", lambda: "Darwin")
+@pytest.mark.parametrize(("system", "libc"), [("Darwin", ""), ("Linux", "musl"), ("Windows", "")])
+def test_elsewhere_nothing_is_changed(system: str, libc: str) -> None:
     from sentiment.entrypoints.allocator import use_one_arena
 
-    assert use_one_arena() is False
+    assert use_one_arena(system=system, libc=libc) is False

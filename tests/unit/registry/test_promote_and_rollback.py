@@ -171,6 +171,11 @@ def test_rollback_retraces_the_champions_and_says_so(tools: Tools) -> None:
     ]
     assert history[-1].reason == "v2 too"
     assert history[-1].actor == "bob"
+    # v1's summary is its latest move's: nothing left of losing the alias to v2 before.
+    v1 = tools.registry.get_version("1").tags
+    assert (v1["champion.action"], v1["champion.previous"]) == ("rollback", "2")
+    assert (v1["champion.until"], v1["champion.replaced_by"]) == ("", "")
+    assert tools.registry.get_version("2").tags["champion.replaced_by"] == "1"
     everything = tools.describe.execute(DescribeModelCommand()).history
     assert [e.alias for e in everything].count(CHALLENGER) == 1
 

@@ -60,6 +60,7 @@ HTTP_CODES: Mapping[int, str] = {
     422: "validation_error",
 }
 INTERNAL_MESSAGE = "internal error; the server logged it under this request id"
+MAX_PROBLEMS = 20  # a 422 lists at most this many problems in `details`; its message counts all
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,15 +156,20 @@ def validation_problems(errors: Iterable[Mapping[str, Any]]) -> list[Problem]:
     ]
 
 
-def validation_error(problems: Sequence[Problem]) -> ApiError:
-    """422 naming the first problem; all of them are in `details`."""
+def validation_error(problems: Sequence[Problem], total: int | None = None) -> ApiError:
+    """422 naming the first problem; `details` lists the first MAX_PROBLEMS of `problems`, which
+    are the first ones of `total` problems (default: `problems` are all of them)."""
     if not problems:
         return ApiError(422, "validation_error", "invalid request")
     first = problems[0]
     message = f"invalid request: {first.field + ': ' if first.field else ''}{first.message}"
-    if len(problems) > 1:
-        message += f" (and {len(problems) - 1} more problem(s); see details)"
-    return ApiError(422, "validation_error", message, problems)
+    listed = problems[:MAX_PROBLEMS]
+    total = max(total or 0, len(problems))
+    if total > len(listed):
+        message += f" (and {total - 1} more problem(s); details lists the first {len(listed)})"
+    elif total > 1:
+        message += f" (and {total - 1} more problem(s); see details)"
+    return ApiError(422, "validation_error", message, listed)
 
 
 def from_pydantic(exc: ValidationError) -> ApiError:
@@ -253,9 +259,13 @@ ERROR_DESCRIPTIONS: Mapping[int, str] = {
 }
 
 
-def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI `responses` entries documenting the error shape for these statuses."""
+def error_responses(
+    *statuses: int, described: Mapping[int, str] | None = None
+) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` entries documenting the error shape for these statuses; `described`
+    replaces the shared description of a status where a route means something else by it."""
+    own = described or {}
     return {
-        status: {"model": ErrorResponse, "description": ERROR_DESCRIPTIONS[status]}
+        status: {"model": ErrorResponse, "description": own.get(status, ERROR_DESCRIPTIONS[status])}
         for status in statuses
     }

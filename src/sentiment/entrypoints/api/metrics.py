@@ -50,7 +50,8 @@ class ApiMetrics:
         r = self.registry
         self.requests = Counter(
             "sentiment_http_requests",
-            "HTTP requests answered, by route, method and status code.",
+            "HTTP requests answered, by route, method and status code (499: the client went "
+            "away before any answer).",
             ["route", "method", "status"],
             registry=r,
         )

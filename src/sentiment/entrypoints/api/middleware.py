@@ -41,6 +41,9 @@ logger = logging.getLogger("sentiment.api")
 access_logger = logging.getLogger(ACCESS_LOGGER)
 
 
+CLIENT_CLOSED = 499  # nginx's status for a client that went away before any answer: not a 5xx
+
+
 class RequestContextMiddleware:
     def __init__(self, app: ASGIApp, metrics: ApiMetrics, routes: Collection[str]) -> None:
         self.app = app
@@ -83,7 +86,8 @@ class RequestContextMiddleware:
             path = scope.get("path", "")
             route = path if path in self.routes else UNMATCHED_ROUTE
             method = scope.get("method", "")
-            self.metrics.observe_request(route, method, status or 500, elapsed)
+            status = status or CLIENT_CLOSED  # nothing sent, no error: the client went away
+            self.metrics.observe_request(route, method, status, elapsed)
             if access_logger.isEnabledFor(logging.INFO):
                 access_logger.info(
                     "request",
@@ -91,7 +95,7 @@ class RequestContextMiddleware:
                         "request_id": request_id,
                         "method": method,
                         "path": route,
-                        "status": status or 500,
+                        "status": status,
                         "duration_ms": round(elapsed * 1000, 3),
                         "body_bytes": _content_length(scope),
                         **scope.get(LOG_FIELDS_KEY, {}),

@@ -91,10 +91,13 @@ class ModelWatcher:
                     lambda: self._reload.execute(command), name="sentiment-model-reload"
                 )
             except Exception as exc:
-                self._checked(CHECK_FAILED, _describe(exc))
                 if isinstance(exc, SentimentError):
+                    self._checked(CHECK_FAILED, _describe(exc))
                     logger.warning("reload check failed, still serving: %s", _describe(exc))
-                else:
+                else:  # its text may hold anything: the log has it, /model only its type
+                    self._checked(
+                        CHECK_FAILED, f"unexpected {type(exc).__name__} (see the server log)"
+                    )
                     logger.exception("reload check failed unexpectedly, still serving")
                 raise
             self._checked(result.outcome, result.message)
@@ -103,7 +106,7 @@ class ModelWatcher:
                 logger.info("reload: %s", result.message)
             elif result.outcome == LOAD_FAILED:
                 self._metrics.model_load_failed(result.error_type)
-                logger.error("reload: %s", result.message)
+                logger.error("reload: %s", result.message, exc_info=result.unexpected)
             return result
 
     async def _every_interval(self) -> None:

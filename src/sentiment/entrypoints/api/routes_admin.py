@@ -37,7 +37,17 @@ def admin_router(watcher: ModelWatcher, token: str) -> APIRouter:
         summary="Check the registry now; load, smoke-test and swap in a new version if the "
         "reference moved",
         response_model=schemas.ReloadResponse,
-        responses=error_responses(401, 503),
+        responses=error_responses(
+            401,
+            404,
+            503,
+            described={
+                404: "The pinned SENTIMENT_MODEL_VERSION does not exist (`model_not_found`).",
+                503: "The registry did not answer (`registry_unavailable`), or the new version "
+                "failed to load or its smoke test (`model_load_failed`); the served version "
+                "stays. See Retry-After.",
+            },
+        ),
     )
     async def reload(request: Request) -> Response:
         authorize(request)

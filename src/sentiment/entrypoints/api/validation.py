@@ -13,9 +13,8 @@ from typing import Any
 
 import orjson
 
-from sentiment.entrypoints.api.errors import ApiError, Problem, validation_error
+from sentiment.entrypoints.api.errors import MAX_PROBLEMS, ApiError, Problem, validation_error
 
-MAX_PROBLEMS = 20
 _BOM = b"\xef\xbb\xbf"
 
 
@@ -86,14 +85,15 @@ def check_texts(
             ]
         )
     problems: list[Problem] = []
+    total = 0
     for i, value in enumerate(texts):
         found = text_problem(value, limits)
         if found is not None:
-            problems.append(Problem(field(i), *found))
-            if len(problems) == MAX_PROBLEMS:
-                break
+            total += 1
+            if len(problems) < MAX_PROBLEMS:  # the rest are counted, not listed
+                problems.append(Problem(field(i), *found))
     if problems:
-        raise validation_error(problems)
+        raise validation_error(problems, total)
     return tuple(texts)  # type: ignore[arg-type]  # every item was checked to be a str
 
 
