@@ -10,10 +10,11 @@ import hashlib
 import http.server
 import io
 import tarfile
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+
+from tests.support.local_http import threaded_http_server
 
 POSITIVE = [
     "A wonderful film, moving and beautifully acted.",
@@ -134,15 +135,6 @@ def _handler(state: ArchiveServer) -> type[http.server.BaseHTTPRequestHandler]:
 def serve_archive(archive: bytes) -> Iterator[ArchiveServer]:
     """Serve `archive` at http://127.0.0.1:<free port>/aclImdb_v1.tar.gz until the block ends."""
     state = ArchiveServer(archive)
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
-    state.url = f"http://127.0.0.1:{server.server_address[1]}/data/aclImdb_v1.tar.gz"
-    thread = threading.Thread(
-        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-    )
-    thread.start()
-    try:
+    with threaded_http_server(_handler(state)) as port:
+        state.url = f"http://127.0.0.1:{port}/data/aclImdb_v1.tar.gz"
         yield state
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import http.server
 import json
-import threading
 import urllib.parse
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
+
+from tests.support.local_http import threaded_http_server
 
 API = "/api/2.0/mlflow/"
 ARTIFACTS = "/api/2.0/mlflow-artifacts/artifacts/"
@@ -100,15 +101,6 @@ def _handler(stub: StubMlflow) -> type[http.server.BaseHTTPRequestHandler]:
 @contextmanager
 def serve_stub() -> Iterator[StubMlflow]:
     stub = StubMlflow()
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _handler(stub))
-    stub.url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(
-        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-    )
-    thread.start()
-    try:
+    with threaded_http_server(_handler(stub)) as port:
+        stub.url = f"http://127.0.0.1:{port}"
         yield stub
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
