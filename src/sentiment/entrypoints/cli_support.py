@@ -92,9 +92,10 @@ class StageProgress:
 def quiet_libraries() -> None:
     """`--quiet`: MLflow's INFO lines (a new store's "Creating initial MLflow database tables")
     are not printed either; its warnings still are. MLflow sets its loggers' level when it is
-    imported, from MLFLOW_LOGGING_LEVEL (an operator's own value is kept)."""
-    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
-    logging.getLogger("mlflow").setLevel(os.environ["MLFLOW_LOGGING_LEVEL"].upper())
+    imported, from MLFLOW_LOGGING_LEVEL: an operator who set that keeps it."""
+    if "MLFLOW_LOGGING_LEVEL" not in os.environ:
+        os.environ["MLFLOW_LOGGING_LEVEL"] = "WARNING"
+        logging.getLogger("mlflow").setLevel(logging.WARNING)
 
 
 class SilentProgress:
