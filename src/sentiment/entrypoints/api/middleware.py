@@ -27,7 +27,7 @@ from sentiment.entrypoints.api.errors import INTERNAL_MESSAGE, REQUEST_ID_KEY, e
 from sentiment.entrypoints.api.logs import ACCESS_LOGGER, LOG_FIELDS_KEY
 from sentiment.entrypoints.api.metrics import ApiMetrics
 
-_INCOMING_ID = re.compile(rb"^[A-Za-z0-9._:-]{1,128}$")
+_INCOMING_ID = re.compile(rb"^[A-Za-z0-9._:-]{1,128}\Z")  # \Z: `$` would pass "id\n"
 UNMATCHED_ROUTE = "unmatched"
 # Methods get their own label value; any other is "other" (h11 accepts any token as a method,
 # and each new label value would be a new series kept for the life of the process).
