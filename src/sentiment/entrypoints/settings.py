@@ -181,8 +181,9 @@ class Settings(BaseSettings):
         None,
         min_length=16,
         repr=False,
-        description="Bearer token for POST /admin/reload (at least 16 characters); without it "
-        "the route does not exist.",
+        description="Bearer token for POST /admin/reload (at least 16 characters; surrounding "
+        "whitespace, such as a file's final newline, is ignored); without it the route does not "
+        "exist.",
     )
 
     # -- security (the API) ---------------------------------------------------------------------
@@ -190,8 +191,9 @@ class Settings(BaseSettings):
         default_factory=list,
         repr=False,
         description="API keys for the prediction routes and GET /model, comma-separated or a "
-        'JSON list (`["k1", "k2"]`), each at least 16 characters; sent as `X-API-Key: <key>` or '
-        "`Authorization: Bearer <key>`. Empty (default): no keys needed.",
+        'JSON list (`["k1", "k2"]`), each at least 16 characters (surrounding whitespace '
+        "ignored); sent as `X-API-Key: <key>` or `Authorization: Bearer <key>`. Empty "
+        "(default): no keys needed.",
     )
     body_timeout_s: float = Field(
         30.0,
@@ -213,6 +215,9 @@ class Settings(BaseSettings):
     @field_validator("api_keys")
     @classmethod
     def _keys_long_enough(cls, value: list[str]) -> list[str]:
+        # A presented key is stripped: one configured with surrounding whitespace (a file's final
+        # newline) could never match.
+        value = [key.strip() for key in value]
         if any(len(key) < MIN_SECRET_CHARS for key in value):
             raise ValueError(f"every API key needs at least {MIN_SECRET_CHARS} characters")
         return value
@@ -220,7 +225,8 @@ class Settings(BaseSettings):
     @field_validator("admin_token", mode="before")
     @classmethod
     def _empty_token_is_none(cls, value: object) -> object:
-        return None if isinstance(value, str) and not value.strip() else value
+        # Stripped, as a presented token is (a file's final newline would lock the route).
+        return (value.strip() or None) if isinstance(value, str) else value
 
     @field_validator("model_version", "workers", mode="before")
     @classmethod

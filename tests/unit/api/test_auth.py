@@ -181,3 +181,18 @@ def test_short_keys_are_refused_without_printing_them(monkeypatch: pytest.Monkey
     assert "short-secret" not in str(raised.value)
     assert KEY_A not in str(raised.value)
     assert KEY_A not in repr(Settings(api_keys=[KEY_A]))
+
+
+def test_secrets_read_with_surrounding_whitespace_still_open_their_routes(
+    make_app: AppFactory, registry: InMemoryModelRegistry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A secret mounted from a file often ends in a newline. A presented secret is stripped, so
+    # a configured one that kept its whitespace could never match: every request was refused.
+    monkeypatch.setenv("SENTIMENT_ADMIN_TOKEN", f"{ADMIN}\n")
+    monkeypatch.setenv("SENTIMENT_API_KEYS", json.dumps([f" {KEY_A}\n"]))
+    assert (Settings().admin_token, Settings().api_keys) == (ADMIN, [KEY_A])
+    with TestClient(make_app(registry)) as client:
+        reload = client.post("/admin/reload", headers={"Authorization": f"Bearer {ADMIN}"})
+        assert reload.status_code == 200, reload.text
+        answer = call(client, "POST", "/predict", {"text": "fine"}, **{"X-API-Key": KEY_A})
+        assert answer.status_code == 200, answer.text

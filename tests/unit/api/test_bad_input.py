@@ -294,3 +294,30 @@ def test_bad_input_is_refused_even_when_no_model_is_loaded(make_app: AppFactory)
     with TestClient(make_app(InMemoryModelRegistry())) as client:
         assert_error(client.post("/predict", json={"text": 1}), 422, "validation_error")
         assert_error(client.post("/predict", json={"text": MARKER}), 503, "model_not_ready")
+
+
+def test_a_key_that_ends_in_a_newline_is_not_echoed_as_a_name(client: TestClient) -> None:
+    # `$` also matches before a final newline: "name\n" passed for a name and came back whole.
+    response = client.post("/predict", content=json.dumps({"text\n": MARKER}), headers=JSON)
+    error = assert_error(response, 422, "validation_error")
+    assert [d["field"] for d in error["details"]] == ["text", "<key>"]
+    body = {"inputs": [MARKER], "inputs\n": 1}
+    response = client.post("/invocations", content=json.dumps(body), headers=JSON)
+    error = assert_error(response, 422, "validation_error")
+    assert error["message"].endswith("found keys: inputs, <key>")
+    assert "\\n" not in response.text
+
+
+def test_a_request_id_that_ends_in_a_newline_is_replaced(client: TestClient) -> None:
+    # uvicorn's parsers end a header line there, but the app must not rely on it: the id was
+    # sent back as a response header with its newline.
+    response = client.get("/health", headers={"X-Request-ID": "trace-1\n"})
+    assert response.status_code == 200
+    sent_back = response.headers["x-request-id"]
+    assert sent_back != "trace-1\n"
+    assert len(sent_back) == 16
+    assert int(sent_back, 16) >= 0
+    assert (
+        client.get("/health", headers={"X-Request-ID": "trace-1"}).headers["x-request-id"]
+        == "trace-1"
+    )

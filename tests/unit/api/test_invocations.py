@@ -189,3 +189,23 @@ def test_column_names_that_are_not_names_are_not_echoed() -> None:
         )
     assert MARKER not in str(caught.value.details)
     assert caught.value.details[0].field == "dataframe_records[1].text"
+
+
+@pytest.mark.parametrize("where", ["body", "dataframe_split"])
+def test_a_flood_of_unknown_keys_gets_a_short_answer(client: TestClient, where: str) -> None:
+    # Every unknown key was named in the message (twice: message and details): a 1 MB body of
+    # keys came back as a 1.4 MB answer.
+    keys = {f"key_{i}": 0 for i in range(1000)}
+    body: dict[str, Any] = (
+        {"inputs": [MARKER], **keys}
+        if where == "body"
+        else {"dataframe_split": {"data": [[MARKER]], **keys}}
+    )
+    response = client.post("/invocations", json=body)
+    error = assert_error(response, 422, "validation_error")
+    assert len(response.content) < 1500
+    message = error["details"][0]["message"]
+    named = "inputs, key_0, key_1, key_2, key_3, key_4, key_5, key_6 (and 993 more)"
+    if where == "dataframe_split":
+        named = "key_0, key_1, key_2, key_3, key_4, key_5, key_6, key_7 (and 992 more)"
+    assert named in message, message

@@ -148,3 +148,23 @@ def test_no_default_validation_error_that_echoes_input(spec: dict[str, Any]) -> 
     assert "ValidationError" not in spec["components"]["schemas"]
     error_info = spec["components"]["schemas"]["ErrorInfo"]["properties"]
     assert "input" not in error_info
+
+
+def test_clients_cannot_create_method_labels(client: TestClient) -> None:
+    # h11 (serve's fallback, and `uvicorn --http h11`) accepts any token as a method: each one
+    # would otherwise become a new label value, a new series that lives as long as the process.
+    for i in range(30):
+        assert client.request(f"X{i}", "/health").status_code == 405
+    assert client.request("OPTIONS", "/predict").status_code == 405  # a known method keeps its name
+
+    found = samples(client.get("/metrics").text)
+
+    methods = {
+        dict(labels)["method"]
+        for (name, labels) in found
+        if name == "sentiment_http_requests_total"
+    }
+    assert methods == {"OPTIONS", "other"}  # (this GET /metrics is counted after it answers)
+    requests = "sentiment_http_requests_total"
+    assert value(found, requests, route="/health", method="other", status="405") == 30
+    assert value(found, requests, route="/predict", method="OPTIONS", status="405") == 1

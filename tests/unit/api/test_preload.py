@@ -5,6 +5,8 @@ still points at the preloaded version (a replacement worker may start long after
 from __future__ import annotations
 
 import logging
+import threading
+import time
 
 import pytest
 from fastapi.testclient import TestClient
@@ -101,3 +103,46 @@ def test_a_failed_preload_leaves_the_load_to_each_worker(
     switchable.down = False
     with TestClient(app) as client:  # the worker's own loader, as without a preload
         assert served(client) == "1"
+
+
+class GatedRegistry(CountingRegistry):
+    """Loading version 2 waits until `release` is set."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = threading.Event()
+
+    def load(self, version: str) -> Classifier:
+        if str(version) == "2":
+            assert self.release.wait(10)
+        return super().load(version)
+
+
+def test_a_new_version_that_loads_after_the_start_wait_is_reported_everywhere(
+    make_app: AppFactory, classifier: SklearnClassifier, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The worker stops waiting for its first check after SENTIMENT_STARTUP_WAIT_S; the check
+    # goes on in its thread and swaps version 2 in. It was then served without a word: the
+    # metrics still said version 1, /model counted no check, the log said nothing.
+    registry = GatedRegistry()
+    registry.add(classifier, {"f1_macro": 0.8})
+    registry.add(FixedClassifier(), {"f1_macro": 0.9})
+    registry.set_alias("champion", "1")
+    app = make_app(registry, reload_interval_s=0, startup_wait_s=0.2)
+    assert state_of(app).loader.load_now() is not None
+    registry.set_alias("champion", "2")
+    with caplog.at_level(logging.INFO, logger="sentiment.api"), TestClient(app) as client:
+        assert served(client) == "1"  # the start did not wait for version 2
+        registry.release.set()
+        deadline = time.monotonic() + 5
+        while client.get("/model").json()["reload"]["checks"] == 0:  # the check is over
+            assert time.monotonic() < deadline, "the check that swapped version 2 went unrecorded"
+            time.sleep(0.02)
+        assert served(client) == "2"
+        metrics = client.get("/metrics").text
+        reload = client.get("/model").json()["reload"]
+    info = [line for line in metrics.splitlines() if line.startswith("sentiment_model_info{")]
+    assert len(info) == 1
+    assert 'version="2"' in info[0]
+    assert (reload["checks"], reload["last_outcome"]) == (1, "swapped")
+    assert "reload: " in caplog.text

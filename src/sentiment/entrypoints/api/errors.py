@@ -131,7 +131,7 @@ def domain_status(exc: SentimentError) -> tuple[int, str, str]:
     return 500, "internal_error", INTERNAL_MESSAGE
 
 
-_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$")
+_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,63}\Z")  # \Z: `$` would pass "name\n"
 
 
 def field_path(loc: Iterable[int | str]) -> str | None:

@@ -22,6 +22,7 @@ from sentiment.entrypoints.api.validation import Limits, check_texts
 INPUT_KEYS = ("inputs", "instances", "dataframe_split", "dataframe_records")
 OTHER_KEYS = ("params",)
 SPLIT_KEYS = ("columns", "data", "index")
+NAMED_KEYS = 8  # an error names at most this many of the keys it found, and counts the rest
 
 
 def texts_from_invocation(
@@ -33,7 +34,7 @@ def texts_from_invocation(
     present = [key for key in INPUT_KEYS if key in payload]
     unknown = [key for key in payload if key not in INPUT_KEYS and key not in OTHER_KEYS]
     if len(present) != 1 or unknown:
-        found = ", ".join(field_path([k]) or "" for k in payload) or "none"
+        found = _named(list(payload)) or "none"
         raise _invalid(
             None,
             "input_format",
@@ -89,7 +90,7 @@ def _dataframe_split(value: Any, limits: Limits, text_column: str) -> tuple[str,
         raise _invalid(key, "dict_type", "must be an object with columns and data")
     unknown = [k for k in value if k not in SPLIT_KEYS]
     if unknown:
-        found = ", ".join(field_path([k]) or "<key>" for k in unknown)
+        found = _named(unknown)
         raise _invalid(
             key, "extra_forbidden", f"unknown key(s): {found}; allowed: columns, data, index"
         )
@@ -126,6 +127,12 @@ def _text_column(columns: Sequence[str], text_column: str, where: str) -> str:
         "text_column",
         f"needs a column named {text_column!r}, or exactly one column; found {len(columns)}",
     )
+
+
+def _named(keys: Sequence[str]) -> str:
+    """The first NAMED_KEYS keys (`<key>` for those that are not names), then how many more."""
+    named = ", ".join(field_path([k]) or "<key>" for k in keys[:NAMED_KEYS])
+    return f"{named} (and {len(keys) - NAMED_KEYS} more)" if len(keys) > NAMED_KEYS else named
 
 
 def _cell(key: str, row: int, column: str) -> str:

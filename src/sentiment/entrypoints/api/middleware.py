@@ -27,8 +27,14 @@ from sentiment.entrypoints.api.errors import INTERNAL_MESSAGE, REQUEST_ID_KEY, e
 from sentiment.entrypoints.api.logs import ACCESS_LOGGER, LOG_FIELDS_KEY
 from sentiment.entrypoints.api.metrics import ApiMetrics
 
-_INCOMING_ID = re.compile(rb"^[A-Za-z0-9._:-]{1,128}$")
+_INCOMING_ID = re.compile(rb"^[A-Za-z0-9._:-]{1,128}\Z")  # \Z: `$` would pass "id\n"
 UNMATCHED_ROUTE = "unmatched"
+# Methods get their own label value; any other is "other" (h11 accepts any token as a method,
+# and each new label value would be a new series kept for the life of the process).
+KNOWN_METHODS = frozenset(
+    ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE", "CONNECT")
+)
+OTHER_METHOD = "other"
 
 
 class _TooLarge:
@@ -86,6 +92,7 @@ class RequestContextMiddleware:
             path = scope.get("path", "")
             route = path if path in self.routes else UNMATCHED_ROUTE
             method = scope.get("method", "")
+            method = method if method in KNOWN_METHODS else OTHER_METHOD
             status = status or CLIENT_CLOSED  # nothing sent, no error: the client went away
             self.metrics.observe_request(route, method, status, elapsed)
             if access_logger.isEnabledFor(logging.INFO):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -58,7 +59,8 @@ class ModelWatcher:
         self._metrics = metrics
         self._clock = clock
         self._task: asyncio.Task[None] | None = None
-        self._lock: asyncio.Lock | None = None
+        self._lock: asyncio.Lock | None = None  # one caller at a time waits for a check
+        self._running = threading.Lock()  # one check at a time, even one nobody waits for
         self._status = WatchStatus(interval_s, 0, None, None, None)
 
     @property
@@ -81,15 +83,24 @@ class ModelWatcher:
 
     async def check(self, force: bool = False) -> ReloadResult:
         """One check now. Raises what the registry raised when the check itself failed (the
-        served model stays); a version that failed to load is a result, not an exception."""
+        served model stays); a version that failed to load is a result, not an exception.
+
+        The check and its bookkeeping (status, metrics, log) run together in a daemon thread: a
+        caller that stops waiting (the start of a preloaded worker gives up after
+        SENTIMENT_STARTUP_WAIT_S) leaves a check that still swaps a new version in, and that
+        swap must not go unreported. Checks never overlap, even one left behind that way."""
         if self._lock is None:
             self._lock = asyncio.Lock()
+        command = ReloadCommand(self._reference, force=force)
         async with self._lock:
-            command = ReloadCommand(self._reference, force=force)
+            return await run_in_daemon_thread(
+                lambda: self._check_now(command), name="sentiment-model-reload"
+            )
+
+    def _check_now(self, command: ReloadCommand) -> ReloadResult:
+        with self._running:
             try:
-                result = await run_in_daemon_thread(
-                    lambda: self._reload.execute(command), name="sentiment-model-reload"
-                )
+                result = self._reload.execute(command)
             except Exception as exc:
                 if isinstance(exc, SentimentError):
                     self._checked(CHECK_FAILED, _describe(exc))
