@@ -216,3 +216,35 @@ def test_a_plain_text_file_reports_what_it_found(tmp_path: Path) -> None:
     path = write(tmp_path / "notes.txt", "just some words\nand more words\n")
     with pytest.raises(DatasetError, match="columns found: 'just some words'"):
         CsvDatasetSource(path).load()
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        # An unquoted comma in every text: pandas took the first field for an index, silently.
+        "text,label\nI liked it, a lot,pos\nI hated it, truly,neg\n",
+        "text,label\na,b,c,pos\nd,e,f,neg\n",  # two more fields: a two-level index
+    ],
+    ids=["one-more-field", "two-more-fields"],
+)
+def test_rows_longer_than_the_header_are_refused_not_cut(tmp_path: Path, content: str) -> None:
+    with pytest.raises(DatasetError, match=r"rows have [12] more field\(s\) than the header"):
+        CsvDatasetSource(write(tmp_path / "data.csv", content)).load()
+
+
+@pytest.mark.parametrize(
+    ("header", "column"),
+    [("text,label,label", "label"), ("text,label,text", "text"), ("label,text,label", "label")],
+)
+def test_a_column_named_twice_is_refused_not_guessed(
+    tmp_path: Path, header: str, column: str
+) -> None:
+    path = write(tmp_path / "d.csv", f"{header}\na,pos,neg\nb,neg,pos\n")
+    with pytest.raises(DatasetError, match=f"the column {column!r} appears 2 times in the header"):
+        CsvDatasetSource(path).load()
+
+
+def test_other_columns_may_repeat_and_a_dotted_name_is_not_a_repeat(tmp_path: Path) -> None:
+    path = write(tmp_path / "d.csv", "note,text,note,label.1,label\nx,good,y,z,pos\n")
+    dataset = CsvDatasetSource(path).load()
+    assert (dataset.texts, dataset.labels) == (("good",), ("pos",))

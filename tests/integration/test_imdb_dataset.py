@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -145,6 +145,39 @@ def test_a_damaged_cached_archive_is_reported(server: ArchiveServer, tmp_path: P
     with pytest.raises(DatasetError, match="cannot read the IMDB archive"):
         source(server, tmp_path).load()
     assert server.requests == []
+
+
+def flip_byte(data: bytes, at: int) -> bytes:
+    return data[:at] + bytes([data[at] ^ 0xFF]) + data[at + 1 :]
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda a: flip_byte(a, len(a) - 6),  # the gzip trailer's CRC, which tarfile never reads
+        lambda a: a[:-4],  # cut short by the size field: every review still reads
+        lambda a: flip_byte(a, len(a) // 2),  # mid-stream: zlib.error, not an OSError
+    ],
+    ids=["crc", "truncated-trailer", "deflate-stream"],
+)
+def test_a_cached_archive_that_is_not_the_expected_one_is_reported(
+    server: ArchiveServer, tmp_path: Path, damage: Callable[[bytes], bytes]
+) -> None:
+    (tmp_path / ARCHIVE_NAME).write_bytes(damage(server.archive))
+    with pytest.raises(DatasetError, match=r"cannot read the IMDB archive .*delete it"):
+        source(server, tmp_path, size=None).load()
+    assert server.requests == []
+
+
+def test_an_archive_whose_checksum_matches_but_whose_stream_is_broken(
+    archive: bytes, tmp_path: Path
+) -> None:
+    # The expected checksum is the broken archive's own (a wrong SENTIMENT_IMDB_SHA256, say):
+    # reading it raises zlib.error, which is not an OSError.
+    with serve_archive(flip_byte(archive, len(archive) // 2)) as broken:
+        with pytest.raises(DatasetError, match=r"cannot read the IMDB archive .*delete it"):
+            source(broken, tmp_path).load()
+        assert len(broken.requests) == 1
 
 
 def test_the_test_half_comes_from_the_same_archive(server: ArchiveServer, tmp_path: Path) -> None:

@@ -199,6 +199,10 @@ def test_one_class_cannot_be_fitted(model_type: str) -> None:
         ("ngram_max", 2.5, "ngram_max must be an integer, got 2.5"),
         ("n_features_log2", "many", "n_features_log2 must be an integer, got 'many'"),
         ("max_iter", True, "max_iter must be a number, got True"),
+        # Ints beyond a float (JSON settings, Python callers): out of range, not an OverflowError.
+        ("max_iter", 10**400, r"max_iter must be in \[1, 1000000\], got 1000000000.*characters"),
+        ("C", -(10**400), r"C must be in \[1e-06, 1000000.0\], got -100000000"),
+        ("ngram_max", "1e999", r"ngram_max must be in \[1, 5\], got 1e999"),
     ],
 )
 def test_a_bad_hyperparameter_value_is_refused_before_fitting(
@@ -206,6 +210,11 @@ def test_a_bad_hyperparameter_value_is_refused_before_fitting(
 ) -> None:
     with pytest.raises(ClassifierError, match=message):
         SklearnClassifier(model_type, {name: value})
+
+
+def test_an_int_too_long_to_print_is_refused_as_out_of_range() -> None:
+    with pytest.raises(ClassifierError, match=r"min_df must be in \[1, 1000000\], got a number"):
+        SklearnClassifier("nblr", {"min_df": 10**5000})
 
 
 def test_hyperparameter_values_from_the_command_line_are_converted() -> None:

@@ -102,6 +102,9 @@ def test_quiet_prints_nothing(small_csv: Path, capsys: pytest.CaptureFixture[str
         (["--model-type", "bert"], "error: unknown model type 'bert'"),
         (["-p", "gamma=1"], "error: unknown hyperparameter(s) for tfidf-lr: gamma"),
         (["-p", "C=-1"], "error: hyperparameter C must be in [1e-06, 1000000.0], got -1"),
+        (["-p", f"max_iter=1{'0' * 400}"], "error: hyperparameter max_iter must be in [1, "),
+        (["-p", f"C=1{'0' * 400}"], "error: hyperparameter C must be in [1e-06, "),
+        (["-p", f"max_iter=1{'0' * 5000}"], "error: hyperparameter max_iter must be in [1, "),
         (
             ["--eval-data", "other.csv", "--test-size", "0.3"],
             "error: invalid setting: --test-size with --eval-data: there is no split",
@@ -113,6 +116,9 @@ def test_quiet_prints_nothing(small_csv: Path, capsys: pytest.CaptureFixture[str
         "model-type",
         "unknown-param",
         "bad-param-value",
+        "huge-int-param",
+        "huge-int-for-a-float-param",
+        "int-param-beyond-pythons-digit-limit",
         "test-size-without-split",
     ],
 )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -13,6 +14,13 @@ from sentiment.domain.model import LabelledDataset
 from sentiment.domain.ports import DatasetSource
 
 _SNIFF_BYTES = 8192
+_READ: dict[str, Any] = {
+    "dtype": str,
+    "keep_default_na": False,
+    "encoding": "utf-8",
+    "encoding_errors": "strict",
+    "on_bad_lines": "error",
+}
 
 
 class CsvDatasetSource(DatasetSource):
@@ -47,14 +55,9 @@ class CsvDatasetSource(DatasetSource):
                 raise DatasetError(
                     f"{path} is not a UTF-8 CSV file: it holds NUL bytes (binary or UTF-16 data)"
                 )
-            frame = pd.read_csv(
-                path,
-                dtype=str,
-                keep_default_na=False,
-                encoding="utf-8",
-                encoding_errors="strict",
-                on_bad_lines="error",
-            )
+            frame = pd.read_csv(path, **_READ)
+            # The header as written: pandas renames a repeated column ("label" -> "label.1").
+            header = [str(c) for c in pd.read_csv(path, header=None, nrows=1, **_READ).iloc[0]]
         except PermissionError as exc:
             raise DatasetError(f"cannot read {path}: permission denied") from exc
         except UnicodeDecodeError as exc:
@@ -69,6 +72,19 @@ class CsvDatasetSource(DatasetSource):
         except OSError as exc:
             raise DatasetError(f"cannot read {path}: {exc.strerror or exc}") from exc
 
+        if not isinstance(frame.index, pd.RangeIndex):
+            # Every row had more fields than the header: pandas would have made the first ones an
+            # index and read the texts from the wrong place (an unquoted comma in each text?).
+            raise DatasetError(
+                f"{path} is not a valid CSV file: its rows have {frame.index.nlevels} more "
+                "field(s) than the header has columns (a text with an unquoted comma?)"
+            )
+        for column in dict.fromkeys((self._text_column, self._label_column)):
+            if header.count(column) > 1:
+                raise DatasetError(
+                    f"{path}: the column {column!r} appears {header.count(column)} times in the "
+                    "header: which one to read is ambiguous"
+                )
         missing = [c for c in (self._text_column, self._label_column) if c not in frame.columns]
         if missing:
             found = ", ".join(repr(str(c)) for c in frame.columns) or "none"

@@ -4,6 +4,7 @@ the archive.
 The archive (`aclImdb_v1.tar.gz`, Maas et al. 2011) is fetched from its canonical address with a
 progress bar, checked against its published SHA-256 and size, and renamed into place only when
 whole and correct: an interrupted, truncated or corrupt download leaves no file in the cache.
+The cached archive is checked against the SHA-256 again at every load (a fraction of a second).
 A half is read straight from the archive's `aclImdb/{train,test}/{pos,neg}/<id>_<rating>.txt`
 layout, without unpacking it. The test half is for evaluation only (`--eval-data imdb-test`):
 tuning on it would make its accuracy a training figure.
@@ -20,6 +21,7 @@ import tarfile
 import tempfile
 import urllib.error
 import urllib.request
+import zlib
 from pathlib import Path
 
 from sentiment.adapters.dataset_digest import dataset_digest
@@ -93,6 +95,7 @@ class ImdbDatasetSource(DatasetSource):
         """The verified archive in the cache, downloaded first if it is not there."""
         target = self.archive_path
         if target.is_file():
+            self._verify_cached(target)
             return target
         self._cache_dir.mkdir(parents=True, exist_ok=True)
         fd, partial_name = tempfile.mkstemp(
@@ -111,6 +114,25 @@ class ImdbDatasetSource(DatasetSource):
         finally:
             partial.unlink(missing_ok=True)
         return target
+
+    def _verify_cached(self, archive: Path) -> None:
+        """Refuse a cached archive that is not the expected one: damaged on disk, or put there
+        by hand. Reading it cannot tell: tarfile stops at the end of the tar, before the gzip
+        trailer's CRC, so damage there (or a bit flip it would catch) goes unnoticed."""
+        hasher = hashlib.sha256()
+        try:
+            with archive.open("rb") as handle:
+                while chunk := handle.read(_CHUNK * 16):
+                    hasher.update(chunk)
+        except OSError as exc:
+            raise DatasetError(
+                f"cannot read the IMDB archive {archive}: {exc.strerror or exc}"
+            ) from exc
+        if hasher.hexdigest() != self._sha256:
+            raise DatasetError(
+                f"cannot read the IMDB archive {archive}: its sha256 is {hasher.hexdigest()}, "
+                f"not the expected {self._sha256}; delete it to download it again"
+            )
 
     def _download_into(self, sink: object) -> str:
         from tqdm import tqdm
@@ -170,7 +192,7 @@ class ImdbDatasetSource(DatasetSource):
                         rows.append((_LABELS[match.group(1)], int(match.group(2)), text))
                     else:
                         dropped += 1
-        except (tarfile.TarError, EOFError, OSError) as exc:
+        except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
             raise DatasetError(
                 f"cannot read the IMDB archive {archive}: {exc}; delete it to download it again"
             ) from exc

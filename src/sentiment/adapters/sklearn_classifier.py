@@ -33,8 +33,9 @@ are computed by `text_hashing.NgramHasher`, which returns exactly the matrix
 
 from __future__ import annotations
 
+import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -176,13 +177,17 @@ def _checked(model_type: str, given: Mapping[str, ParamValue]) -> dict[str, Para
             raise ClassifierError(f"hyperparameter {name} must be a number, got {value!r}")
         try:
             number = float(value) if kind is float else _as_int(value)
+        except OverflowError:  # infinite, or an int too large for a float: out of any range
+            number = math.inf
         except ValueError:
             raise ClassifierError(
                 f"hyperparameter {name} must be {'a number' if kind is float else 'an integer'}, "
-                f"got {value!r}"
+                f"got {_shown(value)}"
             ) from None
         if not low <= number <= high:
-            raise ClassifierError(f"hyperparameter {name} must be in [{low}, {high}], got {value}")
+            raise ClassifierError(
+                f"hyperparameter {name} must be in [{low}, {high}], got {_shown(value, str)}"
+            )
         params[name] = number
     return params
 
@@ -196,8 +201,21 @@ def _as_bool(name: str, value: ParamValue) -> bool:
     raise ClassifierError(f"hyperparameter {name} must be true or false, got {value!r}")
 
 
+def _shown(value: object, form: Callable[[object], str] = repr) -> str:
+    """`value` for an error message, cut short: a value may have thousands of digits."""
+    try:
+        text = form(value)
+    except ValueError:  # an int of more digits than Python converts to a string
+        return "a number too long to show"
+    return text if len(text) <= 40 else f"{text[:30]}... ({len(text)} characters)"
+
+
 def _as_int(value: int | float | str) -> int:
+    if isinstance(value, int):  # as it is: a float would overflow (or round) a large one
+        return value
     number = float(value)
+    if math.isinf(number):
+        raise OverflowError(value)  # out of range, rather than not an integer
     if not number.is_integer():
         raise ValueError(value)
     return int(number)
@@ -517,7 +535,10 @@ def _coerce(raw: str) -> ParamValue:
     if raw.lower() in ("true", "false"):
         return raw.lower() == "true"
     if re.fullmatch(r"[+-]?\d+", raw):
-        return int(raw)
+        try:
+            return int(raw)
+        except ValueError:  # more digits than Python converts: far beyond any bound
+            return float(raw)
     try:
         return float(raw)
     except ValueError:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -74,7 +75,8 @@ def evaluate(
     """Score predictions against the truth.
 
     `labels` fixes the classes and their order; by default it is every label seen in either
-    sequence, sorted. Macro-F1 averages over those labels, as `sklearn.metrics.f1_score` does.
+    sequence, sorted. Macro-F1 averages over those labels, as `sklearn.metrics.f1_score` does;
+    a prediction outside them counts as a miss of its true label, as there.
     """
     if len(y_true) != len(y_pred):
         raise ValueError(f"{len(y_true)} true labels but {len(y_pred)} predictions")
@@ -88,11 +90,16 @@ def evaluate(
         if truth in index and guess in index:
             matrix[index[truth]][index[guess]] += 1
 
+    # Counted over every example, as sklearn does: a prediction outside `labels` (a model that
+    # knows a class the data lacks) is still a miss of its true label, and the confusion matrix,
+    # which has no row or column for it, cannot say so.
+    true_counts = Counter(y_true)
+    predicted_counts = Counter(y_pred)
     per_class: dict[str, ClassMetrics] = {}
     for i, label in enumerate(order):
         tp = matrix[i][i]
-        predicted = sum(matrix[r][i] for r in range(size))
-        actual = sum(matrix[i])
+        predicted = predicted_counts[label]
+        actual = true_counts[label]
         precision = _ratio(tp, predicted)
         recall = _ratio(tp, actual)
         f1 = _ratio(2 * tp, predicted + actual)

@@ -174,11 +174,16 @@ def champion_stack(events: Iterable[AliasEvent]) -> list[str]:
 
     A promotion (by the gate or a person) pushes its version; a rollback pops the version it
     rolled back from, so a second rollback goes one further back instead of undoing the first.
+    Each move names the version that really held @champion (`previous`): the versions stacked
+    above it are moves that were recorded but never happened (the process died between the
+    record and the alias move, see `registry_ops.move_alias`), and are dropped.
     """
     stack: list[str] = []
     for event in events:
         if event.alias != CHAMPION:
             continue
+        if event.previous in stack:
+            del stack[len(stack) - stack[::-1].index(event.previous) :]
         if event.action == ROLLBACK and stack and stack[-1] == event.previous:
             stack.pop()
         if not stack or stack[-1] != event.version:

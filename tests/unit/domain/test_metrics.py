@@ -10,7 +10,7 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 from sklearn import metrics as skm
 
-from sentiment.domain.metrics import EvaluationMetrics, evaluate
+from sentiment.domain.metrics import ClassMetrics, EvaluationMetrics, evaluate
 
 # sklearn warns that a confusion matrix of one label may not have the intended shape.
 pytestmark = pytest.mark.filterwarnings("ignore:A single label was found:UserWarning")
@@ -139,3 +139,24 @@ def test_lengths_must_match() -> None:
 def test_nothing_to_evaluate() -> None:
     with pytest.raises(ValueError, match="zero predictions"):
         evaluate([], [])
+
+
+@given(pairs, st.lists(st.sampled_from(LABELS), unique=True), st.randoms())
+@example([("negative", "neutral"), ("negative", "negative")], [], random.Random(0))
+def test_evaluate_equals_sklearn_when_predictions_fall_outside_the_labels(
+    rows: list[tuple[str, str]], extra: list[str], rnd: random.Random
+) -> None:
+    """Labels that cover the truth but not every prediction (a model that knows more classes
+    than the data): a prediction outside them is a miss, as in sklearn, not left uncounted."""
+    y_true = [t for t, _ in rows]
+    y_pred = [p for _, p in rows]
+    labels = sorted(set(y_true) | set(extra))
+    rnd.shuffle(labels)
+    assert_matches_sklearn(evaluate(y_true, y_pred, labels=labels), y_true, y_pred, labels)
+
+
+def test_a_prediction_outside_the_labels_is_a_miss() -> None:
+    result = evaluate(["a", "a", "b", "b"], ["a", "c", "b", "b"], labels=["a", "b"])
+    assert result.per_class["a"] == ClassMetrics(precision=1.0, recall=0.5, f1=2 / 3, support=2)
+    assert result.support == 4
+    assert result.accuracy == 0.75

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 
 import pytest
 
@@ -17,8 +18,10 @@ from sentiment.domain.errors import (
     PromotionRefusedError,
     RegistryUnavailableError,
 )
+from sentiment.domain.model import LabelledDataset, Prediction
 from sentiment.domain.promotion import CHALLENGER, CHAMPION, EVENT_TAG_PREFIX, PromotionPolicy
 from tests.support.fakes import (
+    LABELS,
     BrokenArtifactRegistry,
     Clock,
     ScriptedClassifier,
@@ -96,6 +99,37 @@ def test_both_are_scored_on_the_given_data_not_on_their_recorded_metrics() -> No
     result = gate(registry).execute(GateCandidateCommand("2", DATA))
     assert result.promoted
     assert result.champion_f1 == pytest.approx(0.8, abs=0.01)
+
+
+class ThreeClassClassifier(ScriptedClassifier):
+    """Knows a third class, `neutral`, and answers it for the first `wrong` texts."""
+
+    def __init__(self, data: LabelledDataset, wrong: int) -> None:
+        super().__init__(data)
+        self.neutral = set(data.texts[:wrong])
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        return (*LABELS, "neutral")
+
+    def predict(self, texts: Sequence[str]) -> list[Prediction]:
+        return [
+            Prediction("neutral", {"neutral": 0.9}) if text in self.neutral else scripted
+            for text, scripted in zip(texts, super().predict(texts), strict=True)
+        ]
+
+
+def test_a_champion_that_answers_a_class_the_data_lacks_is_charged_for_those_misses() -> None:
+    # The champion (three classes) gets 6 of 20 wrong as "neutral", the candidate 2 of 20: the
+    # champion's "neutral" answers must count against it, not vanish from its recall.
+    registry = InMemoryModelRegistry()
+    register(registry, ThreeClassClassifier(DATA, wrong=6))
+    registry.set_alias(CHAMPION, "1")
+    register(registry, ScriptedClassifier(DATA, wrong=2))
+    result = gate(registry).execute(GateCandidateCommand("2", DATA))
+    assert result.champion_f1 == pytest.approx(0.82, abs=0.01)
+    assert result.promoted
+    assert registry.get_by_alias(CHAMPION).version == "2"
 
 
 @pytest.mark.parametrize(("wrong", "margin", "promoted"), [(3, 0.0, True), (3, 0.01, False)])

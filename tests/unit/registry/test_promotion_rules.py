@@ -190,6 +190,20 @@ def test_a_recorded_move_that_never_happened_does_not_mislead_rollback() -> None
     assert rollback_target(history, "2") == "1"
 
 
+def test_a_move_that_never_happened_is_never_a_rollback_target() -> None:
+    # Version 3's move was recorded, then the process died before the alias moved: 2 stayed
+    # champion, as the next recorded move's `previous` says.
+    phantom = [_event("1", GATE, 1), _event("2", GATE, 2, "1"), _event("3", GATE, 3, "2")]
+    later = [*phantom, _event("4", GATE, 4, "2")]
+    assert champion_stack(later) == ["1", "2", "4"]
+    assert rollback_target(later, "4") == "2"
+    # Rolled back from 2 to 1, the champion has nowhere further back to go: not to 3.
+    rolled_back = [*phantom, _event("1", ROLLBACK, 4, "2")]
+    assert champion_stack(rolled_back) == ["1"]
+    with pytest.raises(PromotionRefusedError, match="first champion"):
+        rollback_target(rolled_back, "1")
+
+
 @given(st.lists(st.integers(1, 50).map(str), min_size=1, max_size=12, unique=True))
 def test_n_rollbacks_retrace_n_promotions(versions: list[str]) -> None:
     history = [
