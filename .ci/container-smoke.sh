@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # .ci/container-smoke.sh: lint the container and workflow files, build the image, train in it
-# on a 2,000-row sample of the IMDB CSV, serve from that store, and call /health and /predict.
+# on a 2,000-row sample of the IMDB CSV, serve from that store, and call /health and /predict;
+# then the mlflow-server image on PostgreSQL, training logged to it and the API serving from it.
 #
 #   bash .ci/container-smoke.sh          # from anywhere; exit 0 only when every step passed
 #
@@ -11,8 +12,10 @@
 #
 # Knobs (environment): CONTAINER_ENGINE=docker|podman, SENTIMENT_TEST_DATA (the CSV; default
 # <repo>/../shared/data/imdb/train.csv), SMOKE_ROWS=2000, SMOKE_TIMEOUT=180 (s to wait for the
-# API), SMOKE_IMAGE, SMOKE_LINT=0 (skip linting), SMOKE_BUILD=0 (use SMOKE_IMAGE as it is),
-# CONTAINER_STATE (podman state and the lint tools' venv; default /tmp/container-state).
+# API), SMOKE_IMAGE and SMOKE_MLFLOW_IMAGE, SMOKE_LINT=0 (skip linting), SMOKE_BUILD=0 (use both
+# images as they are), SMOKE_STACK=0 (skip the mlflow server on PostgreSQL), SMOKE_PG_URL (default
+# postgresql://postgres@127.0.0.1:5432/postgres), CONTAINER_STATE (podman state and the lint
+# tools' venv; default /tmp/container-state).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)

@@ -2,15 +2,18 @@
 
 PostgreSQL is the one on 127.0.0.1:5432 (trust auth, user postgres); override with
 SENTIMENT_TEST_POSTGRES=user@host:port. Each server gets a fresh database, dropped afterwards.
+`restart_postgres()` restarts the local cluster with pg_ctlcluster, or runs
+SENTIMENT_TEST_POSTGRES_RESTART (a command line: in CI, `docker restart` of the service container).
 """
 
 from __future__ import annotations
 
 import os
+import shlex
 import subprocess
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +26,8 @@ from tests.processes import mlflow_server_command, running_server
 from tests.support.processes import clean_env
 
 POSTGRES = os.environ.get("SENTIMENT_TEST_POSTGRES", "postgres@127.0.0.1:5432")
+RESTART_ENV = "SENTIMENT_TEST_POSTGRES_RESTART"
+CLUSTERS = Path("/etc/postgresql")
 
 
 @dataclass(frozen=True)
@@ -36,13 +41,17 @@ class MlflowServer:
     database: str
 
 
-def _connect(database: str = "postgres") -> psycopg2.extensions.connection:
+def _open(database: str = "postgres") -> psycopg2.extensions.connection:
     user, _, address = POSTGRES.partition("@")
     host, _, port = address.partition(":")
+    return psycopg2.connect(
+        host=host, port=int(port or 5432), user=user, dbname=database, connect_timeout=5
+    )
+
+
+def _connect(database: str = "postgres") -> psycopg2.extensions.connection:
     try:
-        connection = psycopg2.connect(
-            host=host, port=int(port or 5432), user=user, dbname=database, connect_timeout=5
-        )
+        connection = _open(database)
     except psycopg2.OperationalError as exc:
         pytest.fail(
             f"PostgreSQL is not reachable at {POSTGRES} ({exc}); start it with "
@@ -107,16 +116,32 @@ def server_process(root: Path, database: str, port: int) -> Iterator[MlflowServe
         yield MlflowServer(uri, backend, artifacts, log, database)
 
 
-def restart_postgres() -> float:
-    """Restart the local PostgreSQL cluster; returns how long it took. Other sessions lose
-    their connections: keep it rare and short."""
-    versions = sorted(os.listdir("/etc/postgresql"))
+def restart_command(
+    environ: Mapping[str, str] = os.environ, clusters: Path = CLUSTERS
+) -> list[str]:
+    """How to restart the PostgreSQL at POSTGRES: $SENTIMENT_TEST_POSTGRES_RESTART when set (a
+    server this machine does not run as a cluster, such as a CI service container), else
+    pg_ctlcluster on the newest local cluster."""
+    configured = environ.get(RESTART_ENV, "").strip()
+    if configured:
+        return shlex.split(configured)
+    versions = sorted(os.listdir(clusters)) if clusters.is_dir() else []
+    if not versions:
+        pytest.fail(f"no PostgreSQL cluster in {clusters}: set {RESTART_ENV} to a restart command")
+    return ["pg_ctlcluster", "--skip-systemctl-redirect", versions[-1], "main", "restart"]
+
+
+def restart_postgres(timeout_s: float = 60.0) -> float:
+    """Restart PostgreSQL (`restart_command()`) and wait until it accepts connections again;
+    returns how long it took. Other sessions lose their connections: keep it rare and short."""
     started = time.monotonic()
-    subprocess.run(
-        ["pg_ctlcluster", "--skip-systemctl-redirect", versions[-1], "main", "restart"],
-        check=True,
-        capture_output=True,
-        timeout=120,
-    )
-    _connect().close()  # it answers again
+    subprocess.run(restart_command(), check=True, capture_output=True, timeout=120)
+    while True:  # `docker restart` returns before the server inside accepts connections
+        try:
+            _open().close()
+            break
+        except psycopg2.OperationalError:
+            if time.monotonic() - started > timeout_s:
+                raise
+            time.sleep(0.5)
     return time.monotonic() - started

@@ -99,6 +99,18 @@ def test_unknown_methods_on_protected_routes_stay_405(keyed: TestClient) -> None
     assert_error(keyed.delete("/model"), 405, "method_not_allowed")
 
 
+@pytest.mark.parametrize(
+    "headers", [{}, {"Authorization": "Bearer wrong-token-0123456789"}], ids=["none", "wrong"]
+)
+def test_the_admin_route_answers_401_with_its_own_realm(
+    keyed: TestClient, headers: dict[str, str]
+) -> None:
+    # docs/security.md's table: no or a wrong admin token is 401 (not 403), realm sentiment-admin.
+    response = keyed.post("/admin/reload", headers=headers)
+    assert_error(response, 401, "unauthorized")
+    assert response.headers["www-authenticate"] == 'Bearer realm="sentiment-admin"'
+
+
 def test_the_admin_route_takes_its_token_not_an_api_key(keyed: TestClient) -> None:
     assert_error(keyed.post("/admin/reload", headers={"X-API-Key": KEY_A}), 401, "unauthorized")
     assert_error(

@@ -102,6 +102,55 @@ def test_a_long_text_inside_a_batch_is_named_by_position(small_limits_client: Te
     assert error["details"][0]["field"] == "texts[1]"
 
 
+TOO_LONG = "is 111 characters long, over the limit of 100 (SENTIMENT_MAX_TEXT_CHARS)"
+BLANK = "is empty or whitespace only; there is nothing to classify"
+UNKNOWN = {"field": "lang", "code": "extra_forbidden", "message": "Extra inputs are not permitted"}
+
+
+@pytest.mark.parametrize(
+    ("route", "body", "text_problems"),
+    [
+        ("/predict", {"text": 42}, [("text", "string_type", "must be a string, not a number")]),
+        ("/predict", {"text": "  "}, [("text", "blank_text", BLANK)]),
+        ("/predict", {"text": MARKER + "x" * 100}, [("text", "string_too_long", TOO_LONG)]),
+        (
+            "/predict/batch",
+            {"texts": [None, " ", MARKER + "x" * 100]},
+            [
+                ("texts[0]", "string_type", "must be a string, not null"),
+                ("texts[1]", "blank_text", BLANK),
+                ("texts[2]", "string_too_long", TOO_LONG),
+            ],
+        ),
+        ("/predict/batch", {"texts": []}, [("texts", "too_short", "needs at least one text")]),
+        (
+            "/predict/batch",
+            {"texts": ["ok"] * 4},
+            [("texts", "too_long", "has 4 texts, over the limit of 3 (SENTIMENT_MAX_BATCH)")],
+        ),
+    ],
+    ids=["number", "blank", "too long", "batch items", "empty batch", "batch over the limit"],
+)
+def test_texts_are_judged_alike_beside_an_unknown_field(
+    small_limits_client: TestClient,
+    route: str,
+    body: dict[str, Any],
+    text_problems: list[tuple[str, str, str]],
+) -> None:
+    # The same rules for the texts whatever else is wrong with the body: with an unknown field
+    # beside them, a blank or over-long text was not named at all, and a number got the schema's
+    # "Input should be a valid string", a text alone "must be a string, not a number".
+    alone = assert_error(small_limits_client.post(route, json=body), 422, "validation_error")
+    mixed = assert_error(
+        small_limits_client.post(route, json={**body, "lang": "en"}), 422, "validation_error"
+    )
+    expected = [{"field": f, "code": c, "message": m} for f, c, m in text_problems]
+    assert alone["details"] == expected
+    assert mixed["details"] == [*expected, UNKNOWN]
+    assert mixed["message"].startswith(alone["message"].split(" (and ")[0])
+    assert mixed["message"].endswith(f"(and {len(expected)} more problem(s); see details)")
+
+
 def test_all_problems_of_a_batch_are_listed(client: TestClient) -> None:
     error = assert_error(
         client.post("/predict/batch", json={"texts": ["", 1, MARKER, None]}),

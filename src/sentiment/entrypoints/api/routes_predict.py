@@ -17,6 +17,7 @@ from typing import Any
 
 import anyio.to_thread
 from fastapi import APIRouter, Request
+from pydantic import ValidationError
 from starlette.responses import Response
 
 from sentiment.application.batching import MicroBatcher
@@ -28,7 +29,7 @@ from sentiment.entrypoints.api.errors import JsonResponse, error_responses
 from sentiment.entrypoints.api.invocations import texts_from_invocation
 from sentiment.entrypoints.api.logs import note_prediction
 from sentiment.entrypoints.api.state import ApiState, model_ref
-from sentiment.entrypoints.api.validation import check_texts, parse_json
+from sentiment.entrypoints.api.validation import check_texts, parse_json, schema_refusal
 
 PREDICT, BATCH, INVOCATIONS = "/predict", "/predict/batch", "/invocations"
 JSON_ROUTES = (PREDICT, BATCH, INVOCATIONS)
@@ -90,7 +91,10 @@ def prediction_router(state: ApiState) -> APIRouter:
         data = parse_json(await request.body())
         if not (type(data) is dict and len(data) == 1 and "text" in data):
             # The schema's own errors: not an object, missing or extra fields.
-            data = {"text": schemas.PredictRequest.model_validate(data).text}
+            try:
+                data = {"text": schemas.PredictRequest.model_validate(data).text}
+            except ValidationError as exc:
+                raise schema_refusal(exc, data, "text", limits) from None
         text = check_texts((data["text"],), lambda _: "text", limits)[0]
         model = served.require()
         if batcher is not None:
@@ -115,7 +119,10 @@ def prediction_router(state: ApiState) -> APIRouter:
         if type(data) is dict and len(data) == 1 and type(data.get("texts")) is list:
             items = data["texts"]
         else:  # the schema's own errors: not an object, missing or extra fields, not a list
-            items = schemas.BatchPredictRequest.model_validate(data).texts
+            try:
+                items = schemas.BatchPredictRequest.model_validate(data).texts
+            except ValidationError as exc:
+                raise schema_refusal(exc, data, "texts", limits) from None
         texts = check_texts(items, lambda i: f"texts[{i}]" if i >= 0 else "texts", limits)
         model = served.require()
         predictions = await classify(model, texts)

@@ -12,8 +12,16 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
+from pydantic import ValidationError
 
-from sentiment.entrypoints.api.errors import MAX_PROBLEMS, ApiError, Problem, validation_error
+from sentiment.entrypoints.api.errors import (
+    MAX_PROBLEMS,
+    ApiError,
+    Problem,
+    from_pydantic,
+    validation_error,
+    validation_problems,
+)
 
 _BOM = b"\xef\xbb\xbf"
 
@@ -67,23 +75,18 @@ def text_problem(value: object, limits: Limits) -> tuple[str, str] | None:
     return None
 
 
-def check_texts(
+def text_problems(
     texts: Sequence[object], field: Callable[[int], str], limits: Limits
-) -> tuple[str, ...]:
-    """The texts, once each is acceptable and their count is within the batch limit (else 422)."""
+) -> tuple[list[Problem], int]:
+    """What is wrong with `texts` as a request's texts (their count, else each text): the first
+    MAX_PROBLEMS problems, and how many there are in all."""
     if not texts:
-        raise validation_error([Problem(field(-1), "too_short", "needs at least one text")])
+        return [Problem(field(-1), "too_short", "needs at least one text")], 1
     if len(texts) > limits.max_batch:
-        raise validation_error(
-            [
-                Problem(
-                    field(-1),
-                    "too_long",
-                    f"has {len(texts)} texts, over the limit of {limits.max_batch} "
-                    "(SENTIMENT_MAX_BATCH)",
-                )
-            ]
+        message = (
+            f"has {len(texts)} texts, over the limit of {limits.max_batch} (SENTIMENT_MAX_BATCH)"
         )
+        return [Problem(field(-1), "too_long", message)], 1
     problems: list[Problem] = []
     total = 0
     for i, value in enumerate(texts):
@@ -92,9 +95,39 @@ def check_texts(
             total += 1
             if len(problems) < MAX_PROBLEMS:  # the rest are counted, not listed
                 problems.append(Problem(field(i), *found))
+    return problems, total
+
+
+def check_texts(
+    texts: Sequence[object], field: Callable[[int], str], limits: Limits
+) -> tuple[str, ...]:
+    """The texts, once each is acceptable and their count is within the batch limit (else 422)."""
+    problems, total = text_problems(texts, field, limits)
     if problems:
         raise validation_error(problems, total)
     return tuple(texts)  # type: ignore[arg-type]  # every item was checked to be a str
+
+
+_ABSENT = object()
+
+
+def schema_refusal(exc: ValidationError, body: object, key: str, limits: Limits) -> ApiError:
+    """The 422 for a body its schema refused (not an object, a field missing or unknown, `texts`
+    not an array). The texts under `key` (`text` or `texts`), when the body has them, are judged
+    by the same rules as on any other request, whatever else is wrong; the schema judges the rest.
+    """
+    value = body.get(key, _ABSENT) if type(body) is dict else _ABSENT
+    texts: Sequence[object]
+    if key == "text" and value is not _ABSENT:
+        texts, field = [value], (lambda _: "text")
+    elif key == "texts" and type(value) is list:
+        texts, field = value, (lambda i: f"texts[{i}]" if i >= 0 else "texts")
+    else:
+        return from_pydantic(exc)
+    mine, counted = text_problems(texts, field, limits)
+    errors = exc.errors(include_url=False, include_input=False, include_context=False)
+    rest = validation_problems(e for e in errors if tuple(e.get("loc", ()))[:1] != (key,))
+    return validation_error([*mine, *rest], counted + len(rest))
 
 
 def _json_type(value: object) -> str:
