@@ -193,7 +193,7 @@ class Settings(BaseSettings):
         description="API keys for the prediction routes and GET /model, comma-separated or a "
         'JSON list (`["k1", "k2"]`), each at least 16 characters (surrounding whitespace '
         "ignored); sent as `X-API-Key: <key>` or `Authorization: Bearer <key>`. Empty "
-        "(default): no keys needed.",
+        "(default): no keys needed; separators alone (`,`) are refused.",
     )
     body_timeout_s: float = Field(
         30.0,
@@ -209,7 +209,10 @@ class Settings(BaseSettings):
             text = value.strip()
             if text.startswith("["):
                 return json.loads(text)
-            return [key.strip() for key in text.split(",") if key.strip()]
+            keys = [key.strip() for key in text.split(",") if key.strip()]
+            if text and not keys:  # "," is a mistake (an unfilled template), not "keys off"
+                raise ValueError("names no key, only separators; leave it empty for no keys")
+            return keys
         return value
 
     @field_validator("api_keys")

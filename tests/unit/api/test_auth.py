@@ -186,6 +186,15 @@ def test_api_keys_from_the_environment(
     assert Settings().api_keys == expected
 
 
+@pytest.mark.parametrize("value", [",", " , ,", ",\n"])
+def test_separators_without_a_key_are_refused_not_taken_for_no_keys(
+    monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    monkeypatch.setenv("SENTIMENT_API_KEYS", value)
+    with pytest.raises(ValidationError, match="names no key"):
+        Settings()
+
+
 def test_short_keys_are_refused_without_printing_them(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SENTIMENT_API_KEYS", f"{KEY_A},short-secret")
     with pytest.raises(ValidationError, match="api_keys") as raised:
