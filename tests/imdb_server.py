@@ -1,15 +1,18 @@
 """A small archive in the aclImdb layout, served from a loopback HTTP server in a thread.
 
 The server can misbehave on purpose (`mode`): send fewer bytes than its Content-Length, cut a
-chunked body short, omit the length and stop early, corrupt the bytes, or answer 404.
+chunked body short, omit the length and stop early, corrupt the bytes, answer 404, or send half
+the body and then stall until `release` is set (a download that is still going on).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import http.server
 import io
 import tarfile
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -81,6 +84,10 @@ class ArchiveServer:
     url: str = ""
     mode: str = "ok"
     requests: list[str] = field(default_factory=list)
+    stalled: threading.Event = field(default_factory=threading.Event)
+    """In mode "stall": set once half the body is sent."""
+    release: threading.Event = field(default_factory=threading.Event)
+    """In mode "stall": set it to send the rest of the body."""
 
     @property
     def sha256(self) -> str:
@@ -117,7 +124,14 @@ def _handler(state: ArchiveServer) -> type[http.server.BaseHTTPRequestHandler]:
                 self.send_header("Content-Length", str(len(body)))
             self.send_header("Connection", "close")
             self.end_headers()
-            if state.mode in ("truncated", "no-length"):
+            if state.mode == "stall":
+                self.wfile.write(body[:half])
+                self.wfile.flush()
+                state.stalled.set()
+                state.release.wait(timeout=60)
+                with contextlib.suppress(OSError):  # the client may be gone (killed)
+                    self.wfile.write(body[half:])
+            elif state.mode in ("truncated", "no-length"):
                 self.wfile.write(body[:half])
             elif state.mode == "corrupt":
                 self.wfile.write(
@@ -137,4 +151,7 @@ def serve_archive(archive: bytes) -> Iterator[ArchiveServer]:
     state = ArchiveServer(archive)
     with threaded_http_server(_handler(state)) as port:
         state.url = f"http://127.0.0.1:{port}/data/aclImdb_v1.tar.gz"
-        yield state
+        try:
+            yield state
+        finally:
+            state.release.set()  # a stalled answer ends with the server

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -12,6 +16,7 @@ from sentiment.adapters.imdb_dataset import ARCHIVE_NAME, ImdbDatasetSource
 from sentiment.domain.errors import DatasetError, DownloadError
 from tests.conftest import free_port
 from tests.imdb_server import NEGATIVE, POSITIVE, ArchiveServer, build_archive, serve_archive
+from tests.support.processes import clean_env
 
 
 @pytest.fixture(scope="module")
@@ -104,6 +109,81 @@ def test_after_a_failed_download_the_next_load_downloads_again(
     server.mode = "ok"
     assert len(source(server, tmp_path).load()) == 20
     assert len(server.requests) == 2
+
+
+@contextmanager
+def download_in_a_process(server: ArchiveServer, cache: Path) -> Iterator[subprocess.Popen[str]]:
+    """`load()` of the served archive in another Python process; killed at the end if alive.
+
+    With the server in mode "stall", the process is mid-download once `server.stalled` is set."""
+    code = (
+        "from sentiment.adapters.imdb_dataset import ImdbDatasetSource\n"
+        f"source = ImdbDatasetSource(url={server.url!r}, cache_dir={str(cache)!r}, "
+        f"sha256={server.sha256!r}, size={server.size}, timeout_s=30.0, progress=False)\n"
+        "print(len(source.load()))\n"
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-c", code], env=clean_env(), stdout=subprocess.PIPE, text=True
+    )
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.communicate(timeout=30)
+
+
+def parts(cache: Path) -> list[str]:
+    return sorted(p.name for p in cache.iterdir() if p.name.endswith(".part"))
+
+
+def test_the_part_file_of_a_killed_download_is_deleted_by_the_next_download(
+    server: ArchiveServer, tmp_path: Path
+) -> None:
+    server.mode = "stall"
+    with download_in_a_process(server, tmp_path) as child:
+        assert server.stalled.wait(timeout=30)
+        child.send_signal(signal.SIGKILL)
+        child.wait(timeout=30)
+    [left] = parts(tmp_path)  # it could not delete its own file
+    assert left.startswith(f".{ARCHIVE_NAME}.")
+
+    server.mode = "ok"
+    assert len(source(server, tmp_path).load()) == 20
+
+    assert sorted(p.name for p in tmp_path.iterdir()) == [ARCHIVE_NAME]
+
+
+def test_a_live_download_keeps_its_part_file_and_a_killed_one_loses_it_even_to_a_cached_load(
+    archive: bytes, tmp_path: Path
+) -> None:
+    with serve_archive(archive) as slow, serve_archive(archive) as fast:
+        slow.mode = "stall"
+        with download_in_a_process(slow, tmp_path) as live:
+            assert slow.stalled.wait(timeout=30)
+            [its_part] = parts(tmp_path)
+
+            assert len(source(fast, tmp_path).load()) == 20  # another download, to the end
+
+            assert parts(tmp_path) == [its_part]  # still being written: left alone
+            slow.release.set()
+            out, _ = live.communicate(timeout=30)
+            assert (live.returncode, out.strip()) == (0, "20")  # it finished its own download
+        assert parts(tmp_path) == []
+
+        slow.release.clear()
+        slow.stalled.clear()
+        (tmp_path / ARCHIVE_NAME).unlink()
+        with download_in_a_process(slow, tmp_path) as killed:
+            assert slow.stalled.wait(timeout=30)
+            assert source(fast, tmp_path).load()  # downloaded again, while the other one is live
+            killed.send_signal(signal.SIGKILL)
+            killed.wait(timeout=30)
+        assert len(parts(tmp_path)) == 1
+
+        assert len(source(fast, tmp_path).load()) == 20  # from the cache
+        assert len(fast.requests) == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == [ARCHIVE_NAME]
 
 
 def test_a_wrong_expected_checksum_is_a_mismatch(server: ArchiveServer, tmp_path: Path) -> None:

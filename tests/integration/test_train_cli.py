@@ -244,3 +244,20 @@ def test_eval_data_with_a_label_the_training_data_lacks_exits_2_and_logs_nothing
         "error: the evaluation data has labels the training data lacks: 'neutral' "
         "(training labels: 'negative', 'positive')"
     )
+
+
+def test_labels_that_differ_only_in_case_exit_2_naming_them(
+    small_frame: pd.DataFrame, capsys: pytest.CaptureFixture[str]
+) -> None:
+    mixed = small_frame.copy()
+    mixed.loc[mixed.index[::3], "label"] = mixed["label"].str.capitalize()
+    mixed.to_csv("train.csv", index=False)
+
+    code = main([*TINY, "--data", "train.csv", "--registry", "memory"])
+
+    assert code == 2
+    [line] = error_lines(capsys.readouterr().err)
+    assert line == (
+        "error: labels differ only in case: 'Negative', 'negative'; 'Positive', 'positive' (they "
+        "would train as separate classes: make each label one spelling)"
+    )

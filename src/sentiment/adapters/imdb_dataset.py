@@ -4,6 +4,10 @@ the archive.
 The archive (`aclImdb_v1.tar.gz`, Maas et al. 2011) is fetched from its canonical address with a
 progress bar, checked against its published SHA-256 and size, and renamed into place only when
 whole and correct: an interrupted, truncated or corrupt download leaves no file in the cache.
+A download writes its own `.aclImdb_v1.tar.gz.<random>.part` file and holds an exclusive lock
+(flock) on it until it is renamed or deleted; a process killed outright (SIGKILL, OOM, power)
+cannot delete its file, but the kernel drops its lock, so every later fetch deletes the `.part`
+files nobody holds: never one that a live download, in any process, is still writing.
 The cached archive is checked against the SHA-256 again at every load (a fraction of a second).
 A half is read straight from the archive's `aclImdb/{train,test}/{pos,neg}/<id>_<rating>.txt`
 layout, without unpacking it. The test half is for evaluation only (`--eval-data imdb-test`):
@@ -23,11 +27,15 @@ import urllib.error
 import urllib.request
 import zlib
 from pathlib import Path
+from typing import BinaryIO
 
 from sentiment.adapters.dataset_digest import dataset_digest
 from sentiment.domain.errors import DatasetError, DownloadError
 from sentiment.domain.model import LabelledDataset
 from sentiment.domain.ports import DatasetSource
+
+if sys.platform != "win32":
+    import fcntl
 
 IMDB_URL = "https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz"
 IMDB_SHA256 = "c40f74a18d3b61f90feba1e17730e0d38e8b97c05fde7008942e91923d1658fe"
@@ -36,6 +44,8 @@ ARCHIVE_NAME = "aclImdb_v1.tar.gz"
 HALVES = ("train", "test")
 _LABELS = {"pos": "positive", "neg": "negative"}
 _CHUNK = 1 << 16
+_PART_PREFIX = f".{ARCHIVE_NAME}."
+_PART_SUFFIX = ".part"
 
 
 class ImdbDatasetSource(DatasetSource):
@@ -94,25 +104,27 @@ class ImdbDatasetSource(DatasetSource):
     def fetch(self) -> Path:
         """The verified archive in the cache, downloaded first if it is not there."""
         target = self.archive_path
+        if self._cache_dir.is_dir():
+            _remove_abandoned_parts(self._cache_dir)
         if target.is_file():
             self._verify_cached(target)
             return target
         self._cache_dir.mkdir(parents=True, exist_ok=True)
-        fd, partial_name = tempfile.mkstemp(
-            prefix=f".{ARCHIVE_NAME}.", suffix=".part", dir=self._cache_dir
-        )
-        partial = Path(partial_name)
-        try:
-            with os.fdopen(fd, "wb") as sink:
+        partial, sink = _open_part(self._cache_dir)
+        # The lock on `sink` lasts until it is closed: after the rename, or the deletion.
+        with sink:
+            try:
                 digest = self._download_into(sink)
-            if digest != self._sha256:
-                raise DownloadError(
-                    f"checksum mismatch for {self._url}: expected sha256 {self._sha256}, "
-                    f"got {digest}; the download was discarded"
-                )
-            os.replace(partial, target)
-        finally:
-            partial.unlink(missing_ok=True)
+                if digest != self._sha256:
+                    raise DownloadError(
+                        f"checksum mismatch for {self._url}: expected sha256 {self._sha256}, "
+                        f"got {digest}; the download was discarded"
+                    )
+                sink.flush()
+                os.replace(partial, target)
+            except BaseException:
+                partial.unlink(missing_ok=True)
+                raise
         return target
 
     def _verify_cached(self, archive: Path) -> None:
@@ -199,3 +211,57 @@ class ImdbDatasetSource(DatasetSource):
         if not rows and not dropped:
             raise DatasetError(f"{archive} holds no aclImdb/{self._half}/pos or neg reviews")
         return rows, dropped
+
+
+def _open_part(cache_dir: Path) -> tuple[Path, BinaryIO]:
+    """A new `.part` file in `cache_dir`, open for writing and exclusively locked.
+
+    Between its creation and the lock, another process's `_remove_abandoned_parts` may take it
+    for abandoned and delete it: then the name no longer leads to the open file, and a new one
+    is made."""
+    for _ in range(5):
+        fd, name = tempfile.mkstemp(prefix=_PART_PREFIX, suffix=_PART_SUFFIX, dir=cache_dir)
+        sink = os.fdopen(fd, "wb")
+        if sys.platform == "win32":  # no flock: abandoned parts are not cleaned up there
+            return Path(name), sink
+        fcntl.flock(sink.fileno(), fcntl.LOCK_EX)
+        if _same_file(name, sink.fileno()):
+            return Path(name), sink
+        sink.close()
+    raise DownloadError(f"cannot create a download file in {cache_dir}: it keeps disappearing")
+
+
+def _remove_abandoned_parts(cache_dir: Path) -> None:
+    """Delete the `.part` files in `cache_dir` that no download holds locked: left by a
+    download that was killed before it could delete its own. A live download's file is locked
+    and left alone; anything that cannot be opened or locked is left alone too."""
+    if sys.platform == "win32":
+        return
+    for path in cache_dir.glob(f"{_PART_PREFIX}*{_PART_SUFFIX}"):
+        try:
+            # O_RDWR: over NFS, flock is an fcntl lock, and an exclusive one needs write access.
+            fd = os.open(path, os.O_RDWR | os.O_NOFOLLOW)
+        except OSError:
+            continue  # gone already (renamed into place, or deleted), or not ours to open
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            continue  # a live download holds it
+        try:
+            if _same_file(path, fd):
+                path.unlink(missing_ok=True)
+        except OSError:
+            pass  # a read-only cache: the file stays, the download can still go on
+        finally:
+            os.close(fd)
+
+
+def _same_file(path: str | Path, fd: int) -> bool:
+    """Does `path` still name the file open as `fd`?"""
+    try:
+        named = os.stat(path, follow_symlinks=False)
+    except OSError:
+        return False
+    opened = os.fstat(fd)
+    return (named.st_dev, named.st_ino) == (opened.st_dev, opened.st_ino)

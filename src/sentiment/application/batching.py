@@ -5,7 +5,10 @@ Each caller awaits `submit(key, item)`. Items wait in a FIFO queue; one drainer 
 per distinct key in the batch (a key is the model that must answer: a request keeps the model it
 read, even when a new one is swapped in while it waits). Results are handed back to each caller
 in order; an error is handed to the callers it concerns only: when a call for several items
-fails, each item is retried alone, so one bad item never fails the others.
+fails, each item is retried alone, so one bad item never fails the others. A `run` that raises a
+BaseException that is not an Exception (SystemExit, KeyboardInterrupt, CancelledError, its own
+subclass) fails the same way, as a `RunAbortedError` naming only the type: it cannot stop the
+drainer, and later items are served.
 
 Adaptive: while the worker is busy, new items queue up and form the next batch by themselves. When
 the worker is free, a lone item goes at once (no added latency at low load); only when the
@@ -192,7 +195,7 @@ class MicroBatcher(Generic[K, T, R]):
         for key, indexes in groups.values():
             items = [keys_items[i][1] for i in indexes]
             try:
-                results = self._run(key, items)
+                results = self._call(key, items)
                 if len(results) != len(items):
                     raise RuntimeError(f"{len(results)} results for {len(items)} items")
             except Exception as exc:  # noqa: BLE001 - handed to the callers it concerns
@@ -206,9 +209,25 @@ class MicroBatcher(Generic[K, T, R]):
                 outcomes[i] = (True, result)
         return outcomes
 
+    def _call(self, key: K, items: Sequence[T]) -> Sequence[R]:
+        """`run(key, items)`, with anything it raises that is not an Exception made one.
+
+        In this worker thread no signal arrives (Python delivers them to the main thread) and
+        no task is cancelled: a SystemExit, KeyboardInterrupt or CancelledError here was raised
+        by `run` itself. Let through, it would end the drainer (and SystemExit or
+        KeyboardInterrupt the event loop), or pass for the drainer's own cancellation."""
+        try:
+            return self._run(key, items)
+        except Exception:
+            raise
+        except BaseException as exc:  # made an error for the callers concerned
+            raise RunAbortedError(
+                f"the batch's call raised {type(exc).__name__}, which is not an Exception"
+            ) from exc
+
     def _one(self, key: K, item: T) -> tuple[bool, R | BaseException]:
         try:
-            results = self._run(key, [item])
+            results = self._call(key, [item])
             if len(results) != 1:
                 raise RuntimeError(f"{len(results)} results for 1 item")
         except Exception as exc:  # noqa: BLE001 - handed to the caller
@@ -217,6 +236,12 @@ class MicroBatcher(Generic[K, T, R]):
 
 
 _UNSET = RuntimeError("no outcome")
+
+
+class RunAbortedError(RuntimeError):
+    """`run` raised a BaseException that is not an Exception (SystemExit in a model, say): an
+    error for the callers whose items it was running, never a stop of the batcher. Its message
+    names the type only; the original is its `__cause__`."""
 
 
 def _settle(future: asyncio.Future[None]) -> None:

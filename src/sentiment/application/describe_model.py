@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from sentiment.domain.model import ModelVersion
 from sentiment.domain.ports import ModelRegistry
-from sentiment.domain.promotion import AliasEvent, alias_history
+from sentiment.domain.promotion import AliasEvent, alias_history, unreadable_event_tags
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,6 +22,9 @@ class DescribeModelResult:
     """Oldest first."""
     history: tuple[AliasEvent, ...]
     """Oldest first."""
+    unreadable: tuple[tuple[str, str], ...] = ()
+    """(version, tag key) of the alias event tags that could not be read (edited by hand?):
+    not in `history`."""
 
 
 class DescribeModel:
@@ -34,4 +37,5 @@ class DescribeModel:
             model_name=self._registry.model_name,
             versions=versions,
             history=tuple(alias_history(versions, command.alias)),
+            unreadable=tuple(unreadable_event_tags(versions)),
         )

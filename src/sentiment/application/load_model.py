@@ -14,7 +14,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sentiment.domain.errors import ModelLoadError, ModelNotFoundError, SentimentError
+from sentiment.domain.errors import (
+    ModelCrashError,
+    ModelLoadError,
+    ModelNotFoundError,
+    SentimentError,
+)
 from sentiment.domain.model import ModelVersion
 from sentiment.domain.ports import Classifier, ModelReader
 from sentiment.domain.promotion import CHAMPION
@@ -134,8 +139,9 @@ class LoadModel:
         except SentimentError as exc:
             raise ModelLoadError(f"{where} failed its smoke test: {exc}") from exc
         except Exception as exc:  # any crash of a loaded artifact is a load failure
-            raise ModelLoadError(
-                f"{where} failed its smoke test: {type(exc).__name__}: {exc}"
+            raise ModelCrashError(
+                f"{where} failed its smoke test: unexpected {type(exc).__name__} from the model "
+                "(see the server log)"
             ) from exc
         classes = set(classifier.classes)
         if len(predictions) != len(self._probe_texts):

@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from sentiment.application.backoff import Backoff
 from sentiment.application.load_model import LoadedModel, LoadModel, LoadModelCommand
 from sentiment.application.serving import LoadFailure, ServedModel
-from sentiment.domain.errors import SentimentError
+from sentiment.domain.errors import ModelCrashError, SentimentError
 
 UNCHANGED = "unchanged"
 """The reference still points at the served version."""
@@ -49,8 +49,9 @@ class ReloadResult:
     loaded: LoadedModel | None = None
     """The model swapped in (SWAPPED only)."""
     unexpected: Exception | None = None
-    """LOAD_FAILED by an error that is not a SentimentError: `message` names only its type (its
-    text may hold anything), so whoever logs the result logs this with its traceback."""
+    """LOAD_FAILED by an error that is not a SentimentError, or by a model that raised one on its
+    smoke test (ModelCrashError): `message` names only its type (its text may hold anything), so
+    whoever logs the result logs this with its traceback."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,5 +164,10 @@ class ReloadModel:
             before,
             candidate,
             error_type=type(exc).__name__,
-            unexpected=None if isinstance(exc, SentimentError) else exc,
+            unexpected=exc if _hides_its_cause(exc) else None,
         )
+
+
+def _hides_its_cause(exc: Exception) -> bool:
+    """Does the message of `exc` leave out what went wrong (for the log to tell)?"""
+    return isinstance(exc, ModelCrashError) or not isinstance(exc, SentimentError)

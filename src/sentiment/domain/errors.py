@@ -43,6 +43,13 @@ class InvalidInputError(SentimentError):
     """A prediction request is not acceptable (empty text, too long, too many texts)."""
 
 
+class ModelCrashError(ModelLoadError):
+    """A loaded model raised an error of its own (not a SentimentError) on its smoke test.
+
+    The message names only that error's type (its text may hold anything: paths, data);
+    `__cause__` is the error, for whoever logs this one with its traceback."""
+
+
 class RegistryInputError(RegistryError):
     """A version, alias, model reference or tag is malformed; the registry was not asked."""
 

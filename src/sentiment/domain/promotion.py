@@ -131,25 +131,32 @@ class AliasEvent:
 
     @classmethod
     def from_tag(cls, version: str, key: str, value: str) -> AliasEvent | None:
-        """The event an event tag holds; None for another tag or an unreadable value."""
+        """The event an event tag holds; None for another tag or an unreadable value.
+
+        Unreadable: not JSON, a field missing, a time that is not a number or not a date (inf,
+        nan, 1e300, true), a metric that is not a finite number. Tags are editable by hand."""
         if not key.startswith(EVENT_TAG_PREFIX):
             return None
         try:
             data = json.loads(value)
             metrics = {str(k): float(v) for k, v in dict(data.get("metrics") or {}).items()}
             previous = data.get("previous")
+            at = data["at"]
+            if isinstance(at, bool) or not all(map(math.isfinite, (*metrics.values(), float(at)))):
+                return None
+            iso(float(at))  # a date? (OverflowError, ValueError or OSError if not)
             return cls(
                 alias=str(data["alias"]),
                 version=version,
                 action=str(data["action"]),
-                at=float(data["at"]),
+                at=float(at),
                 previous=None if previous in (None, "") else str(previous),
                 reason=str(data.get("reason", "")),
                 actor=str(data.get("actor", "")),
                 metrics=metrics,
                 data=str(data.get("data", "")),
             )
-        except (ValueError, TypeError, KeyError, AttributeError):
+        except (ValueError, TypeError, KeyError, AttributeError, OverflowError, OSError):
             return None
 
 
@@ -167,6 +174,17 @@ def alias_history(versions: Iterable[ModelVersion], alias: str | None = None) ->
         and (alias is None or event.alias == alias)
     ]
     return sorted(events, key=lambda e: (e.at, int(e.version)))
+
+
+def unreadable_event_tags(versions: Iterable[ModelVersion]) -> list[tuple[str, str]]:
+    """(version, tag key) of every event tag that holds no readable event: left out of the
+    history (and so of rollback's undo stack)."""
+    return [
+        (v.version, key)
+        for v in versions
+        for key, value in sorted(v.tags.items())
+        if key.startswith(EVENT_TAG_PREFIX) and AliasEvent.from_tag(v.version, key, value) is None
+    ]
 
 
 def champion_stack(events: Iterable[AliasEvent]) -> list[str]:

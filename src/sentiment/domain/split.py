@@ -25,10 +25,33 @@ def validate_for_training(dataset: LabelledDataset) -> None:
             )
         raise DatasetError("the dataset has no rows")
     classes = dataset.classes
+    _refuse_near_duplicate_labels(classes)
     if len(classes) < 2:
         raise DatasetError(
             f"need at least two classes to train, found {len(classes)}: {', '.join(classes)}"
         )
+
+
+def _refuse_near_duplicate_labels(classes: tuple[str, ...]) -> None:
+    """Labels that differ only in case or surrounding whitespace ("positive", "Positive",
+    "positive ") would train as separate classes, each with part of the examples: refused, not
+    folded (which spelling would the model answer with?)."""
+    by_key: dict[str, list[str]] = {}
+    for label in classes:
+        by_key.setdefault(label.strip().casefold(), []).append(label)
+    clashes = [group for group in by_key.values() if len(group) > 1]
+    if not clashes:
+        return
+    how = (
+        "case"
+        if all(label == label.strip() for group in clashes for label in group)
+        else "case or surrounding whitespace"
+    )
+    raise DatasetError(
+        f"labels differ only in {how}: "
+        + "; ".join(", ".join(map(repr, group)) for group in clashes)
+        + " (they would train as separate classes: make each label one spelling)"
+    )
 
 
 def n_test_examples(class_size: int, test_size: float) -> int:

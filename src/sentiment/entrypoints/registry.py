@@ -159,10 +159,20 @@ def event_json(e: AliasEvent) -> dict[str, Any]:
     }
 
 
-def _run(args: argparse.Namespace, container: Container, write: Callable[[str], Any]) -> None:
+def _run(
+    args: argparse.Namespace,
+    container: Container,
+    write: Callable[[str], Any],
+    warn: Callable[[str], Any],
+) -> None:
     if args.command in ("list", "history"):
         alias = getattr(args, "alias", None)
         described = container.describe_model().execute(DescribeModelCommand(alias=alias))
+        for version, key in described.unreadable:
+            warn(
+                f"warning: version {version}: the alias event tag {key!r} cannot be read "
+                "(edited by hand?); it is left out of the history"
+            )
         if args.json:
             payload: dict[str, Any] = {"model": described.model_name}
             if args.command == "list":
@@ -217,7 +227,12 @@ def main(argv: Sequence[str] | None = None, container: Container | None = None) 
     else:  # the caller's providers, this command line's settings
         container.config.from_dict(settings.model_dump(mode="json"))
     try:
-        _run(args, container, lambda text: out.write(text + "\n"))
+        _run(
+            args,
+            container,
+            lambda text: out.write(text + "\n"),
+            lambda text: err.write(text + "\n"),
+        )
     except SentimentError as exc:
         err.write(f"error: {one_line(exc)}\n")
         return exit_code(exc)

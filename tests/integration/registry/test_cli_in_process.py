@@ -105,6 +105,23 @@ def test_an_empty_registry(capsys: pytest.CaptureFixture[str]) -> None:
     assert (code, err) == (3, "error: no version holds @champion: there is nothing to roll back\n")
 
 
+@pytest.mark.parametrize("at", ["Infinity", "NaN", "1e300", '"soon"'])
+def test_a_hand_edited_event_tag_is_skipped_with_a_warning_not_a_crash(
+    models: InMemoryModelRegistry, capsys: pytest.CaptureFixture[str], at: str
+) -> None:
+    key = "sentiment.alias_event.0000000000001"
+    models.set_tags("2", {key: f'{{"alias":"champion","action":"promote","at":{at}}}'})
+    warning = (
+        f"warning: version 2: the alias event tag {key!r} cannot be read (edited by hand?); it "
+        "is left out of the history\n"
+    )
+    for args in (["history"], ["history", "--json"], ["list"]):
+        code, out, err = call(registry.main, models, capsys, *args)
+        assert (code, err) == (0, warning)
+        assert "gate" in out  # the readable moves are all there
+        assert "promote" not in out
+
+
 def test_an_unreachable_registry_exits_1(
     models: InMemoryModelRegistry, capsys: pytest.CaptureFixture[str]
 ) -> None:

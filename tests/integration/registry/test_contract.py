@@ -8,10 +8,12 @@ import time
 import pytest
 
 from sentiment.adapters.sklearn_classifier import SklearnClassifier
+from sentiment.application.describe_model import DescribeModel, DescribeModelCommand
 from sentiment.domain.errors import ModelNotFoundError, RegistryInputError
 from sentiment.domain.metrics import evaluate
 from sentiment.domain.model import DatasetInfo, ModelVersion
 from sentiment.domain.ports import ModelRegistry
+from sentiment.domain.promotion import CHAMPION, EVENT_TAG_PREFIX, GATE, AliasEvent
 from tests.integration.registry.conftest import MakeRegistry
 
 DATA = DatasetInfo("toy", "memory://toy", "d1g3st", 200, 0, {"negative": 100, "positive": 100})
@@ -225,3 +227,21 @@ def test_a_version_records_its_training_data_beside_evaluation_data(
         version = run.register(tiny_classifier)
     assert version.dataset_digest == DATA.digest
     assert registry.get_version(version.version).dataset_digest == DATA.digest
+
+
+def test_a_hand_edited_event_tag_is_kept_as_written_and_read_as_unreadable(
+    make_registry: MakeRegistry, tiny_classifier: SklearnClassifier
+) -> None:
+    registry = make_registry("Edited")
+    version, _ = register(registry, tiny_classifier)
+    good = AliasEvent(CHAMPION, version.version, GATE, 1_800_000_000.0, reason="gated")
+    registry.set_tags(version.version, good.to_tags())
+    corrupt = '{"alias":"champion","action":"promote","at":Infinity}'
+    registry.set_tags(version.version, {EVENT_TAG_PREFIX + "1": corrupt})
+
+    described = DescribeModel(registry).execute(DescribeModelCommand())
+
+    [stored] = described.versions
+    assert stored.tags[EVENT_TAG_PREFIX + "1"] == corrupt
+    assert [(e.action, e.reason) for e in described.history] == [(GATE, "gated")]
+    assert described.unreadable == ((version.version, EVENT_TAG_PREFIX + "1"),)

@@ -305,3 +305,49 @@ def test_an_unexpected_error_of_a_forced_load_never_shows_on_ready(
         reason = "version 1 is not served (nothing is served): unexpected RuntimeError"
         assert reason in error["message"]
         assert "secret" not in response.text
+
+
+def test_what_a_model_says_when_it_crashes_on_its_smoke_test_stays_in_the_log(
+    make_app: AppFactory, classifier: SklearnClassifier, caplog: pytest.LogCaptureFixture
+) -> None:
+    crash = RuntimeError(f"secret internals {MARKER}")
+    fixed = "unexpected RuntimeError from the model (see the server log)"
+    # At startup: nothing is served, /ready (open to all) gives the reason.
+    registry = InMemoryModelRegistry()
+    registry.add(FixedClassifier(error=crash))
+    slow_retries = {"load_retry_initial_s": 30.0, "load_retry_max_s": 30.0}
+    with TestClient(make_app(registry, admin_token=TOKEN, **slow_retries)) as client:
+        ready = client.get("/ready")
+        error = assert_error(ready, 503, "model_not_ready")
+        assert f"version 1 failed its smoke test: {fixed}" in error["message"]
+        model = client.get("/model")
+        assert model.json()["error"]["message"] == error["message"]
+        for response in (ready, model, client.get("/metrics")):
+            assert "secret" not in response.text
+    (at_start,) = [r for r in caplog.records if r.getMessage().startswith("model load failed")]
+    assert at_start.exc_info is not None
+    assert at_start.exc_info[1] is not None
+    assert at_start.exc_info[1].__cause__ is crash
+    caplog.clear()
+
+    # At a reload: the new version is refused, the old one stays.
+    registry = serving_one(classifier)
+    with TestClient(make_app(registry, admin_token=TOKEN)) as client:
+        registry.add(FixedClassifier(error=crash))
+        registry.set_alias("champion", "2")
+        response = client.post("/admin/reload", headers=AUTH)
+        error = assert_error(response, 503, "model_load_failed")
+        assert error["message"] == (
+            "version 2 is not served (still serving version 1): "
+            f"SentimentAnalysisModel version 2 failed its smoke test: {fixed}"
+        )
+        model = client.get("/model")
+        assert model.json()["reload"]["last_message"] == error["message"]
+        assert model.json()["last_load_failure"]["message"] == error["message"]
+        for text in (response.text, model.text, client.get("/ready").text):
+            assert "secret" not in text
+        assert served_version(client) == "1"
+    (at_reload,) = [r for r in caplog.records if r.getMessage().startswith("reload: version 2")]
+    assert at_reload.exc_info is not None
+    assert at_reload.exc_info[1] is not None
+    assert at_reload.exc_info[1].__cause__ is crash

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
 from fastapi.testclient import TestClient
 
 from sentiment.adapters.memory_registry import InMemoryModelRegistry
@@ -12,8 +14,9 @@ from sentiment.adapters.sklearn_classifier import SklearnClassifier
 from sentiment.application.load_model import LoadedModel, LoadModelCommand
 from sentiment.domain.errors import ClassifierError
 from sentiment.domain.model import ModelVersion, Prediction
+from sentiment.entrypoints.api.errors import INTERNAL_MESSAGE
 from sentiment.entrypoints.api.routes_predict import predict_texts, prediction_batcher
-from tests.api_support import AppFactory, FixedClassifier, sample_rows
+from tests.api_support import AppFactory, FixedClassifier, registry_with, sample_rows
 from tests.unit.application.test_batching import run
 
 
@@ -106,3 +109,33 @@ def test_micro_batching_can_be_turned_off(
         response = client.post("/predict", json={"text": "A wonderful film, I loved it!"})
     assert response.status_code == 200
     assert response.json()["label"] == "positive"
+
+
+class ExitingClassifier(FixedClassifier):
+    """Answers as FixedClassifier, but calls sys.exit on one text (a model with a bad habit)."""
+
+    TRIGGER = "please exit"
+
+    def predict(self, texts: Sequence[str]) -> list[Prediction]:
+        if self.TRIGGER in texts:
+            raise SystemExit("exit text of the model, not for clients")
+        return super().predict(texts)
+
+
+def test_a_model_raising_system_exit_fails_that_request_with_a_500_and_later_ones_are_served(
+    make_app: AppFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    registry = registry_with(ExitingClassifier())
+    app = make_app(registry, batch_max_size=8, batch_max_wait_ms=1)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        exited = client.post("/predict", json={"text": ExitingClassifier.TRIGGER})
+        later = [client.post("/predict", json={"text": f"text {i}"}) for i in range(3)]
+
+    assert exited.status_code == 500
+    error = exited.json()["error"]
+    assert (error["code"], error["message"]) == ("internal_error", INTERNAL_MESSAGE)
+    assert "exit text" not in exited.text
+    assert [r.status_code for r in later] == [200] * 3
+    assert {r.json()["label"] for r in later} == {"positive"}
+    logged = [r for r in caplog.records if r.exc_info and r.exc_info[1] is not None]
+    assert any("SystemExit" in str(r.exc_info[1]) for r in logged if r.exc_info)  # the type

@@ -247,3 +247,54 @@ def test_bounds_are_checked() -> None:
         MicroBatcher(Recorder(), max_size=0, max_wait_s=0)
     with pytest.raises(ValueError, match="max_wait_s"):
         MicroBatcher(Recorder(), max_size=2, max_wait_s=-1)
+
+
+class Abort(BaseException):
+    """Not an Exception: what a model's own BaseException subclass would be."""
+
+
+@pytest.mark.parametrize(
+    "raised",
+    [SystemExit("secret detail"), KeyboardInterrupt(), asyncio.CancelledError(), Abort("x")],
+    ids=["SystemExit", "KeyboardInterrupt", "CancelledError", "BaseException"],
+)
+def test_a_run_that_raises_a_base_exception_fails_its_callers_and_the_batcher_goes_on(
+    raised: BaseException,
+) -> None:
+    def model(key: str, items: Sequence[str]) -> list[str]:
+        if "exit" in items:
+            raise raised
+        return [f"{key}:{item.upper()}" for item in items]
+
+    recorder = Recorder()
+    calls: list[list[str]] = []
+
+    def run_fn(key: str, items: Sequence[str]) -> list[str]:
+        calls.append(list(items))
+        recorder(key, [])  # holds the batch in the thread while the gate is closed
+        return model(key, items)
+
+    batcher: MicroBatcher[str, str, str] = MicroBatcher(run_fn, max_size=16, max_wait_s=0)
+
+    async def scenario() -> tuple[object, list[object], str]:
+        alone = await asyncio.gather(batcher.submit("k", "exit"), return_exceptions=True)
+        first = await held_first_batch(batcher, recorder)
+        rest = [asyncio.create_task(batcher.submit("k", x)) for x in ("a", "exit", "c")]
+        await asyncio.sleep(0.01)
+        recorder.gate.set()
+        grouped = await asyncio.gather(first, *rest, return_exceptions=True)
+        later = await batcher.submit("k", "later")
+        await batcher.close()
+        return alone[0], list(grouped), later
+
+    alone, grouped, later = run(scenario())
+    assert later == "k:LATER"
+    assert [grouped[0], grouped[1], grouped[3]] == ["k:FIRST", "k:A", "k:C"]
+    for error in (alone, grouped[2]):
+        assert isinstance(error, Exception)  # an error for its caller, not a cancellation
+        assert not isinstance(error, asyncio.CancelledError)
+        assert type(raised).__name__ in str(error)
+        assert "secret detail" not in str(error)  # the type, not the model's own text
+        assert error.__cause__ is raised
+    assert ["a", "exit", "c"] in calls  # the batch, then each item alone
+    assert ["a"] in calls

@@ -14,6 +14,7 @@ from sentiment.application.load_model import (
 )
 from sentiment.domain.errors import (
     ClassifierError,
+    ModelCrashError,
     ModelLoadError,
     ModelNotFoundError,
     RegistryUnavailableError,
@@ -113,6 +114,23 @@ def test_a_model_that_fails_its_smoke_test_is_not_loaded(
 ) -> None:
     with pytest.raises(ModelLoadError, match=reason):
         LoadModel(registry_of(classifier)).execute(LoadModelCommand())
+
+
+def test_a_model_crash_on_the_smoke_test_is_named_by_type_only_and_kept_as_the_cause() -> None:
+    crash = ValueError("X has 10 features, /srv/models/secret.npz expects 12")
+    with pytest.raises(ModelCrashError) as refused:
+        LoadModel(registry_of(FixedClassifier(error=crash))).execute(LoadModelCommand())
+    assert str(refused.value) == (
+        "M version 1 failed its smoke test: unexpected ValueError from the "
+        "model (see the server log)"
+    )
+    assert refused.value.__cause__ is crash
+    # An error of ours keeps its message (and is no crash).
+    with pytest.raises(ModelLoadError, match="failed its smoke test: not fitted yet") as ours:
+        LoadModel(registry_of(FixedClassifier(error=ClassifierError("not fitted yet")))).execute(
+            LoadModelCommand()
+        )
+    assert not isinstance(ours.value, ModelCrashError)
 
 
 def test_a_model_predicting_labels_it_does_not_know_is_refused() -> None:

@@ -148,6 +148,28 @@ def test_a_dataset_whose_rows_were_all_dropped_says_so() -> None:
         validate_for_training(LabelledDataset(texts=(), labels=(), dropped=7))
 
 
+def test_labels_that_differ_only_in_case_are_refused_by_name_not_folded() -> None:
+    dataset = make_dataset({"positive": 5, "Positive": 5, "negative": 5, "NEGATIVE": 1, "x": 2})
+    with pytest.raises(DatasetError) as refused:
+        validate_for_training(dataset)
+    assert str(refused.value) == (
+        "labels differ only in case: 'NEGATIVE', 'negative'; 'Positive', 'positive' (they would "
+        "train as separate classes: make each label one spelling)"
+    )
+    with pytest.raises(DatasetError, match="differ only in case: 'Positive', 'positive'"):
+        stratified_split(make_dataset({"positive": 5, "Positive": 5}), 0.2, 0)
+
+
+def test_labels_that_differ_only_in_surrounding_whitespace_are_refused_too() -> None:
+    # The CSV source strips its labels; a source that does not must not get two classes either.
+    dataset = make_dataset({"positive": 5, " Positive ": 5, "negative": 5})
+    with pytest.raises(
+        DatasetError,
+        match=r"differ only in case or surrounding whitespace: ' Positive ', 'positive' \(",
+    ):
+        validate_for_training(dataset)
+
+
 def test_a_valid_dataset_passes() -> None:
     validate_for_training(make_dataset({"a": 1, "b": 1}))
 

@@ -22,6 +22,7 @@ from sentiment.domain.promotion import (
     alias_history,
     champion_stack,
     rollback_target,
+    unreadable_event_tags,
 )
 
 scores = st.floats(min_value=0.0, max_value=1.0, allow_nan=False)
@@ -124,6 +125,15 @@ def test_summary_tags_are_readable() -> None:
         (EVENT_TAG_PREFIX + "1", "[]"),
         (EVENT_TAG_PREFIX + "1", '{"alias": "champion"}'),
         (EVENT_TAG_PREFIX + "1", '{"alias": "c", "action": "gate", "at": "soon"}'),
+        # A time that is no date (json.loads reads Infinity and NaN), or not a number at all.
+        *(
+            (EVENT_TAG_PREFIX + "1", f'{{"alias": "c", "action": "gate", "at": {at}}}')
+            for at in ("Infinity", "-Infinity", "NaN", "1e300", "-1e20", "true", "null", "[1]")
+        ),
+        (
+            EVENT_TAG_PREFIX + "1",
+            '{"alias": "c", "action": "gate", "at": 1, "metrics": {"f1": NaN}}',
+        ),
     ],
 )
 def test_other_or_damaged_tags_are_not_events(key: str, value: str) -> None:
@@ -152,6 +162,18 @@ def test_history_merges_all_versions_in_time_order() -> None:
         ("2", CHAMPION, 30),
     ]
     assert [e.at for e in alias_history([v1, v2], CHAMPION)] == [10, 30]
+
+
+def test_an_unreadable_event_tag_is_left_out_of_the_history_and_named() -> None:
+    corrupt = json.loads(json.dumps(_event("2", PROMOTE, 30, "1").to_tags()))
+    corrupt[_event("2", PROMOTE, 30).tag_key()] = (
+        '{"alias": "champion", "action": "promote", "at": Infinity, "previous": "1"}'
+    )
+    v1 = ModelVersion("M", "1", "r1", tags=_event("1", GATE, 10).to_tags())
+    v2 = ModelVersion("M", "2", "r2", tags=corrupt)
+
+    assert [(e.version, e.at) for e in alias_history([v1, v2])] == [("1", 10)]
+    assert unreadable_event_tags([v1, v2]) == [("2", EVENT_TAG_PREFIX + "0000000030000")]
 
 
 def test_rollback_walks_back_one_champion_at_a_time() -> None:

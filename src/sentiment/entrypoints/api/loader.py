@@ -19,7 +19,7 @@ from typing import TypeVar
 from sentiment.application.backoff import Backoff
 from sentiment.application.load_model import LoadedModel, LoadModel, LoadModelCommand
 from sentiment.application.serving import LoadFailure, ServedModel
-from sentiment.domain.errors import SentimentError
+from sentiment.domain.errors import ModelCrashError, SentimentError
 from sentiment.entrypoints.api.metrics import ApiMetrics
 
 T = TypeVar("T")
@@ -107,9 +107,13 @@ class BackgroundLoader:
         worker's own loader then keeps trying in the background."""
         try:
             loaded = self._load_model.execute(self._command)
-        except Exception as exc:  # noqa: BLE001 - the workers retry on their own
+        except Exception as exc:  # the workers retry on their own
             message = str(exc) if isinstance(exc, SentimentError) else type(exc).__name__
-            logger.warning("preload failed, each worker loads on its own: %s", message)
+            logger.warning(
+                "preload failed, each worker loads on its own: %s",
+                message,
+                exc_info=exc if isinstance(exc, ModelCrashError) else None,
+            )
             return None
         self._served.swap(loaded)
         self._metrics.model_loaded(loaded)
@@ -148,7 +152,10 @@ class BackgroundLoader:
         )
 
     def _record_failure(self, exc: Exception, failures: int, delay: float) -> None:
-        if isinstance(exc, SentimentError):
+        if isinstance(exc, ModelCrashError):  # its message names the type, the log the rest
+            message = str(exc)
+            logger.error("model load failed (attempt %d): %s", failures, message, exc_info=exc)
+        elif isinstance(exc, SentimentError):
             message = str(exc) or type(exc).__name__
             logger.warning("model load failed (attempt %d): %s", failures, message)
         else:
