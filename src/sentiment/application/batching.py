@@ -31,6 +31,7 @@ from typing import Generic, TypeVar
 K = TypeVar("K")
 T = TypeVar("T")
 R = TypeVar("R")
+V = TypeVar("V")
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,20 +211,12 @@ class MicroBatcher(Generic[K, T, R]):
         return outcomes
 
     def _call(self, key: K, items: Sequence[T]) -> Sequence[R]:
-        """`run(key, items)`, with anything it raises that is not an Exception made one.
-
-        In this worker thread no signal arrives (Python delivers them to the main thread) and
-        no task is cancelled: a SystemExit, KeyboardInterrupt or CancelledError here was raised
-        by `run` itself. Let through, it would end the drainer (and SystemExit or
-        KeyboardInterrupt the event loop), or pass for the drainer's own cancellation."""
-        try:
-            return self._run(key, items)
-        except Exception:
-            raise
-        except BaseException as exc:  # made an error for the callers concerned
-            raise RunAbortedError(
-                f"the batch's call raised {type(exc).__name__}, which is not an Exception"
-            ) from exc
+        """`run(key, items)`, contained: in this worker thread no signal arrives (Python
+        delivers them to the main thread) and no task is cancelled, so a SystemExit,
+        KeyboardInterrupt or CancelledError here was raised by `run` itself. Let through, it
+        would end the drainer (and SystemExit or KeyboardInterrupt the event loop), or pass for
+        the drainer's own cancellation."""
+        return contained(self._run, key, items)
 
     def _one(self, key: K, item: T) -> tuple[bool, R | BaseException]:
         try:
@@ -242,6 +235,24 @@ class RunAbortedError(RuntimeError):
     """`run` raised a BaseException that is not an Exception (SystemExit in a model, say): an
     error for the callers whose items it was running, never a stop of the batcher. Its message
     names the type only; the original is its `__cause__`."""
+
+
+def contained(call: Callable[..., V], *args: object) -> V:
+    """`call(*args)`, with anything it raises that is not an Exception (a model's SystemExit,
+    KeyboardInterrupt, CancelledError or its own BaseException) raised as a `RunAbortedError`.
+
+    For code that runs a model, in a worker thread or on the event loop while a request is being
+    served: there no signal raises (uvicorn handles SIGINT and SIGTERM by setting a flag), so
+    such an exception is the model's doing. Let through, it would stop the event loop or be
+    taken for the cancellation of the request's task."""
+    try:
+        return call(*args)
+    except Exception:
+        raise
+    except BaseException as exc:  # made an error for the callers concerned
+        raise RunAbortedError(
+            f"the call raised {type(exc).__name__}, which is not an Exception"
+        ) from exc
 
 
 def _settle(future: asyncio.Future[None]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
@@ -16,8 +17,17 @@ from sentiment.domain.errors import ClassifierError
 from sentiment.domain.model import ModelVersion, Prediction
 from sentiment.entrypoints.api.errors import INTERNAL_MESSAGE
 from sentiment.entrypoints.api.routes_predict import predict_texts, prediction_batcher
-from tests.api_support import AppFactory, FixedClassifier, registry_with, sample_rows
+from tests.api_support import (
+    FAST_RETRY,
+    AppFactory,
+    FixedClassifier,
+    registry_with,
+    sample_rows,
+)
+from tests.unit.api.test_metrics_and_openapi import samples, value
 from tests.unit.application.test_batching import run
+
+REQUESTS = "sentiment_http_requests_total"
 
 
 def loaded(version: str, positive: float = 0.5, error: Exception | None = None) -> LoadedModel:
@@ -116,8 +126,12 @@ class ExitingClassifier(FixedClassifier):
 
     TRIGGER = "please exit"
 
+    def __init__(self, always: bool = False) -> None:
+        super().__init__()
+        self._always = always  # also on the smoke test's probe texts
+
     def predict(self, texts: Sequence[str]) -> list[Prediction]:
-        if self.TRIGGER in texts:
+        if self._always or any(text.startswith(self.TRIGGER) for text in texts):
             raise SystemExit("exit text of the model, not for clients")
         return super().predict(texts)
 
@@ -139,3 +153,61 @@ def test_a_model_raising_system_exit_fails_that_request_with_a_500_and_later_one
     assert {r.json()["label"] for r in later} == {"positive"}
     logged = [r for r in caplog.records if r.exc_info and r.exc_info[1] is not None]
     assert any("SystemExit" in str(r.exc_info[1]) for r in logged if r.exc_info)  # the type
+
+
+LONG = " and on" * 2_000  # over INLINE_CHARS: classified in a worker thread, not on the loop
+
+
+@pytest.mark.parametrize(
+    ("batch_max_size", "path", "body"),
+    [
+        (0, "/predict", {"text": ExitingClassifier.TRIGGER}),
+        (0, "/predict", {"text": ExitingClassifier.TRIGGER + LONG}),
+        (8, "/predict/batch", {"texts": ["fine", ExitingClassifier.TRIGGER]}),
+        (8, "/predict/batch", {"texts": ["fine", ExitingClassifier.TRIGGER + LONG]}),
+        (8, "/invocations", {"inputs": [ExitingClassifier.TRIGGER]}),
+    ],
+    ids=["inline", "threaded", "batch-inline", "batch-threaded", "invocations"],
+)
+def test_a_model_raising_system_exit_outside_the_batcher_is_a_500_of_ours(
+    make_app: AppFactory,
+    caplog: pytest.LogCaptureFixture,
+    batch_max_size: int,
+    path: str,
+    body: dict[str, object],
+) -> None:
+    # Let through, a SystemExit on the event loop stops it (the server), and one from a worker
+    # thread is answered by uvicorn's plain-text 500 and counted as a client that went away.
+    app = make_app(registry_with(ExitingClassifier()), batch_max_size=batch_max_size)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        exited = client.post(path, json=body)
+        later = client.post("/predict", json={"text": "a fine film"})
+        metrics = client.get("/metrics").text
+
+    assert exited.status_code == 500
+    error = exited.json()["error"]
+    assert (error["code"], error["message"]) == ("internal_error", INTERNAL_MESSAGE)
+    assert "exit text" not in exited.text
+    assert later.status_code == 200
+    counted = samples(metrics)
+    assert value(counted, REQUESTS, route=path, method="POST", status="500") == 1
+    assert value(counted, REQUESTS, route=path, method="POST", status="499") == 0
+    logged = [r.exc_info[1] for r in caplog.records if r.exc_info and r.exc_info[1] is not None]
+    assert any(isinstance(e.__cause__, SystemExit) for e in logged)
+
+
+def test_a_model_raising_system_exit_on_its_smoke_test_is_a_load_failure_retried(
+    make_app: AppFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    app = make_app(registry_with(ExitingClassifier(always=True)), **FAST_RETRY)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        time.sleep(0.5)  # several attempts at FAST_RETRY's pace
+        ready = client.get("/ready")
+        health = client.get("/health")
+
+    assert (ready.status_code, health.status_code) == (503, 200)
+    assert "exit text" not in ready.text
+    failures = [r for r in caplog.records if "model load failed" in r.getMessage()]
+    assert len(failures) >= 2  # retried, not stopped
+    causes = [r.exc_info[1].__cause__ if r.exc_info and r.exc_info[1] else None for r in failures]
+    assert all(isinstance(cause, SystemExit) for cause in causes)

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from sentiment.application.backoff import Backoff
+from sentiment.application.batching import contained
 from sentiment.application.load_model import LoadedModel, LoadModel, LoadModelCommand
 from sentiment.application.serving import LoadFailure, ServedModel
 from sentiment.domain.errors import ModelCrashError, SentimentError
@@ -30,7 +31,8 @@ async def run_in_daemon_thread(call: Callable[[], T], name: str = "sentiment-wor
     """Run a blocking call in a daemon thread and await its result.
 
     Unlike the default executor, a daemon thread never holds up process exit when the registry
-    hangs; if the awaiting task is cancelled, the result is dropped.
+    hangs; if the awaiting task is cancelled, the result is dropped. What the call raises that
+    is not an Exception is raised as a RunAbortedError (`contained`).
     """
     loop = asyncio.get_running_loop()
     future: asyncio.Future[T] = loop.create_future()
@@ -41,7 +43,9 @@ async def run_in_daemon_thread(call: Callable[[], T], name: str = "sentiment-wor
 
     def target() -> None:
         try:
-            result = call()
+            # No signal arrives in this thread: a SystemExit or KeyboardInterrupt is the call's
+            # own (a model's smoke test), and let through it would stop the event loop.
+            result = contained(call)
         except BaseException as exc:  # noqa: BLE001 - handed over to the awaiting task
             error = exc
             with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits

@@ -20,7 +20,7 @@ from fastapi import APIRouter, Request
 from pydantic import ValidationError
 from starlette.responses import Response
 
-from sentiment.application.batching import MicroBatcher
+from sentiment.application.batching import MicroBatcher, contained
 from sentiment.application.load_model import LoadedModel
 from sentiment.application.predict import Predict, PredictCommand
 from sentiment.domain.model import Prediction
@@ -49,8 +49,8 @@ async def classify(model: LoadedModel, texts: tuple[str, ...]) -> tuple[Predicti
     use_case = Predict(model.classifier)
     command = PredictCommand(texts)
     if sum(len(t) for t in texts) <= INLINE_CHARS:
-        return use_case.execute(command).predictions
-    result = await anyio.to_thread.run_sync(use_case.execute, command)
+        return contained(use_case.execute, command).predictions
+    result = await anyio.to_thread.run_sync(contained, use_case.execute, command)
     return result.predictions
 
 
