@@ -134,3 +134,39 @@ class FailingRegistry(InMemoryModelRegistry):
         if self.load_error is not None:
             raise self.load_error
         return super().load(version)
+
+
+class RelabelledClassifier(ScriptedClassifier):
+    """A ScriptedClassifier that speaks other labels (`negative` -> `0`, `positive` -> `1`, by
+    default): a model trained on the same texts labelled differently."""
+
+    def __init__(
+        self,
+        data: LabelledDataset,
+        wrong: int = 0,
+        names: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(data, wrong)
+        self.names = dict(names or {LABELS[0]: "0", LABELS[1]: "1"})
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        return tuple(sorted(self.names.values()))
+
+    def predict(self, texts: Sequence[str]) -> list[Prediction]:
+        return [
+            Prediction(self.names[p.label], {self.names[k]: v for k, v in p.probabilities.items()})
+            for p in super().predict(texts)
+        ]
+
+
+def relabelled(data: LabelledDataset, names: Mapping[str, str] | None = None) -> LabelledDataset:
+    """The same texts, labelled as a RelabelledClassifier with `names` speaks."""
+    mapping = dict(names or {LABELS[0]: "0", LABELS[1]: "1"})
+    return LabelledDataset(
+        texts=data.texts,
+        labels=tuple(mapping[label] for label in data.labels),
+        name=f"{data.name}-relabelled",
+        source=data.source,
+        digest=f"{data.digest}-relabelled",
+    )

@@ -80,6 +80,29 @@ class PromotionPolicy:
         )
 
 
+def new_labels(candidate: Iterable[str], champion: Iterable[str]) -> tuple[str, ...]:
+    """The labels a candidate can predict that the champion cannot, sorted.
+
+    Any is a change of the serving contract (clients that know the champion's labels would get
+    one they do not know), and a champion cannot be scored fairly on data labelled in them: such
+    a candidate becomes champion only by hand, on purpose. Dropping a label is not a change here.
+    """
+    return tuple(sorted(set(candidate) - set(champion)))
+
+
+def _quoted(labels: Iterable[str]) -> str:
+    return ", ".join(map(repr, labels))
+
+
+def label_change(version: str, labels: Iterable[str], champion: str, known: Iterable[str]) -> str:
+    """Why a version that predicts `labels` unknown to the champion is not made champion."""
+    return (
+        f"version {version} predicts label(s) {_quoted(labels)} that champion v{champion} "
+        f"does not (it predicts {_quoted(sorted(known))}): a change of labels is promoted by "
+        "hand, with --allow-new-labels"
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class AliasEvent:
     """One move of an alias onto a version: who, when, from which version, why, on what scores."""

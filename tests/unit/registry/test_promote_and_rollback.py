@@ -24,6 +24,7 @@ from sentiment.domain.promotion import CHALLENGER, CHAMPION, PromotionPolicy
 from tests.support.fakes import (
     BrokenArtifactRegistry,
     Clock,
+    RelabelledClassifier,
     ScriptedClassifier,
     holdout,
     register,
@@ -129,6 +130,33 @@ def test_a_version_that_does_not_load_is_not_promoted() -> None:
     with pytest.raises(ModelLoadError):
         promote(tools, "2")
     assert tools.champion() == "1"
+
+
+def test_a_version_with_labels_the_champion_does_not_know_needs_allow_new_labels(
+    tools: Tools,
+) -> None:
+    tools.train(wrong=1)
+    register(tools.registry, RelabelledClassifier(DATA), f1=0.99)  # v2 says "0"/"1"
+    with pytest.raises(PromotionRefusedError, match=r"label\(s\) '0', '1' that champion v1"):
+        promote(tools, "2")
+    assert tools.champion() == "1"
+    assert "champion.at" not in tools.registry.get_version("2").tags
+
+    result = tools.promote.execute(
+        PromoteModelCommand(parse_model_ref("2"), "labels renamed", "alice", allow_new_labels=True)
+    )
+    assert tools.champion() == "2"
+    assert any("'0', '1' that champion v1 did not" in w for w in result.warnings)
+
+
+def test_a_broken_champion_does_not_block_a_promotion_on_labels() -> None:
+    tools = Tools(BrokenArtifactRegistry())
+    tools.train(wrong=1)
+    register(tools.registry, RelabelledClassifier(DATA), f1=0.99)
+    assert isinstance(tools.registry, BrokenArtifactRegistry)
+    tools.registry.broken.add("1")
+    promote(tools, "2", "v1 lost its artifact")
+    assert tools.champion() == "2"
 
 
 def test_missing_and_foreign_references(tools: Tools) -> None:
