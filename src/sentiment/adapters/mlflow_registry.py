@@ -26,6 +26,7 @@ from sentiment.domain.errors import (
     ModelLoadError,
     ModelNotFoundError,
     RegistryError,
+    RegistryInputError,
     RegistryUnavailableError,
 )
 from sentiment.domain.metrics import EvaluationMetrics
@@ -102,6 +103,94 @@ def _is_not_found(error_code: str, message: str) -> bool:
     return error_code in ("RESOURCE_DOES_NOT_EXIST", "NOT_FOUND") or (
         error_code == "INVALID_PARAMETER_VALUE" and message.rstrip(".").endswith("not found")
     )
+
+
+_DATABASE_PORTS = {"postgresql": 5432, "mysql": 3306, "mssql": 1433}
+DATABASE_CONNECT_TIMEOUT_S = 5.0
+
+
+def _open_client(uri: str) -> MlflowClient:
+    """MLflow's client for `uri`; what makes that fail is one domain error, never a trace.
+
+    A URI MLflow cannot use (an unknown scheme, its retired file store, a database driver that
+    is not installed) is a RegistryInputError; a database server that does not answer is a
+    RegistryUnavailableError within seconds (MLflow itself retries for 100 s). The messages
+    never repeat the URI, which may hold a password.
+    """
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+    from sqlalchemy.exc import SQLAlchemyError
+
+    scheme = uri.partition("://")[0].partition("+")[0] if "://" in uri else ""
+    if uri.startswith("sqlite:///"):
+        db = Path(uri.removeprefix("sqlite:///"))
+        db.parent.mkdir(parents=True, exist_ok=True)
+    elif scheme in _DATABASE_PORTS:
+        _check_database_answers(uri, scheme)
+    try:
+        return MlflowClient(tracking_uri=uri, registry_uri=uri)
+    except ImportError as exc:
+        raise RegistryInputError(
+            f"the tracking URI ({scheme or 'no scheme'}) needs the package "
+            f"{exc.name or exc}, which is not installed"
+        ) from exc
+    except MlflowException as exc:
+        if exc.error_code == "INVALID_PARAMETER_VALUE":
+            raise RegistryInputError(
+                f"MLflow cannot use the tracking URI ({scheme or 'a plain path'}): use "
+                "sqlite:///path/to/mlflow.db, http(s)://host:port, or a database URI"
+            ) from exc
+        raise RegistryError(f"open the MLflow store: {exc.message.splitlines()[0]}") from exc
+    except SQLAlchemyError as exc:
+        raise RegistryUnavailableError(
+            f"the MLflow database cannot be used: {type(exc).__name__}"
+        ) from exc
+
+
+def _check_database_answers(uri: str, scheme: str) -> None:
+    """Raise RegistryUnavailableError unless the database server of `uri` accepts a TCP
+    connection (a URI without a host, for a local socket, is left to the driver)."""
+    import socket
+
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        url = make_url(uri)
+    except ArgumentError as exc:
+        raise RegistryInputError(f"the {scheme} tracking URI is malformed") from exc
+    if not url.host:
+        return
+    port = url.port or _DATABASE_PORTS[scheme]
+    where = f"the {scheme} server at {url.host}:{port}"
+    try:
+        socket.create_connection((url.host, port), timeout=DATABASE_CONNECT_TIMEOUT_S).close()
+    except OSError as exc:
+        raise RegistryUnavailableError(
+            f"{where} is unreachable ({exc.strerror or type(exc).__name__})"
+        ) from exc
+    # One real connection: a refused login or a server that speaks another protocol is said
+    # at once, not after MLflow's ten attempts.
+    from sqlalchemy import create_engine
+    from sqlalchemy.exc import SQLAlchemyError
+    from sqlalchemy.pool import NullPool
+
+    try:
+        engine = create_engine(url, poolclass=NullPool)
+    except ImportError as exc:
+        raise RegistryInputError(
+            f"the {scheme} tracking URI needs the package {exc.name or exc}, which is not installed"
+        ) from exc
+    try:
+        with engine.connect():
+            pass
+    except SQLAlchemyError as exc:
+        detail = str(getattr(exc, "orig", None) or type(exc).__name__).strip().splitlines()
+        raise RegistryUnavailableError(
+            f"{where} refused the connection: {detail[0][:200] if detail else exc}"
+        ) from exc
+    finally:
+        engine.dispose()
 
 
 def _is_local_store(uri: str) -> bool:
@@ -312,14 +401,7 @@ class MlflowModelRegistry(ModelRegistry):
     @property
     def client(self) -> MlflowClient:
         if self._client is None:
-            from mlflow import MlflowClient
-
-            if self._tracking_uri.startswith("sqlite:///"):
-                db = Path(self._tracking_uri.removeprefix("sqlite:///"))
-                db.parent.mkdir(parents=True, exist_ok=True)
-            self._client = MlflowClient(
-                tracking_uri=self._tracking_uri, registry_uri=self._tracking_uri
-            )
+            self._client = _open_client(self._tracking_uri)
         return self._client
 
     def _experiment(self) -> str:
