@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from sentiment.adapters.memory_registry import InMemoryModelRegistry
 from sentiment.domain.errors import ModelLoadError
@@ -170,3 +170,26 @@ def relabelled(data: LabelledDataset, names: Mapping[str, str] | None = None) ->
         source=data.source,
         digest=f"{data.digest}-relabelled",
     )
+
+
+class InterferingRegistry(InMemoryModelRegistry):
+    """An in-memory registry where another process acts at a chosen moment: `during_load[v]`
+    runs once on the next `load` of version v, `during_tags` once on the next `set_tags` (after
+    it is applied)."""
+
+    def __init__(self, model_name: str = "SentimentAnalysisModel") -> None:
+        super().__init__(model_name)
+        self.during_load: dict[str, Callable[[], object]] = {}
+        self.during_tags: Callable[[], object] | None = None
+
+    def load(self, version: str) -> Classifier:
+        act = self.during_load.pop(version, None)
+        if act is not None:
+            act()
+        return super().load(version)
+
+    def set_tags(self, version: str, tags: Mapping[str, str]) -> None:
+        super().set_tags(version, tags)
+        act, self.during_tags = self.during_tags, None
+        if act is not None:
+            act()

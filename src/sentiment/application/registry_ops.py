@@ -69,18 +69,51 @@ def move_alias(
     alias that moved without a record. The version's readable summary is this move's alone: what
     an earlier move or loss of the alias left there (`champion.until`, `champion.replaced_by`, a
     metric this move does not have) is emptied.
+
+    `previous` is the holder the caller decided on (None: no version held the alias). If the
+    alias has moved since (another promotion, rollback or gate ran at the same time), the move
+    is refused and nothing moves: checked before the record is written, and again right before
+    the alias moves (then the record is voided). Not a lock: two moves that both pass the last
+    check within the same instant still both happen, the later one winning.
     """
+    _require_unmoved(registry, event, previous)
     target = registry.get_version(event.version)
     while event.tag_key() in target.tags:  # two moves onto one version within a millisecond
         event = replace(event, at=event.at + 0.001)
     tags = event.to_tags()
     summary = f"{event.alias}."
     stale = {k: "" for k, v in target.tags.items() if k.startswith(summary) and v and k not in tags}
-    registry.set_tags(event.version, {**stale, **tags})
+    written = {**stale, **tags}
+    registry.set_tags(event.version, written)
+    try:
+        _require_unmoved(registry, event, previous)
+    except PromotionRefusedError:
+        # Void the record: an empty event tag is no event; the summary is put back.
+        registry.set_tags(event.version, {k: target.tags.get(k, "") for k in written})
+        raise
+    registry.set_alias(event.alias, event.version)
     if previous is not None and previous.version != event.version:
         registry.set_tags(
             previous.version,
             {f"{event.alias}.until": iso(event.at), f"{event.alias}.replaced_by": event.version},
         )
-    registry.set_alias(event.alias, event.version)
     return event
+
+
+def _require_unmoved(
+    registry: ModelRegistry, event: AliasEvent, previous: ModelVersion | None
+) -> None:
+    expected = previous.version if previous is not None else None
+    holder = current_holder(registry, event.alias)
+    found = holder.version if holder is not None else None
+    if found != expected:
+
+        def name(version: str | None) -> str:
+            return f"version {version}" if version else "no version"
+
+        raise PromotionRefusedError(
+            f"@{event.alias} moved from {name(expected)} to {name(found)} while this move onto "
+            f"version {event.version} was being decided (another promotion, rollback or "
+            "training at the same time?): nothing was moved; look at `registry history` and "
+            "try again"
+        )
