@@ -55,7 +55,8 @@ class RollbackChampion:
             target = registry.get_version(target_version)
         except ModelNotFoundError as exc:
             raise PromotionRefusedError(
-                f"the previous champion, version {target_version}, no longer exists"
+                f"the previous champion, version {target_version}, no longer exists: there is "
+                "nothing to roll back to; promote a version explicitly"
             ) from exc
         f1 = require_evaluated(target)
         registry.load(target.version)

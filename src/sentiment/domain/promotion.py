@@ -199,7 +199,10 @@ def champion_stack(events: Iterable[AliasEvent]) -> list[str]:
     rolled back from, so a second rollback goes one further back instead of undoing the first.
     Each move names the version that really held @champion (`previous`): the versions stacked
     above it are moves that were recorded but never happened (the process died between the
-    record and the alias move, see `registry_ops.move_alias`), and are dropped.
+    record and the alias move, see `registry_ops.move_alias`), and are dropped. A `previous`
+    the stack lacks held @champion all the same (the alias was moved outside this tool, or the
+    version was deleted with its records): it is stacked, so that a rollback goes back to it,
+    or says that it cannot, instead of skipping it.
     """
     stack: list[str] = []
     for event in events:
@@ -207,6 +210,8 @@ def champion_stack(events: Iterable[AliasEvent]) -> list[str]:
             continue
         if event.previous in stack:
             del stack[len(stack) - stack[::-1].index(event.previous) :]
+        elif event.previous is not None:
+            stack.append(event.previous)
         if event.action == ROLLBACK and stack and stack[-1] == event.previous:
             stack.pop()
         if not stack or stack[-1] != event.version:

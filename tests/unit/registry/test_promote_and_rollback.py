@@ -19,6 +19,7 @@ from sentiment.domain.errors import (
     PromotionRefusedError,
     RegistryInputError,
 )
+from sentiment.domain.model import ModelVersion
 from sentiment.domain.model_ref import parse_model_ref
 from sentiment.domain.promotion import CHALLENGER, CHAMPION, PromotionPolicy
 from tests.support.fakes import (
@@ -226,3 +227,42 @@ def test_rollback_refuses_a_previous_champion_that_no_longer_loads() -> None:
     with pytest.raises(ModelLoadError):
         tools.rollback.execute(RollbackChampionCommand())
     assert tools.champion() == "2"
+
+
+class DeletingRegistry(InMemoryModelRegistry):
+    """An in-memory registry whose versions can be deleted, as in MLflow: gone with their tags
+    (so with the alias moves recorded on them)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.deleted: set[str] = set()
+
+    def get_version(self, version: str) -> ModelVersion:
+        if version in self.deleted:
+            raise ModelNotFoundError(f"{self.model_name} has no version {version}")
+        return super().get_version(version)
+
+    def list_versions(self) -> list[ModelVersion]:
+        return [v for v in super().list_versions() if v.version not in self.deleted]
+
+
+def test_rollback_never_skips_a_deleted_previous_champion() -> None:
+    tools = Tools(DeletingRegistry())
+    tools.train(wrong=3)  # v1 champion
+    tools.train(wrong=2)  # v2 champion
+    tools.train(wrong=1)  # v3 champion
+    assert isinstance(tools.registry, DeletingRegistry)
+    tools.registry.deleted.add("2")
+    # The champion before v3 was v2: it is gone, so there is nothing to roll back to (not v1).
+    with pytest.raises(PromotionRefusedError, match="version 2, no longer exists"):
+        tools.rollback.execute(RollbackChampionCommand())
+    assert tools.champion() == "3"
+
+
+def test_rollback_returns_to_a_champion_placed_outside_the_tool(tools: Tools) -> None:
+    tools.train(wrong=3)  # v1 champion
+    register(tools.registry, ScriptedClassifier(DATA, wrong=2))
+    tools.registry.set_alias(CHAMPION, "2")  # by hand, with MLflow's client: no record
+    tools.train(wrong=1)  # v3 champion, over v2
+    result = tools.rollback.execute(RollbackChampionCommand())
+    assert (result.from_version, result.to_version) == ("3", "2")
