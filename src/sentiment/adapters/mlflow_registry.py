@@ -512,6 +512,7 @@ class MlflowModelRegistry(ModelRegistry):
             dataset_digest=(mv.tags or {}).get("dataset_digest", ""),
             created_at=(mv.creation_timestamp or 0) / 1000.0,
             run_status=status,
+            status=str(mv.status or "READY"),
         )
 
     def get_version(self, version: str) -> ModelVersion:

@@ -13,6 +13,7 @@ from sentiment.domain.ports import Classifier, ModelRegistry
 from sentiment.domain.promotion import AliasEvent, iso
 
 PREDICT_BATCH = 2048
+READY = "READY"
 
 
 def resolve(registry: ModelRegistry, ref: ModelRef) -> ModelVersion:
@@ -32,7 +33,13 @@ def resolve(registry: ModelRegistry, ref: ModelRef) -> ModelVersion:
 
 def require_finished(version: ModelVersion) -> None:
     """Refuse a version whose training run did not finish: its evaluation may be missing or
-    partial, so it is never made champion, by the gate or by hand."""
+    partial, so it is never made champion, by the gate or by hand. Nor is a version the
+    registry does not call READY (its registration is pending, or failed)."""
+    if version.status != READY:
+        raise PromotionRefusedError(
+            f"version {version.version} is {version.status or 'of unknown status'} in the "
+            f"registry, not {READY}: it cannot be champion"
+        )
     if not version.run_finished:
         raise PromotionRefusedError(
             f"version {version.version}: its training run is {version.run_status or 'gone'}, "

@@ -4,6 +4,7 @@ and how the adapter behaves when the server is away or an artifact is gone."""
 from __future__ import annotations
 
 import shutil
+import sqlite3
 import time
 from pathlib import Path
 
@@ -19,7 +20,11 @@ from sentiment.application.gate_candidate import GateCandidate, GateCandidateCom
 from sentiment.application.promote_model import PromoteModel, PromoteModelCommand
 from sentiment.application.registry_ops import score
 from sentiment.application.rollback_champion import RollbackChampion, RollbackChampionCommand
-from sentiment.domain.errors import ModelLoadError, RegistryUnavailableError
+from sentiment.domain.errors import (
+    ModelLoadError,
+    PromotionRefusedError,
+    RegistryUnavailableError,
+)
 from sentiment.domain.model_ref import parse_model_ref
 from sentiment.domain.promotion import CHALLENGER, CHAMPION, PromotionPolicy
 from tests.conftest import free_port
@@ -221,3 +226,28 @@ def test_loading_ignores_mlflows_process_wide_uri(
     assert loaded.predict(texts) == good_and_weak[0].predict(texts)
     assert not (tmp_path / "elsewhere.db").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("status", ["PENDING_REGISTRATION", "FAILED_REGISTRATION"])
+def test_a_version_mlflow_does_not_call_ready_is_never_champion(
+    sqlite_store: Path, good_and_weak: tuple[SklearnClassifier, SklearnClassifier], status: str
+) -> None:
+    name = f"NotReady{status.title().replace('_', '')}"
+    registry = mlflow_registry(sqlite_store, name)
+    add_version(registry, good_and_weak[0])
+    add_version(registry, good_and_weak[0])
+    registry.set_alias(CHAMPION, "1")
+    # MLflow's own SQL store makes every version READY at once; other stores (and a crash in
+    # theirs) leave versions pending or failed. The state is written as such a store would.
+    with sqlite3.connect(sqlite_store / "mlflow.db") as db:
+        db.execute(
+            "UPDATE model_versions SET status = ? WHERE name = ? AND version = 2", (status, name)
+        )
+    assert registry.get_version("2").status == status
+    with pytest.raises(PromotionRefusedError, match=f"version 2 is {status} in the registry"):
+        PromoteModel(registry, POLICY).execute(
+            PromoteModelCommand(parse_model_ref("2"), "looks fine", "alice")
+        )
+    with pytest.raises(PromotionRefusedError, match=f"version 2 is {status}"):
+        GateCandidate(registry, POLICY).execute(GateCandidateCommand("2", HOLDOUT))
+    assert registry.get_by_alias(CHAMPION).version == "1"

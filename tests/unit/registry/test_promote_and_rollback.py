@@ -11,6 +11,7 @@ from sentiment.application.promote_model import (
     PromoteModel,
     PromoteModelCommand,
     PromoteModelResult,
+    require_evaluated,
 )
 from sentiment.application.rollback_champion import RollbackChampion, RollbackChampionCommand
 from sentiment.domain.errors import (
@@ -266,3 +267,12 @@ def test_rollback_returns_to_a_champion_placed_outside_the_tool(tools: Tools) ->
     tools.train(wrong=1)  # v3 champion, over v2
     result = tools.rollback.execute(RollbackChampionCommand())
     assert (result.from_version, result.to_version) == ("3", "2")
+
+
+@pytest.mark.parametrize("status", ["PENDING_REGISTRATION", "FAILED_REGISTRATION", ""])
+def test_a_version_the_registry_does_not_call_ready_is_never_champion(status: str) -> None:
+    version = ModelVersion(
+        "M", "2", "run", metrics={"f1_macro": 0.95}, run_status="FINISHED", status=status
+    )
+    with pytest.raises(PromotionRefusedError, match="in the registry, not READY"):
+        require_evaluated(version)
