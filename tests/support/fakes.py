@@ -174,13 +174,14 @@ def relabelled(data: LabelledDataset, names: Mapping[str, str] | None = None) ->
 
 class InterferingRegistry(InMemoryModelRegistry):
     """An in-memory registry where another process acts at a chosen moment: `during_load[v]`
-    runs once on the next `load` of version v, `during_tags` once on the next `set_tags` (after
-    it is applied)."""
+    runs once on the next `load` of version v, `during_tags` once on the next `set_tags` and
+    `after_alias` once on the next `set_alias` (each after the call is applied)."""
 
     def __init__(self, model_name: str = "SentimentAnalysisModel") -> None:
         super().__init__(model_name)
         self.during_load: dict[str, Callable[[], object]] = {}
         self.during_tags: Callable[[], object] | None = None
+        self.after_alias: Callable[[], object] | None = None
 
     def load(self, version: str) -> Classifier:
         act = self.during_load.pop(version, None)
@@ -191,5 +192,11 @@ class InterferingRegistry(InMemoryModelRegistry):
     def set_tags(self, version: str, tags: Mapping[str, str]) -> None:
         super().set_tags(version, tags)
         act, self.during_tags = self.during_tags, None
+        if act is not None:
+            act()
+
+    def set_alias(self, alias: str, version: str) -> None:
+        super().set_alias(alias, version)
+        act, self.after_alias = self.after_alias, None
         if act is not None:
             act()

@@ -81,7 +81,8 @@ def move_alias(
     alias has moved since (another promotion, rollback or gate ran at the same time), the move
     is refused and nothing moves: checked before the record is written, and again right before
     the alias moves (then the record is voided). Not a lock: two moves that both pass the last
-    check within the same instant still both happen, the later one winning.
+    check within the same instant both happen; the one overtaken says so, once it sees the
+    alias elsewhere right after moving it.
     """
     _require_unmoved(registry, event, previous)
     target = registry.get_version(event.version)
@@ -99,6 +100,13 @@ def move_alias(
         registry.set_tags(event.version, {k: target.tags.get(k, "") for k in written})
         raise
     registry.set_alias(event.alias, event.version)
+    holder = current_holder(registry, event.alias)
+    if holder is None or holder.version != event.version:
+        raise PromotionRefusedError(
+            f"@{event.alias} was put on version {event.version}, then at once moved on to "
+            f"{'version ' + holder.version if holder else 'no version'} by another move made "
+            "at the same time: look at `registry history` before anything else"
+        )
     if previous is not None and previous.version != event.version:
         registry.set_tags(
             previous.version,

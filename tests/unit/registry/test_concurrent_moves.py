@@ -101,3 +101,14 @@ def test_two_rollbacks_at_once_roll_back_once(registry: InterferingRegistry) -> 
         rollback("carol")
     assert registry.get_by_alias(CHAMPION).version == "2"
     assert champion_moves(registry)[-1] == ("2", "3")
+
+
+def test_a_move_overtaken_right_after_it_happened_says_so(registry: InterferingRegistry) -> None:
+    clock = Clock()
+    # Bob's promotion of v3 passed its last check before Alice's alias move; it lands after.
+    registry.after_alias = lambda: registry.set_alias(CHAMPION, "3")
+    with pytest.raises(PromotionRefusedError, match="then at once moved on to version 3"):
+        promote(registry, "2", "alice", clock)
+    assert registry.get_by_alias(CHAMPION).version == "3"
+    # v1 was not handed over to v2: what v1 lost it to is for Bob's move to write.
+    assert registry.get_version("1").tags.get("champion.replaced_by", "") == ""
