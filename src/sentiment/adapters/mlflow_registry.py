@@ -15,8 +15,10 @@ import os
 import re
 import sys
 import tempfile
+import threading
+import time
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -191,6 +193,34 @@ def _check_database_answers(uri: str, scheme: str) -> None:
         ) from exc
     finally:
         engine.dispose()
+
+
+@contextmanager
+def _file_lock(path: Path, timeout_s: float) -> Iterator[None]:
+    """An exclusive lock on `path` (made if missing) among processes, for `timeout_s` at most
+    (then RegistryUnavailableError); no lock where the platform has no `fcntl`."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        yield
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as handle:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise RegistryUnavailableError(
+                        f"another alias move has held {path.name} for over {timeout_s:g} s"
+                    ) from None
+                time.sleep(0.02)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _is_local_store(uri: str) -> bool:
@@ -381,6 +411,7 @@ class MlflowModelRegistry(ModelRegistry):
         model_name: str = "SentimentAnalysisModel",
         artifact_root: str = DEFAULT_ARTIFACT_ROOT,
         cache_dir: str | Path | None = None,
+        lock_timeout_s: float = 30.0,
     ) -> None:
         self._tracking_uri = tracking_uri
         self._experiment_name = experiment_name
@@ -389,6 +420,8 @@ class MlflowModelRegistry(ModelRegistry):
         self._cache_dir = Path(cache_dir) if cache_dir else None
         self._client: MlflowClient | None = None
         self._experiment_id: str | None = None
+        self._process_lock = threading.Lock()
+        self._lock_timeout_s = lock_timeout_s
 
     @property
     def model_name(self) -> str:
@@ -573,6 +606,14 @@ class MlflowModelRegistry(ModelRegistry):
             f"set @{alias}",
             lambda: self.client.set_registered_model_alias(self._model_name, alias, number),
         )
+
+    def alias_lock(self) -> AbstractContextManager[object]:
+        """For a `sqlite:///` store, a lock file beside the database, shared by every process
+        on this machine; for a server, a lock of this process only (MLflow has none)."""
+        if self._tracking_uri.startswith("sqlite:///"):
+            db = Path(self._tracking_uri.removeprefix("sqlite:///").split("?", 1)[0])
+            return _file_lock(db.with_name(db.name + ".alias-lock"), self._lock_timeout_s)
+        return self._process_lock
 
     def delete_alias(self, alias: str) -> None:
         check_alias(alias)

@@ -80,9 +80,10 @@ def move_alias(
     `previous` is the holder the caller decided on (None: no version held the alias). If the
     alias has moved since (another promotion, rollback or gate ran at the same time), the move
     is refused and nothing moves: checked before the record is written, and again right before
-    the alias moves (then the record is voided). Not a lock: two moves that both pass the last
-    check within the same instant both happen; the one overtaken says so, once it sees the
-    alias elsewhere right after moving it.
+    the alias moves (then the record is voided), that last check and the move holding the
+    registry's `alias_lock`. Where that lock does not reach (two processes on one MLflow
+    server), two moves that both pass the last check within the same instant both happen; the
+    one overtaken says so, once it sees the alias elsewhere right after moving it.
     """
     _require_unmoved(registry, event, previous)
     target = registry.get_version(event.version)
@@ -93,13 +94,14 @@ def move_alias(
     stale = {k: "" for k, v in target.tags.items() if k.startswith(summary) and v and k not in tags}
     written = {**stale, **tags}
     registry.set_tags(event.version, written)
-    try:
-        _require_unmoved(registry, event, previous)
-    except PromotionRefusedError:
-        # Void the record: an empty event tag is no event; the summary is put back.
-        registry.set_tags(event.version, {k: target.tags.get(k, "") for k in written})
-        raise
-    registry.set_alias(event.alias, event.version)
+    with registry.alias_lock():
+        try:
+            _require_unmoved(registry, event, previous)
+        except PromotionRefusedError:
+            # Void the record: an empty event tag is no event; the summary is put back.
+            registry.set_tags(event.version, {k: target.tags.get(k, "") for k in written})
+            raise
+        registry.set_alias(event.alias, event.version)
     holder = current_holder(registry, event.alias)
     if holder is None or holder.version != event.version:
         raise PromotionRefusedError(

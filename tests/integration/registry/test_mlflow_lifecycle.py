@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import shutil
 import sqlite3
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import mlflow
@@ -251,3 +253,58 @@ def test_a_version_mlflow_does_not_call_ready_is_never_champion(
     with pytest.raises(PromotionRefusedError, match=f"version 2 is {status}"):
         GateCandidate(registry, POLICY).execute(GateCandidateCommand("2", HOLDOUT))
     assert registry.get_by_alias(CHAMPION).version == "1"
+
+
+class MovesDuringItsOwnMove(MlflowModelRegistry):
+    """A real adapter that, on its first `set_alias`, lets `other` run first in a thread (the
+    other process moving the same alias at that instant), waiting for it a second at most."""
+
+    other: Callable[[], object] | None = None
+    joined: threading.Thread | None = None
+
+    def set_alias(self, alias: str, version: str) -> None:
+        other, self.other = self.other, None
+        if other is not None:
+            thread = threading.Thread(target=other)
+            thread.start()
+            thread.join(1.0)
+            self.joined = thread
+        super().set_alias(alias, version)
+
+
+def test_two_promotions_at_the_same_instant_on_one_sqlite_store_do_not_both_happen(
+    sqlite_store: Path, good_and_weak: tuple[SklearnClassifier, SklearnClassifier]
+) -> None:
+    name = "PromotedTwiceAtOnce"
+    alice = MovesDuringItsOwnMove(
+        tracking_uri=f"sqlite:///{sqlite_store / 'mlflow.db'}",
+        experiment_name=f"exp-{name}",
+        model_name=name,
+        artifact_root=str(sqlite_store / "artifacts"),
+    )
+    bob = mlflow_registry(sqlite_store, name)  # another adapter: its own connection and lock
+    for _ in range(3):
+        add_version(alice, good_and_weak[0])
+    alice.set_alias(CHAMPION, "1")
+    outcomes: dict[str, str] = {}
+
+    def promote(registry: MlflowModelRegistry, version: str, who: str) -> None:
+        try:
+            PromoteModel(registry, POLICY).execute(
+                PromoteModelCommand(parse_model_ref(version), "mine", who)
+            )
+            outcomes[who] = "promoted"
+        except PromotionRefusedError as exc:
+            outcomes[who] = str(exc)
+
+    # Bob's promotion runs in full between Alice's last check and her alias move.
+    alice.other = lambda: promote(bob, "3", "bob")
+    promote(alice, "2", "alice")
+    assert alice.joined is not None
+    alice.joined.join(10)
+    holder = bob.get_by_alias(CHAMPION).version
+    assert sorted(outcomes) == ["alice", "bob"]
+    winners = [who for who, outcome in outcomes.items() if outcome == "promoted"]
+    assert winners == ["alice"], outcomes
+    assert holder == "2"
+    assert "moved from version 1 to version 2" in outcomes["bob"]
