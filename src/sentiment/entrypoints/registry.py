@@ -207,6 +207,8 @@ def _run(args: argparse.Namespace, container: Container, write: Callable[[str], 
             f"(macro-F1 {rolled.to_f1:.4f}), rolled back to the previous champion; "
             f"reason recorded: {rolled.reason}"
         )
+        for warning in rolled.warnings:
+            write(f"warning: {warning}")
 
 
 def main(argv: Sequence[str] | None = None, container: Container | None = None) -> int:

@@ -276,3 +276,20 @@ def test_a_version_the_registry_does_not_call_ready_is_never_champion(status: st
     )
     with pytest.raises(PromotionRefusedError, match="in the registry, not READY"):
         require_evaluated(version)
+
+
+def test_a_rollback_across_a_change_of_labels_happens_and_says_so(tools: Tools) -> None:
+    tools.train(wrong=1)
+    register(tools.registry, RelabelledClassifier(DATA), f1=0.99)
+    tools.promote.execute(
+        PromoteModelCommand(parse_model_ref("2"), "labels renamed", "alice", allow_new_labels=True)
+    )
+    result = tools.rollback.execute(RollbackChampionCommand("clients broke", "bob"))
+    assert tools.champion() == "1"
+    assert result.warnings == (
+        "the labels change: version 1 predicts 'negative', 'positive', "
+        "version 2 predicted '0', '1'",
+    )
+    # Without a change of labels, nothing to point out.
+    tools.train(wrong=0)
+    assert tools.rollback.execute(RollbackChampionCommand()).warnings == ()
