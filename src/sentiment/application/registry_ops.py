@@ -10,7 +10,7 @@ from sentiment.domain.metrics import EvaluationMetrics, evaluate
 from sentiment.domain.model import LabelledDataset, ModelVersion
 from sentiment.domain.model_ref import ModelRef
 from sentiment.domain.ports import Classifier, ModelRegistry
-from sentiment.domain.promotion import AliasEvent, iso
+from sentiment.domain.promotion import CHAMPION, AliasEvent, iso
 
 PREDICT_BATCH = 2048
 READY = "READY"
@@ -83,9 +83,13 @@ def move_alias(
     the alias moves (then the record is voided), that last check and the move holding the
     registry's `alias_lock`. Where that lock does not reach (two processes on one MLflow
     server), two moves that both pass the last check within the same instant both happen; the
-    one overtaken says so, once it sees the alias elsewhere right after moving it.
+    one overtaken says so, once it sees the alias elsewhere right after moving it. These checks
+    guard @champion, the alias that serves and that rollback replays; two trainings whose gates
+    each give their candidate @challenger at once both do so, the later one keeping it.
     """
-    _require_unmoved(registry, event, previous)
+    guarded = event.alias == CHAMPION
+    if guarded:
+        _require_unmoved(registry, event, previous)
     target = registry.get_version(event.version)
     while event.tag_key() in target.tags:  # two moves onto one version within a millisecond
         event = replace(event, at=event.at + 0.001)
@@ -96,14 +100,15 @@ def move_alias(
     registry.set_tags(event.version, written)
     with registry.alias_lock():
         try:
-            _require_unmoved(registry, event, previous)
+            if guarded:
+                _require_unmoved(registry, event, previous)
         except PromotionRefusedError:
             # Void the record: an empty event tag is no event; the summary is put back.
             registry.set_tags(event.version, {k: target.tags.get(k, "") for k in written})
             raise
         registry.set_alias(event.alias, event.version)
-    holder = current_holder(registry, event.alias)
-    if holder is None or holder.version != event.version:
+    holder = current_holder(registry, event.alias) if guarded else None
+    if guarded and (holder is None or holder.version != event.version):
         raise PromotionRefusedError(
             f"@{event.alias} was put on version {event.version}, then at once moved on to "
             f"{'version ' + holder.version if holder else 'no version'} by another move made "

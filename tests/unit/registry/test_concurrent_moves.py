@@ -112,3 +112,21 @@ def test_a_move_overtaken_right_after_it_happened_says_so(registry: InterferingR
     assert registry.get_by_alias(CHAMPION).version == "3"
     # v1 was not handed over to v2: what v1 lost it to is for Bob's move to write.
     assert registry.get_version("1").tags.get("champion.replaced_by", "") == ""
+
+
+def test_two_gates_giving_challenger_at_once_both_finish(registry: InterferingRegistry) -> None:
+    # Two trainings (say, two model types in CI) gate at once; neither beats the champion.
+    clock = Clock()
+    for _ in range(2):
+        register(registry, ScriptedClassifier(DATA, wrong=8))  # v4, v5
+    # The gate of v5 runs in full once the gate of v4 has written its record.
+    registry.during_tags = lambda: GateCandidate(registry, POLICY, clock).execute(
+        GateCandidateCommand("5", DATA)
+    )
+    result = GateCandidate(registry, PromotionPolicy(margin=0.0, floor=0.99), clock).execute(
+        GateCandidateCommand("4", DATA)
+    )
+    assert result.alias == "challenger"
+    assert registry.get_by_alias("challenger").version == "4"
+    assert registry.get_by_alias(CHAMPION).version == "1"
+    assert registry.get_version("5").tags["challenger.action"] == "gate"
