@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from sentiment.adapters.memory_registry import InMemoryModelRegistry
 from sentiment.domain.errors import ModelLoadError
@@ -134,3 +134,69 @@ class FailingRegistry(InMemoryModelRegistry):
         if self.load_error is not None:
             raise self.load_error
         return super().load(version)
+
+
+class RelabelledClassifier(ScriptedClassifier):
+    """A ScriptedClassifier that speaks other labels (`negative` -> `0`, `positive` -> `1`, by
+    default): a model trained on the same texts labelled differently."""
+
+    def __init__(
+        self,
+        data: LabelledDataset,
+        wrong: int = 0,
+        names: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(data, wrong)
+        self.names = dict(names or {LABELS[0]: "0", LABELS[1]: "1"})
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        return tuple(sorted(self.names.values()))
+
+    def predict(self, texts: Sequence[str]) -> list[Prediction]:
+        return [
+            Prediction(self.names[p.label], {self.names[k]: v for k, v in p.probabilities.items()})
+            for p in super().predict(texts)
+        ]
+
+
+def relabelled(data: LabelledDataset, names: Mapping[str, str] | None = None) -> LabelledDataset:
+    """The same texts, labelled as a RelabelledClassifier with `names` speaks."""
+    mapping = dict(names or {LABELS[0]: "0", LABELS[1]: "1"})
+    return LabelledDataset(
+        texts=data.texts,
+        labels=tuple(mapping[label] for label in data.labels),
+        name=f"{data.name}-relabelled",
+        source=data.source,
+        digest=f"{data.digest}-relabelled",
+    )
+
+
+class InterferingRegistry(InMemoryModelRegistry):
+    """An in-memory registry where another process acts at a chosen moment: `during_load[v]`
+    runs once on the next `load` of version v, `during_tags` once on the next `set_tags` and
+    `after_alias` once on the next `set_alias` (each after the call is applied)."""
+
+    def __init__(self, model_name: str = "SentimentAnalysisModel") -> None:
+        super().__init__(model_name)
+        self.during_load: dict[str, Callable[[], object]] = {}
+        self.during_tags: Callable[[], object] | None = None
+        self.after_alias: Callable[[], object] | None = None
+
+    def load(self, version: str) -> Classifier:
+        act = self.during_load.pop(version, None)
+        if act is not None:
+            act()
+        return super().load(version)
+
+    def set_tags(self, version: str, tags: Mapping[str, str]) -> None:
+        super().set_tags(version, tags)
+        act, self.during_tags = self.during_tags, None
+        if act is not None:
+            act()
+
+    def set_alias(self, alias: str, version: str) -> None:
+        super().set_alias(alias, version)
+        act, self.after_alias = self.after_alias, None
+        if act is not None:
+            act()

@@ -11,7 +11,7 @@ import itertools
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 
 from sentiment.domain.errors import ModelNotFoundError, RegistryUnavailableError
@@ -202,6 +202,9 @@ class InMemoryModelRegistry(ModelRegistry):
         check_alias(alias)
         with self._lock:
             self._aliases[alias] = self._stored(version).version
+
+    def alias_lock(self) -> AbstractContextManager[object]:
+        return self._lock  # a reentrant lock: an alias move inside it may read and write
 
     def delete_alias(self, alias: str) -> None:
         check_alias(alias)

@@ -15,8 +15,10 @@ import os
 import re
 import sys
 import tempfile
+import threading
+import time
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -26,6 +28,7 @@ from sentiment.domain.errors import (
     ModelLoadError,
     ModelNotFoundError,
     RegistryError,
+    RegistryInputError,
     RegistryUnavailableError,
 )
 from sentiment.domain.metrics import EvaluationMetrics
@@ -102,6 +105,122 @@ def _is_not_found(error_code: str, message: str) -> bool:
     return error_code in ("RESOURCE_DOES_NOT_EXIST", "NOT_FOUND") or (
         error_code == "INVALID_PARAMETER_VALUE" and message.rstrip(".").endswith("not found")
     )
+
+
+_DATABASE_PORTS = {"postgresql": 5432, "mysql": 3306, "mssql": 1433}
+DATABASE_CONNECT_TIMEOUT_S = 5.0
+
+
+def _open_client(uri: str) -> MlflowClient:
+    """MLflow's client for `uri`; what makes that fail is one domain error, never a trace.
+
+    A URI MLflow cannot use (an unknown scheme, its retired file store, a database driver that
+    is not installed) is a RegistryInputError; a database server that does not answer is a
+    RegistryUnavailableError within seconds (MLflow itself retries for 100 s). The messages
+    never repeat the URI, which may hold a password.
+    """
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+    from sqlalchemy.exc import SQLAlchemyError
+
+    scheme = uri.partition("://")[0].partition("+")[0] if "://" in uri else ""
+    if uri.startswith("sqlite:///"):
+        db = Path(uri.removeprefix("sqlite:///"))
+        db.parent.mkdir(parents=True, exist_ok=True)
+    elif scheme in _DATABASE_PORTS:
+        _check_database_answers(uri, scheme)
+    try:
+        return MlflowClient(tracking_uri=uri, registry_uri=uri)
+    except ImportError as exc:
+        raise RegistryInputError(
+            f"the tracking URI ({scheme or 'no scheme'}) needs the package "
+            f"{exc.name or exc}, which is not installed"
+        ) from exc
+    except MlflowException as exc:
+        if exc.error_code == "INVALID_PARAMETER_VALUE":
+            raise RegistryInputError(
+                f"MLflow cannot use the tracking URI ({scheme or 'a plain path'}): use "
+                "sqlite:///path/to/mlflow.db, http(s)://host:port, or a database URI"
+            ) from exc
+        raise RegistryError(f"open the MLflow store: {exc.message.splitlines()[0]}") from exc
+    except SQLAlchemyError as exc:
+        raise RegistryUnavailableError(
+            f"the MLflow database cannot be used: {type(exc).__name__}"
+        ) from exc
+
+
+def _check_database_answers(uri: str, scheme: str) -> None:
+    """Raise RegistryUnavailableError unless the database server of `uri` accepts a TCP
+    connection (a URI without a host, for a local socket, is left to the driver)."""
+    import socket
+
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        url = make_url(uri)
+    except ArgumentError as exc:
+        raise RegistryInputError(f"the {scheme} tracking URI is malformed") from exc
+    if not url.host:
+        return
+    port = url.port or _DATABASE_PORTS[scheme]
+    where = f"the {scheme} server at {url.host}:{port}"
+    try:
+        socket.create_connection((url.host, port), timeout=DATABASE_CONNECT_TIMEOUT_S).close()
+    except OSError as exc:
+        raise RegistryUnavailableError(
+            f"{where} is unreachable ({exc.strerror or type(exc).__name__})"
+        ) from exc
+    # One real connection: a refused login or a server that speaks another protocol is said
+    # at once, not after MLflow's ten attempts.
+    from sqlalchemy import create_engine
+    from sqlalchemy.exc import SQLAlchemyError
+    from sqlalchemy.pool import NullPool
+
+    try:
+        engine = create_engine(url, poolclass=NullPool)
+    except ImportError as exc:
+        raise RegistryInputError(
+            f"the {scheme} tracking URI needs the package {exc.name or exc}, which is not installed"
+        ) from exc
+    try:
+        with engine.connect():
+            pass
+    except SQLAlchemyError as exc:
+        detail = str(getattr(exc, "orig", None) or type(exc).__name__).strip().splitlines()
+        raise RegistryUnavailableError(
+            f"{where} refused the connection: {detail[0][:200] if detail else exc}"
+        ) from exc
+    finally:
+        engine.dispose()
+
+
+@contextmanager
+def _file_lock(path: Path, timeout_s: float) -> Iterator[None]:
+    """An exclusive lock on `path` (made if missing) among processes, for `timeout_s` at most
+    (then RegistryUnavailableError); no lock where the platform has no `fcntl`."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        yield
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as handle:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise RegistryUnavailableError(
+                        f"another alias move has held {path.name} for over {timeout_s:g} s"
+                    ) from None
+                time.sleep(0.02)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _is_local_store(uri: str) -> bool:
@@ -292,6 +411,7 @@ class MlflowModelRegistry(ModelRegistry):
         model_name: str = "SentimentAnalysisModel",
         artifact_root: str = DEFAULT_ARTIFACT_ROOT,
         cache_dir: str | Path | None = None,
+        lock_timeout_s: float = 30.0,
     ) -> None:
         self._tracking_uri = tracking_uri
         self._experiment_name = experiment_name
@@ -300,6 +420,8 @@ class MlflowModelRegistry(ModelRegistry):
         self._cache_dir = Path(cache_dir) if cache_dir else None
         self._client: MlflowClient | None = None
         self._experiment_id: str | None = None
+        self._process_lock = threading.Lock()
+        self._lock_timeout_s = lock_timeout_s
 
     @property
     def model_name(self) -> str:
@@ -312,14 +434,7 @@ class MlflowModelRegistry(ModelRegistry):
     @property
     def client(self) -> MlflowClient:
         if self._client is None:
-            from mlflow import MlflowClient
-
-            if self._tracking_uri.startswith("sqlite:///"):
-                db = Path(self._tracking_uri.removeprefix("sqlite:///"))
-                db.parent.mkdir(parents=True, exist_ok=True)
-            self._client = MlflowClient(
-                tracking_uri=self._tracking_uri, registry_uri=self._tracking_uri
-            )
+            self._client = _open_client(self._tracking_uri)
         return self._client
 
     def _experiment(self) -> str:
@@ -430,6 +545,7 @@ class MlflowModelRegistry(ModelRegistry):
             dataset_digest=(mv.tags or {}).get("dataset_digest", ""),
             created_at=(mv.creation_timestamp or 0) / 1000.0,
             run_status=status,
+            status=str(mv.status or "READY"),
         )
 
     def get_version(self, version: str) -> ModelVersion:
@@ -490,6 +606,14 @@ class MlflowModelRegistry(ModelRegistry):
             f"set @{alias}",
             lambda: self.client.set_registered_model_alias(self._model_name, alias, number),
         )
+
+    def alias_lock(self) -> AbstractContextManager[object]:
+        """For a `sqlite:///` store, a lock file beside the database, shared by every process
+        on this machine; for a server, a lock of this process only (MLflow has none)."""
+        if self._tracking_uri.startswith("sqlite:///"):
+            db = Path(self._tracking_uri.removeprefix("sqlite:///").split("?", 1)[0])
+            return _file_lock(db.with_name(db.name + ".alias-lock"), self._lock_timeout_s)
+        return self._process_lock
 
     def delete_alias(self, alias: str) -> None:
         check_alias(alias)

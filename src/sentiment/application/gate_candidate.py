@@ -15,7 +15,10 @@ from sentiment.domain.promotion import (
     CHAMPION,
     GATE,
     AliasEvent,
+    GateDecision,
     PromotionPolicy,
+    label_change,
+    new_labels,
 )
 
 
@@ -51,6 +54,10 @@ class GateCandidate:
     same held-out data; move @champion to the candidate only when the policy says so, else give
     it @challenger. Either way the candidate's tags record the decision and the scores.
 
+    A candidate that predicts a label the champion does not know (trained on `0`/`1` where the
+    champion says `negative`/`positive`) only gets @challenger: the champion cannot be scored on
+    such labels, and the clients of the API would get labels they do not know.
+
     A champion whose artifact no longer loads cannot be scored; the candidate then only has to
     pass the floor (the reason says so). An unreachable registry stops the gate: no alias moves.
     """
@@ -77,16 +84,27 @@ class GateCandidate:
         champion = current_holder(registry, CHAMPION)
         champion_f1: float | None = None
         note = ""
+        unknown: tuple[str, ...] = ()
+        champion_classes: tuple[str, ...] = ()
         if champion is not None:
             try:
-                champion_f1 = score(registry.load(champion.version), holdout, labels).macro_f1
+                champion_model = registry.load(champion.version)
             except ModelLoadError as exc:
                 note = f" (champion v{champion.version} could not be scored: {exc})"
+            else:
+                champion_classes = champion_model.classes
+                unknown = new_labels(candidate_model.classes, champion_classes)
+                champion_f1 = score(champion_model, holdout, labels).macro_f1
         decision = self._policy.decide(
             candidate_scores.macro_f1,
             champion_f1,
             champion.version if champion_f1 is not None and champion else None,
         )
+        if unknown and champion is not None:
+            # The champion was scored on labels it cannot predict: the comparison says nothing.
+            decision = GateDecision(
+                False, label_change(candidate.version, unknown, champion.version, champion_classes)
+            )
         alias = CHAMPION if decision.promote else CHALLENGER
         previous = champion if decision.promote else current_holder(registry, CHALLENGER)
         metrics = {

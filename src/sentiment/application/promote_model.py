@@ -12,11 +12,19 @@ from sentiment.application.registry_ops import (
     require_finished,
     resolve,
 )
-from sentiment.domain.errors import PromotionRefusedError
+from sentiment.domain.errors import ModelLoadError, PromotionRefusedError
 from sentiment.domain.model import ModelVersion
 from sentiment.domain.model_ref import ModelRef
 from sentiment.domain.ports import ModelRegistry
-from sentiment.domain.promotion import CHALLENGER, CHAMPION, PROMOTE, AliasEvent, PromotionPolicy
+from sentiment.domain.promotion import (
+    CHALLENGER,
+    CHAMPION,
+    PROMOTE,
+    AliasEvent,
+    PromotionPolicy,
+    label_change,
+    new_labels,
+)
 
 F1 = "f1_macro"
 
@@ -26,6 +34,8 @@ class PromoteModelCommand:
     ref: ModelRef
     reason: str
     actor: str = ""
+    allow_new_labels: bool = False
+    """Promote a version that predicts labels the champion does not (a deliberate change)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,8 +63,10 @@ class PromoteModel:
     """Make a version the champion by hand (the gate's decision can be overridden, never hidden).
 
     Refused: a missing reason, the current champion, a version whose training run did not finish
-    or logged no macro-F1, a version whose artifact does not load. The scores compared in the
-    warnings are each version's own held-out scores, which may come from different splits.
+    or logged no macro-F1, a version whose artifact does not load, a version that predicts a
+    label the champion does not (unless `allow_new_labels`: a deliberate change of labels).
+    The scores compared in the warnings are each version's own held-out scores, which may come
+    from different splits.
     """
 
     def __init__(
@@ -77,10 +89,25 @@ class PromoteModel:
         if champion is not None and champion.version == target.version:
             raise PromotionRefusedError(f"version {target.version} already holds @champion")
         f1 = require_evaluated(target)
-        registry.load(target.version)  # refuse a version that would not serve
+        classes = registry.load(target.version).classes  # refuse a version that would not serve
         previous_f1 = champion.metrics.get(F1) if champion else None
 
         warnings: list[str] = []
+        if champion is not None:
+            try:
+                known = registry.load(champion.version).classes
+            except ModelLoadError:  # a broken champion is what a promotion may be fixing
+                known = classes
+            unknown = new_labels(classes, known)
+            if unknown and not command.allow_new_labels:
+                raise PromotionRefusedError(
+                    label_change(target.version, unknown, champion.version, known)
+                )
+            if unknown:
+                warnings.append(
+                    f"it predicts label(s) {', '.join(map(repr, unknown))} that champion "
+                    f"v{champion.version} did not: clients now get them"
+                )
         if f1 < self._policy.floor:
             warnings.append(f"its macro-F1 {f1:.4f} is below the floor {self._policy.floor:.4f}")
         if champion is not None and previous_f1 is not None and f1 < previous_f1:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from sentiment.application.promote_model import F1, require_evaluated
 from sentiment.application.registry_ops import current_holder, move_alias
-from sentiment.domain.errors import ModelNotFoundError, PromotionRefusedError
+from sentiment.domain.errors import ModelLoadError, ModelNotFoundError, PromotionRefusedError
 from sentiment.domain.ports import ModelRegistry
 from sentiment.domain.promotion import (
     CHAMPION,
@@ -31,6 +31,8 @@ class RollbackChampionResult:
     to_version: str
     reason: str
     to_f1: float
+    warnings: tuple[str, ...] = ()
+    """What a careful person would want pointed out (the move happened anyway)."""
 
 
 class RollbackChampion:
@@ -55,10 +57,23 @@ class RollbackChampion:
             target = registry.get_version(target_version)
         except ModelNotFoundError as exc:
             raise PromotionRefusedError(
-                f"the previous champion, version {target_version}, no longer exists"
+                f"the previous champion, version {target_version}, no longer exists: there is "
+                "nothing to roll back to; promote a version explicitly"
             ) from exc
         f1 = require_evaluated(target)
-        registry.load(target.version)
+        classes = registry.load(target.version).classes
+        warnings: list[str] = []
+        try:
+            known = registry.load(champion.version).classes
+        except ModelLoadError:  # a broken champion is what a rollback may be fixing
+            known = classes
+        if set(classes) != set(known):
+            # A rollback is the emergency lever: never refused for this, but never silent.
+            warnings.append(
+                f"the labels change: version {target.version} predicts "
+                f"{', '.join(map(repr, sorted(classes)))}, version {champion.version} "
+                f"predicted {', '.join(map(repr, sorted(known)))}"
+            )
         reason = " ".join(command.reason.split()) or f"rollback from version {champion.version}"
         metrics = {F1: f1}
         if F1 in champion.metrics:
@@ -78,5 +93,9 @@ class RollbackChampion:
             champion,
         )
         return RollbackChampionResult(
-            from_version=champion.version, to_version=target.version, reason=reason, to_f1=f1
+            from_version=champion.version,
+            to_version=target.version,
+            reason=reason,
+            to_f1=f1,
+            warnings=tuple(warnings),
         )

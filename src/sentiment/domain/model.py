@@ -94,6 +94,9 @@ class ModelVersion:
     created_at: float = 0.0
     run_status: str = ""
     """Status of the run that produced it: RUNNING, FINISHED, FAILED, KILLED ("" if unknown)."""
+    status: str = "READY"
+    """The registry's status of the version: READY, or PENDING_REGISTRATION or
+    FAILED_REGISTRATION while its files are not (or never were) all in place."""
 
     @property
     def run_finished(self) -> bool:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, nullcontext
 from typing import Protocol, runtime_checkable
 
 from sentiment.domain.metrics import EvaluationMetrics
@@ -131,6 +131,12 @@ class ModelRegistry(ModelReader, Protocol):
     def set_alias(self, alias: str, version: str) -> None: ...
 
     def delete_alias(self, alias: str) -> None: ...
+
+    def alias_lock(self) -> AbstractContextManager[object]:
+        """Held while an alias move checks who holds the alias and moves it, so that two moves
+        cannot both pass that check: among processes where the store allows it (a local
+        SQLite file), else within this process at most. Without one: no lock at all."""
+        return nullcontext()
 
     def set_tags(self, version: str, tags: Mapping[str, str]) -> None:
         """Add or overwrite tags of a version; its other tags stay."""

@@ -80,6 +80,29 @@ class PromotionPolicy:
         )
 
 
+def new_labels(candidate: Iterable[str], champion: Iterable[str]) -> tuple[str, ...]:
+    """The labels a candidate can predict that the champion cannot, sorted.
+
+    Any is a change of the serving contract (clients that know the champion's labels would get
+    one they do not know), and a champion cannot be scored fairly on data labelled in them: such
+    a candidate becomes champion only by hand, on purpose. Dropping a label is not a change here.
+    """
+    return tuple(sorted(set(candidate) - set(champion)))
+
+
+def _quoted(labels: Iterable[str]) -> str:
+    return ", ".join(map(repr, labels))
+
+
+def label_change(version: str, labels: Iterable[str], champion: str, known: Iterable[str]) -> str:
+    """Why a version that predicts `labels` unknown to the champion is not made champion."""
+    return (
+        f"version {version} predicts label(s) {_quoted(labels)} that champion v{champion} "
+        f"does not (it predicts {_quoted(sorted(known))}): a change of labels is promoted by "
+        "hand, with --allow-new-labels"
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class AliasEvent:
     """One move of an alias onto a version: who, when, from which version, why, on what scores."""
@@ -194,7 +217,10 @@ def champion_stack(events: Iterable[AliasEvent]) -> list[str]:
     rolled back from, so a second rollback goes one further back instead of undoing the first.
     Each move names the version that really held @champion (`previous`): the versions stacked
     above it are moves that were recorded but never happened (the process died between the
-    record and the alias move, see `registry_ops.move_alias`), and are dropped.
+    record and the alias move, see `registry_ops.move_alias`), and are dropped. A `previous`
+    the stack lacks held @champion all the same (the alias was moved outside this tool, or the
+    version was deleted with its records): it is stacked, so that a rollback goes back to it,
+    or says that it cannot, instead of skipping it.
     """
     stack: list[str] = []
     for event in events:
@@ -202,6 +228,8 @@ def champion_stack(events: Iterable[AliasEvent]) -> list[str]:
             continue
         if event.previous in stack:
             del stack[len(stack) - stack[::-1].index(event.previous) :]
+        elif event.previous is not None:
+            stack.append(event.previous)
         if event.action == ROLLBACK and stack and stack[-1] == event.previous:
             stack.pop()
         if not stack or stack[-1] != event.version:

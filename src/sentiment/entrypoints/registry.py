@@ -66,6 +66,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     promote.add_argument("version", metavar="VERSION", help="3, @challenger, models:/Name/3...")
     promote.add_argument("--reason", required=True, help="why (kept in the version's tags)")
+    promote.add_argument(
+        "--allow-new-labels",
+        action="store_true",
+        help="promote a version that predicts labels the champion does not (refused otherwise: "
+        "the API's clients would get labels they do not know)",
+    )
     rollback = commands.add_parser(
         "rollback", parents=[common], help="give @champion back to the previous champion"
     )
@@ -187,7 +193,10 @@ def _run(
     elif args.command == "promote":
         promoted = container.promote_model().execute(
             PromoteModelCommand(
-                ref=parse_model_ref(args.version), reason=args.reason, actor=actor(TOOL)
+                ref=parse_model_ref(args.version),
+                reason=args.reason,
+                actor=actor(TOOL),
+                allow_new_labels=args.allow_new_labels,
             )
         )
         before = f"version {promoted.previous}" if promoted.previous else "no version"
@@ -208,6 +217,8 @@ def _run(
             f"(macro-F1 {rolled.to_f1:.4f}), rolled back to the previous champion; "
             f"reason recorded: {rolled.reason}"
         )
+        for warning in rolled.warnings:
+            write(f"warning: {warning}")
 
 
 def main(argv: Sequence[str] | None = None, container: Container | None = None) -> int:

@@ -4,7 +4,10 @@ and how the adapter behaves when the server is away or an artifact is gone."""
 from __future__ import annotations
 
 import shutil
+import sqlite3
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import mlflow
@@ -19,7 +22,11 @@ from sentiment.application.gate_candidate import GateCandidate, GateCandidateCom
 from sentiment.application.promote_model import PromoteModel, PromoteModelCommand
 from sentiment.application.registry_ops import score
 from sentiment.application.rollback_champion import RollbackChampion, RollbackChampionCommand
-from sentiment.domain.errors import ModelLoadError, RegistryUnavailableError
+from sentiment.domain.errors import (
+    ModelLoadError,
+    PromotionRefusedError,
+    RegistryUnavailableError,
+)
 from sentiment.domain.model_ref import parse_model_ref
 from sentiment.domain.promotion import CHALLENGER, CHAMPION, PromotionPolicy
 from tests.conftest import free_port
@@ -221,3 +228,83 @@ def test_loading_ignores_mlflows_process_wide_uri(
     assert loaded.predict(texts) == good_and_weak[0].predict(texts)
     assert not (tmp_path / "elsewhere.db").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("status", ["PENDING_REGISTRATION", "FAILED_REGISTRATION"])
+def test_a_version_mlflow_does_not_call_ready_is_never_champion(
+    sqlite_store: Path, good_and_weak: tuple[SklearnClassifier, SklearnClassifier], status: str
+) -> None:
+    name = f"NotReady{status.title().replace('_', '')}"
+    registry = mlflow_registry(sqlite_store, name)
+    add_version(registry, good_and_weak[0])
+    add_version(registry, good_and_weak[0])
+    registry.set_alias(CHAMPION, "1")
+    # MLflow's own SQL store makes every version READY at once; other stores (and a crash in
+    # theirs) leave versions pending or failed. The state is written as such a store would.
+    with sqlite3.connect(sqlite_store / "mlflow.db") as db:
+        db.execute(
+            "UPDATE model_versions SET status = ? WHERE name = ? AND version = 2", (status, name)
+        )
+    assert registry.get_version("2").status == status
+    with pytest.raises(PromotionRefusedError, match=f"version 2 is {status} in the registry"):
+        PromoteModel(registry, POLICY).execute(
+            PromoteModelCommand(parse_model_ref("2"), "looks fine", "alice")
+        )
+    with pytest.raises(PromotionRefusedError, match=f"version 2 is {status}"):
+        GateCandidate(registry, POLICY).execute(GateCandidateCommand("2", HOLDOUT))
+    assert registry.get_by_alias(CHAMPION).version == "1"
+
+
+class MovesDuringItsOwnMove(MlflowModelRegistry):
+    """A real adapter that, on its first `set_alias`, lets `other` run first in a thread (the
+    other process moving the same alias at that instant), waiting for it a second at most."""
+
+    other: Callable[[], object] | None = None
+    joined: threading.Thread | None = None
+
+    def set_alias(self, alias: str, version: str) -> None:
+        other, self.other = self.other, None
+        if other is not None:
+            thread = threading.Thread(target=other)
+            thread.start()
+            thread.join(1.0)
+            self.joined = thread
+        super().set_alias(alias, version)
+
+
+def test_two_promotions_at_the_same_instant_on_one_sqlite_store_do_not_both_happen(
+    sqlite_store: Path, good_and_weak: tuple[SklearnClassifier, SklearnClassifier]
+) -> None:
+    name = "PromotedTwiceAtOnce"
+    alice = MovesDuringItsOwnMove(
+        tracking_uri=f"sqlite:///{sqlite_store / 'mlflow.db'}",
+        experiment_name=f"exp-{name}",
+        model_name=name,
+        artifact_root=str(sqlite_store / "artifacts"),
+    )
+    bob = mlflow_registry(sqlite_store, name)  # another adapter: its own connection and lock
+    for _ in range(3):
+        add_version(alice, good_and_weak[0])
+    alice.set_alias(CHAMPION, "1")
+    outcomes: dict[str, str] = {}
+
+    def promote(registry: MlflowModelRegistry, version: str, who: str) -> None:
+        try:
+            PromoteModel(registry, POLICY).execute(
+                PromoteModelCommand(parse_model_ref(version), "mine", who)
+            )
+            outcomes[who] = "promoted"
+        except PromotionRefusedError as exc:
+            outcomes[who] = str(exc)
+
+    # Bob's promotion runs in full between Alice's last check and her alias move.
+    alice.other = lambda: promote(bob, "3", "bob")
+    promote(alice, "2", "alice")
+    assert alice.joined is not None
+    alice.joined.join(10)
+    holder = bob.get_by_alias(CHAMPION).version
+    assert sorted(outcomes) == ["alice", "bob"]
+    winners = [who for who, outcome in outcomes.items() if outcome == "promoted"]
+    assert winners == ["alice"], outcomes
+    assert holder == "2"
+    assert "moved from version 1 to version 2" in outcomes["bob"]

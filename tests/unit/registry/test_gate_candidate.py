@@ -24,10 +24,12 @@ from tests.support.fakes import (
     LABELS,
     BrokenArtifactRegistry,
     Clock,
+    RelabelledClassifier,
     ScriptedClassifier,
     f1_of,
     holdout,
     register,
+    relabelled,
 )
 
 DATA = holdout(20)
@@ -199,3 +201,31 @@ def test_an_unreachable_registry_moves_nothing() -> None:
         gate(registry).execute(GateCandidateCommand("1", DATA))
     registry.set_reachable(True)
     assert registry.get_version("1").aliases == ()
+
+
+def test_a_candidate_with_labels_the_champion_does_not_know_is_only_challenger() -> None:
+    # Trained on the same reviews labelled 0/1: on 0/1 data the champion (negative/positive)
+    # scores 0.0, which no candidate should be crowned for; the API's clients would get "1".
+    registry = InMemoryModelRegistry()
+    register(registry, ScriptedClassifier(DATA, wrong=1))
+    run_gate(registry, "1")
+    register(registry, RelabelledClassifier(DATA, wrong=0))
+    result = gate(registry).execute(GateCandidateCommand("2", relabelled(DATA)))
+    assert not result.promoted
+    assert result.alias == CHALLENGER
+    assert "predicts label(s) '0', '1' that champion v1 does not" in result.reason
+    assert "--allow-new-labels" in result.reason
+    assert registry.get_by_alias(CHAMPION).version == "1"
+    assert registry.get_by_alias(CHALLENGER).version == "2"
+    assert registry.get_version("2").tags["challenger.reason"] == result.reason
+
+
+def test_a_candidate_that_adds_a_label_is_only_challenger() -> None:
+    registry = InMemoryModelRegistry()
+    register(registry, ScriptedClassifier(DATA, wrong=3))
+    run_gate(registry, "1")
+    register(registry, ThreeClassClassifier(DATA, wrong=0))
+    result = gate(registry).execute(GateCandidateCommand("2", DATA))
+    assert not result.promoted
+    assert "predicts label(s) 'neutral' that champion v1 does not" in result.reason
+    assert registry.get_by_alias(CHAMPION).version == "1"

@@ -11,6 +11,7 @@ from sentiment.application.promote_model import (
     PromoteModel,
     PromoteModelCommand,
     PromoteModelResult,
+    require_evaluated,
 )
 from sentiment.application.rollback_champion import RollbackChampion, RollbackChampionCommand
 from sentiment.domain.errors import (
@@ -19,11 +20,13 @@ from sentiment.domain.errors import (
     PromotionRefusedError,
     RegistryInputError,
 )
+from sentiment.domain.model import ModelVersion
 from sentiment.domain.model_ref import parse_model_ref
 from sentiment.domain.promotion import CHALLENGER, CHAMPION, PromotionPolicy
 from tests.support.fakes import (
     BrokenArtifactRegistry,
     Clock,
+    RelabelledClassifier,
     ScriptedClassifier,
     holdout,
     register,
@@ -131,6 +134,33 @@ def test_a_version_that_does_not_load_is_not_promoted() -> None:
     assert tools.champion() == "1"
 
 
+def test_a_version_with_labels_the_champion_does_not_know_needs_allow_new_labels(
+    tools: Tools,
+) -> None:
+    tools.train(wrong=1)
+    register(tools.registry, RelabelledClassifier(DATA), f1=0.99)  # v2 says "0"/"1"
+    with pytest.raises(PromotionRefusedError, match=r"label\(s\) '0', '1' that champion v1"):
+        promote(tools, "2")
+    assert tools.champion() == "1"
+    assert "champion.at" not in tools.registry.get_version("2").tags
+
+    result = tools.promote.execute(
+        PromoteModelCommand(parse_model_ref("2"), "labels renamed", "alice", allow_new_labels=True)
+    )
+    assert tools.champion() == "2"
+    assert any("'0', '1' that champion v1 did not" in w for w in result.warnings)
+
+
+def test_a_broken_champion_does_not_block_a_promotion_on_labels() -> None:
+    tools = Tools(BrokenArtifactRegistry())
+    tools.train(wrong=1)
+    register(tools.registry, RelabelledClassifier(DATA), f1=0.99)
+    assert isinstance(tools.registry, BrokenArtifactRegistry)
+    tools.registry.broken.add("1")
+    promote(tools, "2", "v1 lost its artifact")
+    assert tools.champion() == "2"
+
+
 def test_missing_and_foreign_references(tools: Tools) -> None:
     tools.train(wrong=1)
     with pytest.raises(ModelNotFoundError):
@@ -198,3 +228,68 @@ def test_rollback_refuses_a_previous_champion_that_no_longer_loads() -> None:
     with pytest.raises(ModelLoadError):
         tools.rollback.execute(RollbackChampionCommand())
     assert tools.champion() == "2"
+
+
+class DeletingRegistry(InMemoryModelRegistry):
+    """An in-memory registry whose versions can be deleted, as in MLflow: gone with their tags
+    (so with the alias moves recorded on them)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.deleted: set[str] = set()
+
+    def get_version(self, version: str) -> ModelVersion:
+        if version in self.deleted:
+            raise ModelNotFoundError(f"{self.model_name} has no version {version}")
+        return super().get_version(version)
+
+    def list_versions(self) -> list[ModelVersion]:
+        return [v for v in super().list_versions() if v.version not in self.deleted]
+
+
+def test_rollback_never_skips_a_deleted_previous_champion() -> None:
+    tools = Tools(DeletingRegistry())
+    tools.train(wrong=3)  # v1 champion
+    tools.train(wrong=2)  # v2 champion
+    tools.train(wrong=1)  # v3 champion
+    assert isinstance(tools.registry, DeletingRegistry)
+    tools.registry.deleted.add("2")
+    # The champion before v3 was v2: it is gone, so there is nothing to roll back to (not v1).
+    with pytest.raises(PromotionRefusedError, match="version 2, no longer exists"):
+        tools.rollback.execute(RollbackChampionCommand())
+    assert tools.champion() == "3"
+
+
+def test_rollback_returns_to_a_champion_placed_outside_the_tool(tools: Tools) -> None:
+    tools.train(wrong=3)  # v1 champion
+    register(tools.registry, ScriptedClassifier(DATA, wrong=2))
+    tools.registry.set_alias(CHAMPION, "2")  # by hand, with MLflow's client: no record
+    tools.train(wrong=1)  # v3 champion, over v2
+    result = tools.rollback.execute(RollbackChampionCommand())
+    assert (result.from_version, result.to_version) == ("3", "2")
+
+
+@pytest.mark.parametrize("status", ["PENDING_REGISTRATION", "FAILED_REGISTRATION", ""])
+def test_a_version_the_registry_does_not_call_ready_is_never_champion(status: str) -> None:
+    version = ModelVersion(
+        "M", "2", "run", metrics={"f1_macro": 0.95}, run_status="FINISHED", status=status
+    )
+    with pytest.raises(PromotionRefusedError, match="in the registry, not READY"):
+        require_evaluated(version)
+
+
+def test_a_rollback_across_a_change_of_labels_happens_and_says_so(tools: Tools) -> None:
+    tools.train(wrong=1)
+    register(tools.registry, RelabelledClassifier(DATA), f1=0.99)
+    tools.promote.execute(
+        PromoteModelCommand(parse_model_ref("2"), "labels renamed", "alice", allow_new_labels=True)
+    )
+    result = tools.rollback.execute(RollbackChampionCommand("clients broke", "bob"))
+    assert tools.champion() == "1"
+    assert result.warnings == (
+        "the labels change: version 1 predicts 'negative', 'positive', "
+        "version 2 predicted '0', '1'",
+    )
+    # Without a change of labels, nothing to point out.
+    tools.train(wrong=0)
+    assert tools.rollback.execute(RollbackChampionCommand()).warnings == ()

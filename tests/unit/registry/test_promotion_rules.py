@@ -239,3 +239,13 @@ def test_n_rollbacks_retrace_n_promotions(versions: list[str]) -> None:
         current = target
     with pytest.raises(PromotionRefusedError):
         rollback_target(history, current)
+
+
+def test_a_previous_champion_without_records_of_its_own_is_not_skipped() -> None:
+    # Version 3 was deleted (its tags, so its own moves, went with it) or got @champion outside
+    # this tool: version 4's move still says that 3 held @champion before it.
+    history = [_event("1", GATE, 1), _event("2", GATE, 2, "1"), _event("4", PROMOTE, 4, "3")]
+    assert champion_stack(history) == ["1", "2", "3", "4"]
+    assert rollback_target(history, "4") == "3"
+    history.append(_event("3", ROLLBACK, 5, "4"))
+    assert rollback_target(history, "3") == "2"

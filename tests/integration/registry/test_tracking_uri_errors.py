@@ -1,0 +1,95 @@
+"""A tracking URI MLflow cannot use, or a database that does not answer: one domain error within
+seconds (MLflow's own client raised a bare MlflowException, an ImportError or, after retrying
+for 100 s, a SQLAlchemy error: the CLIs printed a traceback)."""
+
+from __future__ import annotations
+
+import importlib.util
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from sentiment.adapters.mlflow_registry import MlflowModelRegistry
+from sentiment.domain.errors import RegistryInputError, RegistryUnavailableError
+from sentiment.entrypoints import registry
+from tests.conftest import free_port
+
+SECRET = "s3cret-pw"
+
+
+@pytest.fixture
+def not_a_database() -> Iterator[int]:
+    """A local port that accepts connections and answers nonsense, then hangs up."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)
+    server.settimeout(0.2)
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                connection, _ = server.accept()
+            except OSError:
+                continue
+            with connection:
+                connection.sendall(b"garbage\n")
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield server.getsockname()[1]
+    stop.set()
+    thread.join(5)
+    server.close()
+
+
+@pytest.mark.parametrize("uri", ["bogus://host/x", "file:///{tmp}/fs", "{tmp}/mlflow.db"])
+def test_a_uri_mlflow_cannot_use_is_bad_input(uri: str, tmp_path: Path) -> None:
+    store = MlflowModelRegistry(tracking_uri=uri.format(tmp=tmp_path))
+    with pytest.raises(RegistryInputError, match="MLflow cannot use the tracking URI"):
+        store.list_versions()
+
+
+def test_the_registry_cli_says_so_in_one_line_and_exits_2(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code = registry.main(["list", "--tracking-uri", "bogus://host/x"])
+    _, err = capsys.readouterr()
+    assert code == 2
+    assert err.startswith("error: MLflow cannot use the tracking URI (bogus)")
+    assert err.count("\n") == 1
+
+
+def test_a_database_server_that_is_away_is_unavailable_at_once() -> None:
+    port = free_port()
+    store = MlflowModelRegistry(
+        tracking_uri=f"postgresql+psycopg2://u:{SECRET}@127.0.0.1:{port}/db"
+    )
+    started = time.monotonic()
+    with pytest.raises(RegistryUnavailableError, match=f"127.0.0.1:{port} is unreachable") as info:
+        store.list_versions()
+    assert time.monotonic() - started < 15
+    assert SECRET not in str(info.value)
+
+
+def test_a_server_that_is_no_database_is_unavailable_at_once(not_a_database: int) -> None:
+    uri = f"postgresql+psycopg2://u:{SECRET}@127.0.0.1:{not_a_database}/db"
+    started = time.monotonic()
+    with pytest.raises(RegistryUnavailableError, match="refused the connection") as info:
+        MlflowModelRegistry(tracking_uri=uri).list_versions()
+    assert time.monotonic() - started < 15
+    assert SECRET not in str(info.value)
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("psycopg") is not None, reason="psycopg (3) is installed"
+)
+def test_a_database_driver_that_is_not_installed_is_bad_input(not_a_database: int) -> None:
+    # SQLAlchemy 2.1 reads a bare postgresql:// as psycopg 3, which this project does not ship.
+    store = MlflowModelRegistry(tracking_uri=f"postgresql://u@127.0.0.1:{not_a_database}/db")
+    with pytest.raises(RegistryInputError, match="needs the package psycopg"):
+        store.list_versions()
