@@ -16,6 +16,7 @@ from sentiment.domain.promotion import (
     AliasEvent,
     alias_history,
     rollback_target,
+    unreadable_event_tags,
 )
 
 
@@ -50,7 +51,8 @@ class RollbackChampion:
     def execute(self, command: RollbackChampionCommand) -> RollbackChampionResult:
         registry = self._registry
         champion = current_holder(registry, CHAMPION)
-        history = alias_history(registry.list_versions(), CHAMPION)
+        versions = registry.list_versions()
+        history = alias_history(versions, CHAMPION)
         target_version = rollback_target(history, champion.version if champion else None)
         assert champion is not None
         try:
@@ -62,7 +64,11 @@ class RollbackChampion:
             ) from exc
         f1 = require_evaluated(target)
         classes = registry.load(target.version).classes
-        warnings: list[str] = []
+        warnings = [
+            f"version {version}: the alias event tag {key!r} cannot be read (edited by hand?); "
+            f"version {target.version} was chosen without it"
+            for version, key in unreadable_event_tags(versions)
+        ]
         try:
             known = registry.load(champion.version).classes
         except ModelLoadError:  # a broken champion is what a rollback may be fixing

@@ -22,7 +22,7 @@ from sentiment.domain.errors import (
 )
 from sentiment.domain.model import ModelVersion
 from sentiment.domain.model_ref import parse_model_ref
-from sentiment.domain.promotion import CHALLENGER, CHAMPION, PromotionPolicy
+from sentiment.domain.promotion import CHALLENGER, CHAMPION, EVENT_TAG_PREFIX, PromotionPolicy
 from tests.support.fakes import (
     BrokenArtifactRegistry,
     Clock,
@@ -293,3 +293,15 @@ def test_a_rollback_across_a_change_of_labels_happens_and_says_so(tools: Tools) 
     # Without a change of labels, nothing to point out.
     tools.train(wrong=0)
     assert tools.rollback.execute(RollbackChampionCommand()).warnings == ()
+
+
+def test_a_rollback_past_an_unreadable_event_tag_says_so(tools: Tools) -> None:
+    tools.train(wrong=3)  # v1 champion
+    tools.train(wrong=1)  # v2 champion
+    tools.registry.set_tags("1", {f"{EVENT_TAG_PREFIX}1": '{"alias": "champion", "at": Infinity}'})
+    result = tools.rollback.execute(RollbackChampionCommand("v2 is off", "bob"))
+    assert tools.champion() == "1"
+    assert result.warnings == (
+        f"version 1: the alias event tag '{EVENT_TAG_PREFIX}1' cannot be read (edited by hand?); "
+        "version 1 was chosen without it",
+    )
