@@ -91,8 +91,10 @@ class StageProgress:
 
 def quiet_libraries() -> None:
     """`--quiet`: MLflow's INFO lines (a new store's "Creating initial MLflow database tables")
-    are not printed either; its warnings still are. MLflow sets its loggers' level when it is
+    are not printed either, nor the "View run ... at: http://..." links it writes on stdout when
+    a run on a server ends; its warnings still are. MLflow sets its loggers' level when it is
     imported, from MLFLOW_LOGGING_LEVEL: an operator who set that keeps it."""
+    os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
     if "MLFLOW_LOGGING_LEVEL" not in os.environ:
         os.environ["MLFLOW_LOGGING_LEVEL"] = "WARNING"
         logging.getLogger("mlflow").setLevel(logging.WARNING)

@@ -91,7 +91,8 @@ def test_the_whole_lifecycle_through_the_server(
     gate = ["--promotion-floor", "0.6"]
 
     args = ["--data", str(train_csv), *GOOD, *uri, *gate, "--output-json", "first.json"]
-    run(capsys, train.main, [*args, "--quiet"])
+    # --quiet prints nothing, not even MLflow's "View run" links that a server's runs get.
+    assert run(capsys, train.main, [*args, "--quiet"]) == ""
     first = json.loads((isolated / "first.json").read_text())
     assert (first["model_version"], first["aliases"]) == ("1", ["champion"])
     assert first["promotion"]["champion_version"] is None
@@ -116,6 +117,7 @@ def test_the_whole_lifecycle_through_the_server(
         evaluate.main,
         ["--data", str(eval_csv), "--log", *uri, "--output-json", "eval.json", "--quiet"],
     )
+    assert out == ""
     report = json.loads((isolated / "eval.json").read_text())
     assert report["model_version"] == "1"
     assert report["dataset"]["rows"] == 300
