@@ -111,8 +111,11 @@ _DATABASE_PORTS = {"postgresql": 5432, "mysql": 3306, "mssql": 1433}
 DATABASE_CONNECT_TIMEOUT_S = 5.0
 
 
-def _open_client(uri: str) -> MlflowClient:
+def _open_client(uri: str, create_store: bool = True) -> MlflowClient:
     """MLflow's client for `uri`; what makes that fail is one domain error, never a trace.
+
+    A `sqlite:///` store that does not exist is made (with its folder), unless `create_store`
+    is False: then it is a RegistryInputError (a mistyped path, where a store was meant).
 
     A URI MLflow cannot use (an unknown scheme, its retired file store, a database driver that
     is not installed) is a RegistryInputError; a database server that does not answer is a
@@ -125,7 +128,12 @@ def _open_client(uri: str) -> MlflowClient:
 
     scheme = uri.partition("://")[0].partition("+")[0] if "://" in uri else ""
     if uri.startswith("sqlite:///"):
-        db = Path(uri.removeprefix("sqlite:///"))
+        db = Path(uri.removeprefix("sqlite:///").split("?", 1)[0])
+        if not create_store and not db.is_file():
+            raise RegistryInputError(
+                f"no MLflow store at {db}: check the tracking URI (--tracking-uri, "
+                "SENTIMENT_TRACKING_URI), or train a model first"
+            )
         db.parent.mkdir(parents=True, exist_ok=True)
     elif scheme in _DATABASE_PORTS:
         _check_database_answers(uri, scheme)
@@ -412,6 +420,7 @@ class MlflowModelRegistry(ModelRegistry):
         artifact_root: str = DEFAULT_ARTIFACT_ROOT,
         cache_dir: str | Path | None = None,
         lock_timeout_s: float = 30.0,
+        create_store: bool = True,
     ) -> None:
         self._tracking_uri = tracking_uri
         self._experiment_name = experiment_name
@@ -422,6 +431,7 @@ class MlflowModelRegistry(ModelRegistry):
         self._experiment_id: str | None = None
         self._process_lock = threading.Lock()
         self._lock_timeout_s = lock_timeout_s
+        self._create_store = create_store
 
     @property
     def model_name(self) -> str:
@@ -434,7 +444,7 @@ class MlflowModelRegistry(ModelRegistry):
     @property
     def client(self) -> MlflowClient:
         if self._client is None:
-            self._client = _open_client(self._tracking_uri)
+            self._client = _open_client(self._tracking_uri, self._create_store)
         return self._client
 
     def _experiment(self) -> str:

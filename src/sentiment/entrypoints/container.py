@@ -73,7 +73,11 @@ def _classifier_factory() -> ClassifierFactory:
 
 
 def _mlflow_registry(
-    tracking_uri: str, experiment_name: str, model_name: str, artifact_root: str
+    tracking_uri: str,
+    experiment_name: str,
+    model_name: str,
+    artifact_root: str,
+    create_store: bool,
 ) -> ModelRegistry:
     from sentiment.adapters.mlflow_registry import MlflowModelRegistry
 
@@ -82,6 +86,7 @@ def _mlflow_registry(
         experiment_name=experiment_name,
         model_name=model_name,
         artifact_root=artifact_root,
+        create_store=create_store,
     )
 
 
@@ -108,6 +113,11 @@ class Container(containers.DeclarativeContainer):
 
     classifier_factory = providers.Singleton(_classifier_factory)
 
+    # Whether a `sqlite:///` store that does not exist yet is made: by training and by the API
+    # (a store not made yet means nothing to serve yet). `registry` and `evaluate` override it
+    # with False: a mistyped --tracking-uri is an error there, not a new, empty store.
+    create_store = providers.Object(True)
+
     registry = providers.Selector(
         config.registry,
         mlflow=providers.Singleton(
@@ -116,6 +126,7 @@ class Container(containers.DeclarativeContainer):
             experiment_name=config.experiment_name,
             model_name=config.model_name,
             artifact_root=config.artifact_root,
+            create_store=create_store,
         ),
         memory=providers.Singleton(InMemoryModelRegistry, model_name=config.model_name),
     )
@@ -158,8 +169,11 @@ class Container(containers.DeclarativeContainer):
     served_model = providers.Singleton(ServedModel)
 
 
-def build_container(settings: Settings | None = None) -> Container:
-    """A container configured from `settings` (by default: the environment)."""
+def build_container(settings: Settings | None = None, create_store: bool = True) -> Container:
+    """A container configured from `settings` (by default: the environment); `create_store`
+    False for the commands that only use an existing MLflow store (see `create_store`)."""
     container = Container()
     container.config.from_dict((settings or Settings()).model_dump(mode="json"))
+    if not create_store:
+        container.create_store.override(False)
     return container

@@ -234,7 +234,7 @@ def main(argv: Sequence[str] | None = None, container: Container | None = None) 
         err.write(f"error: invalid setting: {one_line(exc)}\n")
         return EXIT_BAD_INPUT
     if container is None:
-        container = build_container(settings)
+        container = build_container(settings, create_store=False)
     else:  # the caller's providers, this command line's settings
         container.config.from_dict(settings.model_dump(mode="json"))
     try:

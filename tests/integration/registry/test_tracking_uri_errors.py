@@ -8,14 +8,14 @@ import importlib.util
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from sentiment.adapters.mlflow_registry import MlflowModelRegistry
 from sentiment.domain.errors import RegistryInputError, RegistryUnavailableError
-from sentiment.entrypoints import registry
+from sentiment.entrypoints import evaluate, registry
 from tests.conftest import free_port
 
 SECRET = "s3cret-pw"
@@ -93,3 +93,42 @@ def test_a_database_driver_that_is_not_installed_is_bad_input(not_a_database: in
     store = MlflowModelRegistry(tracking_uri=f"postgresql://u@127.0.0.1:{not_a_database}/db")
     with pytest.raises(RegistryInputError, match="needs the package psycopg"):
         store.list_versions()
+
+
+@pytest.mark.parametrize(
+    ("cli", "args"),
+    [
+        (registry.main, ["list"]),
+        (registry.main, ["history"]),
+        (registry.main, ["promote", "1", "--reason", "typo"]),
+        (registry.main, ["rollback"]),
+        (evaluate.main, ["--data", "reviews.csv"]),
+        (evaluate.main, ["--data", "reviews.csv", "--log"]),
+    ],
+    ids=["list", "history", "promote", "rollback", "evaluate", "evaluate-log"],
+)
+def test_a_sqlite_store_that_does_not_exist_is_not_made_by_a_command_that_reads_one(
+    cli: Callable[[list[str]], int],
+    args: list[str],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # A mistyped path made a new, empty store and answered "no registered version", exit 0.
+    typo = tmp_path / "mlrnus" / "mlflow.db"
+    (tmp_path / "reviews.csv").write_text("text,label\ngood,positive\nbad,negative\n")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(tmp_path)
+        code = cli([*args, "--tracking-uri", f"sqlite:///{typo}"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.strip().splitlines()[-1] == (  # after evaluate's progress line
+        f"error: no MLflow store at {typo}: check the tracking URI (--tracking-uri, "
+        "SENTIMENT_TRACKING_URI), or train a model first"
+    )
+    assert not typo.parent.exists()
+
+
+def test_training_still_makes_a_new_sqlite_store(tmp_path: Path) -> None:
+    store = tmp_path / "new" / "mlflow.db"
+    assert MlflowModelRegistry(tracking_uri=f"sqlite:///{store}").list_versions() == []
+    assert store.is_file()
