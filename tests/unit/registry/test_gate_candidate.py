@@ -48,7 +48,10 @@ def test_the_first_version_becomes_champion_when_it_passes_the_floor() -> None:
     assert result.promoted
     assert result.alias == CHAMPION
     assert result.champion_version is None
+    assert result.candidate_version == "1"
     assert result.candidate_f1 == pytest.approx(0.9, abs=0.01)
+    assert result.candidate_accuracy == 0.9
+    assert (result.margin, result.floor, result.holdout_rows) == (0.0, 0.8, 20)
     assert registry.get_by_alias(CHAMPION).version == "1"
     assert "no champion to beat" in result.reason
 
@@ -199,3 +202,25 @@ def test_an_unreachable_registry_moves_nothing() -> None:
         gate(registry).execute(GateCandidateCommand("1", DATA))
     registry.set_reachable(True)
     assert registry.get_version("1").aliases == ()
+
+
+def test_both_versions_are_scored_on_every_class_either_knows() -> None:
+    # A held-out set of one class: the other class still counts (an F1 of 0), for both versions
+    # alike, as in training's own evaluation.
+    registry = InMemoryModelRegistry()
+    positives = LabelledDataset(
+        texts=tuple(
+            t for t, label in zip(DATA.texts, DATA.labels, strict=True) if label == LABELS[1]
+        ),
+        labels=(LABELS[1],) * 10,
+        name="positives",
+    )
+    register(registry, ScriptedClassifier(DATA))
+    register(registry, ScriptedClassifier(DATA))
+    policy = {"floor": 0.0}
+    gate(registry, **policy).execute(GateCandidateCommand("1", positives))
+    result = gate(registry, **policy).execute(GateCandidateCommand("2", positives))
+    assert result.candidate_f1 == result.champion_f1 == 0.5
+    assert result.promoted
+    # Data without a digest is named by its name alone.
+    assert registry.get_version("2").tags["champion.data"] == "positives"
