@@ -120,7 +120,9 @@ def test_to_dict_is_json_ready_and_complete() -> None:
 
     result = evaluate(["neg", "pos", "pos"], ["neg", "pos", "neg"])
     data = json.loads(json.dumps(result.to_dict()))
+    assert set(data) == {"accuracy", "f1_macro", "support", "per_class", "confusion_matrix"}
     assert data["accuracy"] == pytest.approx(2 / 3)
+    assert data["f1_macro"] == result.macro_f1
     assert data["support"] == 3
     assert data["per_class"]["pos"] == {
         "precision": 1.0,

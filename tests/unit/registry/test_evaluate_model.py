@@ -67,6 +67,8 @@ def test_logging_links_the_run_and_the_version(registry: InMemoryModelRegistry) 
     assert run.name == "evaluate-v1-holdout"
     assert run.tags["sentiment.run_kind"] == "evaluation"
     assert run.tags["sentiment.model_version"] == "1"
+    assert run.tags["sentiment.model_name"] == "SentimentAnalysisModel"
+    assert run.params == {"model_name": "SentimentAnalysisModel", "model_version": "1", "rows": 20}
     assert run.tags["sentiment.model_ref"] == "@champion"
     assert run.tags["sentiment.training_run_id"] == registry.get_version("1").run_id
     assert run.dataset_contexts == ["evaluation"]

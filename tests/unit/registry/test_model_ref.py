@@ -65,6 +65,9 @@ def test_malformed_references_are_refused_with_the_accepted_forms(text: str) -> 
 def test_a_bare_alias_name_gets_a_hint() -> None:
     with pytest.raises(RegistryInputError, match="did you mean @champion"):
         parse_model_ref("champion")
+    with pytest.raises(RegistryInputError) as caught:
+        parse_model_ref("3.5")
+    assert "did you mean" not in str(caught.value)
 
 
 @given(st.integers(min_value=1, max_value=10**9), st.integers(min_value=0, max_value=3))

@@ -103,12 +103,22 @@ def test_a_reason_without_the_champion_version_names_the_champion() -> None:
     assert "champion v7's 0.5000" in policy.decide(0.6, 0.5, "7").reason
 
 
+def test_an_event_tag_is_keyed_by_its_time_in_milliseconds() -> None:
+    event = AliasEvent(CHAMPION, "1", GATE, 1_800_000_000.1234)
+    assert event.tag_key() == f"{EVENT_TAG_PREFIX}1800000000123"
+    assert AliasEvent(CHAMPION, "1", GATE, 1.0).tag_key() == f"{EVENT_TAG_PREFIX}0000000001000"
+
+
 def test_an_event_tag_without_the_optional_fields_reads_as_empty() -> None:
     key = f"{EVENT_TAG_PREFIX}1800000000000"
     value = json.dumps({"alias": CHAMPION, "action": GATE, "at": 1_800_000_000.0})
     event = AliasEvent.from_tag("4", key, value)
     assert event == AliasEvent(CHAMPION, "4", GATE, 1_800_000_000.0)
     assert (event.previous, event.reason, event.actor, event.data) == (None, "", "", "")
+    blank = json.dumps({"alias": CHAMPION, "action": GATE, "at": 1.0, "previous": ""})
+    restored = AliasEvent.from_tag("4", key, blank)
+    assert restored is not None
+    assert restored.previous is None
 
 
 def test_other_aliases_before_the_champion_do_not_hide_its_history() -> None:
