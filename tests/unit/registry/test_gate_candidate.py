@@ -53,14 +53,8 @@ def test_the_first_version_becomes_champion_when_it_passes_the_floor() -> None:
     assert result.candidate_accuracy == 0.9
     assert (result.margin, result.floor, result.holdout_rows) == (0.0, 0.8, 20)
     tags = registry.get_version("1").tags
-    assert [
-        tags[f"champion.{name}"] for name in ("accuracy", "margin", "floor", "holdout_rows")
-    ] == [
-        "0.9",
-        "0.0",
-        "0.8",
-        "20.0",
-    ]
+    names = ("accuracy", "margin", "floor", "holdout_rows")
+    assert [tags[f"champion.{name}"] for name in names] == ["0.9", "0.0", "0.8", "20.0"]
     assert registry.get_by_alias(CHAMPION).version == "1"
     assert "no champion to beat" in result.reason
 
