@@ -346,3 +346,23 @@ def test_a_caller_cancelled_while_its_batch_runs_leaves_the_later_items_their_re
 
     assert run(scenario()) == ["k:E", "k:F"]
     assert recorder.calls[-1] == ("k", ["d", "e", "f"])
+
+
+def test_close_releases_the_worker_thread_and_is_harmless_on_an_unused_batcher() -> None:
+    name = "batch-close-test"
+
+    async def scenario() -> None:
+        await MicroBatcher(Recorder(), max_size=4, max_wait_s=0).close()  # nothing to release
+        batcher: MicroBatcher[str, str, str] = MicroBatcher(
+            Recorder(), max_size=4, max_wait_s=0, thread_name=name
+        )
+        assert await batcher.submit("k", "a") == "k:A"
+        assert any(t.name.startswith(name) for t in threading.enumerate())
+        await batcher.close()
+        for _ in range(2000):  # the thread ends soon after; only a guard against a hang
+            if not any(t.name.startswith(name) for t in threading.enumerate()):
+                return
+            await asyncio.sleep(0.005)
+        raise AssertionError("the worker thread outlived close()")
+
+    run(scenario())
