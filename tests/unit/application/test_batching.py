@@ -306,14 +306,22 @@ def test_under_concurrency_items_arriving_while_the_batcher_lingers_go_together(
         await a_batch_of_two(batcher, recorder)
         a = asyncio.create_task(batcher.submit("k", "a"))
         await asyncio.sleep(0.05)  # the batcher lingers with one item
+        recorder.gate.clear()
+        recorder.entered.clear()
         rest = [asyncio.create_task(batcher.submit("k", x)) for x in ("b", "c")]
         # The batch is full: it goes at once, the hour (or half second) notwithstanding.
-        results = await asyncio.wait_for(asyncio.gather(a, *rest), 5.0)
+        while not recorder.entered.is_set():
+            await asyncio.sleep(0.001)
+        # A full batch more while that one is in the worker: queued as usual, then sent.
+        later = [asyncio.create_task(batcher.submit("k", x)) for x in ("d", "e", "f")]
+        await asyncio.sleep(0.01)
+        recorder.gate.set()
+        results = await asyncio.wait_for(asyncio.gather(a, *rest, *later), 5.0)
         await batcher.close()
         return list(results)
 
-    assert run(scenario()) == ["k:A", "k:B", "k:C"]
-    assert recorder.calls[-1] == ("k", ["a", "b", "c"])
+    assert run(scenario()) == ["k:A", "k:B", "k:C", "k:D", "k:E", "k:F"]
+    assert recorder.calls[-2:] == [("k", ["a", "b", "c"]), ("k", ["d", "e", "f"])]
 
 
 def test_a_caller_cancelled_while_its_batch_runs_leaves_the_later_items_their_results() -> None:
