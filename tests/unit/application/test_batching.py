@@ -374,3 +374,17 @@ def test_close_releases_the_worker_thread_and_is_harmless_on_an_unused_batcher()
         raise AssertionError("the worker thread outlived close()")
 
     run(scenario())
+
+
+def test_a_run_that_answers_the_wrong_number_of_items_fails_their_callers() -> None:
+    batcher: MicroBatcher[str, str, str] = MicroBatcher(
+        lambda key, items: [], max_size=4, max_wait_s=0
+    )
+    assert batcher.stats == BatchingStats(batches=0, items=0, largest=0)
+
+    async def scenario() -> None:
+        with pytest.raises(RuntimeError, match="0 results for 1 items"):
+            await batcher.submit("k", "a")
+        await batcher.close()
+
+    run(scenario())

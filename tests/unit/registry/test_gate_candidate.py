@@ -56,7 +56,8 @@ def test_the_first_version_becomes_champion_when_it_passes_the_floor() -> None:
     names = ("accuracy", "margin", "floor", "holdout_rows")
     assert [tags[f"champion.{name}"] for name in names] == ["0.9", "0.0", "0.8", "20.0"]
     assert registry.get_by_alias(CHAMPION).version == "1"
-    assert "no champion to beat" in result.reason
+    assert result.reason.startswith("no champion to beat")
+    assert result.reason.endswith(">= floor 0.8000")
 
 
 def test_the_first_version_below_the_floor_is_only_challenger() -> None:

@@ -185,7 +185,10 @@ def test_rollback_retraces_the_champions_and_says_so(tools: Tools) -> None:
     assert (v1["champion.action"], v1["champion.previous"]) == ("rollback", "2")
     assert (v1["champion.until"], v1["champion.replaced_by"]) == ("", "")
     assert tools.registry.get_version("2").tags["champion.replaced_by"] == "1"
-    everything = tools.describe.execute(DescribeModelCommand()).history
+    described = tools.describe.execute(DescribeModelCommand())
+    assert described.model_name == "SentimentAnalysisModel"
+    assert [v.version for v in described.versions] == ["1", "2", "3"]
+    everything = described.history
     assert [e.alias for e in everything].count(CHALLENGER) == 1
 
 

@@ -215,7 +215,7 @@ def test_a_version_that_loads_in_the_end_starts_afresh_if_it_breaks_again() -> N
     setup.registry.broken.clear()
     setup.clock.now += 10
     swapped = setup.reload.execute(FOLLOW)
-    assert swapped.outcome == SWAPPED
+    assert (swapped.outcome, swapped.serving, swapped.previous) == (SWAPPED, "2", "1")
     assert swapped.message.startswith("serving version 2 instead of version 1, loaded and checked")
     assert swapped.loaded is not None
     assert swapped.loaded.requested == FOLLOW.reference
