@@ -13,7 +13,7 @@ from sentiment.application.gate_candidate import (
     GateCandidateCommand,
     GateCandidateResult,
 )
-from sentiment.application.progress import ProgressObserver, SilentProgress
+from sentiment.application.progress import ProgressObserver, SilentProgress, stage
 from sentiment.domain.errors import SentimentError
 from sentiment.domain.metrics import EvaluationMetrics, evaluate
 from sentiment.domain.model import LabelledDataset, ParamValue
@@ -95,7 +95,7 @@ class TrainModel:
         # A misspelt model type or hyperparameter is refused before the data is read (or
         # downloaded), not after.
         classifier = self._factory.create(command.model_type, command.hyperparameters)
-        with self._stage("load") as note:
+        with stage(self._progress, "load") as note:
             dataset = self._source.load()
             validate_for_training(dataset)
             held_out = self._evaluation_source.load() if self._evaluation_source else None
@@ -103,7 +103,7 @@ class TrainModel:
                 f"{len(dataset)} rows, {dataset.dropped} dropped, classes {dataset.class_counts()}"
                 + (f"; evaluation data {_describe(held_out)}" if held_out is not None else "")
             )
-        with self._stage("split") as note:
+        with stage(self._progress, "split") as note:
             if held_out is None:
                 split = stratified_split(dataset, command.test_size, command.random_state)
             else:
@@ -136,25 +136,25 @@ class TrainModel:
             run.log_dataset(dataset.info())
             if held_out is not None:
                 run.log_dataset(held_out.info(), context="evaluation")
-            with self._stage("fit") as note:
+            with stage(self._progress, "fit") as note:
                 classifier.fit(split.train.texts, split.train.labels)
                 note(f"{classifier.model_type} on {len(split.train)} texts")
-            with self._stage("evaluate") as note:
+            with stage(self._progress, "evaluate") as note:
                 predictions = classifier.predict(split.test.texts)
                 metrics = evaluate(
                     split.test.labels, [p.label for p in predictions], labels=dataset.classes
                 )
                 note(f"accuracy {metrics.accuracy:.4f}, macro-F1 {metrics.macro_f1:.4f}")
-            with self._stage("log"):
+            with stage(self._progress, "log"):
                 run.log_evaluation(metrics)
-            with self._stage("register") as note:
+            with stage(self._progress, "register") as note:
                 version = run.register(classifier)
                 note(f"{version.name} version {version.version}")
             run_id = run.run_id
         promotion: GateCandidateResult | None = None
         aliases: tuple[str, ...] = ()
         if self._gate is not None:
-            with self._stage("gate") as note, _registered_anyway(version.version):
+            with stage(self._progress, "gate") as note, _registered_anyway(version.version):
                 promotion = self._gate.execute(
                     GateCandidateCommand(
                         candidate_version=version.version,
@@ -180,14 +180,6 @@ class TrainModel:
             duration_s=time.perf_counter() - started,
             promotion=promotion,
         )
-
-    @contextmanager
-    def _stage(self, name: str) -> Iterator[_Note]:
-        self._progress.stage_started(name)
-        started = time.perf_counter()
-        detail = _Note()
-        yield detail
-        self._progress.stage_finished(name, time.perf_counter() - started, detail.text)
 
 
 def _holdout_label(
@@ -219,13 +211,3 @@ def _registered_anyway(version: str) -> Iterator[None]:
             f"version {version} was registered but the quality gate did not finish, so it "
             f"holds no alias (promote it by hand once resolved): {exc}"
         ) from exc
-
-
-class _Note:
-    """A callable that keeps the last detail a stage reported."""
-
-    def __init__(self) -> None:
-        self.text = ""
-
-    def __call__(self, text: str) -> None:
-        self.text = text

@@ -48,3 +48,22 @@ def test_without_jitter_delays_never_shrink(backoff: Backoff, failures: int) -> 
 def test_nonsense_settings_are_refused(kwargs: dict[str, float], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         Backoff(**kwargs)
+
+
+def test_jitter_spreads_a_delay_evenly_either_way() -> None:
+    backoff = Backoff(initial_s=1.0, max_s=30.0, multiplier=2.0, jitter=0.1)
+    assert backoff.delay(2) == 2.0  # rand defaults to the middle: no jitter
+    assert backoff.delay(2, 0.0) == pytest.approx(1.8)
+    assert backoff.delay(2, 0.5) == pytest.approx(2.0)
+    assert backoff.delay(2, 1.0) == pytest.approx(2.2)
+    # rand outside [0, 1] is clamped
+    assert backoff.delay(2, -3.0) == pytest.approx(1.8)
+    assert backoff.delay(2, 7.0) == pytest.approx(2.2)
+
+
+@given(backoffs, st.integers(1, 50), st.floats(0.0, 1.0), st.floats(0.0, 1.0))
+def test_a_larger_rand_never_gives_a_shorter_delay(
+    backoff: Backoff, failures: int, rand: float, other: float
+) -> None:
+    low, high = sorted((rand, other))
+    assert backoff.delay(failures, low) <= backoff.delay(failures, high)

@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 
 import pytest
 
-from sentiment.application.batching import MicroBatcher
+from sentiment.application.batching import BatchingStats, MicroBatcher
 
 X = TypeVar("X")
 LIVENESS_S = 30.0  # only a guard against a hang; never a speed assertion
@@ -80,8 +80,7 @@ def test_concurrent_items_are_grouped_and_every_caller_gets_its_own_result_in_or
     assert results == ["k:FIRST", *[f"k:T{i}" for i in range(10)]]
     # One call for the first item, then one for all ten, in the order they came.
     assert recorder.calls == [("k", ["first"]), ("k", [f"t{i}" for i in range(10)])]
-    assert batcher.stats.batches == 2
-    assert batcher.stats.largest == 10
+    assert batcher.stats == BatchingStats(batches=2, items=11, largest=10)
     # Off the event loop: in the batcher's own thread.
     assert all(name.startswith("sentiment-batch") for name in recorder.threads)
 
@@ -163,6 +162,9 @@ def test_an_error_reaches_only_the_request_whose_item_caused_it() -> None:
         await asyncio.sleep(0.01)
         recorder.gate.set()
         outcomes = await asyncio.gather(first, *rest, return_exceptions=True)
+        # Raised to its caller, not handed back as a result.
+        with pytest.raises(ValueError, match="cannot handle bad"):
+            await rest[1]
         await batcher.close()
         return list(outcomes)
 
@@ -298,3 +300,142 @@ def test_a_run_that_raises_a_base_exception_fails_its_callers_and_the_batcher_go
         assert error.__cause__ is raised
     assert ["a", "exit", "c"] in calls  # the batch, then each item alone
     assert ["a"] in calls
+
+
+def test_a_lone_item_that_fails_raises_to_its_caller_after_one_call() -> None:
+    recorder = Recorder(fail_on=frozenset({"bad"}))
+    batcher: MicroBatcher[str, str, str] = MicroBatcher(recorder, max_size=8, max_wait_s=0)
+
+    async def scenario() -> None:
+        with pytest.raises(ValueError, match="cannot handle bad"):
+            await batcher.submit("k", "bad")
+        await batcher.close()
+
+    run(scenario())
+    assert recorder.calls == [("k", ["bad"])]  # alone already: not tried a second time
+
+
+def test_a_failing_key_never_keeps_the_other_keys_from_their_results() -> None:
+    recorder = Recorder(fail_on=frozenset({"bad"}))
+    batcher: MicroBatcher[str, str, str] = MicroBatcher(recorder, max_size=16, max_wait_s=0)
+    submitted = (("v1", "bad"), ("v2", "b"), ("v3", "x"), ("v3", "bad"), ("v4", "c"))
+
+    async def scenario() -> list[object]:
+        first = await held_first_batch(batcher, recorder, key="v0")
+        tasks = [asyncio.create_task(batcher.submit(key, item)) for key, item in submitted]
+        await asyncio.sleep(0.01)
+        recorder.gate.set()
+        await first
+        outcomes = await asyncio.gather(*tasks, return_exceptions=True)
+        await batcher.close()
+        return list(outcomes)
+
+    bad1, b, x, bad3, c = run(scenario())
+    assert (b, x, c) == ("v2:B", "v3:X", "v4:C")
+    assert isinstance(bad1, ValueError)
+    assert isinstance(bad3, ValueError)
+
+
+def test_a_maximum_size_of_one_sends_every_item_alone() -> None:
+    recorder = Recorder()
+    batcher: MicroBatcher[str, str, str] = MicroBatcher(recorder, max_size=1, max_wait_s=0)
+
+    results = run(first_held_then_ten(batcher, recorder))
+    assert results[1:] == [f"k:T{i}" for i in range(10)]
+    assert [len(items) for _, items in recorder.calls] == [1] * 11
+    assert batcher.stats == BatchingStats(batches=11, items=11, largest=1)
+
+
+@pytest.mark.parametrize("max_wait_s", [0.5, 3600.0])
+def test_under_concurrency_items_arriving_while_the_batcher_lingers_go_together(
+    max_wait_s: float,
+) -> None:
+    recorder = Recorder()
+    batcher: MicroBatcher[str, str, str] = MicroBatcher(recorder, max_size=3, max_wait_s=max_wait_s)
+
+    async def scenario() -> list[str]:
+        await a_batch_of_two(batcher, recorder)
+        a = asyncio.create_task(batcher.submit("k", "a"))
+        await asyncio.sleep(0.05)  # the batcher lingers with one item
+        recorder.gate.clear()
+        recorder.entered.clear()
+        rest = [asyncio.create_task(batcher.submit("k", x)) for x in ("b", "c")]
+        # The batch is full: it goes at once, the hour (or half second) notwithstanding.
+        while not recorder.entered.is_set():
+            await asyncio.sleep(0.001)
+        # A full batch more while that one is in the worker: queued as usual, then sent.
+        later = [asyncio.create_task(batcher.submit("k", x)) for x in ("d", "e", "f")]
+        await asyncio.sleep(0.01)
+        recorder.gate.set()
+        results = await asyncio.wait_for(asyncio.gather(a, *rest, *later), 5.0)
+        await batcher.close()
+        return list(results)
+
+    assert run(scenario()) == ["k:A", "k:B", "k:C", "k:D", "k:E", "k:F"]
+    assert recorder.calls[-2:] == [("k", ["a", "b", "c"]), ("k", ["d", "e", "f"])]
+
+
+def test_a_caller_cancelled_while_its_batch_runs_leaves_the_later_items_their_results() -> None:
+    recorder = Recorder()
+    second_call = threading.Event()
+    release = threading.Event()
+
+    def held_second_call(key: str, items: Sequence[str]) -> list[str]:
+        if recorder.calls:  # the second call waits in the worker until released
+            second_call.set()
+            assert release.wait(LIVENESS_S)
+        return recorder(key, items)
+
+    batcher: MicroBatcher[str, str, str] = MicroBatcher(held_second_call, max_size=16, max_wait_s=0)
+
+    async def scenario() -> list[str]:
+        first = await held_first_batch(batcher, recorder)
+        tasks = [asyncio.create_task(batcher.submit("k", x)) for x in ("d", "e", "f")]
+        await asyncio.sleep(0.01)
+        recorder.gate.set()
+        await first
+        while not second_call.is_set():
+            await asyncio.sleep(0.001)
+        tasks[0].cancel()  # its item is in the worker already
+        await asyncio.sleep(0)
+        release.set()
+        results = [await tasks[1], await tasks[2]]
+        await batcher.close()
+        return results
+
+    assert run(scenario()) == ["k:E", "k:F"]
+    assert recorder.calls[-1] == ("k", ["d", "e", "f"])
+
+
+def test_close_releases_the_worker_thread_and_is_harmless_on_an_unused_batcher() -> None:
+    name = "batch-close-test"
+
+    async def scenario() -> None:
+        await MicroBatcher(Recorder(), max_size=4, max_wait_s=0).close()  # nothing to release
+        batcher: MicroBatcher[str, str, str] = MicroBatcher(
+            Recorder(), max_size=4, max_wait_s=0, thread_name=name
+        )
+        assert await batcher.submit("k", "a") == "k:A"
+        assert any(t.name.startswith(name) for t in threading.enumerate())
+        await batcher.close()
+        for _ in range(2000):  # the thread ends soon after; only a guard against a hang
+            if not any(t.name.startswith(name) for t in threading.enumerate()):
+                return
+            await asyncio.sleep(0.005)
+        raise AssertionError("the worker thread outlived close()")
+
+    run(scenario())
+
+
+def test_a_run_that_answers_the_wrong_number_of_items_fails_their_callers() -> None:
+    batcher: MicroBatcher[str, str, str] = MicroBatcher(
+        lambda key, items: [], max_size=4, max_wait_s=0
+    )
+    assert batcher.stats == BatchingStats(batches=0, items=0, largest=0)
+
+    async def scenario() -> None:
+        with pytest.raises(RuntimeError, match="0 results for 1 items"):
+            await batcher.submit("k", "a")
+        await batcher.close()
+
+    run(scenario())

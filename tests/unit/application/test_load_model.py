@@ -107,6 +107,10 @@ def test_a_loaded_model_is_smoke_tested_on_the_probe_texts() -> None:
         (FixedClassifier(error=ValueError("X has 10 features")), "ValueError"),
         (FixedClassifier({"negative": 0.5, "positive": 0.9}), "not a distribution"),
         (FixedClassifier({"negative": math.nan, "positive": 0.5}), "not a distribution"),
+        (FixedClassifier({"negative": -0.5, "positive": 1.5}), "not a distribution"),
+        (FixedClassifier({"negative": -math.inf, "positive": math.inf}), "not a distribution"),
+        # Within the tolerance of the sum, yet a probability above 1.
+        (FixedClassifier({"negative": 0.0, "positive": 1.0005}), "not a distribution"),
     ],
 )
 def test_a_model_that_fails_its_smoke_test_is_not_loaded(
@@ -139,5 +143,28 @@ def test_a_model_predicting_labels_it_does_not_know_is_refused() -> None:
         def classes(self) -> tuple[str, ...]:
             return ("neutral",)
 
-    with pytest.raises(ModelLoadError, match="not one of its classes"):
+    with pytest.raises(ModelLoadError, match=r"^M version 1 failed its smoke test: label"):
         LoadModel(registry_of(Liar())).execute(LoadModelCommand())
+
+
+@pytest.mark.parametrize(
+    "probabilities",
+    [
+        {"negative": 0.0, "positive": 1.0},  # certainty: both bounds included
+        {"negative": 0.2995, "positive": 0.7},  # a sum off by rounding (under 1e-3) is accepted
+        {"negative": 0.3005, "positive": 0.7},
+    ],
+)
+def test_a_distribution_at_its_bounds_passes_the_smoke_test(
+    probabilities: dict[str, float],
+) -> None:
+    loaded = LoadModel(registry_of(FixedClassifier(probabilities))).execute(LoadModelCommand())
+    assert loaded.version == "1"
+
+
+def test_a_loaded_model_says_when_and_how_fast_it_loaded() -> None:
+    command = LoadModelCommand()
+    loaded = LoadModel(registry_of(FixedClassifier()), clock=lambda: 1234.5).execute(command)
+    assert loaded.loaded_at == 1234.5
+    assert loaded.requested is command
+    assert 0.0 <= loaded.load_seconds < 60.0

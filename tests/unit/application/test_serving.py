@@ -34,6 +34,15 @@ def test_nothing_is_served_before_the_first_swap() -> None:
     assert caught.value.retry_after_s is None
 
 
+def test_the_first_load_says_how_long_it_has_been_trying() -> None:
+    now = [100.0]
+    served = ServedModel(clock=lambda: now[0])
+    now[0] = 102.25
+    assert served.not_ready_reason().endswith("(2.2 s so far)")
+    now[0] = 99.0  # a clock stepped back never shows a negative wait
+    assert served.not_ready_reason().endswith("(0.0 s so far)")
+
+
 def test_the_reason_names_the_last_failure_and_the_retry() -> None:
     served = ServedModel()
     served.record_failure(

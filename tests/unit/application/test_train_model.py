@@ -12,7 +12,7 @@ from sentiment.domain.errors import ClassifierError, DatasetError
 from sentiment.domain.metrics import evaluate
 from sentiment.domain.model import LabelledDataset
 from sentiment.domain.promotion import CHALLENGER, PromotionPolicy
-from sentiment.domain.split import stratified_split
+from sentiment.domain.split import evaluation_split, stratified_split
 from tests.conftest import TINY_HYPERPARAMETERS
 from tests.fakes import (
     InMemoryDatasetSource,
@@ -381,3 +381,50 @@ def test_bad_evaluation_data_is_refused_before_any_run_is_opened(
 
     assert registry.runs == []
     assert_created_never_fitted(factory)
+
+
+def test_evaluation_data_without_a_class_is_scored_over_every_training_class() -> None:
+    registry = InMemoryModelRegistry()
+    positives = [(t, y) for t, y in held_out_rows(6) if y == "positive"]
+    held = LabelledDataset(
+        texts=tuple(t for t, _ in positives),
+        labels=tuple(y for _, y in positives),
+        name="positives",
+        digest="digest-positives",
+    )
+    factory = KeywordClassifierFactory()
+    progress = RecordingProgress()
+    use_case = TrainModel(
+        InMemoryDatasetSource.of(polar_rows(20)),
+        factory,
+        registry,
+        progress,
+        evaluation_source=InMemoryDatasetSource(held),
+    )
+    result = use_case.execute(TrainModelCommand("keyword", random_state=3))
+
+    [classifier] = factory.created
+    assert isinstance(classifier, KeywordClassifier)
+    assert classifier.fitted_on is not None
+    # Shuffled by the command's random_state, the same way every time.
+    training = InMemoryDatasetSource.of(polar_rows(20)).load()
+    assert classifier.fitted_on[0] == evaluation_split(training, held, 3).train.texts
+    assert result.evaluation.labels == ("negative", "positive")
+    assert result.evaluation.per_class["negative"].support == 0
+    assert result.evaluation.accuracy == 1.0
+    assert 0.0 <= result.duration_s < 60.0
+    assert progress.details["load"].endswith(
+        "evaluation data positives: 6 rows, 0 dropped, classes {'positive': 6}"
+    )
+    assert progress.details["fit"] == "keyword on 40 texts"
+    assert progress.details["evaluate"] == "accuracy 1.0000, macro-F1 0.5000"
+    assert progress.details["log"] == ""
+
+
+def test_the_gate_stage_reports_its_decision() -> None:
+    progress = RecordingProgress()
+    result = keyword_use_case(
+        InMemoryDatasetSource.of(polar_rows(10)), InMemoryModelRegistry(), progress=progress
+    ).execute(TrainModelCommand("keyword"))
+    assert result.promotion is not None
+    assert progress.details["gate"] == f"@champion: {result.promotion.reason}"

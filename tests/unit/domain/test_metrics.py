@@ -120,7 +120,9 @@ def test_to_dict_is_json_ready_and_complete() -> None:
 
     result = evaluate(["neg", "pos", "pos"], ["neg", "pos", "neg"])
     data = json.loads(json.dumps(result.to_dict()))
+    assert set(data) == {"accuracy", "f1_macro", "support", "per_class", "confusion_matrix"}
     assert data["accuracy"] == pytest.approx(2 / 3)
+    assert data["f1_macro"] == result.macro_f1
     assert data["support"] == 3
     assert data["per_class"]["pos"] == {
         "precision": 1.0,
@@ -160,3 +162,23 @@ def test_a_prediction_outside_the_labels_is_a_miss() -> None:
     assert result.per_class["a"] == ClassMetrics(precision=1.0, recall=0.5, f1=2 / 3, support=2)
     assert result.support == 4
     assert result.accuracy == 0.75
+
+
+def test_flat_names_every_per_class_score() -> None:
+    metrics = evaluate(["a", "a", "b", "b"], ["a", "b", "b", "b"])
+    flat = metrics.flat()
+    assert flat == {
+        "accuracy": 0.75,
+        "f1_macro": metrics.macro_f1,
+        "precision_a": 1.0,
+        "recall_a": 0.5,
+        "f1_a": pytest.approx(2 / 3),
+        "precision_b": pytest.approx(2 / 3),
+        "recall_b": 1.0,
+        "f1_b": 0.8,
+    }
+
+
+def test_no_labels_to_average_over_give_a_macro_f1_of_zero() -> None:
+    metrics = evaluate(["a", "b"], ["a", "b"], labels=[])
+    assert (metrics.macro_f1, metrics.accuracy, metrics.per_class) == (0.0, 1.0, {})

@@ -10,6 +10,7 @@ from sentiment.domain.errors import DatasetError, ModelNotFoundError, RegistryIn
 from sentiment.domain.model import LabelledDataset
 from sentiment.domain.model_ref import parse_model_ref
 from sentiment.domain.promotion import CHAMPION
+from tests.fakes import RecordingProgress
 from tests.support.fakes import ScriptedClassifier, StaticDatasetSource, holdout, register
 
 DATA = holdout(20)
@@ -66,6 +67,8 @@ def test_logging_links_the_run_and_the_version(registry: InMemoryModelRegistry) 
     assert run.name == "evaluate-v1-holdout"
     assert run.tags["sentiment.run_kind"] == "evaluation"
     assert run.tags["sentiment.model_version"] == "1"
+    assert run.tags["sentiment.model_name"] == "SentimentAnalysisModel"
+    assert run.params == {"model_name": "SentimentAnalysisModel", "model_version": "1", "rows": 20}
     assert run.tags["sentiment.model_ref"] == "@champion"
     assert run.tags["sentiment.training_run_id"] == registry.get_version("1").run_id
     assert run.dataset_contexts == ["evaluation"]
@@ -106,3 +109,52 @@ def test_one_class_only_is_scored_over_the_models_classes(registry: InMemoryMode
     )
     assert result.evaluation.labels == ("negative", "positive")
     assert result.evaluation.per_class["positive"].support == 10
+    # A version that gets every one right still answers over both of its classes.
+    register(registry, ScriptedClassifier(DATA))
+    perfect = EvaluateModel(registry, StaticDatasetSource(positives)).execute(
+        EvaluateModelCommand(parse_model_ref("3"))
+    )
+    assert perfect.evaluation.labels == ("negative", "positive")
+    assert perfect.evaluation.macro_f1 == 0.5
+
+
+def test_the_result_and_the_progress_name_everything(registry: InMemoryModelRegistry) -> None:
+    data = LabelledDataset(DATA.texts, DATA.labels, name="holdout", digest="d1g", dropped=4)
+    progress = RecordingProgress()
+    result = EvaluateModel(
+        registry, StaticDatasetSource(data), progress, clock=lambda: 1_800_000_000.0
+    ).execute(EvaluateModelCommand(parse_model_ref("@champion"), log=True))
+    version = registry.get_version("1")
+    assert (result.model_name, result.model_version, result.aliases) == (
+        "SentimentAnalysisModel",
+        "1",
+        (CHAMPION,),
+    )
+    assert result.training_run_id == version.run_id
+    assert (result.rows, result.dropped_rows) == (20, 4)
+    assert (result.dataset_name, result.dataset_digest) == ("holdout", "d1g")
+    assert 0.0 <= result.duration_s < 60.0
+    assert progress.events == [
+        (kind, stage)
+        for stage in ("model", "data", "predict", "log")
+        for kind in ("started", "finished")
+    ]
+    assert progress.details == {
+        "model": "SentimentAnalysisModel version 1",
+        "data": "20 rows, 4 dropped, classes {'negative': 10, 'positive': 10}",
+        "predict": "accuracy 0.9000, macro-F1 0.9000",
+        "log": f"run {result.evaluation_run_id}",
+    }
+    tags = registry.get_version("1").tags
+    assert tags["evaluation.accuracy"] == "0.9"
+    assert tags["evaluation.at"] == "2027-01-15T08:00:00.000Z"
+
+
+def test_unknown_labels_are_named_with_the_ones_the_model_predicts(
+    registry: InMemoryModelRegistry,
+) -> None:
+    numeric = LabelledDataset(("good",), ("1",), name="numeric")
+    with pytest.raises(DatasetError, match="which predicts 'negative', 'positive'"):
+        EvaluateModel(registry, StaticDatasetSource(numeric)).execute(
+            EvaluateModelCommand(parse_model_ref("1"))
+        )

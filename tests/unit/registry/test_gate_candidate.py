@@ -50,9 +50,16 @@ def test_the_first_version_becomes_champion_when_it_passes_the_floor() -> None:
     assert result.promoted
     assert result.alias == CHAMPION
     assert result.champion_version is None
+    assert result.candidate_version == "1"
     assert result.candidate_f1 == pytest.approx(0.9, abs=0.01)
+    assert result.candidate_accuracy == 0.9
+    assert (result.margin, result.floor, result.holdout_rows) == (0.0, 0.8, 20)
+    tags = registry.get_version("1").tags
+    names = ("accuracy", "margin", "floor", "holdout_rows")
+    assert [tags[f"champion.{name}"] for name in names] == ["0.9", "0.0", "0.8", "20.0"]
     assert registry.get_by_alias(CHAMPION).version == "1"
-    assert "no champion to beat" in result.reason
+    assert result.reason.startswith("no champion to beat")
+    assert result.reason.endswith(">= floor 0.8000")
 
 
 def test_the_first_version_below_the_floor_is_only_challenger() -> None:
@@ -229,3 +236,25 @@ def test_a_candidate_that_adds_a_label_is_only_challenger() -> None:
     assert not result.promoted
     assert "predicts label(s) 'neutral' that champion v1 does not" in result.reason
     assert registry.get_by_alias(CHAMPION).version == "1"
+
+
+def test_both_versions_are_scored_on_every_class_either_knows() -> None:
+    # A held-out set of one class: the other class still counts (an F1 of 0), for both versions
+    # alike, as in training's own evaluation.
+    registry = InMemoryModelRegistry()
+    positives = LabelledDataset(
+        texts=tuple(
+            t for t, label in zip(DATA.texts, DATA.labels, strict=True) if label == LABELS[1]
+        ),
+        labels=(LABELS[1],) * 10,
+        name="positives",
+    )
+    register(registry, ScriptedClassifier(DATA))
+    register(registry, ScriptedClassifier(DATA))
+    policy = {"floor": 0.0}
+    gate(registry, **policy).execute(GateCandidateCommand("1", positives))
+    result = gate(registry, **policy).execute(GateCandidateCommand("2", positives))
+    assert result.candidate_f1 == result.champion_f1 == 0.5
+    assert result.promoted
+    # Data without a digest is named by its name alone.
+    assert registry.get_version("2").tags["champion.data"] == "positives"

@@ -65,6 +65,9 @@ def test_malformed_references_are_refused_with_the_accepted_forms(text: str) -> 
 def test_a_bare_alias_name_gets_a_hint() -> None:
     with pytest.raises(RegistryInputError, match="did you mean @champion"):
         parse_model_ref("champion")
+    with pytest.raises(RegistryInputError) as caught:
+        parse_model_ref("3.5")
+    assert "did you mean" not in str(caught.value)
 
 
 @given(st.integers(min_value=1, max_value=10**9), st.integers(min_value=0, max_value=3))
@@ -131,3 +134,31 @@ def test_tag_values_are_text_of_bounded_length() -> None:
         check_tag("k", "x" * 5001)
     with pytest.raises(RegistryInputError, match="must be text"):
         check_tag("k", 3)  # type: ignore[arg-type]
+
+
+refs = st.builds(
+    ModelRef,
+    version=st.integers(1, 10**6).map(str) | st.just("latest"),
+    model_name=st.none() | st.from_regex(r"[A-Za-z][A-Za-z0-9_.-]{0,20}", fullmatch=True),
+) | st.builds(
+    ModelRef,
+    alias=st.from_regex(r"[a-z_][a-z0-9_-]{0,20}", fullmatch=True).filter(
+        lambda a: a != "latest" and not (a[:1] == "v" and a[1:].isdigit())
+    ),
+    model_name=st.none() | st.from_regex(r"[A-Za-z][A-Za-z0-9_.-]{0,20}", fullmatch=True),
+)
+
+
+@given(refs)
+def test_a_reference_reads_back_from_its_text(ref: ModelRef) -> None:
+    assert parse_model_ref(str(ref)) == ref
+
+
+def test_the_uri_form_of_a_version_has_a_slash() -> None:
+    assert str(ModelRef(version="3", model_name="Sentiment")) == "models:/Sentiment/3"
+    assert str(ModelRef(alias="champion", model_name="Sentiment")) == "models:/Sentiment@champion"
+
+
+def test_a_tag_value_that_is_not_text_is_named_by_its_type() -> None:
+    with pytest.raises(RegistryInputError, match="value must be text, not int"):
+        check_tag("key", 3)  # type: ignore[arg-type]

@@ -13,6 +13,7 @@ from sentiment.application.promote_model import (
     PromoteModelResult,
     require_evaluated,
 )
+from sentiment.application.registry_ops import move_alias
 from sentiment.application.rollback_champion import RollbackChampion, RollbackChampionCommand
 from sentiment.domain.errors import (
     ModelLoadError,
@@ -22,7 +23,16 @@ from sentiment.domain.errors import (
 )
 from sentiment.domain.model import ModelVersion
 from sentiment.domain.model_ref import parse_model_ref
-from sentiment.domain.promotion import CHALLENGER, CHAMPION, EVENT_TAG_PREFIX, PromotionPolicy
+from sentiment.domain.promotion import (
+    CHALLENGER,
+    CHAMPION,
+    EVENT_TAG_PREFIX,
+    GATE,
+    PROMOTE,
+    AliasEvent,
+    PromotionPolicy,
+    alias_history,
+)
 from tests.support.fakes import (
     BrokenArtifactRegistry,
     Clock,
@@ -206,7 +216,10 @@ def test_rollback_retraces_the_champions_and_says_so(tools: Tools) -> None:
     assert (v1["champion.action"], v1["champion.previous"]) == ("rollback", "2")
     assert (v1["champion.until"], v1["champion.replaced_by"]) == ("", "")
     assert tools.registry.get_version("2").tags["champion.replaced_by"] == "1"
-    everything = tools.describe.execute(DescribeModelCommand()).history
+    described = tools.describe.execute(DescribeModelCommand())
+    assert described.model_name == "SentimentAnalysisModel"
+    assert [v.version for v in described.versions] == ["1", "2", "3"]
+    everything = described.history
     assert [e.alias for e in everything].count(CHALLENGER) == 1
 
 
@@ -305,3 +318,64 @@ def test_a_rollback_past_an_unreadable_event_tag_says_so(tools: Tools) -> None:
         f"version 1: the alias event tag '{EVENT_TAG_PREFIX}1' cannot be read (edited by hand?); "
         "version 1 was chosen without it",
     )
+
+
+def test_promoting_when_no_version_holds_champion(tools: Tools) -> None:
+    register(tools.registry, ScriptedClassifier(DATA), f1=0.7)
+    result = promote(tools, "1", "first one")
+    assert (result.version, result.previous, result.f1, result.previous_f1) == (
+        "1",
+        None,
+        0.7,
+        None,
+    )
+    assert result.warnings == ("its macro-F1 0.7000 is below the floor 0.8000",)
+    assert not result.challenger_cleared
+    assert tools.champion() == "1"
+    tags = tools.registry.get_version("1").tags
+    assert (tags["champion.previous"], tags["champion.f1_macro"]) == ("", "0.7")
+    assert "champion.previous_f1_macro" not in tags
+
+
+def test_a_promotion_that_reaches_the_floor_and_the_champion_exactly_warns_of_nothing(
+    tools: Tools,
+) -> None:
+    tools.train(wrong=1, f1=0.8)
+    register(tools.registry, ScriptedClassifier(DATA), f1=0.8)
+    result = promote(tools, "2")
+    assert (result.previous, result.f1, result.previous_f1, result.warnings) == ("1", 0.8, 0.8, ())
+    # The champion it replaced says so.
+    v1 = tools.registry.get_version("1").tags
+    assert v1["champion.replaced_by"] == "2"
+    assert v1["champion.until"] == tools.registry.get_version("2").tags["champion.at"]
+
+
+def test_a_rollback_records_both_scores(tools: Tools) -> None:
+    tools.train(wrong=1, f1=0.95)
+    tools.train(wrong=0, f1=0.9)  # better on the gate's data: champion
+    tools.rollback.execute(RollbackChampionCommand(reason="back"))
+    tags = tools.registry.get_version("1").tags
+    assert (tags["champion.f1_macro"], tags["champion.previous_f1_macro"]) == ("0.95", "0.9")
+
+
+def test_a_rollback_from_a_champion_without_a_score_records_the_target_s_alone(
+    tools: Tools,
+) -> None:
+    tools.train(wrong=1, f1=0.95)
+    tools.train(wrong=0, f1=None)  # logged no macro-F1, yet the gate made it champion
+    result = tools.rollback.execute(RollbackChampionCommand(reason="back"))
+    assert (result.to_version, result.to_f1) == ("1", 0.95)
+    tags = tools.registry.get_version("1").tags
+    assert tags["champion.f1_macro"] == "0.95"
+    assert tags.get("champion.previous_f1_macro", "") == ""
+
+
+def test_two_moves_onto_one_version_within_a_millisecond_are_both_kept(tools: Tools) -> None:
+    register(tools.registry, ScriptedClassifier(DATA))
+    at = 1_800_000_000.0
+    first = move_alias(tools.registry, AliasEvent(CHALLENGER, "1", GATE, at), None)
+    second = move_alias(tools.registry, AliasEvent(CHAMPION, "1", PROMOTE, at), None)
+    assert first.at == at
+    assert second.at == pytest.approx(at + 0.001, abs=1e-6)
+    history = alias_history(tools.registry.list_versions())
+    assert [(e.alias, e.action) for e in history] == [(CHALLENGER, GATE), (CHAMPION, PROMOTE)]

@@ -67,6 +67,72 @@ def test_reasons_say_which_bar_was_missed() -> None:
     assert "no champion to beat" in policy.decide(0.9, None).reason
 
 
+def test_a_policy_at_the_bounds_is_accepted() -> None:
+    for margin in (-1.0, 1.0):
+        for floor in (0.0, 1.0):
+            assert PromotionPolicy(margin=margin, floor=floor).floor == floor
+    for margin in (-1.0001, 1.0001):
+        with pytest.raises(ValueError, match="margin"):
+            PromotionPolicy(margin=margin)
+
+
+@given(scores, scores, margins)
+def test_reaching_a_bar_exactly_is_enough(floor: float, champion: float, margin: float) -> None:
+    policy = PromotionPolicy(margin=margin, floor=floor)
+    assert policy.decide(floor, None).promote
+    bar = champion + margin
+    if bar >= floor:
+        assert policy.decide(bar, champion, "1").promote
+
+
+def test_within_the_tolerance_of_a_bar_is_a_tie() -> None:
+    # 1e-9 below the floor (or the bar), to the last bit, still counts as reaching it.
+    floor = 0.8
+    candidate = floor - 1e-9
+    assert candidate < floor
+    assert candidate + 1e-9 == floor
+    assert PromotionPolicy(floor=floor).decide(candidate, None).promote
+    policy = PromotionPolicy(margin=0.0, floor=0.5)
+    assert policy.decide(candidate, floor, "1").promote
+    assert not policy.decide(floor - 2e-9, floor, "1").promote
+
+
+def test_a_reason_without_the_champion_version_names_the_champion() -> None:
+    policy = PromotionPolicy(margin=0.0, floor=0.5)
+    assert "the champion's 0.9000" in policy.decide(0.6, 0.9).reason
+    assert "the champion's 0.5000" in policy.decide(0.6, 0.5, "").reason
+    assert "champion v7's 0.5000" in policy.decide(0.6, 0.5, "7").reason
+
+
+def test_an_event_tag_is_keyed_by_its_time_in_milliseconds() -> None:
+    event = AliasEvent(CHAMPION, "1", GATE, 1_800_000_000.1234)
+    assert event.tag_key() == f"{EVENT_TAG_PREFIX}1800000000123"
+    assert AliasEvent(CHAMPION, "1", GATE, 1.0).tag_key() == f"{EVENT_TAG_PREFIX}0000000001000"
+
+
+def test_an_event_tag_without_the_optional_fields_reads_as_empty() -> None:
+    key = f"{EVENT_TAG_PREFIX}1800000000000"
+    value = json.dumps({"alias": CHAMPION, "action": GATE, "at": 1_800_000_000.0})
+    event = AliasEvent.from_tag("4", key, value)
+    assert event == AliasEvent(CHAMPION, "4", GATE, 1_800_000_000.0)
+    assert (event.previous, event.reason, event.actor, event.data) == (None, "", "", "")
+    blank = json.dumps({"alias": CHAMPION, "action": GATE, "at": 1.0, "previous": ""})
+    restored = AliasEvent.from_tag("4", key, blank)
+    assert restored is not None
+    assert restored.previous is None
+
+
+def test_other_aliases_before_the_champion_do_not_hide_its_history() -> None:
+    history = [
+        AliasEvent(CHALLENGER, "1", GATE, 1.0),
+        AliasEvent(CHAMPION, "2", GATE, 2.0),
+        AliasEvent("shadow", "4", PROMOTE, 3.0),
+        AliasEvent(CHAMPION, "3", PROMOTE, 4.0, previous="2"),
+    ]
+    assert champion_stack(history) == ["2", "3"]
+    assert rollback_target(history, "3") == "2"
+
+
 @pytest.mark.parametrize(
     ("margin", "floor"), [(0.0, 1.5), (0.0, -0.1), (2.0, 0.8), (0.0, float("nan"))]
 )
@@ -99,6 +165,12 @@ def test_an_event_survives_its_tags(event: AliasEvent) -> None:
     assert restored.alias == event.alias
     assert restored.previous == event.previous
     assert restored.reason == event.reason
+    assert (restored.version, restored.action, restored.actor, restored.data) == (
+        event.version,
+        event.action,
+        event.actor,
+        event.data,
+    )
     assert restored.metrics == pytest.approx(dict(event.metrics))
     assert restored.at == pytest.approx(event.at)
     assert tags[f"{event.alias}.reason"] == event.reason

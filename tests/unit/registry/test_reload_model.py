@@ -16,7 +16,8 @@ from sentiment.application.reload_model import (
     ReloadModel,
 )
 from sentiment.application.serving import ServedModel
-from sentiment.domain.errors import RegistryUnavailableError
+from sentiment.domain.errors import ModelLoadError, RegistryUnavailableError
+from sentiment.domain.ports import Classifier
 from sentiment.domain.promotion import CHAMPION
 from tests.support.fakes import BrokenArtifactRegistry, ScriptedClassifier, holdout, register
 
@@ -162,3 +163,117 @@ def test_without_the_alias_the_newest_finished_version_is_served() -> None:
     with lone.start_run() as run:
         run.register(ScriptedClassifier(DATA))
         assert LoadModel(lone).resolve(FOLLOW.reference).version.version == "1"
+
+
+def test_the_same_version_found_another_way_is_served_under_the_new_facts() -> None:
+    setup = Setup()
+    setup.registry.delete_alias(CHAMPION)  # now found as the newest version
+    result = setup.reload.execute(FOLLOW)
+    assert (result.outcome, result.message) == (UNCHANGED, "still version 1")
+    assert (result.serving, result.previous, result.candidate) == ("1", "1", "1")
+    current = setup.served.current
+    assert current is not None
+    assert (current.resolved_by, current.alias) == ("latest", None)
+    setup.registry.set_alias(CHAMPION, "1")
+    setup.reload.execute(FOLLOW)
+    current = setup.served.current
+    assert current is not None
+    assert (current.resolved_by, current.alias) == ("alias", CHAMPION)
+
+
+def test_a_failed_version_waits_out_its_backoff_to_the_second() -> None:
+    setup = Setup()
+    assert isinstance(setup.registry, BrokenArtifactRegistry)
+    setup.registry.broken.add(setup.add())
+    setup.registry.set_alias(CHAMPION, "2")
+    failed = setup.reload.execute(FOLLOW)
+    assert (failed.outcome, failed.error_type, failed.unexpected) == (
+        LOAD_FAILED,
+        "ModelLoadError",
+        None,
+    )
+    assert (failed.serving, failed.previous, failed.candidate) == ("1", "1", "2")
+    failure = setup.served.status().last_failure
+    assert failure is not None
+    assert (failure.message, failure.at) == (failed.message, 1000.0)
+
+    setup.clock.now = 1004.0
+    skipped = setup.reload.execute(FOLLOW)
+    assert skipped.outcome == SKIPPED
+    assert skipped.message == "version 2 failed to load 1 time(s); next attempt in 6.0 s"
+    assert (skipped.serving, skipped.previous, skipped.candidate) == ("1", "1", "2")
+    setup.clock.now = 1010.0  # the attempt is due at exactly this time
+    assert setup.reload.execute(FOLLOW).outcome == LOAD_FAILED
+
+
+def test_a_version_that_loads_in_the_end_starts_afresh_if_it_breaks_again() -> None:
+    setup = Setup()
+    assert isinstance(setup.registry, BrokenArtifactRegistry)
+    setup.registry.broken.add(setup.add())
+    setup.registry.set_alias(CHAMPION, "2")
+    setup.reload.execute(FOLLOW)
+    setup.registry.broken.clear()
+    setup.clock.now += 10
+    swapped = setup.reload.execute(FOLLOW)
+    assert (swapped.outcome, swapped.serving, swapped.previous) == (SWAPPED, "2", "1")
+    assert swapped.message.startswith("serving version 2 instead of version 1, loaded and checked")
+    assert swapped.loaded is not None
+    assert swapped.loaded.requested == FOLLOW.reference
+    setup.registry.set_alias(CHAMPION, "1")
+    assert setup.reload.execute(FOLLOW).outcome == SWAPPED
+    setup.registry.broken.add("2")
+    setup.registry.set_alias(CHAMPION, "2")
+    assert setup.reload.execute(FOLLOW).outcome == LOAD_FAILED
+    failure = setup.served.status().last_failure
+    assert failure is not None
+    assert (failure.attempt, failure.retry_in_s) == (1, 10)  # not the third attempt
+
+
+class CrashingRegistry(InMemoryModelRegistry):
+    """Its artifacts fail to load with whatever error it is given."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.error: Exception | None = None
+
+    def load(self, version: str) -> Classifier:
+        if self.error is not None:
+            raise self.error
+        return super().load(version)
+
+
+def test_an_unexpected_error_is_named_by_its_type_and_handed_over_whole() -> None:
+    registry = CrashingRegistry()
+    register(registry, ScriptedClassifier(DATA))
+    served = ServedModel()
+    reload = ReloadModel(LoadModel(registry, probe_texts=DATA.texts[:2]), served, Backoff())
+    registry.error = RuntimeError("secret path /x")
+    result = reload.execute(ReloadCommand(FOLLOW.reference, force=True))
+    assert result.outcome == LOAD_FAILED
+    assert result.message == (
+        "version 1 is not served (nothing is served): "
+        "unexpected RuntimeError while loading (see the server log)"
+    )
+    assert (result.error_type, result.unexpected) == ("RuntimeError", registry.error)
+    assert (result.serving, result.previous, result.candidate) == (None, None, "1")
+    registry.error = ModelLoadError("  ")
+    result = reload.execute(ReloadCommand(FOLLOW.reference, force=True))
+    assert result.message == "version 1 is not served (nothing is served): ModelLoadError"
+    assert (result.error_type, result.unexpected) == ("ModelLoadError", None)
+    registry.error = None
+    result = reload.execute(ReloadCommand(FOLLOW.reference, force=True))
+    assert result.outcome == SWAPPED
+    assert result.message.startswith("serving version 1, loaded and checked in ")
+
+
+def test_nothing_is_tried_before_the_first_load() -> None:
+    result = ReloadModel(LoadModel(InMemoryModelRegistry()), ServedModel(), Backoff()).execute(
+        FOLLOW
+    )
+    assert (result.outcome, result.serving, result.previous, result.candidate) == (
+        SKIPPED,
+        None,
+        None,
+        None,
+    )
+    assert result.message == "no model served yet: the startup loader is still trying"
