@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TextIO, TypeVar
 
+from sentiment.application.progress import ProgressObserver
 from sentiment.domain.errors import (
     DatasetError,
     ModelNotFoundError,
@@ -75,8 +76,11 @@ class StageProgress:
     def __init__(self, stream: TextIO, stages: Sequence[str] = ()) -> None:
         self._stream = stream
         self._stages = tuple(stages)
+        self.line_open = False
+        """A stage's line is started and not finished (an error message must begin anew)."""
 
     def stage_started(self, stage: str) -> None:
+        self.line_open = True
         if stage in self._stages:
             number = self._stages.index(stage) + 1
             self._stream.write(f"[{number}/{len(self._stages)}] {stage:<9} ...")
@@ -87,6 +91,7 @@ class StageProgress:
     def stage_finished(self, stage: str, seconds: float, detail: str = "") -> None:
         self._stream.write(f" {seconds:6.1f} s  {detail}\n")
         self._stream.flush()
+        self.line_open = False
 
 
 def quiet_libraries() -> None:
@@ -131,19 +136,25 @@ def run_guarded(
     err: TextIO,
     exit_for: Callable[[SentimentError], int] = exit_code,
     unexpected: str = "unexpected error",
+    progress: ProgressObserver | None = None,
 ) -> T | int:
     """Run a use case: its result, or the exit code after one clear line on `err`
-    (the full trace only for an error that is not a SentimentError)."""
+    (the full trace only for an error that is not a SentimentError). The line starts on a line
+    of its own when `progress` (a StageProgress) left one unfinished."""
+
+    def lead() -> str:
+        return "\n" if isinstance(progress, StageProgress) and progress.line_open else ""
+
     try:
         return call()
     except SentimentError as exc:
-        err.write(f"\nerror: {one_line(exc)}\n")
+        err.write(f"{lead()}error: {one_line(exc)}\n")
         return exit_for(exc)
     except KeyboardInterrupt:
-        err.write("\ninterrupted\n")
+        err.write(f"{lead()}interrupted\n")
         return 130
     except Exception:  # noqa: BLE001 - the last line of defence prints the trace
-        err.write(f"\n{unexpected}:\n")
+        err.write(f"{lead()}{unexpected}:\n")
         traceback.print_exc(file=err)
         return EXIT_FAILED
 

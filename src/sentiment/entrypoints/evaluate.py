@@ -152,7 +152,7 @@ def main(argv: Sequence[str] | None = None, container: Container | None = None) 
     progress = SilentProgress() if args.quiet else StageProgress(err)
     use_case = container.evaluate_model(progress=progress)
     command = EvaluateModelCommand(ref=ref, log=args.log, run_name=args.run_name)
-    result = run_guarded(lambda: use_case.execute(command), err)
+    result = run_guarded(lambda: use_case.execute(command), err, progress=progress)
     if isinstance(result, int):
         return result
     if args.output_json:

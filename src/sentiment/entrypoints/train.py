@@ -258,6 +258,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         err,
         exit_for=_exit_for,
         unexpected="unexpected error (the MLflow run, if any, is marked FAILED)",
+        progress=progress,
     )
     if isinstance(result, int):
         return result

@@ -143,6 +143,8 @@ def test_evaluate_prints_and_refuses(
     numeric = write_csv(tmp_path / "numeric.csv", [("good", "1"), ("bad", "0")])
     code, _, err = call(evaluate.main, models, capsys, "--data", str(numeric), "-q")
     assert code == 2
+    assert err.startswith("error: ")  # one line, as nothing came before it under -q
+    assert err.count("\n") == 1
     assert "'0', '1' are unknown to version 1" in err
     code, _, err = call(evaluate.main, models, capsys, "--data", str(data), "--model", "@nope")
     assert code == 2
