@@ -7,10 +7,11 @@ import getpass
 import json
 import logging
 import os
+import sys
 import traceback
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, TextIO, TypeVar
+from typing import Any, NoReturn, TextIO, TypeVar
 
 from sentiment.application.progress import ProgressObserver
 from sentiment.domain.errors import (
@@ -26,6 +27,7 @@ from sentiment.entrypoints.settings import Settings
 T = TypeVar("T")
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_REFUSED = 0, 1, 2, 3
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: what a shell reports for a tool whose reader went away
 EXIT_CODES_HELP = (
     "exit codes: 0 done; 1 failed (registry unreachable, artifact unloadable...); "
     "2 bad input (data, reference, or a version/alias that does not exist); "
@@ -153,6 +155,8 @@ def run_guarded(
     except KeyboardInterrupt:
         err.write(f"{lead()}interrupted\n")
         return 130
+    except BrokenPipeError:  # the reader of the output went away: `exit_with` ends quietly
+        raise
     except Exception:  # noqa: BLE001 - the last line of defence prints the trace
         err.write(f"{lead()}{unexpected}:\n")
         traceback.print_exc(file=err)
@@ -162,3 +166,18 @@ def run_guarded(
 def write_json(path: Path, payload: Mapping[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(payload, indent=2) + "\n")
+
+
+def exit_with(main: Callable[[], int]) -> NoReturn:
+    """`sys.exit(main())` for a CLI run as a script, without a traceback when the reader of its
+    output went away (`registry history | head -1`): exit EXIT_BROKEN_PIPE, as other tools do.
+    What the command did before (a move, a run) is done; only its output was cut short."""
+    try:
+        code = main()
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # Python flushes stdout once more at exit: pointed at /dev/null, that says nothing.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        code = EXIT_BROKEN_PIPE
+    sys.exit(code)

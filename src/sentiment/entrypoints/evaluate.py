@@ -26,6 +26,7 @@ from sentiment.entrypoints.cli_support import (
     StageProgress,
     add_registry_options,
     exit_code,
+    exit_with,
     format_rows,
     one_line,
     per_class_rows,
@@ -163,4 +164,4 @@ def main(argv: Sequence[str] | None = None, container: Container | None = None) 
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_with(main)

@@ -33,6 +33,7 @@ from sentiment.entrypoints.cli_support import (
     actor,
     add_registry_options,
     exit_code,
+    exit_with,
     one_line,
     settings_with,
 )
@@ -247,6 +248,8 @@ def main(argv: Sequence[str] | None = None, container: Container | None = None) 
     except SentimentError as exc:
         err.write(f"error: {one_line(exc)}\n")
         return exit_code(exc)
+    except BrokenPipeError:  # the reader of the output went away: `exit_with` ends quietly
+        raise
     except Exception:  # noqa: BLE001 - the last line of defence prints the trace
         err.write("unexpected error:\n")
         traceback.print_exc(file=err)
@@ -255,4 +258,4 @@ def main(argv: Sequence[str] | None = None, container: Container | None = None) 
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_with(main)

@@ -32,6 +32,7 @@ from sentiment.entrypoints.cli_support import (
     SilentProgress,
     StageProgress,
     actor,
+    exit_with,
     format_rows,
     one_line,
     per_class_rows,
@@ -272,4 +273,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_with(main)
