@@ -201,12 +201,15 @@ def alias_history(versions: Iterable[ModelVersion], alias: str | None = None) ->
 
 def unreadable_event_tags(versions: Iterable[ModelVersion]) -> list[tuple[str, str]]:
     """(version, tag key) of every event tag that holds no readable event: left out of the
-    history (and so of rollback's undo stack)."""
+    history (and so of rollback's undo stack). An empty one is not among them: it is the record
+    of a move that was refused, voided on purpose (`registry_ops.move_alias`)."""
     return [
         (v.version, key)
         for v in versions
         for key, value in sorted(v.tags.items())
-        if key.startswith(EVENT_TAG_PREFIX) and AliasEvent.from_tag(v.version, key, value) is None
+        if key.startswith(EVENT_TAG_PREFIX)
+        and value
+        and AliasEvent.from_tag(v.version, key, value) is None
     ]
 
 

@@ -82,10 +82,11 @@ def test_a_move_overtaken_after_its_record_voids_the_record(
     tags3 = registry.get_version("3").tags
     assert {k: v for k, v in tags3.items() if v} == before["3"]
     assert registry.get_version("2").tags["champion.replaced_by"] == "1"
-    # The history still explains the holder.
-    history = DescribeModel(registry).execute(DescribeModelCommand(alias=CHAMPION)).history
+    # The history still explains the holder, and the voided record is no unreadable tag.
+    described = DescribeModel(registry).execute(DescribeModelCommand(alias=CHAMPION))
     with pytest.raises(PromotionRefusedError, match="first champion"):
-        rollback_target(history, "1")
+        rollback_target(described.history, "1")
+    assert described.unreadable == ()
 
 
 def test_two_rollbacks_at_once_roll_back_once(registry: InterferingRegistry) -> None:
