@@ -32,7 +32,7 @@ from sentiment.domain.errors import (
     RegistryUnavailableError,
 )
 from sentiment.domain.metrics import EvaluationMetrics
-from sentiment.domain.model import DatasetInfo, ModelVersion, ParamValue
+from sentiment.domain.model import READY, DatasetInfo, ModelVersion, ParamValue
 from sentiment.domain.model_ref import canonical_version, check_alias, check_tag
 from sentiment.domain.ports import Classifier, ModelRegistry, TrainingRun
 
@@ -555,7 +555,7 @@ class MlflowModelRegistry(ModelRegistry):
             dataset_digest=(mv.tags or {}).get("dataset_digest", ""),
             created_at=(mv.creation_timestamp or 0) / 1000.0,
             run_status=status,
-            status=str(mv.status or "READY"),
+            status=str(mv.status or READY),
         )
 
     def get_version(self, version: str) -> ModelVersion:

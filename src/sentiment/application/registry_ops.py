@@ -7,13 +7,12 @@ from dataclasses import replace
 
 from sentiment.domain.errors import ModelNotFoundError, PromotionRefusedError, RegistryInputError
 from sentiment.domain.metrics import EvaluationMetrics, evaluate
-from sentiment.domain.model import LabelledDataset, ModelVersion
+from sentiment.domain.model import READY, LabelledDataset, ModelVersion
 from sentiment.domain.model_ref import ModelRef
 from sentiment.domain.ports import Classifier, ModelRegistry
 from sentiment.domain.promotion import CHAMPION, AliasEvent, iso
 
 PREDICT_BATCH = 2048
-READY = "READY"
 
 
 def resolve(registry: ModelRegistry, ref: ModelRef) -> ModelVersion:

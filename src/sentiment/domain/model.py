@@ -80,6 +80,10 @@ class DatasetInfo:
     class_counts: Mapping[str, int]
 
 
+READY = "READY"
+"""The registry status of a version whose files are all in place: the only one made champion."""
+
+
 @dataclass(frozen=True, slots=True)
 class ModelVersion:
     """One registered version of a model."""
@@ -94,7 +98,7 @@ class ModelVersion:
     created_at: float = 0.0
     run_status: str = ""
     """Status of the run that produced it: RUNNING, FINISHED, FAILED, KILLED ("" if unknown)."""
-    status: str = "READY"
+    status: str = READY
     """The registry's status of the version: READY, or PENDING_REGISTRATION or
     FAILED_REGISTRATION while its files are not (or never were) all in place."""
 
