@@ -122,7 +122,11 @@ def test_the_api_follows_the_registry_through_promotion_faults_and_outages(
         started = time.monotonic()
         status, body = call(f"{api}/admin/reload", "POST", TOKEN)
         timings["forced_reload_s"] = time.monotonic() - started
-        assert (status, body["outcome"], body["serving"]) == (200, "swapped", "1"), body
+        # Served when the call returns. The 1-s watcher may have swapped it in first: the
+        # rollback's own bookkeeping after the alias moved (a check of the new holder, the old
+        # one's `until` tags) takes a few round trips; then the forced check finds it unchanged.
+        assert (status, body["serving"]) == (200, "1"), body
+        assert body["outcome"] in ("swapped", "unchanged"), body
         assert served(api) == "1"
 
         # 3. Version 2's artifact gets corrupted. Our CLI refuses to promote it; moved by hand
