@@ -8,11 +8,12 @@ from dataclasses import dataclass
 
 from sentiment.application.registry_ops import (
     current_holder,
+    labels_served,
     move_alias,
     require_finished,
     resolve,
 )
-from sentiment.domain.errors import ModelLoadError, PromotionRefusedError
+from sentiment.domain.errors import PromotionRefusedError
 from sentiment.domain.model import ModelVersion
 from sentiment.domain.model_ref import ModelRef
 from sentiment.domain.ports import ModelRegistry
@@ -94,10 +95,7 @@ class PromoteModel:
 
         warnings: list[str] = []
         if champion is not None:
-            try:
-                known = registry.load(champion.version).classes
-            except ModelLoadError:  # a broken champion is what a promotion may be fixing
-                known = classes
+            known = labels_served(registry, champion, fallback=classes)
             unknown = new_labels(classes, known)
             if unknown and not command.allow_new_labels:
                 raise PromotionRefusedError(

@@ -5,7 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
-from sentiment.domain.errors import ModelNotFoundError, PromotionRefusedError, RegistryInputError
+from sentiment.domain.errors import (
+    ModelLoadError,
+    ModelNotFoundError,
+    PromotionRefusedError,
+    RegistryInputError,
+)
 from sentiment.domain.metrics import EvaluationMetrics, evaluate
 from sentiment.domain.model import READY, LabelledDataset, ModelVersion
 from sentiment.domain.model_ref import ModelRef
@@ -52,6 +57,18 @@ def current_holder(registry: ModelRegistry, alias: str) -> ModelVersion | None:
         return registry.get_by_alias(alias)
     except ModelNotFoundError:
         return None
+
+
+def labels_served(
+    registry: ModelRegistry, version: ModelVersion, fallback: Sequence[str]
+) -> tuple[str, ...]:
+    """The labels `version` predicts, read from its model; `fallback` when that model no longer
+    loads (a broken champion is what a promotion or a rollback may be fixing, so it cannot
+    block one)."""
+    try:
+        return registry.load(version.version).classes
+    except ModelLoadError:
+        return tuple(fallback)
 
 
 def score(

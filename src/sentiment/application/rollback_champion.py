@@ -7,8 +7,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from sentiment.application.promote_model import F1, require_evaluated
-from sentiment.application.registry_ops import current_holder, move_alias
-from sentiment.domain.errors import ModelLoadError, ModelNotFoundError, PromotionRefusedError
+from sentiment.application.registry_ops import current_holder, labels_served, move_alias
+from sentiment.domain.errors import ModelNotFoundError, PromotionRefusedError
 from sentiment.domain.ports import ModelRegistry
 from sentiment.domain.promotion import (
     CHAMPION,
@@ -69,10 +69,7 @@ class RollbackChampion:
             f"version {target.version} was chosen without it"
             for version, key in unreadable_event_tags(versions)
         ]
-        try:
-            known = registry.load(champion.version).classes
-        except ModelLoadError:  # a broken champion is what a rollback may be fixing
-            known = classes
+        known = labels_served(registry, champion, fallback=classes)
         if set(classes) != set(known):
             # A rollback is the emergency lever: never refused for this, but never silent.
             warnings.append(
