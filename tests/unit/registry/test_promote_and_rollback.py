@@ -243,6 +243,18 @@ def test_rollback_refuses_a_previous_champion_that_no_longer_loads() -> None:
     assert tools.champion() == "2"
 
 
+def test_a_rollback_away_from_a_champion_that_no_longer_loads_happens_without_warning() -> None:
+    # The emergency lever: the champion's artifact is what broke, so its labels cannot be read.
+    tools = Tools(BrokenArtifactRegistry())
+    tools.train(wrong=3)
+    tools.train(wrong=1)
+    assert isinstance(tools.registry, BrokenArtifactRegistry)
+    tools.registry.broken.add("2")
+    result = tools.rollback.execute(RollbackChampionCommand("v2 lost its artifact", "bob"))
+    assert (result.from_version, result.to_version, tools.champion()) == ("2", "1", "1")
+    assert result.warnings == ()
+
+
 class DeletingRegistry(InMemoryModelRegistry):
     """An in-memory registry whose versions can be deleted, as in MLflow: gone with their tags
     (so with the alias moves recorded on them)."""
