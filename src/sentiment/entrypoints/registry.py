@@ -60,7 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
     history = commands.add_parser(
         "history", parents=[common], help="every recorded alias move, oldest first"
     )
-    history.add_argument("--alias", help="only this alias (for example: champion)")
+    history.add_argument(
+        "--alias", help="only this alias (champion or @champion; refused if nothing ever held it)"
+    )
     history.add_argument("--json", action="store_true", help="print JSON")
     promote = commands.add_parser(
         "promote", parents=[common], help="make a version the champion, by hand"

@@ -58,6 +58,7 @@ def call(
         (["promote", "two", "--reason", "x"], 2, "invalid model reference 'two'"),
         (["promote", "models:/Other/2", "--reason", "x"], 2, "this registry holds"),
         (["rollback"], 3, "first champion in the history"),
+        (["history", "--alias", "champoin"], 2, "has no alias @champoin: no version holds it"),
     ],
 )
 def test_registry_refusals(
