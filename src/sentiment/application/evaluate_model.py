@@ -45,8 +45,10 @@ class EvaluateModelResult:
 class EvaluateModel:
     """Load a version, predict every row of a labelled dataset, score it.
 
-    Refused (DatasetError) before any run is opened: no usable row, or labels the model does
-    not know (a CSV labelled 0/1 against a model trained on negative/positive).
+    Refused before any run is opened: a reference to no version (ModelNotFoundError), before
+    the data is read; data that cannot be read or has no usable row (DatasetError), before the
+    model is loaded; labels the model does not know (DatasetError: a CSV labelled 0/1 against a
+    model trained on negative/positive).
     """
 
     def __init__(
@@ -64,15 +66,16 @@ class EvaluateModel:
     def execute(self, command: EvaluateModelCommand) -> EvaluateModelResult:
         started = time.perf_counter()
         registry = self._registry
-        with stage(self._progress, "model") as note:
-            version = resolve(registry, command.ref)
-            classifier = registry.load(version.version)
-            note(f"{version.name} version {version.version}")
+        # Cheapest refusals first: the reference, then the data, then loading the model.
+        version = resolve(registry, command.ref)
         with stage(self._progress, "data") as note:
             data = self._source.load()
             note(f"{len(data)} rows, {data.dropped} dropped, classes {data.class_counts()}")
         if len(data) == 0:
             raise DatasetError(f"{data.name}: no row with both a text and a label to evaluate on")
+        with stage(self._progress, "model") as note:
+            classifier = registry.load(version.version)
+            note(f"{version.name} version {version.version}")
         unknown = sorted(set(data.labels) - set(classifier.classes))
         if unknown:
             known = ", ".join(map(repr, classifier.classes))

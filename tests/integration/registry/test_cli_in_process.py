@@ -149,7 +149,11 @@ def test_evaluate_prints_and_refuses(
     assert "'0', '1' are unknown to version 1" in err
     code, _, err = call(evaluate.main, models, capsys, "--data", str(data), "--model", "@nope")
     assert code == 2
-    assert err.endswith("\nerror: SentimentAnalysisModel has no alias @nope\n")
+    # The reference is checked before any stage starts (the data is not even read).
+    assert err == "error: SentimentAnalysisModel has no alias @nope\n"
+    code, _, err = call(evaluate.main, models, capsys, "--data", str(tmp_path / "no.csv"), "-q")
+    assert code == 2
+    assert err.startswith("error: ") and "no.csv" in err
     code, _, err = call(evaluate.main, models, capsys, "--data", str(data), "--model", "nope")
     assert code == 2
     assert "did you mean @nope" in err

@@ -10,8 +10,14 @@ from sentiment.domain.errors import DatasetError, ModelNotFoundError, RegistryIn
 from sentiment.domain.model import LabelledDataset
 from sentiment.domain.model_ref import parse_model_ref
 from sentiment.domain.promotion import CHAMPION
-from tests.fakes import RecordingProgress
-from tests.support.fakes import ScriptedClassifier, StaticDatasetSource, holdout, register
+from tests.fakes import InMemoryDatasetSource, RecordingProgress
+from tests.support.fakes import (
+    BrokenArtifactRegistry,
+    ScriptedClassifier,
+    StaticDatasetSource,
+    holdout,
+    register,
+)
 
 DATA = holdout(20)
 
@@ -98,6 +104,26 @@ def test_data_without_rows_is_refused(registry: InMemoryModelRegistry) -> None:
         )
 
 
+def test_the_cheapest_refusal_comes_first_the_reference_then_the_data_then_the_model() -> None:
+    registry = BrokenArtifactRegistry()
+    register(registry, ScriptedClassifier(DATA))
+    registry.broken.add("1")
+    missing = InMemoryDatasetSource(error=DatasetError("reviews.csv: no such file"))
+    use_case = EvaluateModel(registry, missing)
+    # A reference to no version: refused before the data is read.
+    with pytest.raises(ModelNotFoundError):
+        use_case.execute(EvaluateModelCommand(parse_model_ref("7")))
+    assert missing.loads == 0
+    # Data that cannot be read: refused before the model is loaded (the load fails here).
+    with pytest.raises(DatasetError, match="no such file"):
+        use_case.execute(EvaluateModelCommand(parse_model_ref("1")))
+    assert missing.loads == 1
+    with pytest.raises(DatasetError, match="no row with both a text and a label"):
+        EvaluateModel(registry, InMemoryDatasetSource.of([])).execute(
+            EvaluateModelCommand(parse_model_ref("1"))
+        )
+
+
 def test_one_class_only_is_scored_over_the_models_classes(registry: InMemoryModelRegistry) -> None:
     positives = LabelledDataset(
         tuple(t for t, y in zip(DATA.texts, DATA.labels, strict=True) if y == "positive"),
@@ -136,7 +162,7 @@ def test_the_result_and_the_progress_name_everything(registry: InMemoryModelRegi
     assert 0.0 <= result.duration_s < 60.0
     assert progress.events == [
         (kind, stage)
-        for stage in ("model", "data", "predict", "log")
+        for stage in ("data", "model", "predict", "log")
         for kind in ("started", "finished")
     ]
     assert progress.details == {
