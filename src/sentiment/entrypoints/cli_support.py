@@ -22,6 +22,7 @@ from sentiment.domain.errors import (
     SentimentError,
 )
 from sentiment.domain.metrics import ClassMetrics
+from sentiment.domain.model_ref import ModelRef
 from sentiment.entrypoints.settings import Settings
 
 T = TypeVar("T")
@@ -62,6 +63,17 @@ def add_registry_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--registry", choices=("mlflow", "memory"), help="registry adapter")
     parser.add_argument("--model-name", help="registered model (default: $SENTIMENT_MODEL_NAME)")
+
+
+def model_name_for(ref: ModelRef, option: str | None) -> str | None:
+    """The registered model a command works on: the one a `models:/Name/...` reference names,
+    else `--model-name` (None: the settings' own). Raises RegistryInputError when both are
+    given and differ."""
+    if ref.model_name is not None and option is not None and option != ref.model_name:
+        raise RegistryInputError(
+            f"{ref} names the model {ref.model_name!r}, but --model-name says {option!r}"
+        )
+    return ref.model_name or option
 
 
 def settings_with(**overrides: Any) -> Settings:

@@ -28,6 +28,7 @@ from sentiment.entrypoints.cli_support import (
     exit_code,
     exit_with,
     format_rows,
+    model_name_for,
     one_line,
     per_class_rows,
     quiet_libraries,
@@ -125,8 +126,7 @@ def _settings(args: argparse.Namespace, ref: ModelRef) -> Settings:
         label_column=args.label_column,
         tracking_uri=args.tracking_uri,
         registry=args.registry,
-        # A models:/Name/... reference picks the registered model.
-        model_name=ref.model_name or args.model_name,
+        model_name=model_name_for(ref, args.model_name),
     )
 
 

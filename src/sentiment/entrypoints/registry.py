@@ -34,6 +34,7 @@ from sentiment.entrypoints.cli_support import (
     add_registry_options,
     exit_code,
     exit_with,
+    model_name_for,
     one_line,
     settings_with,
 )
@@ -230,12 +231,18 @@ def main(argv: Sequence[str] | None = None, container: Container | None = None) 
     args = build_parser().parse_args(argv)
     out, err = sys.stdout, sys.stderr
     try:
+        model_name = args.model_name
+        if args.command == "promote":  # a models:/Name/3 reference picks the registered model
+            model_name = model_name_for(parse_model_ref(args.version), model_name)
         settings = settings_with(
-            tracking_uri=args.tracking_uri, registry=args.registry, model_name=args.model_name
+            tracking_uri=args.tracking_uri, registry=args.registry, model_name=model_name
         )
     except ValidationError as exc:
         err.write(f"error: invalid setting: {one_line(exc)}\n")
         return EXIT_BAD_INPUT
+    except SentimentError as exc:
+        err.write(f"error: {one_line(exc)}\n")
+        return exit_code(exc)
     if container is None:
         container = build_container(settings, create_store=False)
     else:  # the caller's providers, this command line's settings

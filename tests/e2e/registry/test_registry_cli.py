@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.registry.conftest import GOOD, WEAK, Store, make_store
+from tests.support.processes import run_cli
 
 pytestmark = pytest.mark.e2e
 
@@ -41,7 +42,13 @@ def test_train_gate_promote_rollback_and_evaluate(store: Store) -> None:
     assert lines[2].split()[:2] == ["2", "@challenger"]
     assert lines[3].split()[:2] == ["1", "@champion"]
 
-    promoted = store.cli("registry", "promote", "@challenger", "--reason", "canary looked fine")
+    # A models:/Name... reference picks the registered model, whatever SENTIMENT_MODEL_NAME says.
+    promoted = run_cli(
+        "registry",
+        ["promote", "models:/CliModel@challenger", "--reason", "canary looked fine"],
+        env={**store.env, "SENTIMENT_MODEL_NAME": "SomeOtherModel"},
+        cwd=store.work,
+    )
     assert promoted.returncode == 0, promoted.stderr
     assert "@champion: version 1 -> version 2" in promoted.stdout, promoted.stdout
     assert "warning: its macro-F1" in promoted.stdout, promoted.stdout

@@ -57,6 +57,11 @@ def call(
         (["promote", "@v2", "--reason", "x"], 2, "invalid alias 'v2'"),
         (["promote", "two", "--reason", "x"], 2, "invalid model reference 'two'"),
         (["promote", "models:/Other/2", "--reason", "x"], 2, "this registry holds"),
+        (
+            ["promote", "models:/Other/2", "--reason", "x", "--model-name", "Mine"],
+            2,
+            "models:/Other/2 names the model 'Other', but --model-name says 'Mine'",
+        ),
         (["rollback"], 3, "first champion in the history"),
         (["history", "--alias", "champoin"], 2, "has no alias @champoin: no version holds it"),
     ],
@@ -153,7 +158,20 @@ def test_evaluate_prints_and_refuses(
     assert err == "error: SentimentAnalysisModel has no alias @nope\n"
     code, _, err = call(evaluate.main, models, capsys, "--data", str(tmp_path / "no.csv"), "-q")
     assert code == 2
-    assert err.startswith("error: ") and "no.csv" in err
+    assert err.startswith("error: ")
+    assert "no.csv" in err
+    code, _, err = call(
+        evaluate.main,
+        models,
+        capsys,
+        "--data",
+        str(data),
+        "--model",
+        "models:/A/1",
+        "--model-name",
+        "B",
+    )
+    assert (code, err) == (2, "error: models:/A/1 names the model 'A', but --model-name says 'B'\n")
     code, _, err = call(evaluate.main, models, capsys, "--data", str(data), "--model", "nope")
     assert code == 2
     assert "did you mean @nope" in err
