@@ -28,7 +28,7 @@ from sentiment.domain.errors import (
     RegistryError,
     RegistryUnavailableError,
 )
-from sentiment.domain.model import ModelVersion
+from sentiment.domain.model import READY, ModelVersion
 
 
 class RestModelReader(LeanReader):
@@ -123,6 +123,7 @@ class RestModelReader(LeanReader):
                 dataset_digest=tags.get("dataset_digest", ""),
                 created_at=int(mv.get("creation_timestamp") or 0) / 1000.0,
                 run_status=status,
+                status=str(mv.get("status") or READY),
             )
             return FoundVersion(info, str(mv.get("storage_location") or mv.get("source") or ""))
 

@@ -23,7 +23,7 @@ from sentiment.domain.errors import (
     RegistryError,
     RegistryUnavailableError,
 )
-from sentiment.domain.model import ModelVersion
+from sentiment.domain.model import READY, ModelVersion
 
 DELETED_STAGE = "Deleted_Internal"  # MLflow's mark of a deleted model version
 DEFAULT_WORKSPACE = "default"
@@ -32,7 +32,7 @@ DEFAULT_WORKSPACE = "default"
 TESTED_SCHEMAS = frozenset({"dc11669786a5"})
 _REQUIRED_COLUMNS: dict[str, frozenset[str]] = {
     "model_versions": frozenset(
-        {"name", "version", "creation_time", "current_stage", "source", "run_id"}
+        {"name", "version", "creation_time", "current_stage", "source", "run_id", "status"}
     ),
     "model_version_tags": frozenset({"key", "value", "name", "version"}),
     "registered_model_aliases": frozenset({"alias", "version", "name"}),
@@ -158,7 +158,7 @@ class _Session:
         one = " AND version = ?" if number is not None else ""
         params: tuple[Any, ...] = (self._name, DELETED_STAGE)
         return self._rows(
-            f"SELECT version, creation_time, run_id, source, {self._location} "  # noqa: S608
+            f"SELECT version, creation_time, run_id, source, {self._location}, status "  # noqa: S608
             "FROM model_versions WHERE name = ? AND (current_stage IS NULL OR current_stage != ?)"
             f"{self._workspace}{one} ORDER BY version",
             *(params if number is None else (*params, int(number))),
@@ -190,7 +190,7 @@ class _Session:
         ]
 
     def _build(self, row: tuple[Any, ...], aliases: tuple[str, ...] | None = None) -> FoundVersion:
-        version, created_ms, run_id, source, storage = row
+        version, created_ms, run_id, source, storage, registry_status = row
         tags = {
             str(key): "" if value is None else str(value)
             for key, value in self._rows(
@@ -223,6 +223,7 @@ class _Session:
             dataset_digest=tags.get("dataset_digest", ""),
             created_at=(created_ms or 0) / 1000.0,
             run_status=status,
+            status=str(registry_status or READY),
         )
         # As MLflow's SQL store answers get-download-uri: the storage location, else the source.
         return FoundVersion(info, str(storage or source or ""))

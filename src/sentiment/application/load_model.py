@@ -2,7 +2,8 @@
 
 The reference comes from configuration: a pinned version wins; otherwise the version that carries
 the alias (default `@champion`); otherwise, when no version carries the alias, the newest version
-whose training run finished (the newest of all when none did).
+whose training run finished (the newest of all when none did). A version the registry does not
+call READY (its registration is pending, or failed) is never loaded.
 A loaded classifier must answer a fixed probe set sensibly before it is handed out, so a broken
 artifact is refused at load time instead of failing the first real request.
 """
@@ -20,7 +21,7 @@ from sentiment.domain.errors import (
     ModelNotFoundError,
     SentimentError,
 )
-from sentiment.domain.model import ModelVersion
+from sentiment.domain.model import READY, ModelVersion
 from sentiment.domain.ports import Classifier, ModelReader
 from sentiment.domain.promotion import CHAMPION
 
@@ -110,9 +111,11 @@ class LoadModel:
                 f"{registry.model_name} has no registered version yet: nothing to serve"
             )
         # The newest version whose training run finished (so finished its evaluation); a version
-        # left by a killed or failed run only when there is nothing else.
-        finished = [v for v in versions if v.run_finished]
-        return ResolvedModel((finished or versions)[-1], RESOLVED_BY_LATEST, None)
+        # left by a killed or failed run only when there is nothing else. Of those, one whose
+        # files the registry calls complete (READY), when there is one.
+        ready = [v for v in versions if v.status == READY] or versions
+        finished = [v for v in ready if v.run_finished]
+        return ResolvedModel((finished or ready)[-1], RESOLVED_BY_LATEST, None)
 
     def execute(self, command: LoadModelCommand) -> LoadedModel:
         return self.load(self.resolve(command), command)
@@ -120,7 +123,13 @@ class LoadModel:
     def load(self, resolved: ResolvedModel, command: LoadModelCommand) -> LoadedModel:
         """Load and smoke-test a version already resolved (by `resolve`) for `command`."""
         started = time.perf_counter()
-        classifier = self._registry.load(resolved.version.version)
+        info = resolved.version
+        if info.status != READY:  # its files may be missing or still arriving
+            raise ModelLoadError(
+                f"{info.name} version {info.version} is {info.status or 'of unknown status'} in "
+                f"the registry, not {READY}: it is not served"
+            )
+        classifier = self._registry.load(info.version)
         self._smoke_test(resolved.version, classifier)
         return LoadedModel(
             info=resolved.version,

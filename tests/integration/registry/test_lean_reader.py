@@ -143,6 +143,34 @@ def test_a_deleted_version_is_gone(
     assert reader.list_versions() == writer.list_versions()
 
 
+@pytest.mark.parametrize("kind", READERS)
+def test_a_version_s_registry_status_is_read_as_mlflow_reads_it(
+    request: pytest.FixtureRequest, sqlite_store: Path, nblr: SklearnClassifier, kind: str
+) -> None:
+    writer, reader = writer_and_reader(request, kind, sqlite_store, f"Status-{kind}")
+    for _ in range(2):
+        with writer.start_run() as run:
+            run.register(nblr)
+    writer.set_alias("champion", "2")
+    # A registration that failed (MLflow's clients never write this status on a local store).
+    database = (
+        sqlite_store / "mlflow.db"
+        if kind == "sqlite"
+        else request.getfixturevalue("rest_server").artifacts.parent / "server.db"
+    )
+    with sqlite3.connect(database) as db:
+        db.execute(
+            "UPDATE model_versions SET status = 'FAILED_REGISTRATION' WHERE name = ? AND "
+            "version = 2",
+            (writer.model_name,),
+        )
+    assert reader.get_version("1").status == "READY"
+    assert reader.get_version("2").status == "FAILED_REGISTRATION"
+    assert reader.get_by_alias("champion").status == "FAILED_REGISTRATION"
+    assert reader.list_versions() == writer.list_versions()
+    assert [v.status for v in writer.list_versions()] == ["READY", "FAILED_REGISTRATION"]
+
+
 def test_the_sqlite_store_has_a_schema_this_reader_was_tested_on(sqlite_store: Path) -> None:
     # Pinned: a new MLflow that migrates its tables must be checked again (then add its
     # revision to TESTED_SCHEMAS).

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import pytest
 
@@ -19,6 +20,8 @@ from sentiment.domain.errors import (
     ModelNotFoundError,
     RegistryUnavailableError,
 )
+from sentiment.domain.model import ModelVersion
+from sentiment.domain.ports import Classifier
 from tests.api_support import FixedClassifier, SwitchableRegistry
 
 
@@ -81,6 +84,63 @@ def test_an_unreachable_registry_is_reported_as_such() -> None:
 
     with pytest.raises(RegistryUnavailableError):
         LoadModel(registry).execute(LoadModelCommand())
+
+
+class StatusRegistry(InMemoryModelRegistry):
+    """Versions with the registry status MLflow gives a registration that is pending or failed;
+    counts the artifact loads."""
+
+    def __init__(self, statuses: dict[str, str]) -> None:
+        super().__init__("M")
+        self.statuses = statuses
+        self.loads: list[str] = []
+
+    def _with_status(self, version: ModelVersion) -> ModelVersion:
+        return replace(version, status=self.statuses.get(version.version, version.status))
+
+    def get_version(self, version: str) -> ModelVersion:
+        return self._with_status(super().get_version(version))
+
+    def get_by_alias(self, alias: str) -> ModelVersion:
+        return self._with_status(super().get_by_alias(alias))
+
+    def list_versions(self) -> list[ModelVersion]:
+        return [self._with_status(v) for v in super().list_versions()]
+
+    def load(self, version: str) -> Classifier:
+        self.loads.append(version)
+        return super().load(version)
+
+
+@pytest.mark.parametrize("status", ["PENDING_REGISTRATION", "FAILED_REGISTRATION", ""])
+@pytest.mark.parametrize("command", [LoadModelCommand(), LoadModelCommand(version="2")])
+def test_a_version_the_registry_does_not_call_ready_is_never_loaded(
+    status: str, command: LoadModelCommand
+) -> None:
+    registry = StatusRegistry({"2": status})
+    for _ in range(2):
+        registry.add(FixedClassifier(), {"accuracy": 0.5})
+    registry.set_alias("champion", "2")
+    with pytest.raises(ModelLoadError) as refused:
+        LoadModel(registry).execute(command)
+    assert str(refused.value) == (
+        f"M version 2 is {status or 'of unknown status'} in the registry, not READY: "
+        "it is not served"
+    )
+    assert registry.loads == []
+
+
+def test_without_the_alias_the_newest_ready_version_is_served() -> None:
+    registry = StatusRegistry({"3": "PENDING_REGISTRATION"})
+    for _ in range(3):
+        registry.add(FixedClassifier(), {"accuracy": 0.5})
+    assert LoadModel(registry).execute(LoadModelCommand()).version == "2"
+    # None is READY: the newest is chosen, and refused at load.
+    registry.statuses.update({"1": "FAILED_REGISTRATION", "2": "FAILED_REGISTRATION"})
+    assert LoadModel(registry).resolve(LoadModelCommand()).version.version == "3"
+    with pytest.raises(ModelLoadError, match="version 3 is PENDING_REGISTRATION"):
+        LoadModel(registry).execute(LoadModelCommand())
+    assert registry.loads == ["2"]
 
 
 def test_resolve_loads_nothing() -> None:
