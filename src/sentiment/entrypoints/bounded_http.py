@@ -19,8 +19,9 @@ otherwise the answer is 408 `request_timeout` and the connection is closed. Idle
 requests on a kept-alive connection is uvicorn's `timeout_keep_alive` (5 s), as before; a request
 whose head arrived is never cut off here, however long the app takes.
 
-`serve` uses it; `uvicorn sentiment.entrypoints.api:app` cannot (uvicorn's command line takes no
-protocol class): run that with `--http h11` where a head bound matters.
+`serve` uses it; so does `uvicorn sentiment.entrypoints.api:app --http
+sentiment.entrypoints.bounded_http:BoundedHttpToolsProtocol` (uvicorn's `--http` takes a protocol
+class by import path); plain `uvicorn sentiment.entrypoints.api:app` has neither bound.
 """
 
 from __future__ import annotations

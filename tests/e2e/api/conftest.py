@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -87,14 +87,18 @@ def trained_store(tmp_path_factory: pytest.TempPathFactory) -> Store:
 
 @contextmanager
 def running_api(
-    store: Store, log_name: str, ready_path: str = "/ready", **settings: str
+    store: Store,
+    log_name: str,
+    ready_path: str = "/ready",
+    uvicorn_options: Sequence[str] = (),
+    **settings: str,
 ) -> Iterator[Api]:
     """uvicorn serving `sentiment.entrypoints.api:app` over `store`, once `ready_path` is 200."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     log = store.root / log_name
     command = [sys.executable, "-m", "uvicorn", "sentiment.entrypoints.api:app"]
-    command += ["--host", "127.0.0.1", "--port", str(port)]
+    command += ["--host", "127.0.0.1", "--port", str(port), *uvicorn_options]
     env = store.env(**{f"SENTIMENT_{k.upper()}": v for k, v in settings.items()})
     with running_server(command, f"{url}{ready_path}", log, env=env, cwd=store.root) as process:
         yield Api(url, process, log, store)

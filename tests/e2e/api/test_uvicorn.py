@@ -180,3 +180,25 @@ def test_starts_and_stays_up_with_the_registry_away(trained_store: Store, tmp_pa
     log = api.log.read_text()
     assert "Application shutdown complete" in log  # no hang while the loader still retries
     assert "Traceback" not in log
+
+
+def test_the_readme_s_uvicorn_command_with_the_bounded_protocol_bounds_the_head(
+    trained_store: Store,
+) -> None:
+    """README: `uvicorn sentiment.entrypoints.api:app --http <BoundedHttpToolsProtocol>`."""
+    readme = " ".join(README.read_text().split())
+    option = "--http sentiment.entrypoints.bounded_http:BoundedHttpToolsProtocol"
+    assert f"uvicorn sentiment.entrypoints.api:app {option}" in readme
+    with running_api(trained_store, "bounded.log", uvicorn_options=option.split()) as api:
+        assert post(api, "/predict", json={"text": MARKER}).status_code == 200
+        host, port = api.url.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port))) as sock:
+            # One write, just over the 16 KiB bound, read whole: the answer is not lost to a reset.
+            sock.sendall(
+                b"GET /health HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 17_000 + b"\r\n\r\n"
+            )
+            answer = sock.recv(65536)
+        assert answer.startswith(b"HTTP/1.1 431 "), answer[:200]
+        assert b'"code":"header_too_large"' in answer
+        assert post(api, "/predict", json={"text": MARKER}).status_code == 200
+    assert "answered 431" in api.log.read_text()
