@@ -1,4 +1,8 @@
-"""Start a server as a subprocess for a test, wait until it answers, and always stop it."""
+"""Subprocesses for tests, in this venv's environment: a server started, awaited until it answers
+and always stopped (`running_server`), a CLI run to completion (`run_cli`), their workers.
+
+Free ports: `tests.conftest.free_port`.
+"""
 
 from __future__ import annotations
 
@@ -33,6 +37,36 @@ def venv_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     env["PATH"] = f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}"
     env.update(extra or {})
     return env
+
+
+def clean_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """`venv_env` without SENTIMENT_* settings (SENTIMENT_TEST_DATA stays), plus `extra`."""
+    env = {
+        k: v
+        for k, v in venv_env().items()
+        if not k.startswith("SENTIMENT_") or k == "SENTIMENT_TEST_DATA"
+    }
+    env.update(extra or {})
+    return env
+
+
+def run_cli(
+    module: str,
+    args: Sequence[str],
+    env: Mapping[str, str],
+    cwd: Path,
+    timeout_s: float = 300.0,
+) -> subprocess.CompletedProcess[str]:
+    """`python -m sentiment.entrypoints.<module> args...` to completion, output captured."""
+    return subprocess.run(
+        [sys.executable, "-m", f"sentiment.entrypoints.{module}", *args],
+        env=dict(env),
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+        check=False,
+    )
 
 
 def mlflow_server_command(backend: str, artifacts: Path, port: int) -> list[str]:
