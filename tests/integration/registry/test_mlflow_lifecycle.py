@@ -32,7 +32,7 @@ from sentiment.domain.promotion import CHALLENGER, CHAMPION, PromotionPolicy
 from tests.conftest import free_port
 from tests.integration.registry.conftest import mlflow_registry
 from tests.support.data import sample_rows, to_dataset
-from tests.support.fakes import StaticDatasetSource
+from tests.support.registry_fakes import StaticDatasetSource
 
 HOLDOUT = to_dataset(sample_rows(120, seed=5), "holdout")
 POLICY = PromotionPolicy(margin=0.0, floor=0.5)

@@ -19,7 +19,7 @@ from tests.api_support import (
     SwitchableRegistry,
     assert_error,
 )
-from tests.support.fakes import BrokenArtifactRegistry, FailingRegistry
+from tests.support.registry_fakes import BrokenArtifactRegistry, FailingRegistry
 
 TOKEN = "s3cret-admin-token-for-tests"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

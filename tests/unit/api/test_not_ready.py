@@ -21,7 +21,7 @@ from tests.api_support import (
     SwitchableRegistry,
     assert_error,
 )
-from tests.support.fakes import FailingRegistry
+from tests.support.registry_fakes import FailingRegistry
 
 
 def wait_until_ready(client: TestClient, timeout_s: float = 10.0) -> httpx.Response:

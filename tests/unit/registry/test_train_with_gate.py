@@ -13,7 +13,7 @@ from sentiment.domain.errors import RegistryUnavailableError
 from sentiment.domain.model import ModelVersion, ParamValue, Prediction
 from sentiment.domain.ports import Classifier, ClassifierFactory
 from sentiment.domain.promotion import CHALLENGER, CHAMPION, PromotionPolicy
-from tests.support.fakes import Clock, StaticDatasetSource, holdout
+from tests.support.registry_fakes import Clock, StaticDatasetSource, holdout
 
 DATA = holdout(60)
 
