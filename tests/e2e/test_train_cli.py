@@ -19,7 +19,7 @@ import pytest
 
 from sentiment.adapters.sklearn_classifier import DEFAULT_MODEL_TYPE
 from tests.conftest import free_port, sample_frame
-from tests.processes import VENV_BIN, running_server, venv_env
+from tests.support.processes import VENV_BIN, running_server, venv_env
 
 pytestmark = pytest.mark.e2e
 

@@ -15,8 +15,14 @@ from sentiment.adapters.dataset_digest import dataset_digest
 from sentiment.adapters.imdb_dataset import ARCHIVE_NAME, ImdbDatasetSource
 from sentiment.domain.errors import DatasetError, DownloadError
 from tests.conftest import free_port
-from tests.imdb_server import NEGATIVE, POSITIVE, ArchiveServer, build_archive, serve_archive
-from tests.processes import clean_env
+from tests.support.imdb_server import (
+    NEGATIVE,
+    POSITIVE,
+    ArchiveServer,
+    build_archive,
+    serve_archive,
+)
+from tests.support.processes import clean_env
 
 
 @pytest.fixture(scope="module")

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from tests.api_support import free_port, subprocess_env, write_sample_csv
-from tests.processes import running_server
+from tests.support.api import free_port, subprocess_env, write_sample_csv
+from tests.support.processes import running_server
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.processes import clean_env, run_cli
 from tests.support.data import disjoint_samples, write_csv
+from tests.support.processes import clean_env, run_cli
 
 GOOD = ["--model-type", "tfidf-lr", "-p", "n_features_log2=16"]
 FAIR = ["--model-type", "tfidf-lr", "-p", "n_features_log2=8"]

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from sentiment.entrypoints.cli_support import EXIT_BROKEN_PIPE
-from tests.processes import clean_env
+from tests.support.processes import clean_env
 
 pytestmark = pytest.mark.e2e
 

@@ -17,7 +17,6 @@ from sentiment.application.predict import Predict, PredictCommand
 from sentiment.entrypoints import evaluate, registry, train
 from sentiment.entrypoints.container import build_container
 from sentiment.entrypoints.settings import Settings
-from tests.processes import clean_env, run_cli
 from tests.support.data import disjoint_samples, write_csv
 from tests.support.mlflow_servers import (
     POSTGRES,
@@ -26,6 +25,7 @@ from tests.support.mlflow_servers import (
     postgres_mlflow_server,
     restart_postgres,
 )
+from tests.support.processes import clean_env, run_cli
 
 pytestmark = pytest.mark.mlflow_server
 

@@ -12,7 +12,7 @@ from sentiment.adapters.memory_registry import InMemoryModelRegistry
 from sentiment.adapters.sklearn_classifier import SklearnClassifier
 from sentiment.domain.errors import RegistryError
 from sentiment.entrypoints.api.errors import INTERNAL_MESSAGE
-from tests.api_support import (
+from tests.support.api import (
     MARKER,
     AppFactory,
     FixedClassifier,

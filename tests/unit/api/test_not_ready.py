@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from sentiment.adapters.memory_registry import InMemoryModelRegistry
 from sentiment.adapters.sklearn_classifier import SklearnClassifier
 from sentiment.entrypoints.api import schemas
-from tests.api_support import (
+from tests.support.api import (
     MARKER,
     AppFactory,
     FixedClassifier,

@@ -10,7 +10,7 @@ from sentiment.domain.errors import DatasetError, ModelNotFoundError, RegistryIn
 from sentiment.domain.model import LabelledDataset
 from sentiment.domain.model_ref import parse_model_ref
 from sentiment.domain.promotion import CHAMPION
-from tests.fakes import RecordingProgress
+from tests.support.port_fakes import RecordingProgress
 from tests.support.registry_fakes import ScriptedClassifier, StaticDatasetSource, holdout, register
 
 DATA = holdout(20)

@@ -31,9 +31,9 @@ from sentiment.entrypoints.api import schemas
 from sentiment.entrypoints.api.middleware import BodyGuardMiddleware
 from sentiment.entrypoints.container import Container, build_container
 from sentiment.entrypoints.settings import Settings
-from tests.processes import venv_env
+from tests.support.processes import venv_env
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_TEST_DATA = REPO_ROOT.parent / "shared" / "data" / "imdb" / "train.csv"
 # Small and fast: 2**18 hashed features, word 1-2grams.
 SMALL_PARAMS: dict[str, ParamValue] = {"n_features_log2": 18, "ngram_max": 2}
