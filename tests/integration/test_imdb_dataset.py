@@ -14,7 +14,6 @@ import pytest
 from sentiment.adapters.dataset_digest import dataset_digest
 from sentiment.adapters.imdb_dataset import ARCHIVE_NAME, ImdbDatasetSource
 from sentiment.domain.errors import DatasetError, DownloadError
-from tests.conftest import free_port
 from tests.support.imdb_server import (
     NEGATIVE,
     POSITIVE,
@@ -22,6 +21,7 @@ from tests.support.imdb_server import (
     build_archive,
     serve_archive,
 )
+from tests.support.local_http import free_port
 from tests.support.processes import clean_env
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 import psycopg2
 import pytest
 
-from tests.conftest import free_port
+from tests.support.local_http import free_port
 from tests.support.processes import clean_env, mlflow_server_command, running_server
 
 POSTGRES = os.environ.get("SENTIMENT_TEST_POSTGRES", "postgres@127.0.0.1:5432")

@@ -1,7 +1,7 @@
 """Subprocesses for tests, in this venv's environment: a server started, awaited until it answers
 and always stopped (`running_server`), a CLI run to completion (`run_cli`), their workers.
 
-Free ports: `tests.conftest.free_port`.
+Free ports: `tests.support.local_http.free_port`.
 """
 
 from __future__ import annotations

@@ -13,7 +13,8 @@ from typing import Any
 
 import pytest
 
-from tests.support.api import free_port, subprocess_env, write_sample_csv
+from tests.support.api import subprocess_env, write_sample_csv
+from tests.support.local_http import free_port
 from tests.support.processes import running_server
 
 

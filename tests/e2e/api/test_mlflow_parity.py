@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from tests.e2e.api.conftest import Api, Store
-from tests.support.api import free_port
+from tests.support.local_http import free_port
 from tests.support.processes import VENV_BIN, running_server
 
 pytestmark = [pytest.mark.e2e, pytest.mark.mlflow_server]

@@ -17,7 +17,7 @@ import time
 import pytest
 
 from tests.e2e.api.conftest import Store
-from tests.support.api import free_port
+from tests.support.local_http import free_port
 from tests.support.processes import running_server
 
 pytestmark = pytest.mark.e2e

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.api.conftest import Store
-from tests.support.api import free_port
+from tests.support.local_http import free_port
 from tests.support.processes import running_server, worker_pids
 
 pytestmark = pytest.mark.e2e

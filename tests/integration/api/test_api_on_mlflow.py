@@ -22,7 +22,8 @@ from sentiment.application.train_model import TrainModelCommand, TrainModelResul
 from sentiment.entrypoints.api import create_app
 from sentiment.entrypoints.container import Container, build_container
 from sentiment.entrypoints.settings import Settings
-from tests.support.api import FAST_RETRY, SMALL_PARAMS, assert_error, free_port, write_sample_csv
+from tests.support.api import FAST_RETRY, SMALL_PARAMS, assert_error, write_sample_csv
+from tests.support.local_http import free_port
 from tests.support.processes import VENV_BIN, running_server, venv_env
 
 

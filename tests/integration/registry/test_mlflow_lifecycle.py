@@ -29,9 +29,9 @@ from sentiment.domain.errors import (
 )
 from sentiment.domain.model_ref import parse_model_ref
 from sentiment.domain.promotion import CHALLENGER, CHAMPION, PromotionPolicy
-from tests.conftest import free_port
 from tests.integration.registry.conftest import mlflow_registry
 from tests.support.data import sample_rows, to_dataset
+from tests.support.local_http import free_port
 from tests.support.port_fakes import InMemoryDatasetSource
 
 HOLDOUT = to_dataset(sample_rows(120, seed=5), "holdout")
