@@ -19,7 +19,7 @@ from sentiment.domain.errors import (
     ModelNotFoundError,
     RegistryUnavailableError,
 )
-from tests.api_support import FixedClassifier, SwitchableRegistry
+from tests.support.api import FixedClassifier, SwitchableRegistry
 
 
 def registry_of(*classifiers: FixedClassifier) -> InMemoryModelRegistry:
