@@ -7,8 +7,6 @@ time; nothing of it is ever written inside the repository.
 
 from __future__ import annotations
 
-import os
-import socket
 from pathlib import Path
 
 import pandas as pd
@@ -17,29 +15,15 @@ from hypothesis import settings
 
 from sentiment.adapters.sklearn_classifier import SklearnClassifier
 from sentiment.domain.model import LabelledDataset, ParamValue
+from tests.support.data import shared_data_path
+from tests.support.local_http import free_port
 
 # The machine is shared and CI runs on 2 cores: time limits per example would only add flakes.
 settings.register_profile("sentiment", deadline=None, print_blob=True)
 settings.load_profile("sentiment")
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_TEST_DATA = REPO_ROOT.parent / "shared" / "data" / "imdb" / "train.csv"
-
 # Small models for tests: 2**16 hashed features keep artifacts small and fitting fast.
 TINY_HYPERPARAMETERS: dict[str, ParamValue] = {"n_features_log2": 16}
-
-
-def shared_data_path() -> Path:
-    """The shared IMDB train.csv, from SENTIMENT_TEST_DATA or beside the repository."""
-    return Path(os.environ.get("SENTIMENT_TEST_DATA", str(DEFAULT_TEST_DATA))).expanduser()
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def sample_frame(frame: pd.DataFrame, rows: int, seed: int = 0) -> pd.DataFrame:

@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 
 from sentiment.adapters.sklearn_classifier import DEFAULT_MODEL_TYPE, DEFAULTS
-from tests.conftest import REPO_ROOT, shared_data_path
+from tests.support.data import REPO_ROOT, shared_data_path
 
 pytestmark = pytest.mark.e2e
 

@@ -18,8 +18,9 @@ import pandas as pd
 import pytest
 
 from sentiment.adapters.sklearn_classifier import DEFAULT_MODEL_TYPE
-from tests.conftest import free_port, sample_frame
-from tests.processes import VENV_BIN, running_server, venv_env
+from tests.conftest import sample_frame
+from tests.support.local_http import free_port
+from tests.support.processes import VENV_BIN, running_server, venv_env
 
 pytestmark = pytest.mark.e2e
 

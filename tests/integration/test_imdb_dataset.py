@@ -14,8 +14,14 @@ import pytest
 from sentiment.adapters.dataset_digest import dataset_digest
 from sentiment.adapters.imdb_dataset import ARCHIVE_NAME, ImdbDatasetSource
 from sentiment.domain.errors import DatasetError, DownloadError
-from tests.conftest import free_port
-from tests.imdb_server import NEGATIVE, POSITIVE, ArchiveServer, build_archive, serve_archive
+from tests.support.imdb_server import (
+    NEGATIVE,
+    POSITIVE,
+    ArchiveServer,
+    build_archive,
+    serve_archive,
+)
+from tests.support.local_http import free_port
 from tests.support.processes import clean_env
 
 

@@ -31,7 +31,7 @@ from sentiment.domain.model import LabelledDataset, ParamValue
 from sentiment.domain.ports import Classifier
 from sentiment.domain.promotion import CHALLENGER, PromotionPolicy
 from tests.conftest import TINY_HYPERPARAMETERS
-from tests.fakes import KeywordClassifier, KeywordClassifierFactory
+from tests.support.port_fakes import KeywordClassifier, KeywordClassifierFactory
 
 TEXTS = [
     "A wonderful, moving film. I loved every minute of it!",
@@ -298,7 +298,7 @@ def test_an_exception_inside_the_run_marks_it_failed(scratch: Scratch) -> None:
 def test_an_unexpected_failure_while_training_marks_the_run_failed(
     scratch: Scratch, small_dataset: LabelledDataset
 ) -> None:
-    from tests.fakes import InMemoryDatasetSource
+    from tests.support.port_fakes import InMemoryDatasetSource
 
     factory = KeywordClassifierFactory(
         lambda hp: KeywordClassifier(hp, fail_with=MemoryError("no room"))

@@ -14,8 +14,8 @@ from sentiment.adapters.mlflow_registry import MlflowModelRegistry
 from sentiment.application.train_model import CHAMPION
 from sentiment.domain.model import LabelledDataset
 from sentiment.entrypoints.train import main
-from tests.conftest import free_port
-from tests.processes import mlflow_server_command, running_server, venv_env
+from tests.support.local_http import free_port
+from tests.support.processes import mlflow_server_command, running_server, venv_env
 
 pytestmark = pytest.mark.mlflow_server
 

@@ -21,7 +21,7 @@ import pandas as pd
 import pytest
 from sklearn.model_selection import StratifiedKFold
 
-from tests.conftest import REPO_ROOT, shared_data_path
+from tests.support.data import REPO_ROOT, shared_data_path
 
 BENCHMARK = REPO_ROOT / "benchmarks" / "movie_folds.py"
 

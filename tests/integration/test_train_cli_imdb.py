@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from sentiment.entrypoints.train import main
-from tests.imdb_server import ArchiveServer, build_archive, serve_archive
+from tests.support.imdb_server import ArchiveServer, build_archive, serve_archive
 
 ARGS = ["--registry", "memory", "--model-type", "tfidf-lr", "-p", "n_features_log2=12"]
 

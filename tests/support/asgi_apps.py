@@ -25,7 +25,7 @@ from fastapi import FastAPI
 from sentiment.domain.model import ParamValue, Prediction
 from sentiment.domain.ports import Classifier
 from sentiment.entrypoints.api import create_app, prepare_process
-from tests.api_support import memory_container, registry_with, small_classifier
+from tests.support.api import memory_container, registry_with, small_classifier
 
 SLOW_TRIGGER = "SLOWxTRIGGER"
 FAIL_TRIGGER = "FAILxTRIGGER"

@@ -1,18 +1,30 @@
-"""Small labelled data sampled at run time from the shared IMDB file (never committed)."""
+"""Small labelled data sampled at run time from the shared IMDB file (never committed).
+
+The shared file is `SENTIMENT_TEST_DATA`, by default `<repository root>/../shared/data/imdb/
+train.csv`.
+"""
 
 from __future__ import annotations
 
 import csv
 import functools
+import os
 import random
 from pathlib import Path
 
 import pytest
 
 from sentiment.domain.model import LabelledDataset
-from tests.conftest import shared_data_path
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_TEST_DATA = REPO_ROOT.parent / "shared" / "data" / "imdb" / "train.csv"
 
 Row = tuple[str, str]
+
+
+def shared_data_path() -> Path:
+    """The shared IMDB train.csv, from SENTIMENT_TEST_DATA or beside the repository."""
+    return Path(os.environ.get("SENTIMENT_TEST_DATA", str(DEFAULT_TEST_DATA))).expanduser()
 
 
 @functools.cache

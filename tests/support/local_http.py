@@ -1,11 +1,21 @@
-"""A `ThreadingHTTPServer` on a free loopback port, in a thread, for the length of a block."""
+"""Loopback ports for tests: a free one, and a `ThreadingHTTPServer` on one, in a thread, for the
+length of a block."""
 
 from __future__ import annotations
 
 import http.server
+import socket
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
 
 
 @contextmanager

@@ -21,9 +21,8 @@ from pathlib import Path
 import psycopg2
 import pytest
 
-from tests.conftest import free_port
-from tests.processes import mlflow_server_command, running_server
-from tests.support.processes import clean_env
+from tests.support.local_http import free_port
+from tests.support.processes import clean_env, mlflow_server_command, running_server
 
 POSTGRES = os.environ.get("SENTIMENT_TEST_POSTGRES", "postgres@127.0.0.1:5432")
 RESTART_ENV = "SENTIMENT_TEST_POSTGRES_RESTART"

@@ -13,8 +13,9 @@ from typing import Any
 
 import pytest
 
-from tests.api_support import free_port, subprocess_env, write_sample_csv
-from tests.processes import running_server
+from tests.support.api import subprocess_env, write_sample_csv
+from tests.support.local_http import free_port
+from tests.support.processes import running_server
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.api.conftest import Api, Store, running_api
-from tests.processes import VENV_BIN
+from tests.support.processes import VENV_BIN
 
 pytestmark = pytest.mark.e2e
 

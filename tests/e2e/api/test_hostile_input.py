@@ -21,8 +21,8 @@ from pathlib import Path
 import pytest
 
 from sentiment.entrypoints.api import schemas
-from tests.api_support import MARKER
 from tests.e2e.api.conftest import Api, Store, running_api
+from tests.support.api import MARKER
 
 pytestmark = pytest.mark.e2e
 

@@ -24,10 +24,12 @@ from typing import Any
 import pytest
 
 from sentiment.entrypoints.api import schemas
-from tests.api_support import REPO_ROOT, free_port, shared_data_path, subprocess_env
 from tests.e2e.api.conftest import Store, running_api
-from tests.processes import stop, wait_until_ready, worker_pids
+from tests.support.api import subprocess_env
 from tests.support.asgi_apps import FAIL_TRIGGER, SLOW_TRIGGER
+from tests.support.data import REPO_ROOT, shared_data_path
+from tests.support.local_http import free_port
+from tests.support.processes import stop, wait_until_ready, worker_pids
 
 pytestmark = pytest.mark.e2e
 JSON_TYPE = {"Content-Type": "application/json"}

@@ -9,9 +9,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.api_support import free_port
 from tests.e2e.api.conftest import Api, Store
-from tests.processes import VENV_BIN, running_server
+from tests.support.local_http import free_port
+from tests.support.processes import VENV_BIN, running_server
 
 pytestmark = [pytest.mark.e2e, pytest.mark.mlflow_server]
 

@@ -16,9 +16,9 @@ import time
 
 import pytest
 
-from tests.api_support import free_port
 from tests.e2e.api.conftest import Store
-from tests.processes import running_server
+from tests.support.local_http import free_port
+from tests.support.processes import running_server
 
 pytestmark = pytest.mark.e2e
 

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.api_support import free_port
 from tests.e2e.api.conftest import Store
-from tests.processes import running_server, worker_pids
+from tests.support.local_http import free_port
+from tests.support.processes import running_server, worker_pids
 
 pytestmark = pytest.mark.e2e
 CONNECTIONS = 24  # all on one of two workers by chance: 2 * 2**-24

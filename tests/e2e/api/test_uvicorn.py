@@ -14,8 +14,10 @@ import httpx
 import pytest
 
 from sentiment.entrypoints.api import schemas
-from tests.api_support import JSON, MARKER, REPO_ROOT, assert_error, free_port
 from tests.e2e.api.conftest import Api, Store, running_api
+from tests.support.api import JSON, MARKER, assert_error
+from tests.support.data import REPO_ROOT
+from tests.support.local_http import free_port
 
 pytestmark = pytest.mark.e2e
 CURL_EXAMPLES = REPO_ROOT / "docs" / "curl-examples.sh"

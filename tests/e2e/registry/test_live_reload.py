@@ -19,11 +19,10 @@ from mlflow import MlflowClient
 
 from sentiment.entrypoints import registry as registry_cli
 from sentiment.entrypoints import train
-from tests.conftest import free_port
-from tests.processes import VENV_BIN, running_server
 from tests.support.data import disjoint_samples, write_csv
+from tests.support.local_http import free_port
 from tests.support.mlflow_servers import fresh_database, server_process
-from tests.support.processes import clean_env
+from tests.support.processes import VENV_BIN, clean_env, running_server
 
 pytestmark = [pytest.mark.e2e, pytest.mark.mlflow_server]
 

@@ -22,8 +22,9 @@ from sentiment.application.train_model import TrainModelCommand, TrainModelResul
 from sentiment.entrypoints.api import create_app
 from sentiment.entrypoints.container import Container, build_container
 from sentiment.entrypoints.settings import Settings
-from tests.api_support import FAST_RETRY, SMALL_PARAMS, assert_error, free_port, write_sample_csv
-from tests.processes import VENV_BIN, running_server, venv_env
+from tests.support.api import FAST_RETRY, SMALL_PARAMS, assert_error, write_sample_csv
+from tests.support.local_http import free_port
+from tests.support.processes import VENV_BIN, running_server, venv_env
 
 
 def mlflow_container(root: Path, data: Path, **overrides: Any) -> Container:

@@ -20,7 +20,7 @@ import uvicorn
 
 from sentiment.entrypoints.bounded_http import MAX_HEAD_BYTES, BoundedHttpToolsProtocol
 from sentiment.entrypoints.serve import http_protocol
-from tests.conftest import free_port
+from tests.support.local_http import free_port
 
 
 @dataclass

@@ -25,9 +25,9 @@ from sentiment.adapters.mlflow_sqlite_reader import SqliteModelReader
 from sentiment.adapters.sklearn_classifier import SklearnClassifier
 from sentiment.domain.model import ModelVersion
 from sentiment.domain.ports import Classifier, ModelReader, ModelRegistry, TrainingRun
-from tests.conftest import free_port
-from tests.processes import mlflow_server_command, running_server, venv_env
 from tests.support.data import sample_rows
+from tests.support.local_http import free_port
+from tests.support.processes import mlflow_server_command, running_server, venv_env
 
 KINDS = (
     "memory",

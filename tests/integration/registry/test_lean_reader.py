@@ -29,8 +29,9 @@ from sentiment.domain.errors import (
 )
 from sentiment.domain.model import LabelledDataset
 from sentiment.domain.ports import ModelReader
-from tests.conftest import TINY_HYPERPARAMETERS, free_port, sample_frame
+from tests.conftest import TINY_HYPERPARAMETERS, sample_frame
 from tests.integration.registry.conftest import mlflow_registry
+from tests.support.local_http import free_port
 
 READERS = ("sqlite", pytest.param("rest", marks=pytest.mark.mlflow_server))
 

@@ -29,10 +29,10 @@ from sentiment.domain.errors import (
 )
 from sentiment.domain.model_ref import parse_model_ref
 from sentiment.domain.promotion import CHALLENGER, CHAMPION, PromotionPolicy
-from tests.conftest import free_port
 from tests.integration.registry.conftest import mlflow_registry
 from tests.support.data import sample_rows, to_dataset
-from tests.support.fakes import StaticDatasetSource
+from tests.support.local_http import free_port
+from tests.support.port_fakes import InMemoryDatasetSource
 
 HOLDOUT = to_dataset(sample_rows(120, seed=5), "holdout")
 POLICY = PromotionPolicy(margin=0.0, floor=0.5)
@@ -104,7 +104,7 @@ def test_an_evaluation_run_is_linked_both_ways(
     registry = mlflow_registry(sqlite_store, "Evaluated")
     add_version(registry, good_and_weak[0])
     registry.set_alias(CHAMPION, "1")
-    result = EvaluateModel(registry, StaticDatasetSource(HOLDOUT)).execute(
+    result = EvaluateModel(registry, InMemoryDatasetSource(HOLDOUT)).execute(
         EvaluateModelCommand(parse_model_ref("@champion"), log=True)
     )
     client = MlflowClient(registry.tracking_uri)

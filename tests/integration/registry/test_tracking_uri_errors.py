@@ -16,7 +16,7 @@ import pytest
 from sentiment.adapters.mlflow_registry import MlflowModelRegistry
 from sentiment.domain.errors import RegistryInputError, RegistryUnavailableError
 from sentiment.entrypoints import evaluate, registry
-from tests.conftest import free_port
+from tests.support.local_http import free_port
 
 SECRET = "s3cret-pw"
 

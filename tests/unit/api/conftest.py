@@ -13,7 +13,7 @@ from sentiment.adapters.memory_registry import InMemoryModelRegistry
 from sentiment.adapters.sklearn_classifier import SklearnClassifier
 from sentiment.domain.ports import ModelRegistry
 from sentiment.entrypoints.api import create_app
-from tests.api_support import (
+from tests.support.api import (
     FAST_RETRY,
     AppFactory,
     memory_container,

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from sentiment.adapters.memory_registry import InMemoryModelRegistry
 from sentiment.entrypoints.api import schemas
-from tests.api_support import JSON, AppFactory
+from tests.support.api import JSON, AppFactory
 
 # JSON that orjson reads: no NaN or infinities, integers within 64 bits.
 scalars = (

@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from sentiment.adapters.memory_registry import InMemoryModelRegistry
 from sentiment.entrypoints.api.auth import SecretSet, presented_secret
 from sentiment.entrypoints.settings import Settings
-from tests.api_support import JSON, MARKER, AppFactory, assert_error
+from tests.support.api import JSON, MARKER, AppFactory, assert_error
 
 KEY_A = "key-a-0123456789abcdef"
 KEY_B = "key-b-fedcba9876543210"

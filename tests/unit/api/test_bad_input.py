@@ -13,7 +13,7 @@ from starlette.types import Message
 
 from sentiment.adapters.memory_registry import InMemoryModelRegistry
 from sentiment.entrypoints.api.errors import MAX_PROBLEMS
-from tests.api_support import JSON, MARKER, AppFactory, assert_error, run_body_guard
+from tests.support.api import JSON, MARKER, AppFactory, assert_error, run_body_guard
 
 
 @pytest.fixture

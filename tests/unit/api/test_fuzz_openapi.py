@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from schemathesis import GenerationMode
 
 from sentiment.adapters.memory_registry import InMemoryModelRegistry
-from tests.api_support import AppFactory
+from tests.support.api import AppFactory
 
 ADMIN = "admin-token-for-fuzzing-0123"
 API_KEY = "api-key-for-fuzzing-0123456"

@@ -13,7 +13,7 @@ from sentiment.adapters.memory_registry import InMemoryModelRegistry
 from sentiment.entrypoints.api.errors import ApiError
 from sentiment.entrypoints.api.invocations import texts_from_invocation
 from sentiment.entrypoints.api.validation import Limits
-from tests.api_support import MARKER, AppFactory, assert_error
+from tests.support.api import MARKER, AppFactory, assert_error
 
 TEXTS = ["A wonderful film, I loved it!", "Awful, boring and far too long.", "Superb acting."]
 

@@ -16,8 +16,8 @@ from sentiment.adapters.mlflow_sqlite_reader import SqliteModelReader
 from sentiment.application.load_model import LoadModelCommand
 from sentiment.entrypoints.container import build_container
 from sentiment.entrypoints.settings import Settings
-from tests.api_support import FixedClassifier, registry_with
-from tests.processes import venv_env
+from tests.support.api import FixedClassifier, registry_with
+from tests.support.processes import venv_env
 
 HEAVY = ("mlflow", "sklearn", "scipy", "pandas", "skops", "sqlalchemy", "pyarrow")
 

@@ -12,14 +12,14 @@ from sentiment.adapters.memory_registry import InMemoryModelRegistry
 from sentiment.adapters.sklearn_classifier import SklearnClassifier
 from sentiment.domain.errors import RegistryError
 from sentiment.entrypoints.api.errors import INTERNAL_MESSAGE
-from tests.api_support import (
+from tests.support.api import (
     MARKER,
     AppFactory,
     FixedClassifier,
     SwitchableRegistry,
     assert_error,
 )
-from tests.support.fakes import BrokenArtifactRegistry, FailingRegistry
+from tests.support.registry_fakes import BrokenArtifactRegistry, FailingRegistry
 
 TOKEN = "s3cret-admin-token-for-tests"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from starlette.types import Message
 
 from sentiment.entrypoints.api.logs import ACCESS_LOGGER, JsonFormatter, set_access_log
-from tests.api_support import JSON, MARKER, AppFactory, http_scope, run_body_guard
+from tests.support.api import JSON, MARKER, AppFactory, http_scope, run_body_guard
 
 
 def access_records(caplog: pytest.LogCaptureFixture) -> list[dict[str, Any]]:

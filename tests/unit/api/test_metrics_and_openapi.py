@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from sentiment.adapters.memory_registry import InMemoryModelRegistry
-from tests.api_support import AppFactory
+from tests.support.api import AppFactory
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 

@@ -17,7 +17,7 @@ from sentiment.domain.errors import ClassifierError
 from sentiment.domain.model import ModelVersion, Prediction
 from sentiment.entrypoints.api.errors import INTERNAL_MESSAGE
 from sentiment.entrypoints.api.routes_predict import predict_texts, prediction_batcher
-from tests.api_support import (
+from tests.support.api import (
     FAST_RETRY,
     AppFactory,
     FixedClassifier,

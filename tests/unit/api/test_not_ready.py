@@ -14,14 +14,14 @@ from fastapi.testclient import TestClient
 from sentiment.adapters.memory_registry import InMemoryModelRegistry
 from sentiment.adapters.sklearn_classifier import SklearnClassifier
 from sentiment.entrypoints.api import schemas
-from tests.api_support import (
+from tests.support.api import (
     MARKER,
     AppFactory,
     FixedClassifier,
     SwitchableRegistry,
     assert_error,
 )
-from tests.support.fakes import FailingRegistry
+from tests.support.registry_fakes import FailingRegistry
 
 
 def wait_until_ready(client: TestClient, timeout_s: float = 10.0) -> httpx.Response:

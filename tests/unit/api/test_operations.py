@@ -20,7 +20,7 @@ from sentiment.domain.errors import ClassifierError
 from sentiment.domain.model import Prediction
 from sentiment.entrypoints.api import schemas
 from sentiment.entrypoints.api.routes_predict import INLINE_CHARS
-from tests.api_support import MARKER, AppFactory, FixedClassifier, assert_error, http_scope
+from tests.support.api import MARKER, AppFactory, FixedClassifier, assert_error, http_scope
 
 
 def test_health_and_ping(client: TestClient) -> None:

@@ -8,7 +8,7 @@ from fastapi.testclient import TestClient
 from sentiment.adapters.memory_registry import InMemoryModelRegistry
 from sentiment.adapters.sklearn_classifier import SklearnClassifier
 from sentiment.entrypoints.api import schemas
-from tests.api_support import AppFactory, sample_rows
+from tests.support.api import AppFactory, sample_rows
 
 POSITIVE = "A wonderful, moving film. The acting is superb and I loved every minute of it."
 NEGATIVE = "Awful. A boring, stupid plot, terrible acting and a waste of two hours."

@@ -15,7 +15,7 @@ from sentiment.adapters.memory_registry import InMemoryModelRegistry
 from sentiment.adapters.sklearn_classifier import SklearnClassifier
 from sentiment.domain.ports import Classifier
 from sentiment.entrypoints.api.state import ApiState
-from tests.api_support import AppFactory, FixedClassifier, SwitchableRegistry
+from tests.support.api import AppFactory, FixedClassifier, SwitchableRegistry
 
 
 class CountingRegistry(InMemoryModelRegistry):

@@ -18,7 +18,7 @@ from sentiment.entrypoints.api import schemas
 from sentiment.entrypoints.api.errors import ApiError, from_pydantic
 from sentiment.entrypoints.api.openapi import NOT_ONLY_WHITESPACE, text_schema
 from sentiment.entrypoints.api.validation import Limits, check_texts, parse_json, text_problem
-from tests.api_support import MARKER
+from tests.support.api import MARKER
 
 T = TypeVar("T")
 LIMITS = Limits(max_batch=4, max_text_chars=40)

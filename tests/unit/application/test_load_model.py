@@ -22,7 +22,7 @@ from sentiment.domain.errors import (
 )
 from sentiment.domain.model import ModelVersion
 from sentiment.domain.ports import Classifier
-from tests.api_support import FixedClassifier, SwitchableRegistry
+from tests.support.api import FixedClassifier, SwitchableRegistry
 
 
 def registry_of(*classifiers: FixedClassifier) -> InMemoryModelRegistry:

@@ -4,7 +4,7 @@ import pytest
 
 from sentiment.application.predict import Predict, PredictCommand
 from sentiment.domain.errors import InvalidInputError, NotFittedError
-from tests.fakes import KeywordClassifier, polar_rows
+from tests.support.port_fakes import KeywordClassifier, polar_rows
 
 
 @pytest.fixture(scope="module")

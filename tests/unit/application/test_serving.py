@@ -10,7 +10,7 @@ from sentiment.application.load_model import LoadedModel, LoadModelCommand
 from sentiment.application.serving import LoadFailure, ServedModel
 from sentiment.domain.errors import ModelNotReadyError
 from sentiment.domain.model import ModelVersion
-from tests.api_support import FixedClassifier
+from tests.support.api import FixedClassifier
 
 
 def loaded(version: str) -> LoadedModel:

@@ -14,7 +14,7 @@ from sentiment.domain.model import LabelledDataset
 from sentiment.domain.promotion import CHALLENGER, PromotionPolicy
 from sentiment.domain.split import evaluation_split, stratified_split
 from tests.conftest import TINY_HYPERPARAMETERS
-from tests.fakes import (
+from tests.support.port_fakes import (
     InMemoryDatasetSource,
     KeywordClassifier,
     KeywordClassifierFactory,

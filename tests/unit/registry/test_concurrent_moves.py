@@ -12,7 +12,13 @@ from sentiment.application.rollback_champion import RollbackChampion, RollbackCh
 from sentiment.domain.errors import PromotionRefusedError
 from sentiment.domain.model_ref import parse_model_ref
 from sentiment.domain.promotion import CHAMPION, PromotionPolicy, rollback_target
-from tests.support.fakes import Clock, InterferingRegistry, ScriptedClassifier, holdout, register
+from tests.support.registry_fakes import (
+    Clock,
+    InterferingRegistry,
+    ScriptedClassifier,
+    holdout,
+    register,
+)
 
 DATA = holdout(20)
 POLICY = PromotionPolicy(margin=0.0, floor=0.5)

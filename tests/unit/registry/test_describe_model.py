@@ -9,7 +9,7 @@ from sentiment.application.describe_model import DescribeModel, DescribeModelCom
 from sentiment.application.gate_candidate import GateCandidate, GateCandidateCommand
 from sentiment.domain.errors import ModelNotFoundError
 from sentiment.domain.promotion import PromotionPolicy
-from tests.support.fakes import Clock, ScriptedClassifier, holdout, register
+from tests.support.registry_fakes import Clock, ScriptedClassifier, holdout, register
 
 DATA = holdout(20)
 

@@ -10,11 +10,10 @@ from sentiment.domain.errors import DatasetError, ModelNotFoundError, RegistryIn
 from sentiment.domain.model import LabelledDataset
 from sentiment.domain.model_ref import parse_model_ref
 from sentiment.domain.promotion import CHAMPION
-from tests.fakes import InMemoryDatasetSource, RecordingProgress
-from tests.support.fakes import (
+from tests.support.port_fakes import InMemoryDatasetSource, RecordingProgress
+from tests.support.registry_fakes import (
     BrokenArtifactRegistry,
     ScriptedClassifier,
-    StaticDatasetSource,
     holdout,
     register,
 )
@@ -44,7 +43,7 @@ def registry() -> InMemoryModelRegistry:
 def test_the_reference_picks_the_version_scored(
     registry: InMemoryModelRegistry, ref: str, version: str, accuracy: float
 ) -> None:
-    use_case = EvaluateModel(registry, StaticDatasetSource(DATA))
+    use_case = EvaluateModel(registry, InMemoryDatasetSource(DATA))
     result = use_case.execute(EvaluateModelCommand(parse_model_ref(ref)))
     assert result.model_version == version
     assert result.evaluation.accuracy == pytest.approx(accuracy)
@@ -55,7 +54,7 @@ def test_the_reference_picks_the_version_scored(
 
 
 def test_missing_and_foreign_models(registry: InMemoryModelRegistry) -> None:
-    use_case = EvaluateModel(registry, StaticDatasetSource(DATA))
+    use_case = EvaluateModel(registry, InMemoryDatasetSource(DATA))
     with pytest.raises(ModelNotFoundError):
         use_case.execute(EvaluateModelCommand(parse_model_ref("@shadow")))
     with pytest.raises(ModelNotFoundError):
@@ -65,7 +64,7 @@ def test_missing_and_foreign_models(registry: InMemoryModelRegistry) -> None:
 
 
 def test_logging_links_the_run_and_the_version(registry: InMemoryModelRegistry) -> None:
-    use_case = EvaluateModel(registry, StaticDatasetSource(DATA))
+    use_case = EvaluateModel(registry, InMemoryDatasetSource(DATA))
     result = use_case.execute(EvaluateModelCommand(parse_model_ref("@champion"), log=True))
     run = registry.runs[-1]
     assert result.evaluation_run_id == run.run_id
@@ -90,7 +89,7 @@ def test_logging_links_the_run_and_the_version(registry: InMemoryModelRegistry) 
 
 def test_labels_the_model_does_not_know_are_refused(registry: InMemoryModelRegistry) -> None:
     numeric = LabelledDataset(("good", "bad"), ("1", "0"), name="numeric")
-    use_case = EvaluateModel(registry, StaticDatasetSource(numeric))
+    use_case = EvaluateModel(registry, InMemoryDatasetSource(numeric))
     with pytest.raises(DatasetError, match="'0', '1' are unknown to version 1"):
         use_case.execute(EvaluateModelCommand(parse_model_ref("@champion"), log=True))
     assert len(registry.runs) == 2
@@ -99,7 +98,7 @@ def test_labels_the_model_does_not_know_are_refused(registry: InMemoryModelRegis
 def test_data_without_rows_is_refused(registry: InMemoryModelRegistry) -> None:
     empty = LabelledDataset((), (), name="empty", dropped=3)
     with pytest.raises(DatasetError, match="no row"):
-        EvaluateModel(registry, StaticDatasetSource(empty)).execute(
+        EvaluateModel(registry, InMemoryDatasetSource(empty)).execute(
             EvaluateModelCommand(parse_model_ref("1"))
         )
 
@@ -130,14 +129,14 @@ def test_one_class_only_is_scored_over_the_models_classes(registry: InMemoryMode
         ("positive",) * 10,
         name="positives",
     )
-    result = EvaluateModel(registry, StaticDatasetSource(positives)).execute(
+    result = EvaluateModel(registry, InMemoryDatasetSource(positives)).execute(
         EvaluateModelCommand(parse_model_ref("@champion"))
     )
     assert result.evaluation.labels == ("negative", "positive")
     assert result.evaluation.per_class["positive"].support == 10
     # A version that gets every one right still answers over both of its classes.
     register(registry, ScriptedClassifier(DATA))
-    perfect = EvaluateModel(registry, StaticDatasetSource(positives)).execute(
+    perfect = EvaluateModel(registry, InMemoryDatasetSource(positives)).execute(
         EvaluateModelCommand(parse_model_ref("3"))
     )
     assert perfect.evaluation.labels == ("negative", "positive")
@@ -148,7 +147,7 @@ def test_the_result_and_the_progress_name_everything(registry: InMemoryModelRegi
     data = LabelledDataset(DATA.texts, DATA.labels, name="holdout", digest="d1g", dropped=4)
     progress = RecordingProgress()
     result = EvaluateModel(
-        registry, StaticDatasetSource(data), progress, clock=lambda: 1_800_000_000.0
+        registry, InMemoryDatasetSource(data), progress, clock=lambda: 1_800_000_000.0
     ).execute(EvaluateModelCommand(parse_model_ref("@champion"), log=True))
     version = registry.get_version("1")
     assert (result.model_name, result.model_version, result.aliases) == (
@@ -181,6 +180,6 @@ def test_unknown_labels_are_named_with_the_ones_the_model_predicts(
 ) -> None:
     numeric = LabelledDataset(("good",), ("1",), name="numeric")
     with pytest.raises(DatasetError, match="which predicts 'negative', 'positive'"):
-        EvaluateModel(registry, StaticDatasetSource(numeric)).execute(
+        EvaluateModel(registry, InMemoryDatasetSource(numeric)).execute(
             EvaluateModelCommand(parse_model_ref("1"))
         )

@@ -20,7 +20,7 @@ from sentiment.domain.errors import (
 )
 from sentiment.domain.model import LabelledDataset, Prediction
 from sentiment.domain.promotion import CHALLENGER, CHAMPION, EVENT_TAG_PREFIX, PromotionPolicy
-from tests.support.fakes import (
+from tests.support.registry_fakes import (
     LABELS,
     BrokenArtifactRegistry,
     Clock,

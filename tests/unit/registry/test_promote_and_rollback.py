@@ -33,7 +33,7 @@ from sentiment.domain.promotion import (
     PromotionPolicy,
     alias_history,
 )
-from tests.support.fakes import (
+from tests.support.registry_fakes import (
     BrokenArtifactRegistry,
     Clock,
     RelabelledClassifier,

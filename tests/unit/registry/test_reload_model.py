@@ -19,7 +19,12 @@ from sentiment.application.serving import ServedModel
 from sentiment.domain.errors import ModelLoadError, RegistryUnavailableError
 from sentiment.domain.ports import Classifier
 from sentiment.domain.promotion import CHAMPION
-from tests.support.fakes import BrokenArtifactRegistry, ScriptedClassifier, holdout, register
+from tests.support.registry_fakes import (
+    BrokenArtifactRegistry,
+    ScriptedClassifier,
+    holdout,
+    register,
+)
 
 DATA = holdout(10)
 FOLLOW = ReloadCommand(LoadModelCommand(alias=CHAMPION))

@@ -13,7 +13,8 @@ from sentiment.domain.errors import RegistryUnavailableError
 from sentiment.domain.model import ModelVersion, ParamValue, Prediction
 from sentiment.domain.ports import Classifier, ClassifierFactory
 from sentiment.domain.promotion import CHALLENGER, CHAMPION, PromotionPolicy
-from tests.support.fakes import Clock, StaticDatasetSource, holdout
+from tests.support.port_fakes import InMemoryDatasetSource
+from tests.support.registry_fakes import Clock, holdout
 
 DATA = holdout(60)
 
@@ -69,7 +70,7 @@ def train(
     registry: InMemoryModelRegistry, guess: str | None, floor: float = 0.8
 ) -> TrainModelResult:
     use_case = TrainModel(
-        StaticDatasetSource(DATA),
+        InMemoryDatasetSource(DATA),
         Factory(guess),
         registry,
         gate=GateCandidate(registry, PromotionPolicy(0.0, floor), Clock()),
@@ -96,7 +97,7 @@ def test_a_perfect_first_model_is_champion_a_constant_one_is_challenger() -> Non
 
 def test_without_a_gate_nothing_gets_an_alias() -> None:
     registry = InMemoryModelRegistry()
-    use_case = TrainModel(StaticDatasetSource(DATA), Factory(None), registry)
+    use_case = TrainModel(InMemoryDatasetSource(DATA), Factory(None), registry)
     result = use_case.execute(TrainModelCommand("memorizing", test_size=0.5))
     assert result.aliases == ()
     assert result.promotion is None

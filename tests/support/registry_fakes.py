@@ -96,16 +96,6 @@ def register(
     return registry.add(classifier, {} if f1 is None else {"f1_macro": f1, "accuracy": f1})
 
 
-class StaticDatasetSource:
-    """A DatasetSource serving one dataset held in memory."""
-
-    def __init__(self, data: LabelledDataset) -> None:
-        self.data = data
-
-    def load(self) -> LabelledDataset:
-        return self.data
-
-
 class FailingRegistry(InMemoryModelRegistry):
     """An in-memory registry that raises `resolve_error` from every lookup (a version, an alias,
     the list of versions) and `load_error` from `load`, each while it is set."""

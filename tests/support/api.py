@@ -1,4 +1,4 @@
-"""Helpers shared by the API tests: a small model trained once per process, containers, ports.
+"""Helpers shared by the API tests: a small model trained once per process, containers, doubles.
 
 The shared IMDB data is read from `SENTIMENT_TEST_DATA` (default: `<repo>/../shared/data/imdb/
 train.csv`); a few hundred rows are sampled at run time and nothing is written to the repository.
@@ -9,9 +9,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import functools
-import os
 import random
-import socket
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
@@ -31,10 +29,9 @@ from sentiment.entrypoints.api import schemas
 from sentiment.entrypoints.api.middleware import BodyGuardMiddleware
 from sentiment.entrypoints.container import Container, build_container
 from sentiment.entrypoints.settings import Settings
-from tests.processes import venv_env
+from tests.support.data import shared_data_path
+from tests.support.processes import venv_env
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_TEST_DATA = REPO_ROOT.parent / "shared" / "data" / "imdb" / "train.csv"
 # Small and fast: 2**18 hashed features, word 1-2grams.
 SMALL_PARAMS: dict[str, ParamValue] = {"n_features_log2": 18, "ngram_max": 2}
 SAMPLE_ROWS = 300
@@ -45,10 +42,6 @@ FAST_RETRY: dict[str, Any] = {
     "load_retry_max_s": 0.2,
     "startup_wait_s": 5.0,
 }
-
-
-def shared_data_path() -> Path:
-    return Path(os.environ.get("SENTIMENT_TEST_DATA", str(DEFAULT_TEST_DATA))).expanduser()
 
 
 @functools.cache
@@ -108,13 +101,6 @@ def registry_with(classifier: Classifier | None = None, **metrics: float) -> InM
     if classifier is not None:
         registry.add(classifier, metrics or {"accuracy": 0.8, "f1_macro": 0.8})
     return registry
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 class FixedClassifier(Classifier):
