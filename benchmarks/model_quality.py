@@ -158,7 +158,8 @@ def run_worker(args: argparse.Namespace) -> dict[str, Any]:
     peak_rss = _rss_mb()  # before MLflow is imported and before cross-validation
 
     # The serving path: the numpy-only model the API loads from `serving.npz`.
-    from sentiment.adapters.hashed_linear import FILE_NAME, HashedLinearClassifier
+    from sentiment.adapters.hashed_linear import FILE_NAME
+    from sentiment.adapters.hashed_linear_classifier import HashedLinearClassifier
     from sentiment.adapters.serving_export import hashed_linear_model
 
     serving_dir = tempfile.TemporaryDirectory()

@@ -13,7 +13,8 @@ import pytest
 
 from sentiment.adapters import skops_format
 from sentiment.adapters.context_model import NegationContextClassifier
-from sentiment.adapters.hashed_linear import FILE_NAME, HashedLinearClassifier, HashedLinearModel
+from sentiment.adapters.hashed_linear import FILE_NAME, HashedLinearModel
+from sentiment.adapters.hashed_linear_classifier import HashedLinearClassifier
 from sentiment.adapters.serving_export import hashed_linear_model
 from sentiment.adapters.sklearn_classifier import DEFAULTS, SklearnClassifier
 from sentiment.domain.errors import ModelLoadError

@@ -16,11 +16,8 @@ from sklearn.feature_extraction.text import HashingVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 
-from sentiment.adapters.hashed_linear import (
-    FILE_NAME,
-    HashedLinearClassifier,
-    HashedLinearModel,
-)
+from sentiment.adapters.hashed_linear import FILE_NAME, HashedLinearModel
+from sentiment.adapters.hashed_linear_classifier import HashedLinearClassifier
 from sentiment.adapters.name_masking import NAME, PLACEHOLDER, RULE_VERSION, rule
 from sentiment.adapters.serving_export import hashed_linear_model
 from sentiment.adapters.sklearn_classifier import DEFAULTS, TWO_CLASSES_ONLY, SklearnClassifier
