@@ -530,7 +530,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(json.dumps(run_worker(args)))
         return 0
 
-    from sentiment.adapters.sklearn_classifier import DEFAULT_MODEL_TYPE, DEFAULTS
+    from sentiment.adapters.hyperparameters import DEFAULT_MODEL_TYPE, DEFAULTS
 
     if not Path(args.data).is_file():
         print(f"error: no data at {args.data} (set SENTIMENT_TEST_DATA)", file=sys.stderr)
