@@ -158,7 +158,8 @@ def run_worker(args: argparse.Namespace) -> dict[str, Any]:
     peak_rss = _rss_mb()  # before MLflow is imported and before cross-validation
 
     # The serving path: the numpy-only model the API loads from `serving.npz`.
-    from sentiment.adapters.hashed_linear import FILE_NAME, HashedLinearClassifier
+    from sentiment.adapters.hashed_linear import FILE_NAME
+    from sentiment.adapters.hashed_linear_classifier import HashedLinearClassifier
     from sentiment.adapters.serving_export import hashed_linear_model
 
     serving_dir = tempfile.TemporaryDirectory()
@@ -529,7 +530,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(json.dumps(run_worker(args)))
         return 0
 
-    from sentiment.adapters.sklearn_classifier import DEFAULT_MODEL_TYPE, DEFAULTS
+    from sentiment.adapters.hyperparameters import DEFAULT_MODEL_TYPE, DEFAULTS
 
     if not Path(args.data).is_file():
         print(f"error: no data at {args.data} (set SENTIMENT_TEST_DATA)", file=sys.stderr)

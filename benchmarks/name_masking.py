@@ -43,7 +43,8 @@ def measure(
     singles: int,
     rounds: int,
 ) -> dict[str, Any]:
-    from sentiment.adapters.hashed_linear import FILE_NAME, HashedLinearClassifier
+    from sentiment.adapters.hashed_linear import FILE_NAME
+    from sentiment.adapters.hashed_linear_classifier import HashedLinearClassifier
     from sentiment.adapters.serving_export import hashed_linear_model
     from sentiment.adapters.sklearn_classifier import SklearnClassifier
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from sentiment.adapters.sklearn_classifier import DEFAULT_MODEL_TYPE, DEFAULTS
+from sentiment.adapters.hyperparameters import DEFAULT_MODEL_TYPE, DEFAULTS
 from tests.support.data import REPO_ROOT, shared_data_path
 
 pytestmark = pytest.mark.e2e

@@ -17,7 +17,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from sentiment.adapters.sklearn_classifier import DEFAULT_MODEL_TYPE
+from sentiment.adapters.hyperparameters import DEFAULT_MODEL_TYPE
 from tests.conftest import sample_frame
 from tests.support.local_http import free_port
 from tests.support.processes import VENV_BIN, running_server, venv_env

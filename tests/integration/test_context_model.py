@@ -13,9 +13,11 @@ import pytest
 
 from sentiment.adapters import skops_format
 from sentiment.adapters.context_model import NegationContextClassifier
-from sentiment.adapters.hashed_linear import FILE_NAME, HashedLinearClassifier, HashedLinearModel
+from sentiment.adapters.hashed_linear import FILE_NAME, HashedLinearModel
+from sentiment.adapters.hashed_linear_classifier import HashedLinearClassifier
+from sentiment.adapters.hyperparameters import DEFAULTS
 from sentiment.adapters.serving_export import hashed_linear_model
-from sentiment.adapters.sklearn_classifier import DEFAULTS, SklearnClassifier
+from sentiment.adapters.sklearn_classifier import SklearnClassifier
 from sentiment.domain.errors import ModelLoadError
 from sentiment.domain.model import LabelledDataset
 from sentiment.entrypoints.train import main

@@ -16,14 +16,12 @@ from sklearn.feature_extraction.text import HashingVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 
-from sentiment.adapters.hashed_linear import (
-    FILE_NAME,
-    HashedLinearClassifier,
-    HashedLinearModel,
-)
+from sentiment.adapters.hashed_linear import FILE_NAME, HashedLinearModel
+from sentiment.adapters.hashed_linear_classifier import HashedLinearClassifier
+from sentiment.adapters.hyperparameters import DEFAULTS
 from sentiment.adapters.name_masking import NAME, PLACEHOLDER, RULE_VERSION, rule
 from sentiment.adapters.serving_export import hashed_linear_model
-from sentiment.adapters.sklearn_classifier import DEFAULTS, TWO_CLASSES_ONLY, SklearnClassifier
+from sentiment.adapters.sklearn_classifier import TWO_CLASSES_ONLY, SklearnClassifier
 from sentiment.domain.errors import ClassifierError, ModelLoadError
 from sentiment.domain.model import LabelledDataset, ParamValue
 from tests.conftest import TINY_HYPERPARAMETERS, sample_frame

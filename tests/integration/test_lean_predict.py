@@ -13,9 +13,9 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer
 
 from sentiment.adapters import skops_format
+from sentiment.adapters.hyperparameters import DEFAULTS
 from sentiment.adapters.name_masking import mask_names
 from sentiment.adapters.sklearn_classifier import (
-    DEFAULTS,
     STACKED_ESTIMATORS,
     TWO_CLASSES_ONLY,
     SklearnClassifier,

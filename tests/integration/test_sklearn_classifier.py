@@ -9,12 +9,11 @@ import numpy as np
 import pytest
 
 from sentiment.adapters import skops_format
+from sentiment.adapters.hyperparameters import DEFAULTS, parse_hyperparameters
 from sentiment.adapters.sklearn_classifier import (
-    DEFAULTS,
     TWO_CLASSES_ONLY,
     SklearnClassifier,
     SklearnClassifierFactory,
-    parse_hyperparameters,
 )
 from sentiment.domain.errors import ClassifierError, ModelLoadError, NotFittedError
 from sentiment.domain.metrics import evaluate

@@ -6,7 +6,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from sentiment.adapters.sklearn_classifier import DEFAULT_MODEL_TYPE, SklearnClassifier
+from sentiment.adapters.hyperparameters import DEFAULT_MODEL_TYPE
+from sentiment.adapters.sklearn_classifier import SklearnClassifier
 from sentiment.domain.model import LabelledDataset
 from tests.conftest import sample_frame, to_dataset
 

@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 
 from sentiment.adapters import skops_format
-from sentiment.adapters.sklearn_classifier import DEFAULT_MODEL_TYPE, SklearnClassifier
+from sentiment.adapters.hyperparameters import DEFAULT_MODEL_TYPE
+from sentiment.adapters.sklearn_classifier import SklearnClassifier
 from sentiment.domain.metrics import evaluate
 from sentiment.domain.split import stratified_split
 from tests.conftest import to_dataset

@@ -9,9 +9,9 @@ of these scores into the review's score:
     share of sentences scored positive, log of the number of sentences
 
 standardised by the training set's mean and standard deviation. Both the scikit-learn estimator
-(`context_model.NegationContextClassifier`, saved with skops) and the serving file
-(`hashed_linear`, `serving.npz`) score through `ContextScorer`, so they give the same numbers.
-Texts are scored in chunks, so memory stays flat whatever the batch.
+(`context_model.NegationContextClassifier`, saved with skops) and the serving file's classifier
+(`hashed_linear_classifier`, `serving.npz`) score through `ContextScorer`, so they give the same
+numbers. Texts are scored in chunks, so memory stays flat whatever the batch.
 """
 
 from __future__ import annotations

@@ -14,9 +14,9 @@ ending at each of its tokens (`NgramHasher.token_ngrams`). From them:
 negative text could then raise a review's positive score, and 5-fold CV was lower, 0.9220 against
 0.9244; benchmarks/README.md.)
 
-Both the scikit-learn estimator (saved with skops) and the serving file (`hashed_linear`,
-`serving.npz`) score through `LmStackScorer`, so they give the same numbers. Texts are scored in
-chunks, so memory stays flat whatever the batch.
+Both the scikit-learn estimator (saved with skops) and the serving file's classifier
+(`hashed_linear_classifier`, `serving.npz`) score through `LmStackScorer`, so they give the same
+numbers. Texts are scored in chunks, so memory stays flat whatever the batch.
 """
 
 from __future__ import annotations

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sentiment.adapters.hashed_linear import FILE_NAME as SERVING_FILE
-from sentiment.adapters.hashed_linear import HashedLinearClassifier
+from sentiment.adapters.hashed_linear_classifier import HashedLinearClassifier
 from sentiment.domain.errors import (
     ModelLoadError,
     ModelNotFoundError,

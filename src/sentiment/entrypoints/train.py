@@ -128,7 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def settings_from(args: argparse.Namespace) -> Settings:
     """Environment settings with the command line's options laid over them."""
-    from sentiment.adapters.sklearn_classifier import parse_hyperparameters
+    from sentiment.adapters.hyperparameters import parse_hyperparameters
 
     overrides: dict[str, Any] = {
         key: value

@@ -16,7 +16,7 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from sentiment.adapters.hashed_linear import HashedLinearClassifier
+from sentiment.adapters.hashed_linear_classifier import HashedLinearClassifier
 from sentiment.adapters.sklearn_classifier import SklearnClassifier
 from sentiment.application.train_model import TrainModelCommand, TrainModelResult
 from sentiment.entrypoints.api import create_app

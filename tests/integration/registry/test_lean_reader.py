@@ -15,7 +15,8 @@ import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
-from sentiment.adapters.hashed_linear import FILE_NAME, HashedLinearClassifier
+from sentiment.adapters.hashed_linear import FILE_NAME
+from sentiment.adapters.hashed_linear_classifier import HashedLinearClassifier
 from sentiment.adapters.mlflow_reader import lean_reader
 from sentiment.adapters.mlflow_registry import MlflowModelRegistry
 from sentiment.adapters.mlflow_rest_reader import RestModelReader

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from sentiment.adapters.hashed_linear import HashedLinearClassifier
+from sentiment.adapters.hashed_linear_classifier import HashedLinearClassifier
 from sentiment.adapters.mlflow_rest_reader import RestModelReader
 from sentiment.adapters.mlflow_sqlite_reader import SqliteModelReader
 from sentiment.adapters.sklearn_classifier import SklearnClassifier

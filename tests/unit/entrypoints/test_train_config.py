@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from sentiment.adapters.sklearn_classifier import DEFAULT_MODEL_TYPE, SklearnClassifierFactory
+from sentiment.adapters.hyperparameters import DEFAULT_MODEL_TYPE
+from sentiment.adapters.sklearn_classifier import SklearnClassifierFactory
 from sentiment.entrypoints.settings import Settings
 
 TRAIN_ENV = Path(__file__).resolve().parents[3] / "config" / "train.env"
