@@ -144,8 +144,12 @@ def test_stacked_types_refuse_three_classes(
     model_type: str, small_dataset: LabelledDataset
 ) -> None:
     labels = [label if i % 3 else "neutral" for i, label in enumerate(small_dataset.labels)]
-    with pytest.raises(ClassifierError, match="exactly two classes"):
+    with pytest.raises(ClassifierError) as refused:
         SklearnClassifier(model_type, TINY_HYPERPARAMETERS).fit(small_dataset.texts, labels)
+    assert str(refused.value) == (
+        f"{model_type} fits exactly two classes, and the data has 3 ('negative', 'neutral', "
+        "'positive'): --model-type nblr or tfidf-lr fits more"
+    )
 
 
 def test_a_pipeline_of_another_form_has_no_serving_model(small_dataset: LabelledDataset) -> None:

@@ -143,8 +143,16 @@ class SklearnClassifier(Classifier):
     def fit(self, texts: Sequence[str], labels: Sequence[str]) -> None:
         if len(texts) != len(labels):
             raise ClassifierError(f"{len(texts)} texts but {len(labels)} labels")
-        if len(set(labels)) < 2:
+        classes = sorted({str(label) for label in labels})
+        if len(classes) < 2:
             raise ClassifierError("need at least two classes to fit")
+        if self._model_type in TWO_CLASSES_ONLY and len(classes) != 2:
+            shown = ", ".join(map(repr, classes[:5])) + (", ..." if len(classes) > 5 else "")
+            others = " or ".join(sorted(set(DEFAULTS) - TWO_CLASSES_ONLY))
+            raise ClassifierError(
+                f"{self._model_type} fits exactly two classes, and the data has {len(classes)} "
+                f"({shown}): --model-type {others} fits more"
+            )
         y = np.asarray([str(label) for label in labels], dtype=str)
         x = mask_names(texts) if self.masks_names else list(texts)
         try:
