@@ -26,7 +26,7 @@ from sentiment.domain.errors import (
     RegistryUnavailableError,
     SentimentError,
 )
-from sentiment.entrypoints.api.errors import install_error_handlers
+from sentiment.entrypoints.api.errors import ERROR_DESCRIPTIONS, install_error_handlers
 from sentiment.entrypoints.api.metrics import ApiMetrics
 from sentiment.entrypoints.api.middleware import RequestContextMiddleware
 from tests.support.api import MARKER, assert_error
@@ -205,3 +205,14 @@ def test_a_pydantic_error_raised_by_a_route_is_a_422_naming_the_fields(raiser: T
         {"field": "text", "code": "string_type", "message": "Input should be a valid string"}
     ]
     assert error["message"] == "invalid request: text: Input should be a valid string"
+
+
+def test_the_openapi_document_describes_each_error_of_a_route(client: TestClient) -> None:
+    responses = client.get("/openapi.json").json()["paths"]["/predict"]["post"]["responses"]
+    assert responses["413"]["description"] == (
+        "The body is larger than SENTIMENT_MAX_BODY_BYTES; it was not read."
+    )
+    for status in ("400", "408", "413", "415", "422", "500", "503"):
+        assert responses[status]["description"] == ERROR_DESCRIPTIONS[int(status)]
+        schema = responses[status]["content"]["application/json"]["schema"]
+        assert schema == {"$ref": "#/components/schemas/ErrorResponse"}
