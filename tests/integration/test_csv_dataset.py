@@ -263,6 +263,10 @@ MESSAGES: dict[str, tuple[str | bytes, str]] = {
         "text,label\ncafé,pos\n".encode("latin-1"),
         "{path} is not a UTF-8 CSV file: invalid continuation byte at byte 14",
     ),
+    "cut short": (
+        b"text,label\ncaf\xc3",  # the last character's first byte only
+        "{path} is not a UTF-8 CSV file: unexpected end of data at byte 14",
+    ),
     "empty": ("", "{path} is empty: no header and no rows"),
     "one more field": (
         "text,label\nI liked it, a lot,pos\n",
