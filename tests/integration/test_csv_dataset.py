@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import errno
 import gzip
 import os
 import signal
 import tempfile
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from sentiment.adapters.csv_dataset import CsvDatasetSource
@@ -35,6 +37,7 @@ def test_reads_texts_and_string_labels(tmp_path: Path) -> None:
     assert dataset.name == "reviews"
     assert dataset.source == str(path.resolve())
     assert dataset.digest == dataset_digest(dataset.texts, dataset.labels)
+    assert CsvDatasetSource(path).path == path
 
 
 def test_column_names_are_configurable(tmp_path: Path) -> None:
@@ -248,3 +251,92 @@ def test_other_columns_may_repeat_and_a_dotted_name_is_not_a_repeat(tmp_path: Pa
     path = write(tmp_path / "d.csv", "note,text,note,label.1,label\nx,good,y,z,pos\n")
     dataset = CsvDatasetSource(path).load()
     assert (dataset.texts, dataset.labels) == (("good",), ("pos",))
+
+
+# What a user reads: the whole message, the file first (a CLI prints it as one line).
+MESSAGES: dict[str, tuple[str | bytes, str]] = {
+    "utf-16": (
+        "text,label\n".encode("utf-16"),
+        "{path} is not a UTF-8 CSV file: it holds NUL bytes (binary or UTF-16 data)",
+    ),
+    "latin-1": (
+        "text,label\ncafé,pos\n".encode("latin-1"),
+        "{path} is not a UTF-8 CSV file: invalid continuation byte at byte 14",
+    ),
+    "cut short": (
+        b"text,label\ncaf\xc3",  # the last character's first byte only
+        "{path} is not a UTF-8 CSV file: unexpected end of data at byte 14",
+    ),
+    "empty": ("", "{path} is empty: no header and no rows"),
+    "one more field": (
+        "text,label\nI liked it, a lot,pos\n",
+        "{path} is not a valid CSV file: its rows have 1 more field(s) than the header has "
+        "columns (a text with an unquoted comma?)",
+    ),
+    "a column twice": (
+        "text,label,label\na,pos,neg\n",
+        "{path}: the column 'label' appears 2 times in the header: which one to read is ambiguous",
+    ),
+    "a missing column": (
+        "text,sentiment\ngood,pos\n",
+        "{path}: missing column(s) 'label'; columns found: 'text', 'sentiment'",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(MESSAGES.values()), ids=list(MESSAGES))
+def test_each_refusal_is_one_message_naming_the_file(
+    tmp_path: Path, case: tuple[str | bytes, str]
+) -> None:
+    content, message = case
+    path = write(tmp_path / "data.csv", content)
+    with pytest.raises(DatasetError) as caught:
+        CsvDatasetSource(path).load()
+    assert str(caught.value) == message.format(path=path)
+
+
+def test_a_missing_file_or_a_directory_is_named_in_full(tmp_path: Path) -> None:
+    with pytest.raises(DatasetError) as caught:
+        CsvDatasetSource(tmp_path / "nope.csv").load()
+    assert str(caught.value) == f"data file not found: {tmp_path / 'nope.csv'}"
+    with pytest.raises(DatasetError) as caught:
+        CsvDatasetSource(tmp_path).load()
+    assert str(caught.value) == f"data path is not a file: {tmp_path}"
+
+
+def test_a_malformed_file_names_the_file_then_the_parser_problem(tmp_path: Path) -> None:
+    path = write(tmp_path / "data.csv", 'text,label\n"a",pos\nx,y,z,w\n')
+    with pytest.raises(DatasetError) as caught:
+        CsvDatasetSource(path).load()
+    message = str(caught.value)
+    assert message.startswith(f"{path} is not a valid CSV file: ")
+    assert "\n" not in message
+
+
+def test_an_error_of_the_disk_is_one_message_naming_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = write(tmp_path / "data.csv", "text,label\na,pos\n")
+
+    def failing_read(*args: object, **kwargs: object) -> None:
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(pd, "read_csv", failing_read)
+    with pytest.raises(DatasetError) as caught:
+        CsvDatasetSource(path).load()
+    assert str(caught.value) == f"cannot read {path}: Input/output error"
+
+
+def test_the_byte_named_is_counted_from_the_start_of_the_file(tmp_path: Path) -> None:
+    # Valid UTF-8 for over a MiB, a two-byte character across the first MiB's end, then one
+    # byte that is not UTF-8: the message names the file's offset of that byte.
+    row = "une critique très émouvante,pos\n".encode()
+    good = b"text,label\n" + row * (2**20 // len(row))
+    good += b"a" * (2**20 - len(good) - 1) + "é,neg\n".encode() + row * 3
+    path = write(tmp_path / "data.csv", good + b"bad \xff,neg\n")
+    with pytest.raises(DatasetError) as caught:
+        CsvDatasetSource(path).load()
+    offset = len(good) + 4
+    assert (
+        str(caught.value) == f"{path} is not a UTF-8 CSV file: invalid start byte at byte {offset}"
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import csv
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,23 @@ _READ: dict[str, Any] = {
     "encoding_errors": "strict",
     "on_bad_lines": "error",
 }
+
+
+def _first_non_utf8(path: Path) -> tuple[str, int] | None:
+    """Why and at which byte of the file UTF-8 decoding first fails; None if it does not."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    offset = 0  # bytes of the file before `chunk`
+    with path.open("rb") as handle:
+        while True:
+            chunk = handle.read(1 << 20)
+            pending = len(decoder.getstate()[0])  # an unfinished character from the last chunk
+            try:
+                decoder.decode(chunk, final=not chunk)
+            except UnicodeDecodeError as exc:
+                return exc.reason, offset - pending + exc.start
+            if not chunk:
+                return None
+            offset += len(chunk)
 
 
 class CsvDatasetSource(DatasetSource):
@@ -61,9 +79,10 @@ class CsvDatasetSource(DatasetSource):
         except PermissionError as exc:
             raise DatasetError(f"cannot read {path}: permission denied") from exc
         except UnicodeDecodeError as exc:
-            raise DatasetError(
-                f"{path} is not a UTF-8 CSV file: {exc.reason} at byte {exc.start}"
-            ) from exc
+            # pandas decodes piece by piece: exc.start counts from the start of a piece, not of
+            # the file. Find the first byte that is not UTF-8 in the file itself.
+            reason, start = _first_non_utf8(path) or (exc.reason, exc.start)
+            raise DatasetError(f"{path} is not a UTF-8 CSV file: {reason} at byte {start}") from exc
         except pd.errors.EmptyDataError as exc:
             raise DatasetError(f"{path} is empty: no header and no rows") from exc
         except (pd.errors.ParserError, csv.Error, ValueError) as exc:

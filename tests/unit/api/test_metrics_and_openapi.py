@@ -168,3 +168,27 @@ def test_clients_cannot_create_method_labels(client: TestClient) -> None:
     requests = "sentiment_http_requests_total"
     assert value(found, requests, route="/health", method="other", status="405") == 30
     assert value(found, requests, route="/predict", method="OPTIONS", status="405") == 1
+
+
+def test_the_documented_examples_are_requests_the_api_answers(client: TestClient) -> None:
+    spec = client.get("/openapi.json").json()
+    components = spec["components"]["schemas"]
+    media = spec["paths"]["/invocations"]["post"]["requestBody"]["content"]["application/json"]
+    examples = {
+        "/predict": components["PredictRequest"]["examples"],
+        "/predict/batch": components["BatchPredictRequest"]["examples"],
+        "/invocations": [example["value"] for example in media["examples"].values()],
+    }
+    assert sorted(media["examples"]) == [
+        "dataframe_records",
+        "dataframe_split",
+        "inputs",
+        "instances",
+    ]
+    for route, bodies in examples.items():
+        assert bodies, route
+        for body in bodies:
+            response = client.post(route, json=body)
+            assert response.status_code == 200, (route, body, response.text)
+            if route != "/predict":
+                assert len(response.json()["predictions"]) == 2, (route, body)
