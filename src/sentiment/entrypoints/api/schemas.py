@@ -1,6 +1,8 @@
 """Request and response models of the API, with the examples shown in the OpenAPI spec.
 
-Requests to /predict and /predict/batch are validated with these models. Responses are built as
+Requests to /predict and /predict/batch are parsed with these models (an unknown field, a missing
+one, a body of the wrong shape); their texts are judged by `validation.py`'s rules whatever else is
+wrong with the body, so a text's 422 reads the same on every route. Responses are built as
 plain dicts on the hot path; the response models document them (and the unit tests check that
 every response conforms). Length and count limits come from the settings and are written into
 the OpenAPI spec when the app is built (see `openapi.py`).
