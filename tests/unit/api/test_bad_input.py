@@ -3,17 +3,26 @@ trace, never the submitted text echoed back."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from starlette.types import Message
+from starlette.types import Message, Receive, Scope, Send
 
 from sentiment.adapters.memory_registry import InMemoryModelRegistry
 from sentiment.entrypoints.api.errors import MAX_PROBLEMS
-from tests.support.api import JSON, MARKER, AppFactory, assert_error, run_body_guard
+from sentiment.entrypoints.api.middleware import BodyGuardMiddleware
+from tests.support.api import (
+    JSON,
+    MARKER,
+    AppFactory,
+    assert_error,
+    http_scope,
+    run_body_guard,
+)
 
 
 @pytest.fixture
@@ -260,6 +269,44 @@ def test_malformed_bodies_get_400(
 @pytest.mark.parametrize(
     "content_type",
     [
+        "application/json; charset=utf-8",
+        'Application/JSON; charset="UTF-8"',
+        "application/json;charset=utf8",
+        "application/json; foo=bar; charset=utf-8",
+    ],
+)
+def test_json_with_a_utf8_charset_is_accepted(client: TestClient, content_type: str) -> None:
+    response = client.post(
+        "/predict", json={"text": "fine"}, headers={"content-type": content_type}
+    )
+    assert response.status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("content_type", "message"),
+    [
+        (None, "missing Content-Type: send `Content-Type: application/json`"),
+        ("text/plain", "unsupported Content-Type: send `Content-Type: application/json`"),
+        ("application/json; charset=latin-1", "unsupported charset: JSON bodies must be UTF-8"),
+        (
+            "application/json; foo=bar; charset=latin-1",
+            "unsupported charset: JSON bodies must be UTF-8",
+        ),
+    ],
+)
+def test_the_415_says_what_to_send(
+    client: TestClient, content_type: str | None, message: str
+) -> None:
+    headers = {} if content_type is None else {"content-type": content_type}
+    request = client.build_request("POST", "/predict", content=b'{"text": "fine"}', headers=headers)
+    if content_type is None:
+        request.headers.pop("content-type", None)
+    assert assert_error(client.send(request), 415, "unsupported_media_type")["message"] == message
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    [
         None,
         "text/plain",
         "application/x-www-form-urlencoded",
@@ -290,7 +337,41 @@ def test_a_declared_oversize_body_gets_413(small_limits_client: TestClient) -> N
         413,
         "payload_too_large",
     )
-    assert "4096 bytes" in error["message"]
+    assert error["message"] == (
+        "the body exceeds the limit of 4096 bytes (SENTIMENT_MAX_BODY_BYTES)"
+    )
+
+
+def test_a_declared_oversize_body_is_refused_before_a_byte_is_read() -> None:
+    read: list[Message] = []
+
+    async def receive() -> Message:
+        read.append({})
+        return {"type": "http.request", "body": b"x" * 100, "more_body": True}
+
+    sent: list[Message] = []
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        raise AssertionError("the body reached the app")
+
+    guard = BodyGuardMiddleware(app, 1024, ["/predict"])
+    headers = [(b"content-type", b"application/json"), (b"content-length", b"1025")]
+    asyncio.run(guard(http_scope("POST", "/predict", headers), receive, send))
+    assert read == []
+    assert sent[0]["status"] == 413
+    assert (b"connection", b"close") in sent[0]["headers"]
+
+
+def test_a_body_of_exactly_the_limit_is_read(small_limits_client: TestClient) -> None:
+    text = "x" * (4096 - len('{"text": ""}'))
+    payload = json.dumps({"text": text}).encode()
+    assert len(payload) == 4096
+    # Read and judged (too many characters), not refused for its size.
+    response = small_limits_client.post("/predict", content=payload, headers=JSON)
+    assert_error(response, 422, "validation_error")
 
 
 def test_a_streamed_oversize_body_gets_413_and_close(small_limits_client: TestClient) -> None:
@@ -318,6 +399,38 @@ def test_the_guard_stops_reading_a_body_once_it_passes_the_limit() -> None:
     assert sent[0]["status"] == 413
     assert (b"connection", b"close") in sent[0]["headers"]
     assert json.loads(sent[1]["body"])["error"]["code"] == "payload_too_large"
+
+
+def test_a_streamed_body_of_exactly_the_limit_reaches_the_app_whole() -> None:
+    # What the app behind the guard receives: the body in one message, then the client's own
+    # messages (a disconnect here), which an app may wait for.
+    client_messages: list[Message] = [
+        {"type": "http.request", "body": b"x" * 1000, "more_body": True},
+        {"type": "http.request", "more_body": True},  # ASGI: "body" may be left out
+        {"type": "http.request", "body": b"y" * 24, "more_body": True},
+        {"type": "http.request", "body": b"", "more_body": False},
+        {"type": "http.disconnect"},
+    ]
+    pending = iter(client_messages)
+    seen: list[Message] = []
+
+    async def receive() -> Message:
+        return next(pending)
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        seen.append(await receive())
+        seen.append(await receive())
+
+    async def send(message: Message) -> None:
+        raise AssertionError(f"the guard answered: {message}")
+
+    guard = BodyGuardMiddleware(app, 1024, ["/predict"])
+    scope = http_scope("POST", "/predict", [(b"content-type", b"application/json")])
+    asyncio.run(guard(scope, receive, send))
+    assert seen == [
+        {"type": "http.request", "body": b"x" * 1000 + b"y" * 24, "more_body": False},
+        {"type": "http.disconnect"},
+    ]
 
 
 def test_the_default_body_limit_is_one_mebibyte(client: TestClient) -> None:

@@ -85,6 +85,37 @@ def test_the_access_line_can_be_turned_off(
         set_access_log(True)
 
 
+def test_the_app_starting_and_stopping_is_not_a_request(
+    make_app: AppFactory, registry: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger=ACCESS_LOGGER)
+    with TestClient(make_app(registry)) as client:  # startup and shutdown: the ASGI lifespan
+        client.get("/health")
+    assert [(r["path"], r["status"]) for r in access_records(caplog)] == [("/health", 200)]
+
+
+def test_the_access_line_times_the_whole_request_in_milliseconds(
+    make_app: AppFactory, registry: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger=ACCESS_LOGGER)
+    body = json.dumps({"text": "fine"}).encode()
+
+    async def receive() -> Message:
+        await asyncio.sleep(0.05)  # a client that takes 50 ms to send its body
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def send(message: Message) -> None:
+        pass
+
+    headers = [(b"content-type", b"application/json")]
+    asyncio.run(make_app(registry)(http_scope("POST", "/predict", headers), receive, send))
+    (line,) = access_records(caplog)
+    assert line["path"] == "/predict"  # (503: no lifespan ran, so no model is loaded)
+    assert line["msg"] == "request"
+    assert "body_bytes" not in line  # no Content-Length was declared
+    assert 50 <= line["duration_ms"] < 10_000
+
+
 class _SlowBody:
     """An ASGI receive that sends half a body, then nothing more."""
 
@@ -104,7 +135,9 @@ def test_a_body_slower_than_the_timeout_gets_408_and_close() -> None:
     assert not reached
     assert sent[0]["status"] == 408
     assert (b"connection", b"close") in sent[0]["headers"]
-    assert json.loads(sent[1]["body"])["error"]["code"] == "request_timeout"
+    error = json.loads(sent[1]["body"])["error"]
+    assert error["code"] == "request_timeout"
+    assert error["message"] == ("the body did not arrive within 0.05 s (SENTIMENT_BODY_TIMEOUT_S)")
 
 
 def test_the_body_timeout_is_a_setting(make_app: AppFactory, registry: Any) -> None:

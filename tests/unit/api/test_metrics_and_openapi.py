@@ -170,6 +170,25 @@ def test_clients_cannot_create_method_labels(client: TestClient) -> None:
     assert value(found, requests, route="/predict", method="OPTIONS", status="405") == 1
 
 
+def test_every_standard_method_keeps_its_own_label(client: TestClient) -> None:
+    # Only the methods outside HTTP's own list are folded into "other".
+    methods = ("HEAD", "PUT", "DELETE", "PATCH", "TRACE", "CONNECT")
+    for method in methods:
+        assert client.request(method, "/health").status_code in (200, 405)
+    found = samples(client.get("/metrics").text)
+    requests = "sentiment_http_requests_total"
+    for method in methods:
+        counted = sum(
+            count
+            for (name, labels), count in found.items()
+            if name == requests and dict(labels)["method"] == method
+        )
+        assert counted == 1, method
+    assert not any(
+        name == requests and dict(labels)["method"] == "other" for (name, labels) in found
+    )
+
+
 def test_the_documented_examples_are_requests_the_api_answers(client: TestClient) -> None:
     spec = client.get("/openapi.json").json()
     components = spec["components"]["schemas"]

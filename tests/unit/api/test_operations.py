@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 from collections.abc import Sequence
 from datetime import datetime
@@ -19,6 +20,7 @@ from sentiment.application.serving import ServedModel
 from sentiment.domain.errors import ClassifierError
 from sentiment.domain.model import Prediction
 from sentiment.entrypoints.api import schemas
+from sentiment.entrypoints.api.logs import JsonFormatter
 from sentiment.entrypoints.api.routes_predict import INLINE_CHARS
 from tests.support.api import MARKER, AppFactory, FixedClassifier, assert_error, http_scope
 
@@ -155,6 +157,10 @@ def test_an_error_after_the_response_started_goes_to_the_server_and_the_log(
     assert (b"x-request-id", b"trace-late") in sent[0]["headers"]
     (logged,) = [r for r in caplog.records if "trace-late" in r.getMessage()]
     assert logged.getMessage() == "unhandled error on GET /health (request id trace-late)"
+    assert logged.name.split(".")[0] == "sentiment"  # the logger logs.py formats as JSON
+    line = JsonFormatter().format(logged)
+    assert json.loads(line)["request_id"] == "trace-late"
+    assert MARKER not in line  # on the request path: the exception's message is not logged
     assert logged.exc_info is not None
     assert logged.exc_info[0] is OSError
 
