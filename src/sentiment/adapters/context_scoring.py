@@ -33,8 +33,8 @@ Array = np.ndarray[Any, Any]
 # A sentence ends at "<br />" or at white space after ".", "!" or "?".
 _SENTENCE_END = re.compile(r"<br\s*/?>|(?<=[.!?])\s+")
 _WORD = re.compile(r"\w")
-N_AGGREGATES = 8
 AGGREGATES = ("review", "mean", "max", "min", "first", "last", "positive_share", "log_sentences")
+N_AGGREGATES = len(AGGREGATES)
 CHUNK = 500  # reviews scored together (with all their sentences)
 
 

@@ -68,7 +68,6 @@ from sentiment.domain.model import ParamValue
 Array = np.ndarray[Any, Any]
 
 FORMAT = "sentiment.hashed-linear"
-FORMAT_VERSION = 5  # the newest this module reads and writes
 PLAIN_VERSION = 1  # written for models with neither context nor vocabulary (all readers)
 CONTEXT_VERSION = 2  # nblr-ctx
 VOCABULARY_VERSION = 3  # coefficients of the listed columns only

@@ -95,7 +95,6 @@ class SklearnClassifier(Classifier):
         self._classes: tuple[str, ...] = ()
         # What the lean prediction path needs, set from the fitted pipeline by `_use`.
         self._hasher: NgramHasher | None = None
-        self._vocabulary: HashedVocabulary | None = None
         self._column_index: ColumnIndex | None = None
         self._middle: list[TfidfTransformer] = []
         self._coef_t: Array = np.zeros((0, 0), dtype=np.float32)
@@ -234,7 +233,6 @@ class SklearnClassifier(Classifier):
         dense = dense_coef(model)
         self._pipeline = pipeline
         self._hasher = hasher_for(vectorizer)
-        self._vocabulary = vocabulary
         self._column_index = (
             None
             if vocabulary is None

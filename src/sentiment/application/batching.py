@@ -16,6 +16,11 @@ previous batch held more than one item (there is concurrency) does the drainer l
 batch to fill, until its oldest item has waited `max_wait_s`, and it goes as soon as it holds
 `max_size` items.
 A caller cancelled while it waits is simply dropped; the others are not disturbed.
+
+`observe(size, waited_s)`, when given, hears of every batch as it is handed to the worker thread:
+how many items it holds and how long its oldest item waited in the queue (lingering, or behind
+the batch before it). The API turns these into metrics; what it raises is ignored, so a metric
+never stalls a batch.
 """
 
 from __future__ import annotations
@@ -32,15 +37,6 @@ K = TypeVar("K")
 T = TypeVar("T")
 R = TypeVar("R")
 V = TypeVar("V")
-
-
-@dataclass(frozen=True, slots=True)
-class BatchingStats:
-    """Counts since the batcher started, for tests and metrics."""
-
-    batches: int
-    items: int
-    largest: int
 
 
 @dataclass(slots=True)
@@ -60,6 +56,7 @@ class MicroBatcher(Generic[K, T, R]):
         max_size: int,
         max_wait_s: float,
         thread_name: str = "sentiment-batch",
+        observe: Callable[[int, float], None] | None = None,
     ) -> None:
         if max_size < 1:
             raise ValueError(f"max_size must be at least 1, got {max_size}")
@@ -74,13 +71,7 @@ class MicroBatcher(Generic[K, T, R]):
         self._drainer: asyncio.Task[None] | None = None
         self._full: asyncio.Future[None] | None = None  # set when lingering and the batch fills
         self._last_size = 0
-        self._batches = 0
-        self._items = 0
-        self._largest = 0
-
-    @property
-    def stats(self) -> BatchingStats:
-        return BatchingStats(self._batches, self._items, self._largest)
+        self._observe = observe
 
     async def submit(self, key: K, item: T) -> R:
         """The result of `run(key, [item, ...])` for this item (or what it raised)."""
@@ -160,9 +151,9 @@ class MicroBatcher(Generic[K, T, R]):
         loop = asyncio.get_running_loop()
         keys_items = [(entry.key, entry.item) for entry in batch]
         self._last_size = len(batch)
-        self._batches += 1
-        self._items += len(batch)
-        self._largest = max(self._largest, len(batch))
+        if self._observe is not None:
+            with contextlib.suppress(Exception):  # its callers must be answered whatever it does
+                self._observe(len(batch), loop.time() - batch[0].queued_at)
         try:
             outcomes = await loop.run_in_executor(self._executor, self._compute, keys_items)
         except BaseException as exc:  # the drainer was cancelled, or the thread died

@@ -96,9 +96,7 @@ def test_concurrent_predict_requests_answer_as_the_model_does_one_by_one(
     app = make_app(registry, batch_max_size=8, batch_max_wait_ms=5)
     with TestClient(app) as client, ThreadPoolExecutor(16) as pool:
         responses = list(pool.map(lambda t: client.post("/predict", json={"text": t}), texts))
-        batcher = app.state.sentiment.batcher
-        assert batcher is not None
-        stats = batcher.stats
+        found = samples(client.get("/metrics").text)
     assert [r.status_code for r in responses] == [200] * len(texts)
     expected = classifier.predict(texts)
     for response, prediction in zip(responses, expected, strict=True):
@@ -106,8 +104,13 @@ def test_concurrent_predict_requests_answer_as_the_model_does_one_by_one(
         assert body["label"] == prediction.label
         assert body["probabilities"] == prediction.probabilities
         assert body["model"]["version"] == "1"
-    assert stats.items == len(texts)  # every single prediction went through the batcher
-    assert stats.largest <= 8
+    # Every single prediction went through the batcher, in batches of at most 8.
+    batches = value(found, "sentiment_microbatch_size_count")
+    assert value(found, "sentiment_microbatch_size_sum") == len(texts)
+    assert 1 <= batches <= len(texts)
+    assert value(found, "sentiment_microbatch_size_bucket", le="8.0") == batches
+    assert value(found, "sentiment_microbatch_size_bucket", le="4.0") <= batches
+    assert value(found, "sentiment_microbatch_wait_seconds_count") == batches
 
 
 def test_micro_batching_can_be_turned_off(
@@ -117,8 +120,10 @@ def test_micro_batching_can_be_turned_off(
     with TestClient(app) as client:
         assert app.state.sentiment.batcher is None
         response = client.post("/predict", json={"text": "A wonderful film, I loved it!"})
+        found = samples(client.get("/metrics").text)
     assert response.status_code == 200
     assert response.json()["label"] == "positive"
+    assert value(found, "sentiment_microbatch_size_count") == 0
 
 
 class ExitingClassifier(FixedClassifier):

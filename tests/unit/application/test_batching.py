@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 
 import pytest
 
-from sentiment.application.batching import BatchingStats, MicroBatcher
+from sentiment.application.batching import MicroBatcher
 
 X = TypeVar("X")
 LIVENESS_S = 30.0  # only a guard against a hang; never a speed assertion
@@ -35,6 +35,20 @@ class Recorder:
         if bad:
             raise ValueError(f"cannot handle {bad[0]}")
         return [f"{key}:{item.upper()}" for item in items]
+
+
+class Observed:
+    """`observe` for the batcher: each batch's size and its oldest item's wait, in order."""
+
+    def __init__(self) -> None:
+        self.batches: list[tuple[int, float]] = []
+
+    def __call__(self, size: int, waited_s: float) -> None:
+        self.batches.append((size, waited_s))
+
+    @property
+    def sizes(self) -> list[int]:
+        return [size for size, _ in self.batches]
 
 
 def run(coroutine: Coroutine[Any, Any, X]) -> X:
@@ -73,14 +87,21 @@ async def first_held_then_ten(
 
 
 def test_concurrent_items_are_grouped_and_every_caller_gets_its_own_result_in_order() -> None:
-    recorder = Recorder()
-    batcher: MicroBatcher[str, str, str] = MicroBatcher(recorder, max_size=64, max_wait_s=0)
+    recorder, observed = Recorder(), Observed()
+    batcher: MicroBatcher[str, str, str] = MicroBatcher(
+        recorder, max_size=64, max_wait_s=0, observe=observed
+    )
 
     results = run(first_held_then_ten(batcher, recorder))
     assert results == ["k:FIRST", *[f"k:T{i}" for i in range(10)]]
     # One call for the first item, then one for all ten, in the order they came.
     assert recorder.calls == [("k", ["first"]), ("k", [f"t{i}" for i in range(10)])]
-    assert batcher.stats == BatchingStats(batches=2, items=11, largest=10)
+    assert observed.sizes == [1, 10]
+    # The ten waited behind the held batch for at least the scenario's 10 ms sleep (a lower
+    # bound only: how much longer depends on the machine).
+    first_wait, ten_wait = (waited for _, waited in observed.batches)
+    assert 0 <= first_wait < ten_wait
+    assert ten_wait >= 0.005
     # Off the event loop: in the batcher's own thread.
     assert all(name.startswith("sentiment-batch") for name in recorder.threads)
 
@@ -337,13 +358,15 @@ def test_a_failing_key_never_keeps_the_other_keys_from_their_results() -> None:
 
 
 def test_a_maximum_size_of_one_sends_every_item_alone() -> None:
-    recorder = Recorder()
-    batcher: MicroBatcher[str, str, str] = MicroBatcher(recorder, max_size=1, max_wait_s=0)
+    recorder, observed = Recorder(), Observed()
+    batcher: MicroBatcher[str, str, str] = MicroBatcher(
+        recorder, max_size=1, max_wait_s=0, observe=observed
+    )
 
     results = run(first_held_then_ten(batcher, recorder))
     assert results[1:] == [f"k:T{i}" for i in range(10)]
     assert [len(items) for _, items in recorder.calls] == [1] * 11
-    assert batcher.stats == BatchingStats(batches=11, items=11, largest=1)
+    assert observed.sizes == [1] * 11
 
 
 @pytest.mark.parametrize("max_wait_s", [0.5, 3600.0])
@@ -431,7 +454,6 @@ def test_a_run_that_answers_the_wrong_number_of_items_fails_their_callers() -> N
     batcher: MicroBatcher[str, str, str] = MicroBatcher(
         lambda key, items: [], max_size=4, max_wait_s=0
     )
-    assert batcher.stats == BatchingStats(batches=0, items=0, largest=0)
 
     async def scenario() -> None:
         with pytest.raises(RuntimeError, match="0 results for 1 items"):
@@ -439,3 +461,17 @@ def test_a_run_that_answers_the_wrong_number_of_items_fails_their_callers() -> N
         await batcher.close()
 
     run(scenario())
+
+
+def test_an_observer_that_raises_stalls_no_batch() -> None:
+    def observe(size: int, waited_s: float) -> None:
+        raise RuntimeError("a broken metric")
+
+    recorder = Recorder()
+    batcher: MicroBatcher[str, str, str] = MicroBatcher(
+        recorder, max_size=4, max_wait_s=0, observe=observe
+    )
+
+    results = run(first_held_then_ten(batcher, recorder))
+    assert results == ["k:FIRST", *[f"k:T{i}" for i in range(10)]]
+    assert [len(items) for _, items in recorder.calls] == [1, 4, 4, 2]

@@ -108,7 +108,9 @@ def create_app(container: Container | None = None) -> FastAPI:
         loader=loader,
         text_column=config.text_column(),
         watcher=watcher,
-        batcher=prediction_batcher(config.batch_max_size(), config.batch_max_wait_ms()),
+        batcher=prediction_batcher(
+            config.batch_max_size(), config.batch_max_wait_ms(), metrics.observe_microbatch
+        ),
     )
     admin_token: str | None = config.admin_token()
     startup_wait_s: float = config.startup_wait_s()

@@ -1,4 +1,4 @@
-"""Prometheus metrics of one app: HTTP traffic, predictions, and model loads.
+"""Prometheus metrics of one app: HTTP traffic, predictions, micro-batching and model loads.
 
 Each app owns its `CollectorRegistry`, so several apps (tests) never collide. With several worker
 processes every worker reports its own figures.
@@ -39,6 +39,7 @@ LATENCY_BUCKETS = (
 )
 CONFIDENCE_BUCKETS = (0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95, 0.99, 1.0)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096)
+WAIT_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
 LOAD_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
 
 
@@ -80,6 +81,20 @@ class ApiMetrics:
             "Texts per prediction request, by route.",
             ["route"],
             buckets=BATCH_BUCKETS,
+            registry=r,
+        )
+        self.microbatch_size = Histogram(
+            "sentiment_microbatch_size",
+            "Texts per model call of the /predict micro-batcher (_count: calls, _sum: texts). "
+            "Not counted when micro-batching is off.",
+            buckets=BATCH_BUCKETS,
+            registry=r,
+        )
+        self.microbatch_wait = Histogram(
+            "sentiment_microbatch_wait_seconds",
+            "How long the oldest text of each micro-batch waited in the queue before its model "
+            "call began (lingering for the batch to fill, or behind the batch before it).",
+            buckets=WAIT_BUCKETS,
             registry=r,
         )
         self.model_loads = Counter(
@@ -151,6 +166,10 @@ class ApiMetrics:
             self.predictions.labels(label, version).inc(count)
         for p in predictions:
             confidence.observe(p.confidence)
+
+    def observe_microbatch(self, size: int, waited_s: float) -> None:
+        self.microbatch_size.observe(size)
+        self.microbatch_wait.observe(waited_s)
 
     # -- model lifecycle ------------------------------------------------------------------------
 

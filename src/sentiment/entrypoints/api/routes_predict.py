@@ -12,7 +12,7 @@ loop keeps answering /health and /ready.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import anyio.to_thread
@@ -60,12 +60,15 @@ def predict_texts(model: LoadedModel, texts: Sequence[str]) -> tuple[Prediction,
 
 
 def prediction_batcher(
-    max_size: int, max_wait_ms: float
+    max_size: int, max_wait_ms: float, observe: Callable[[int, float], None] | None = None
 ) -> MicroBatcher[LoadedModel, str, Prediction] | None:
-    """The micro-batcher of single predictions; None when it is off (max_size 0 or 1)."""
+    """The micro-batcher of single predictions; None when it is off (max_size 0 or 1).
+    `observe(size, waited_s)` hears of each batch (the API's metrics)."""
     if max_size <= 1:
         return None
-    return MicroBatcher(predict_texts, max_size=max_size, max_wait_s=max_wait_ms / 1000.0)
+    return MicroBatcher(
+        predict_texts, max_size=max_size, max_wait_s=max_wait_ms / 1000.0, observe=observe
+    )
 
 
 def prediction_dict(p: Prediction) -> dict[str, Any]:
