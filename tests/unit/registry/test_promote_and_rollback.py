@@ -391,3 +391,18 @@ def test_two_moves_onto_one_version_within_a_millisecond_are_both_kept(tools: To
     assert second.at == pytest.approx(at + 0.001, abs=1e-6)
     history = alias_history(tools.registry.list_versions())
     assert [(e.alias, e.action) for e in history] == [(CHALLENGER, GATE), (CHAMPION, PROMOTE)]
+
+
+def test_a_reason_of_1000_cyrillic_characters_is_kept_whole(tools: Tools) -> None:
+    # Every letter is escaped to 6 characters in the event's JSON unless written as typed: the
+    # registry would refuse the 6000-character tag and nothing would move.
+    tools.train(wrong=1)
+    tools.train(wrong=6)
+    reason = "я" * 1000
+    promote(tools, "2", reason)
+    assert tools.champion() == "2"
+    assert tools.registry.get_version("2").tags["champion.reason"] == reason
+    back = tools.rollback.execute(RollbackChampionCommand(reason, "bob"))
+    assert (back.to_version, tools.champion()) == ("1", "1")
+    history = tools.describe.execute(DescribeModelCommand(alias=CHAMPION)).history
+    assert [e.reason for e in history[-2:]] == [reason, reason]
