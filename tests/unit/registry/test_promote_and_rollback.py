@@ -106,7 +106,7 @@ def test_promoting_the_challenger_by_hand(tools: Tools) -> None:
 def test_a_promotion_needs_a_reason(tools: Tools, reason: str) -> None:
     tools.train(wrong=1)
     tools.train(wrong=6)
-    with pytest.raises(PromotionRefusedError, match="reason"):
+    with pytest.raises(PromotionRefusedError, match=r"^a promotion needs a reason \(--reason"):
         promote(tools, "2", reason)
     assert tools.champion() == "1"
 
@@ -406,3 +406,13 @@ def test_a_reason_of_1000_cyrillic_characters_is_kept_whole(tools: Tools) -> Non
     assert (back.to_version, tools.champion()) == ("1", "1")
     history = tools.describe.execute(DescribeModelCommand(alias=CHAMPION)).history
     assert [e.reason for e in history[-2:]] == [reason, reason]
+
+
+def test_a_refusal_names_a_missing_status_and_a_run_that_is_gone() -> None:
+    scored = {"f1_macro": 0.95}
+    unknown = ModelVersion("M", "2", "run", metrics=scored, run_status="FINISHED", status="")
+    with pytest.raises(PromotionRefusedError, match=r"^version 2 is of unknown status in the"):
+        require_evaluated(unknown)
+    gone = ModelVersion("M", "3", "run", metrics=scored, run_status="")  # its run was deleted
+    with pytest.raises(PromotionRefusedError, match=r"^version 3: its training run is gone, not"):
+        require_evaluated(gone)
