@@ -416,3 +416,16 @@ def test_a_refusal_names_a_missing_status_and_a_run_that_is_gone() -> None:
     gone = ModelVersion("M", "3", "run", metrics=scored, run_status="")  # its run was deleted
     with pytest.raises(PromotionRefusedError, match=r"^version 3: its training run is gone, not"):
         require_evaluated(gone)
+
+
+def test_moves_without_an_actor_or_a_reason_record_none_and_a_rollback_names_its_origin(
+    tools: Tools,
+) -> None:
+    tools.train(wrong=1)
+    tools.train(wrong=6)
+    tools.promote.execute(PromoteModelCommand(parse_model_ref("2"), "reviewed"))
+    assert tools.registry.get_version("2").tags["champion.by"] == ""
+    result = tools.rollback.execute(RollbackChampionCommand())
+    assert result.reason == "rollback from version 2"
+    tags = tools.registry.get_version("1").tags
+    assert (tags["champion.reason"], tags["champion.by"]) == ("rollback from version 2", "")
