@@ -383,3 +383,16 @@ def test_a_previous_champion_without_records_of_its_own_is_not_skipped() -> None
     assert rollback_target(history, "4") == "3"
     history.append(_event("3", ROLLBACK, 5, "4"))
     assert rollback_target(history, "3") == "2"
+
+
+def test_a_reason_cut_to_fit_keeps_all_that_fits() -> None:
+    # Escaped control characters first, then letters: the cut falls among the letters, one of
+    # which takes exactly one character, so the event fills its tag to the last character.
+    reason = "\x01" * 800 + "a" * 200
+    event = AliasEvent(CHAMPION, "3", PROMOTE, 1_800_000_000.0, "2", reason, "alice")
+    value = event.to_tags()[event.tag_key()]
+    assert len(value) == MAX_TAG_VALUE_LENGTH
+    restored = AliasEvent.from_tag("3", event.tag_key(), value)
+    assert restored is not None
+    assert restored.reason == reason[: len(restored.reason)]
+    assert 800 < len(restored.reason) < MAX_REASON_CHARS
