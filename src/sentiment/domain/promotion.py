@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 
 from sentiment.domain.errors import PromotionRefusedError
 from sentiment.domain.model import ModelVersion
+from sentiment.domain.model_ref import MAX_TAG_VALUE_LENGTH
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
@@ -139,7 +140,7 @@ class AliasEvent:
             "data": self.data,
         }
         tags = {
-            self.tag_key(): json.dumps(payload, separators=(",", ":"), sort_keys=True),
+            self.tag_key(): _event_json(payload),
             f"{self.alias}.at": self.when,
             f"{self.alias}.action": self.action,
             f"{self.alias}.previous": self.previous or "",
@@ -181,6 +182,28 @@ class AliasEvent:
             )
         except (ValueError, TypeError, KeyError, AttributeError, OverflowError, OSError):
             return None
+
+
+def _event_json(payload: dict[str, object]) -> str:
+    """The event as one tag value: the reason's text as typed (escaped to \\uXXXX, a 1000-
+    character Cyrillic reason would be 6000 characters), and cut further when what JSON still
+    escapes (a control character: 6 characters) would take it over what a registry keeps."""
+    value = _json(payload)
+    if len(value) <= MAX_TAG_VALUE_LENGTH:
+        return value
+    reason = str(payload["reason"])
+    room = MAX_TAG_VALUE_LENGTH - (len(value) - (len(_json(reason)) - 2))  # - all but its quotes
+    kept = 0
+    for char in reason:
+        room -= len(_json(char)) - 2
+        if room < 0:
+            break
+        kept += 1
+    return _json({**payload, "reason": reason[:kept]})
+
+
+def _json(value: object) -> str:
+    return json.dumps(value, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
 
 
 def iso(at: float) -> str:

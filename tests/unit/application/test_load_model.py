@@ -168,6 +168,8 @@ def test_a_loaded_model_is_smoke_tested_on_the_probe_texts() -> None:
         (FixedClassifier({"negative": 0.5, "positive": 0.9}), "not a distribution"),
         (FixedClassifier({"negative": math.nan, "positive": 0.5}), "not a distribution"),
         (FixedClassifier({"negative": -0.5, "positive": 1.5}), "not a distribution"),
+        # A sum off by more than the 1e-3 that rounding explains (0.9985).
+        (FixedClassifier({"negative": 0.2985, "positive": 0.7}), "not a distribution"),
         (FixedClassifier({"negative": -math.inf, "positive": math.inf}), "not a distribution"),
         # Within the tolerance of the sum, yet a probability above 1.
         (FixedClassifier({"negative": 0.0, "positive": 1.0005}), "not a distribution"),
@@ -228,3 +230,8 @@ def test_a_loaded_model_says_when_and_how_fast_it_loaded() -> None:
     assert loaded.loaded_at == 1234.5
     assert loaded.requested is command
     assert 0.0 <= loaded.load_seconds < 60.0
+
+
+def test_a_loaded_model_is_named_after_its_registered_model() -> None:
+    loaded = LoadModel(registry_of(FixedClassifier())).execute(LoadModelCommand())
+    assert (loaded.name, loaded.version) == ("M", "1")

@@ -137,3 +137,22 @@ def test_two_gates_giving_challenger_at_once_both_finish(registry: InterferingRe
     assert registry.get_by_alias("challenger").version == "4"
     assert registry.get_by_alias(CHAMPION).version == "1"
     assert registry.get_version("5").tags["challenger.action"] == "gate"
+
+
+def test_a_first_promotion_overtaken_by_another_says_no_version_held_the_alias() -> None:
+    registry = InterferingRegistry()
+    for wrong in (2, 1):
+        register(registry, ScriptedClassifier(DATA, wrong))
+    clock = Clock()
+    registry.during_load["1"] = lambda: promote(registry, "2", "bob", clock)
+    with pytest.raises(
+        PromotionRefusedError, match=r"^@champion moved from no version to version 2"
+    ):
+        promote(registry, "1", "alice", clock)
+    assert registry.get_by_alias(CHAMPION).version == "2"
+
+
+def test_a_move_whose_alias_is_removed_right_after_says_so(registry: InterferingRegistry) -> None:
+    registry.after_alias = lambda: registry.delete_alias(CHAMPION)
+    with pytest.raises(PromotionRefusedError, match="then at once moved on to no version by"):
+        promote(registry, "2", "alice", Clock())

@@ -71,6 +71,7 @@ def test_the_first_version_below_the_floor_is_only_challenger() -> None:
     assert "below the floor 0.8000" in result.reason
     assert registry.get_by_alias(CHALLENGER).version == "1"
     assert [v.aliases for v in registry.list_versions()] == [(CHALLENGER,)]
+    assert registry.get_version("1").tags["challenger.by"] == ""  # no actor given
 
 
 def test_a_better_candidate_takes_over_and_both_versions_record_it() -> None:

@@ -10,11 +10,13 @@ from hypothesis import strategies as st
 
 from sentiment.domain.errors import PromotionRefusedError
 from sentiment.domain.model import ModelVersion
+from sentiment.domain.model_ref import MAX_TAG_VALUE_LENGTH, check_tag
 from sentiment.domain.promotion import (
     CHALLENGER,
     CHAMPION,
     EVENT_TAG_PREFIX,
     GATE,
+    MAX_REASON_CHARS,
     PROMOTE,
     ROLLBACK,
     AliasEvent,
@@ -99,13 +101,24 @@ def test_within_the_tolerance_of_a_bar_is_a_tie() -> None:
 
 def test_a_reason_without_the_champion_version_names_the_champion() -> None:
     policy = PromotionPolicy(margin=0.0, floor=0.5)
-    assert "the champion's 0.9000" in policy.decide(0.6, 0.9).reason
+    assert policy.decide(0.6, 0.9).reason == (
+        "macro-F1 0.6000 is below the champion's 0.9000 + margin 0.0000 = 0.9000"
+    )
     assert "the champion's 0.5000" in policy.decide(0.6, 0.5, "").reason
     assert "champion v7's 0.5000" in policy.decide(0.6, 0.5, "7").reason
 
 
+def test_the_default_policy_has_a_floor_of_0_8_and_no_margin() -> None:
+    policy = PromotionPolicy()
+    assert (policy.floor, policy.margin) == (0.8, 0.0)
+    assert policy.decide(0.8, 0.8, "1").promote
+    assert not policy.decide(0.79, None).promote
+
+
 def test_an_event_tag_is_keyed_by_its_time_in_milliseconds() -> None:
     event = AliasEvent(CHAMPION, "1", GATE, 1_800_000_000.1234)
+    # The key is what the registry keeps: its spelling is a stored format, not a detail.
+    assert event.tag_key() == "sentiment.alias_event.1800000000123"
     assert event.tag_key() == f"{EVENT_TAG_PREFIX}1800000000123"
     assert AliasEvent(CHAMPION, "1", GATE, 1.0).tag_key() == f"{EVENT_TAG_PREFIX}0000000001000"
 
@@ -176,6 +189,55 @@ def test_an_event_survives_its_tags(event: AliasEvent) -> None:
     assert tags[f"{event.alias}.reason"] == event.reason
     assert tags[f"{event.alias}.previous"] == (event.previous or "")
     assert tags[f"{event.alias}.at"].endswith("Z")
+
+
+def test_a_reason_is_kept_to_its_first_1000_characters() -> None:
+    kept = "x" * MAX_REASON_CHARS
+    event = AliasEvent(CHAMPION, "3", PROMOTE, 1_800_000_000.0, "2", kept + " and no more")
+    tags = event.to_tags()
+    assert MAX_REASON_CHARS == 1000
+    assert tags["champion.reason"] == kept
+    assert json.loads(tags[event.tag_key()])["reason"] == kept
+
+
+@pytest.mark.parametrize("char", ["я", "é", "😀", '"'])
+def test_a_reason_of_1000_characters_in_any_script_is_kept_whole(char: str) -> None:
+    reason = char * MAX_REASON_CHARS
+    event = AliasEvent(CHAMPION, "3", PROMOTE, 1_800_000_000.0, "2", reason, "alice")
+    tags = event.to_tags()
+    for key, value in tags.items():
+        check_tag(key, value)  # what every registry adapter checks before it writes
+    restored = AliasEvent.from_tag("3", event.tag_key(), tags[event.tag_key()])
+    assert restored is not None
+    assert restored.reason == reason
+    assert tags["champion.reason"] == reason
+
+
+def test_a_reason_the_json_escapes_heavily_is_cut_to_fit_in_a_tag() -> None:
+    reason = "\x01" * MAX_REASON_CHARS  # 6 characters each in JSON: "\\u0001"
+    event = AliasEvent(CHAMPION, "3", PROMOTE, 1_800_000_000.0, "2", reason, "alice")
+    value = event.to_tags()[event.tag_key()]
+    check_tag(event.tag_key(), value)
+    restored = AliasEvent.from_tag("3", event.tag_key(), value)
+    assert restored is not None
+    assert 0 < len(restored.reason) < MAX_REASON_CHARS
+    assert set(restored.reason) == {"\x01"}
+
+
+@given(events, st.text(max_size=2 * MAX_REASON_CHARS))
+def test_every_event_fits_in_a_tag_and_keeps_the_start_of_its_reason(
+    event: AliasEvent, reason: str
+) -> None:
+    long = AliasEvent(
+        event.alias, event.version, event.action, event.at, event.previous, reason, event.actor
+    )
+    tags = long.to_tags()
+    assert len(tags[long.tag_key()]) <= MAX_TAG_VALUE_LENGTH
+    for key, value in tags.items():
+        check_tag(key, value)
+    restored = AliasEvent.from_tag(long.version, long.tag_key(), tags[long.tag_key()])
+    assert restored is not None
+    assert reason[:MAX_REASON_CHARS].startswith(restored.reason)
 
 
 def test_summary_tags_are_readable() -> None:
@@ -272,7 +334,7 @@ def test_a_promotion_after_a_rollback_is_undone_by_the_next_rollback() -> None:
 
 def test_rollback_needs_a_champion_the_history_knows() -> None:
     history = [_event("1", GATE, 1), _event("2", GATE, 2, "1")]
-    with pytest.raises(PromotionRefusedError, match="nothing to roll back"):
+    with pytest.raises(PromotionRefusedError, match=r"^no version holds @champion: there is"):
         rollback_target(history, None)
     with pytest.raises(PromotionRefusedError, match="outside this tool"):
         rollback_target(history, "7")
@@ -321,3 +383,16 @@ def test_a_previous_champion_without_records_of_its_own_is_not_skipped() -> None
     assert rollback_target(history, "4") == "3"
     history.append(_event("3", ROLLBACK, 5, "4"))
     assert rollback_target(history, "3") == "2"
+
+
+def test_a_reason_cut_to_fit_keeps_all_that_fits() -> None:
+    # Escaped control characters first, then letters: the cut falls among the letters, one of
+    # which takes exactly one character, so the event fills its tag to the last character.
+    reason = "\x01" * 800 + "a" * 200
+    event = AliasEvent(CHAMPION, "3", PROMOTE, 1_800_000_000.0, "2", reason, "alice")
+    value = event.to_tags()[event.tag_key()]
+    assert len(value) == MAX_TAG_VALUE_LENGTH
+    restored = AliasEvent.from_tag("3", event.tag_key(), value)
+    assert restored is not None
+    assert restored.reason == reason[: len(restored.reason)]
+    assert 800 < len(restored.reason) < MAX_REASON_CHARS
