@@ -98,6 +98,25 @@ def test_gate_promote_rollback_are_recorded_in_mlflow_tags(
     assert tags["champion.previous"] == "2"
 
 
+def test_a_long_reason_in_any_script_is_recorded_whole_in_mlflow(
+    sqlite_store: Path, good_and_weak: tuple[SklearnClassifier, SklearnClassifier]
+) -> None:
+    # 1000 Cyrillic letters: 6000 characters once JSON escapes them, over a tag's 5000.
+    reason = "откат " * 166 + "стоп"
+    registry = mlflow_registry(sqlite_store, "Cyrillic")
+    for classifier in good_and_weak:
+        add_version(registry, classifier)
+    PromoteModel(registry, POLICY).execute(PromoteModelCommand(parse_model_ref("2"), reason))
+    assert registry.get_by_alias(CHAMPION).version == "2"
+
+    history = DescribeModel(mlflow_registry(sqlite_store, "Cyrillic")).execute(
+        DescribeModelCommand()
+    )
+    assert [(e.version, e.reason) for e in history.history] == [("2", reason)]
+    tags = MlflowClient(registry.tracking_uri).get_model_version("Cyrillic", "2").tags
+    assert tags["champion.reason"] == reason
+
+
 def test_an_evaluation_run_is_linked_both_ways(
     sqlite_store: Path, good_and_weak: tuple[SklearnClassifier, SklearnClassifier]
 ) -> None:
