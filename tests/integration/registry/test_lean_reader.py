@@ -280,10 +280,33 @@ def test_a_store_of_an_older_mlflow_schema_is_read_as_mlflow_read_it(
     assert (third.run_id, third.run_status, third.status) == ("", "", "FAILED_REGISTRATION")
     # Without a storage location, a version's files are where its source says.
     assert isinstance(reader.load("1"), HashedLinearClassifier)
-    with pytest.raises(ModelLoadError, match="artifacts are missing"):
-        reader.load("3")
     with pytest.raises(ModelNotFoundError):
         reader.get_version("4")
+
+
+def test_a_version_without_a_recorded_location_never_loads_from_the_working_directory(
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    sqlite_store: Path,
+    tiny_classifier: SklearnClassifier,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Version 3 of the old store has neither a storage location nor a source: an empty
+    location was read as the relative path "", i.e. the server's working directory."""
+    writer = mlflow_registry(sqlite_store, "NoLocation")
+    with writer.start_run() as run:
+        run.register(tiny_classifier)
+    files = model_folder(writer, "1", request)
+    store = old_store(tmp_path / "old.db", files)
+    workdir = tmp_path / "workdir"
+    workdir.mkdir()
+    for name in (FILE_NAME, "model.skops"):
+        (workdir / name).write_bytes((files / name).read_bytes())
+    monkeypatch.chdir(workdir)
+    reader = SqliteModelReader(f"sqlite:///{store}", "Old")
+    with pytest.raises(ModelLoadError, match="no location"):
+        reader.load("3")
+    assert isinstance(reader.load("1"), HashedLinearClassifier)
 
 
 def test_a_store_uri_s_query_string_is_no_part_of_its_path(tmp_path: Path) -> None:
