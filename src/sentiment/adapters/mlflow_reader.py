@@ -106,6 +106,8 @@ class LeanReader(ModelReader):
         found = self._version(number)
         uri = f"models:/{self._model_name}/{number}"
         location = self._download_uri(found)
+        if not location:  # not "": a relative path, the working directory
+            raise ModelLoadError(f"{uri}: the registry records no location of its artifacts")
         with tempfile.TemporaryDirectory(prefix=f"sentiment-model-{number}-") as tmp:
             destination = Path(tmp)
             try:

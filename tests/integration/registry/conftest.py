@@ -10,8 +10,9 @@ with the lean reader (`ReadThrough`), so the contract tests check what the API r
 from __future__ import annotations
 
 import itertools
+import sqlite3
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, closing
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -165,3 +166,44 @@ def shared_registry(
             run.register(tiny_classifier)
     yield registry
     mlflow.end_run()
+
+
+# An MLflow 2.x store, made by hand: only the columns the reader needs (no `workspace`, no
+# `storage_location`), and values MLflow leaves NULL at times.
+OLD_SCHEMA = """
+CREATE TABLE model_versions (name VARCHAR(256), version INTEGER, creation_time BIGINT,
+    current_stage VARCHAR(20), source VARCHAR(500), run_id VARCHAR(32), status VARCHAR(20));
+CREATE TABLE model_version_tags (key VARCHAR(250), value TEXT, name VARCHAR(256), version INTEGER);
+CREATE TABLE registered_model_aliases (alias VARCHAR(256), version INTEGER, name VARCHAR(256));
+CREATE TABLE runs (run_uuid VARCHAR(32), status VARCHAR(9));
+CREATE TABLE latest_metrics (key VARCHAR(250), value FLOAT, is_nan BOOLEAN, run_uuid VARCHAR(32));
+"""
+
+
+def old_store(path: Path, source: Path) -> Path:
+    """Versions 1 to 3 of model "Old" (and a deleted version 4), version 1's files in `source`."""
+    with closing(sqlite3.connect(path)) as db, db:
+        db.executescript(OLD_SCHEMA)
+        db.executemany(
+            "INSERT INTO model_versions VALUES ('Old', ?, ?, ?, ?, ?, ?)",
+            [
+                (1, 1_700_000_000_000, "None", str(source), "run1", None),
+                (2, None, "Production", str(source), "collected", "READY"),
+                (3, 1_700_000_002_000, None, None, None, "FAILED_REGISTRATION"),
+                (4, 1_700_000_003_000, "Deleted_Internal", str(source), "run1", "READY"),
+            ],
+        )
+        db.executemany(
+            "INSERT INTO model_version_tags VALUES (?, ?, 'Old', ?)",
+            [("dataset_digest", "abc123", 1), ("note", None, 1), ("note", "second", 2)],
+        )
+        db.executemany(
+            "INSERT INTO registered_model_aliases VALUES (?, ?, 'Old')",
+            [("champion", 1), ("previous", 2), ("candidate", 2)],
+        )
+        db.execute("INSERT INTO runs VALUES ('run1', 'FINISHED')")  # run `collected`: gone
+        db.executemany(
+            "INSERT INTO latest_metrics VALUES (?, ?, ?, 'run1')",
+            [("f1_macro", 0.8, False), ("loss", 0.0, True)],
+        )
+    return path

@@ -7,7 +7,9 @@ and `lean-rest` in conftest.py).
 
 from __future__ import annotations
 
+import math
 import sqlite3
+from contextlib import closing
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +33,7 @@ from sentiment.domain.errors import (
 from sentiment.domain.model import LabelledDataset
 from sentiment.domain.ports import ModelReader
 from tests.conftest import TINY_HYPERPARAMETERS, sample_frame
-from tests.integration.registry.conftest import mlflow_registry
+from tests.integration.registry.conftest import mlflow_registry, old_store
 from tests.support.local_http import free_port
 
 READERS = ("sqlite", pytest.param("rest", marks=pytest.mark.mlflow_server))
@@ -220,6 +222,16 @@ def test_a_server_that_is_away_is_unavailable() -> None:
             call()
 
 
+def test_a_reader_refuses_a_tracking_uri_of_another_kind(tmp_path: Path) -> None:
+    # `sqlite://` is an in-memory store: nothing to read from another process.
+    for uri in ("sqlite://", "sqlite:relative.db", "postgresql://u@127.0.0.1/db", str(tmp_path)):
+        with pytest.raises(RegistryError, match="not a SQLite store URI"):
+            SqliteModelReader(uri, "M")
+    for uri in ("sqlite:///mlflow.db", "http://", "file:///tmp/mlruns", "127.0.0.1:5000"):
+        with pytest.raises(RegistryError, match=r"not an http\(s\) tracking URI"):
+            RestModelReader(uri, "M")
+
+
 def test_each_tracking_uri_gets_its_reader(tmp_path: Path) -> None:
     assert isinstance(lean_reader(f"sqlite:///{tmp_path / 'a.db'}", "M"), SqliteModelReader)
     assert isinstance(lean_reader("http://127.0.0.1:5000", "M"), RestModelReader)
@@ -227,3 +239,127 @@ def test_each_tracking_uri_gets_its_reader(tmp_path: Path) -> None:
     # A store only MLflow's client reads (PostgreSQL...): MLflow's client.
     other = lean_reader("postgresql+psycopg2://u@127.0.0.1:5432/db", "M")
     assert isinstance(other, MlflowModelRegistry)
+
+
+def test_a_store_of_an_older_mlflow_schema_is_read_as_mlflow_read_it(
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    sqlite_store: Path,
+    tiny_classifier: SklearnClassifier,
+) -> None:
+    writer = mlflow_registry(sqlite_store, "Donor")
+    with writer.start_run() as run:
+        run.register(tiny_classifier)
+    files = model_folder(writer, "1", request)
+    reader = SqliteModelReader(f"sqlite:///{old_store(tmp_path / 'old.db', files)}", "Old")
+
+    versions = reader.list_versions()
+    assert [v.version for v in versions] == ["1", "2", "3"]  # version 4 was deleted
+    first, second, third = versions
+    assert first == reader.get_version("1") == reader.get_by_alias("champion")
+    assert (first.run_id, first.aliases, first.run_status, first.status) == (
+        "run1",
+        ("champion",),
+        "FINISHED",
+        "READY",  # no status: READY, as MLflow reads it
+    )
+    assert first.tags == {"dataset_digest": "abc123", "note": ""}
+    assert first.dataset_digest == "abc123"
+    assert first.created_at == 1_700_000_000.0
+    assert first.metrics["f1_macro"] == 0.8
+    assert math.isnan(first.metrics["loss"])
+    # Its run garbage-collected, its creation time unknown: still a version.
+    assert second == reader.get_by_alias("previous")
+    assert (second.run_id, second.aliases, second.run_status, second.metrics) == (
+        "collected",
+        ("candidate", "previous"),
+        "",
+        {},
+    )
+    assert (second.tags, second.created_at) == ({"note": "second"}, 0.0)
+    assert (third.run_id, third.run_status, third.status) == ("", "", "FAILED_REGISTRATION")
+    # Without a storage location, a version's files are where its source says.
+    assert isinstance(reader.load("1"), HashedLinearClassifier)
+    with pytest.raises(ModelNotFoundError):
+        reader.get_version("4")
+
+
+def test_a_version_without_a_recorded_location_never_loads_from_the_working_directory(
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    sqlite_store: Path,
+    tiny_classifier: SklearnClassifier,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Version 3 of the old store has neither a storage location nor a source: an empty
+    location was read as the relative path "", i.e. the server's working directory."""
+    writer = mlflow_registry(sqlite_store, "NoLocation")
+    with writer.start_run() as run:
+        run.register(tiny_classifier)
+    files = model_folder(writer, "1", request)
+    store = old_store(tmp_path / "old.db", files)
+    workdir = tmp_path / "workdir"
+    workdir.mkdir()
+    for name in (FILE_NAME, "model.skops"):
+        (workdir / name).write_bytes((files / name).read_bytes())
+    monkeypatch.chdir(workdir)
+    reader = SqliteModelReader(f"sqlite:///{store}", "Old")
+    with pytest.raises(ModelLoadError, match="no location"):
+        reader.load("3")
+    assert isinstance(reader.load("1"), HashedLinearClassifier)
+
+
+def test_a_store_uri_s_query_string_is_no_part_of_its_path(tmp_path: Path) -> None:
+    store = old_store(tmp_path / "old.db", tmp_path)
+    for uri in (f"sqlite:///{store}?timeout=20", f"sqlite:///{store}?mode=ro&cache=shared"):
+        reader = lean_reader(uri, "Old")
+        assert isinstance(reader, SqliteModelReader)
+        assert reader.get_by_alias("champion").version == "1"
+    assert [p.name for p in tmp_path.iterdir()] == ["old.db"]  # nothing created beside it
+
+
+def test_versions_of_another_workspace_are_not_read(
+    sqlite_store: Path, tiny_classifier: SklearnClassifier
+) -> None:
+    """MLflow 3 keeps the registries of several workspaces in one store; the reader reads the
+    default one, as MLflow's client does when no workspace is set."""
+    writer = mlflow_registry(sqlite_store, "Workspaces")
+    with writer.start_run() as run:
+        run.register(tiny_classifier)
+    writer.set_alias("champion", "1")
+    writer.set_tags("1", {"team": "default"})
+    # The same model name in workspace `team-b`: versions 1 and 2, aliases and tags of its own.
+    with closing(sqlite3.connect(sqlite_store / "mlflow.db")) as db, db:
+        db.execute(
+            "INSERT INTO registered_models (name, workspace) VALUES ('Workspaces', 'team-b')"
+        )
+        for number in (1, 2):
+            db.execute(
+                "INSERT INTO model_versions (name, version, creation_time, current_stage, source, "
+                "run_id, status, storage_location, workspace) SELECT name, ?, creation_time, "
+                "current_stage, 'elsewhere', '', 'PENDING_REGISTRATION', 'elsewhere', 'team-b' "
+                "FROM model_versions WHERE name = 'Workspaces' AND workspace = 'default'",
+                (number,),
+            )
+        db.execute(
+            "INSERT INTO model_version_tags (key, value, name, version, workspace) "
+            "VALUES ('team', 'b', 'Workspaces', 1, 'team-b')"
+        )
+        db.execute(
+            "INSERT INTO registered_model_aliases (alias, version, name, workspace) "
+            "VALUES ('champion', 2, 'Workspaces', 'team-b'), ('other', 1, 'Workspaces', 'team-b')"
+        )
+    reader = SqliteModelReader(writer.tracking_uri, "Workspaces")
+    (version,) = reader.list_versions()
+    assert [version] == writer.list_versions()
+    assert version == reader.get_version("1") == reader.get_by_alias("champion")
+    assert (version.aliases, version.tags["team"], version.status) == (
+        ("champion",),
+        "default",
+        "READY",
+    )
+    with pytest.raises(ModelNotFoundError):
+        reader.get_version("2")
+    with pytest.raises(ModelNotFoundError):
+        reader.get_by_alias("other")
+    assert isinstance(reader.load("1"), HashedLinearClassifier)

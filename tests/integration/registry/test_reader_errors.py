@@ -29,7 +29,7 @@ from sentiment.domain.errors import (
     RegistryError,
     RegistryUnavailableError,
 )
-from tests.integration.registry.conftest import mlflow_registry
+from tests.integration.registry.conftest import mlflow_registry, old_store
 from tests.support.mlflow_stub import API, ARTIFACTS, Answer, answer, mlflow_error, serve_stub
 
 CREDENTIALS = ("MLFLOW_TRACKING_TOKEN", "MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD")
@@ -281,6 +281,24 @@ def test_a_store_locked_by_a_writer_is_unavailable_once_the_timeout_is_over(
         finally:
             holder.execute("ROLLBACK")
     assert isinstance(fresh.load("1"), HashedLinearClassifier)  # the writer is done: it reads
+
+
+def test_a_store_migrated_under_a_running_reader_is_a_registry_error(tmp_path: Path) -> None:
+    """A reader checks the schema once; when MLflow's migration then renames a column it reads,
+    its queries fail: a RegistryError that names the way out, not an unavailable store to retry."""
+    store = old_store(tmp_path / "old.db", tmp_path)
+    warm = SqliteModelReader(f"sqlite:///{store}", "Old")
+    assert warm.get_version("1").run_status == "FINISHED"
+    with closing(sqlite3.connect(store)) as db, db:
+        db.execute("ALTER TABLE latest_metrics RENAME COLUMN is_nan TO nan")
+    with pytest.raises(RegistryError, match="SENTIMENT_SERVING_READER=mlflow") as raised:
+        warm.get_version("1")
+    assert type(raised.value) is RegistryError
+    assert "no such column: is_nan" in str(raised.value)
+    fresh = SqliteModelReader(f"sqlite:///{store}", "Old")
+    with pytest.raises(RegistryError, match="latest_metrics lacks is_nan") as raised:
+        fresh.list_versions()
+    assert type(raised.value) is RegistryError
 
 
 def test_a_version_whose_files_are_not_in_a_local_folder_loads_through_mlflow(

@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 
 from sentiment.adapters.memory_registry import InMemoryModelRegistry
 from sentiment.adapters.sklearn_classifier import SklearnClassifier
-from sentiment.domain.errors import RegistryError
+from sentiment.domain.errors import RegistryError, RegistryUnavailableError
 from sentiment.entrypoints.api.errors import INTERNAL_MESSAGE
 from tests.support.api import (
     MARKER,
@@ -90,8 +90,30 @@ def test_a_broken_new_version_never_serves_and_everybody_says_so(
         assert client.get("/model").json()["last_load_failure"] is None
 
 
-def test_an_unreachable_registry_during_checks_keeps_serving_and_recovers(
+def test_the_periodic_checks_wait_out_a_broken_version_s_backoff(
     make_app: AppFactory, classifier: SklearnClassifier
+) -> None:
+    # Only POST /admin/reload forces a retry; a check every 50 ms must not reload the broken
+    # version 2 each time (its next attempt is 30 s away).
+    registry = BrokenArtifactRegistry()
+    two_versions(classifier, registry)
+    registry.broken.add("2")
+    settings = {"reload_interval_s": 0.05, "load_retry_initial_s": 30, "load_retry_max_s": 30}
+    with TestClient(make_app(registry, **settings)) as client:
+        registry.set_alias("champion", "2")
+        deadline = time.monotonic() + 10
+        while client.get("/model").json()["reload"]["checks"] < 5:
+            assert time.monotonic() < deadline, client.get("/model").json()
+            time.sleep(0.02)
+        assert client.get("/model").json()["reload"]["last_outcome"] == "skipped"
+        assert served_version(client) == "1"
+        metrics = client.get("/metrics").text
+    assert 'sentiment_model_reload_checks_total{outcome="load_failed"} 1.0' in metrics
+    assert 'sentiment_model_load_failures_total{error="ModelLoadError"} 1.0' in metrics
+
+
+def test_an_unreachable_registry_during_checks_keeps_serving_and_recovers(
+    make_app: AppFactory, classifier: SklearnClassifier, caplog: pytest.LogCaptureFixture
 ) -> None:
     inner = InMemoryModelRegistry()
     two_versions(classifier, inner)
@@ -109,9 +131,48 @@ def test_an_unreachable_registry_during_checks_keeps_serving_and_recovers(
         assert client.get("/model").json()["reload"]["last_outcome"] == "unreachable"
         assert_error(client.post("/admin/reload", headers=AUTH), 503, "registry_unavailable")
         assert 'outcome="unreachable"' in client.get("/metrics").text
+        warned = [r for r in caplog.records if r.getMessage().startswith("reload check failed")]
+        assert warned
+        assert {(r.levelname, r.getMessage()) for r in warned} == {
+            ("WARNING", "reload check failed, still serving: the test registry is switched off")
+        }
 
         registry.down = False
         wait_for(client, "2")
+
+
+class Refusing(SwitchableRegistry):
+    """While down, every call raises `error`."""
+
+    def __init__(self, inner: InMemoryModelRegistry, error: Exception) -> None:
+        super().__init__(inner, down=False)
+        self.error = error
+
+    def _check(self) -> None:
+        self.calls += 1
+        if self.down:
+            raise self.error
+
+
+@pytest.mark.parametrize(
+    ("error", "described"),
+    [
+        (RegistryUnavailableError("the registry\n   is away "), "the registry is away"),
+        (RegistryUnavailableError(), "RegistryUnavailableError"),
+    ],
+    ids=["lines", "empty"],
+)
+def test_a_failed_check_is_described_on_one_line(
+    make_app: AppFactory, classifier: SklearnClassifier, error: Exception, described: str
+) -> None:
+    inner = InMemoryModelRegistry()
+    two_versions(classifier, inner)
+    registry = Refusing(inner, error)
+    with TestClient(make_app(registry, reload_interval_s=0, admin_token=TOKEN)) as client:
+        registry.down = True
+        assert client.post("/admin/reload", headers=AUTH).status_code == 503
+        reload = client.get("/model").json()["reload"]
+    assert (reload["last_outcome"], reload["last_message"]) == ("unreachable", described)
 
 
 @pytest.mark.parametrize(

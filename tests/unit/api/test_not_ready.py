@@ -3,6 +3,7 @@ the background and becomes ready by itself."""
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 import time
@@ -13,6 +14,7 @@ from fastapi.testclient import TestClient
 
 from sentiment.adapters.memory_registry import InMemoryModelRegistry
 from sentiment.adapters.sklearn_classifier import SklearnClassifier
+from sentiment.domain.ports import Classifier
 from sentiment.entrypoints.api import schemas
 from tests.support.api import (
     MARKER,
@@ -48,8 +50,9 @@ def assert_not_ready(client: TestClient, reason: str) -> None:
 
 
 def test_an_empty_registry_starts_not_ready_then_serves_what_gets_registered(
-    make_app: AppFactory, classifier: SklearnClassifier
+    make_app: AppFactory, classifier: SklearnClassifier, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO, logger="sentiment.api")
     registry = InMemoryModelRegistry()
     with TestClient(make_app(registry)) as client:
         assert_not_ready(client, "no registered version yet")
@@ -61,11 +64,19 @@ def test_an_empty_registry_starts_not_ready_then_serves_what_gets_registered(
         assert client.post("/predict", json={"text": "a fine film"}).status_code == 200
         info = client.get("/model").json()
         assert (info["version"], info["resolved_by"]) == ("1", "latest")
+    logged = [r.getMessage() for r in caplog.records if r.getMessage().startswith("serving ")]
+    assert len(logged) == 1
+    assert re.fullmatch(
+        rf"serving {registry.model_name} version 1 \(resolved by latest\), loaded in "
+        r"\d+\.\d\d s, after \d+ failed attempt\(s\)",
+        logged[0],
+    ), logged
 
 
 def test_an_unreachable_registry_starts_not_ready_then_recovers(
-    make_app: AppFactory, classifier: SklearnClassifier
+    make_app: AppFactory, classifier: SklearnClassifier, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO, logger="sentiment.api")
     registry = SwitchableRegistry(down=True)
     registry.inner.add(classifier)
     registry.inner.set_alias("champion", "1")
@@ -80,6 +91,14 @@ def test_an_unreachable_registry_starts_not_ready_then_recovers(
 
         assert wait_until_ready(client).status_code == 200
         assert client.get("/model").json()["alias"] == "champion"
+        failed = sum(r.getMessage().startswith("model load failed") for r in caplog.records)
+        assert failed >= 1
+        (logged,) = [r for r in caplog.records if r.getMessage().startswith("serving ")]
+        assert re.fullmatch(
+            rf"serving {registry.model_name} version 1 \(@champion\), loaded in \d+\.\d\d s, "
+            rf"after {failed} failed attempt\(s\)",
+            logged.getMessage(),
+        ), logged.getMessage()
         metrics = client.get("/metrics").text
         assert 'sentiment_model_loads_total{outcome="success"} 1.0' in metrics
         assert "sentiment_model_ready 1.0" in metrics
@@ -105,17 +124,53 @@ def test_a_model_that_fails_its_smoke_test_is_never_served(make_app: AppFactory)
         assert_not_ready(client, "failed its smoke test")
 
 
+class SlowToLoad(InMemoryModelRegistry):
+    """Loading a version takes `delay_s`."""
+
+    def __init__(self, delay_s: float) -> None:
+        super().__init__()
+        self.delay_s = delay_s
+
+    def load(self, version: str) -> Classifier:
+        time.sleep(self.delay_s)
+        return super().load(version)
+
+
+def test_startup_waits_for_a_first_load_that_ends_within_the_wait(
+    make_app: AppFactory, classifier: SklearnClassifier
+) -> None:
+    registry = SlowToLoad(delay_s=0.3)
+    registry.add(classifier)
+    with TestClient(make_app(registry, startup_wait_s=0.9)) as client:  # below a second too
+        response = client.get("/ready")  # the first request: the model is in
+        assert response.status_code == 200, response.text
+
+
+def test_startup_stops_waiting_once_the_first_load_has_failed(make_app: AppFactory) -> None:
+    started = time.monotonic()
+    with TestClient(make_app(SwitchableRegistry(down=True), startup_wait_s=20)) as client:
+        assert time.monotonic() - started < 10  # the first attempt ended: no need to wait on
+        assert_not_ready(client, "switched off")
+
+
 def test_startup_does_not_wait_for_a_registry_that_hangs(make_app: AppFactory) -> None:
     class Hanging(SwitchableRegistry):
         def _check(self) -> None:
             time.sleep(30)
 
+    earlier = set(threading.enumerate())
     started = time.monotonic()
     with TestClient(make_app(Hanging(down=False), startup_wait_s=0.3)) as client:
         assert time.monotonic() - started < 5
         assert client.get("/health").status_code == 200
         error = client.get("/ready").json()["error"]
         assert "first load is in progress" in error["message"]
+        # The hung load's thread is a daemon: it never holds up the process's exit either.
+        loading = [
+            t for t in set(threading.enumerate()) - earlier if t.name == "sentiment-model-load"
+        ]
+        assert loading
+        assert all(t.daemon for t in loading)
     assert time.monotonic() - started < 10  # nor does shutdown
 
 
@@ -193,5 +248,6 @@ def test_an_unexpected_error_while_loading_is_logged_and_never_shown(
         assert 'sentiment_model_load_failures_total{error="RuntimeError"}' in metrics
     logged = [r for r in caplog.records if "model load failed (attempt 1)" in r.getMessage()]
     assert logged, caplog.text
+    assert logged[0].getMessage() == "model load failed (attempt 1) unexpectedly"
     assert logged[0].exc_info is not None
     assert str(logged[0].exc_info[1]) == f"secret internals {MARKER}"

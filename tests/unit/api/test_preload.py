@@ -5,6 +5,7 @@ still points at the preloaded version (a replacement worker may start long after
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 
@@ -52,17 +53,27 @@ def state_of(app: object) -> ApiState:
 
 
 def test_a_preloaded_worker_serves_without_loading_again(
-    make_app: AppFactory, registry: CountingRegistry
+    make_app: AppFactory, registry: CountingRegistry, caplog: pytest.LogCaptureFixture
 ) -> None:
     app = make_app(registry, reload_interval_s=0)
-    loaded = state_of(app).loader.load_now()  # in the supervisor, before the fork
+    with caplog.at_level(logging.INFO, logger="sentiment.api"):
+        loaded = state_of(app).loader.load_now()  # in the supervisor, before the fork
     assert loaded is not None
     assert loaded.version == "1"
+    (logged,) = [r for r in caplog.records if r.getMessage().startswith("serving ")]
+    assert re.fullmatch(
+        rf"serving {registry.model_name} version 1 \(@champion\), loaded in \d+\.\d\d s, "
+        "preloaded",
+        logged.getMessage(),
+    ), logged.getMessage()
     with TestClient(app) as client:  # a worker's startup
         assert served(client) == "1"
         model = client.get("/model").json()
         assert model["reload"]["checks"] == 1  # it did ask the registry
         assert model["reload"]["last_outcome"] == "unchanged"
+        metrics = client.get("/metrics").text  # the preload's load counts in every worker
+    assert 'sentiment_model_loads_total{outcome="success"} 1.0' in metrics
+    assert "sentiment_model_ready 1.0" in metrics
     assert registry.loads == ["1"]  # once, by the preload
 
 
@@ -98,8 +109,12 @@ def test_a_failed_preload_leaves_the_load_to_each_worker(
     app = make_app(switchable, reload_interval_s=0)
     with caplog.at_level(logging.WARNING, logger="sentiment.api"):
         assert state_of(app).loader.load_now() is None
-    assert "preload failed, each worker loads on its own" in caplog.text
-    assert "the test registry is switched off" in caplog.text
+    (record,) = [r for r in caplog.records if r.getMessage().startswith("preload failed")]
+    assert record.name == "sentiment.api"
+    assert record.getMessage() == (
+        "preload failed, each worker loads on its own: the test registry is switched off"
+    )
+    assert record.exc_info is None  # a registry that is away is no crash: no traceback
     switchable.down = False
     with TestClient(app) as client:  # the worker's own loader, as without a preload
         assert served(client) == "1"
@@ -145,4 +160,6 @@ def test_a_new_version_that_loads_after_the_start_wait_is_reported_everywhere(
     assert len(info) == 1
     assert 'version="2"' in info[0]
     assert (reload["checks"], reload["last_outcome"]) == (1, "swapped")
-    assert "reload: " in caplog.text
+    swapped = [r.getMessage() for r in caplog.records if r.getMessage().startswith("reload: ")]
+    assert len(swapped) == 1
+    assert swapped[0].startswith("reload: serving version 2 instead of version 1"), swapped
