@@ -81,10 +81,6 @@ class BackgroundLoader:
         self._task: asyncio.Task[LoadedModel] | None = None
         self._attempted: asyncio.Event | None = None
 
-    @property
-    def command(self) -> LoadModelCommand:
-        return self._command
-
     def start(self) -> None:
         """Start loading in the background (call from the running event loop)."""
         if self._task is None:
