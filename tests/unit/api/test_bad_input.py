@@ -50,6 +50,8 @@ UNPROCESSABLE: dict[str, tuple[str, Any, str | None, str]] = {
     "body is a list": ("/predict", [MARKER], None, "model_type"),
     "body is a string": ("/predict", MARKER, None, "model_type"),
     "body is null": ("/predict", None, None, "model_type"),
+    "batch body is a list": ("/predict/batch", [MARKER], None, "model_type"),
+    "batch body is a character": ("/predict/batch", "x", None, "model_type"),
     "batch empty": ("/predict/batch", {"texts": []}, "texts", "too_short"),
     "batch not a list": ("/predict/batch", {"texts": MARKER}, "texts", "list_type"),
     "batch missing": ("/predict/batch", {"text": MARKER}, "texts", "missing"),
