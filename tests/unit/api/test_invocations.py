@@ -205,6 +205,12 @@ PROBLEMS: dict[str, tuple[Any, str | None, str, str]] = {
         "list_type",
         "must be an array of strings or objects",
     ),
+    "instances with a number": (
+        {"instances": ["fine", 1]},
+        "instances[1]",
+        "string_type",
+        "must be a string, not a number",
+    ),
     "records an object": (
         {"dataframe_records": {"text": MARKER}},
         "dataframe_records",
