@@ -50,6 +50,8 @@ UNPROCESSABLE: dict[str, tuple[str, Any, str | None, str]] = {
     "body is a list": ("/predict", [MARKER], None, "model_type"),
     "body is a string": ("/predict", MARKER, None, "model_type"),
     "body is null": ("/predict", None, None, "model_type"),
+    "batch body is a list": ("/predict/batch", [MARKER], None, "model_type"),
+    "batch body is a character": ("/predict/batch", "x", None, "model_type"),
     "batch empty": ("/predict/batch", {"texts": []}, "texts", "too_short"),
     "batch not a list": ("/predict/batch", {"texts": MARKER}, "texts", "list_type"),
     "batch missing": ("/predict/batch", {"text": MARKER}, "texts", "missing"),
@@ -160,6 +162,31 @@ def test_texts_are_judged_alike_beside_an_unknown_field(
     assert mixed["message"].endswith(f"(and {len(expected)} more problem(s); see details)")
 
 
+@pytest.mark.parametrize(
+    ("value", "json_type"),
+    [
+        (None, "null"),
+        (True, "a boolean"),
+        (False, "a boolean"),
+        (7, "a number"),
+        (0.5, "a number"),
+        ([MARKER], "an array"),
+        ({"text": MARKER}, "an object"),
+    ],
+    ids=["null", "true", "false", "integer", "float", "array", "object"],
+)
+def test_a_text_that_is_not_a_string_is_told_its_json_type(
+    client: TestClient, value: Any, json_type: str
+) -> None:
+    expected = {"code": "string_type", "message": f"must be a string, not {json_type}"}
+    single = assert_error(client.post("/predict", json={"text": value}), 422, "validation_error")
+    assert single["details"] == [{"field": "text", **expected}]
+    batch = assert_error(
+        client.post("/predict/batch", json={"texts": ["fine", value]}), 422, "validation_error"
+    )
+    assert batch["details"] == [{"field": "texts[1]", **expected}]
+
+
 def test_all_problems_of_a_batch_are_listed(client: TestClient) -> None:
     error = assert_error(
         client.post("/predict/batch", json={"texts": ["", 1, MARKER, None]}),
@@ -264,6 +291,17 @@ def test_malformed_bodies_get_400(
 ) -> None:
     error = assert_error(client.post(route, content=payload, headers=JSON), 400, code)
     assert error["details"] == []
+
+
+@pytest.mark.parametrize("payload", [b"", b"\xef\xbb\xbf"], ids=["empty", "only a BOM"])
+@pytest.mark.parametrize("route", ["/predict", "/predict/batch", "/invocations"])
+def test_an_empty_body_is_told_to_send_a_json_object(
+    client: TestClient, route: str, payload: bytes
+) -> None:
+    # Not the parser's "unexpected end of input at line 1 column 1".
+    response = client.post(route, content=payload, headers=JSON)
+    error = assert_error(response, 400, "invalid_json")
+    assert error["message"] == "the request body is empty: send a JSON object"
 
 
 @pytest.mark.parametrize(

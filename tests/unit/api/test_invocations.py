@@ -48,6 +48,11 @@ def formats(texts: list[Any]) -> dict[str, dict[str, Any]]:
             "dataframe_records": [{"id": i, "text": t} for i, t in enumerate(texts)]
         },
         "with params": {"inputs": texts, "params": {"threshold": 0.5}},
+        "with null params": {"inputs": texts, "params": None},
+        "dataframe_split without columns": {"dataframe_split": {"data": [[t] for t in texts]}},
+        "dataframe_split with a null index": {
+            "dataframe_split": {"index": None, "columns": ["text"], "data": [[t] for t in texts]}
+        },
     }
 
 
@@ -170,6 +175,138 @@ def test_a_malformed_dataframe_split_names_the_field_and_the_problem(
     error = assert_error(response, 422, "validation_error")
     assert error["details"] == [{"field": field, "code": code, "message": message}]
     assert error["message"] == f"invalid request: {field}: {message}"
+
+
+ONE_OF = (
+    "the body must have exactly one of inputs, instances, dataframe_split, dataframe_records "
+    "(and optionally params); found keys: "
+)
+NO_TEXT_COLUMN = "needs a column named 'text', or exactly one column; found 2"
+PROBLEMS: dict[str, tuple[Any, str | None, str, str]] = {
+    # name: (body, field, code, message)
+    "body is a list": (
+        [MARKER],
+        None,
+        "object_type",
+        "the body must be a JSON object with one input key",
+    ),
+    "no keys": ({}, None, "input_format", ONE_OF + "none"),
+    "params alone": ({"params": {}}, None, "input_format", ONE_OF + "params"),
+    "params not an object": (
+        {"inputs": ["fine"], "params": [1]},
+        "params",
+        "dict_type",
+        "must be an object",
+    ),
+    "inputs a string": ({"inputs": MARKER}, "inputs", "list_type", "must be an array of strings"),
+    "instances an object": (
+        {"instances": {"text": MARKER}},
+        "instances",
+        "list_type",
+        "must be an array of strings or objects",
+    ),
+    "instances with a number": (
+        {"instances": ["fine", 1]},
+        "instances[1]",
+        "string_type",
+        "must be a string, not a number",
+    ),
+    "records an object": (
+        {"dataframe_records": {"text": MARKER}},
+        "dataframe_records",
+        "list_type",
+        "must be an array of objects, one per row",
+    ),
+    "records with a string row": (
+        {"dataframe_records": [{"text": "fine"}, MARKER]},
+        "dataframe_records",
+        "list_type",
+        "every row must be an object",
+    ),
+    "records empty": (
+        {"dataframe_records": []},
+        "dataframe_records",
+        "too_short",
+        "needs at least one text",
+    ),
+    "records without the text column": (
+        {"dataframe_records": [{"a": MARKER, "b": MARKER}]},
+        "dataframe_records",
+        "text_column",
+        NO_TEXT_COLUMN,
+    ),
+    "record 0 without the text": (
+        {"dataframe_records": [{"other": MARKER}, {"text": "fine"}]},
+        "dataframe_records[0].text",
+        "string_type",
+        "must be a string, not null",
+    ),
+    "split not an object": (
+        {"dataframe_split": [MARKER]},
+        "dataframe_split",
+        "dict_type",
+        "must be an object with columns and data",
+    ),
+    "split data an object": (
+        {"dataframe_split": {"columns": ["text"], "data": {"0": MARKER}}},
+        "dataframe_split.data",
+        "list_type",
+        "must be an array of rows",
+    ),
+    "split row not an array": (
+        {"dataframe_split": {"columns": ["text"], "data": [[MARKER], "x"]}},  # len("x") == 1
+        "dataframe_split.data[1]",
+        "row_shape",
+        "must be an array of 1 value(s)",
+    ),
+    "split row too long": (
+        {"dataframe_split": {"columns": ["id", "text"], "data": [[1, MARKER, 2]]}},
+        "dataframe_split.data[0]",
+        "row_shape",
+        "must be an array of 2 value(s)",
+    ),
+    "split without the text column": (
+        {"dataframe_split": {"columns": ["a", "b"], "data": [[MARKER, MARKER]]}},
+        "dataframe_split.columns",
+        "text_column",
+        NO_TEXT_COLUMN,
+    ),
+    "split without columns, rows of two": (
+        {"dataframe_split": {"data": [[MARKER, MARKER]]}},
+        "dataframe_split.columns",
+        "text_column",
+        "needs a column named 'text', or exactly one column; found 0",
+    ),
+    "split cell of the text column": (
+        {"dataframe_split": {"columns": ["id", "text"], "data": [[1, "fine"], [2, " "]]}},
+        "dataframe_split.data[1][1]",
+        "blank_text",
+        "is empty or whitespace only; there is nothing to classify",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(PROBLEMS.values()), ids=list(PROBLEMS))
+def test_a_malformed_request_gets_the_code_and_message_of_its_problem(
+    client: TestClient, case: tuple[Any, str | None, str, str]
+) -> None:
+    body, field, code, message = case
+    error = assert_error(client.post("/invocations", json=body), 422, "validation_error")
+    assert error["details"] == [{"field": field, "code": code, "message": message}]
+    assert error["message"] == f"invalid request: {f'{field}: ' if field else ''}{message}"
+
+
+@pytest.mark.parametrize(
+    ("count", "named"),
+    [
+        (8, "k0, k1, k2, k3, k4, k5, k6, k7"),
+        (9, "k0, k1, k2, k3, k4, k5, k6, k7 (and 1 more)"),
+    ],
+)
+def test_the_first_eight_keys_found_are_named(client: TestClient, count: int, named: str) -> None:
+    body = {f"k{i}": MARKER for i in range(count)}
+    error = assert_error(client.post("/invocations", json=body), 422, "validation_error")
+    assert error["details"][0]["message"] == ONE_OF + named
 
 
 def test_the_batch_limit_applies(make_app: AppFactory, registry: InMemoryModelRegistry) -> None:

@@ -50,6 +50,23 @@ def test_one_access_line_per_request_with_lengths_and_version(
     assert MARKER not in caplog.text
 
 
+def test_the_access_line_of_an_invocation_has_lengths_and_version(
+    client: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger=ACCESS_LOGGER)
+    body = {"dataframe_split": {"columns": ["text"], "data": [[MARKER * 2], [MARKER]]}}
+    assert client.post("/invocations", json=body).status_code == 200
+    (line,) = access_records(caplog)
+    assert (line["path"], line["texts"], line["text_chars"], line["text_chars_max"]) == (
+        "/invocations",
+        2,
+        3 * len(MARKER),
+        2 * len(MARKER),
+    )
+    assert line["model_version"] == "1"
+    assert MARKER not in caplog.text
+
+
 def test_request_path_exceptions_are_logged_without_their_message() -> None:
     formatter = JsonFormatter()
     try:

@@ -85,6 +85,7 @@ def test_a_failing_model_fails_each_request_with_its_own_error() -> None:
 def test_micro_batching_is_off_below_two_and_predict_texts_uses_the_use_case() -> None:
     assert prediction_batcher(0, 2.0) is None
     assert prediction_batcher(1, 2.0) is None
+    assert prediction_batcher(2, 2.0) is not None
     model = loaded("1", 0.75)
     assert [p.label for p in predict_texts(model, ["a", "b"])] == ["positive", "positive"]
 

@@ -1,14 +1,20 @@
-"""The prediction routes with valid input: shapes, order, odd-but-valid text, the model named."""
+"""The prediction routes with valid input: shapes, order, odd-but-valid text, the model named,
+and where the texts are classified (on the event loop or in a worker thread)."""
 
 from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
 
 import pytest
 from fastapi.testclient import TestClient
 
 from sentiment.adapters.memory_registry import InMemoryModelRegistry
 from sentiment.adapters.sklearn_classifier import SklearnClassifier
+from sentiment.domain.model import Prediction
 from sentiment.entrypoints.api import schemas
-from tests.support.api import AppFactory, sample_rows
+from sentiment.entrypoints.api.routes_predict import INLINE_CHARS
+from tests.support.api import AppFactory, FixedClassifier, registry_with, sample_rows
 
 POSITIVE = "A wonderful, moving film. The acting is superb and I loved every minute of it."
 NEGATIVE = "Awful. A boring, stupid plot, terrible acting and a waste of two hours."
@@ -122,3 +128,44 @@ def test_charset_utf8_and_a_byte_order_mark_are_accepted(client: TestClient) -> 
     ]:
         response = client.post("/predict", content=payload, headers={"content-type": content_type})
         assert response.status_code == 200, (content_type, response.text)
+
+
+class WhereClassifier(FixedClassifier):
+    """Answers as FixedClassifier; notes for each call whether it ran on the event loop."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.on_loop: list[bool] = []
+
+    def predict(self, texts: Sequence[str]) -> list[Prediction]:
+        try:
+            asyncio.get_running_loop()
+            self.on_loop.append(True)
+        except RuntimeError:
+            self.on_loop.append(False)
+        return super().predict(texts)
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "on_loop"),
+    [
+        ("/predict", {"text": "x" * INLINE_CHARS}, True),
+        ("/predict", {"text": "x" * (INLINE_CHARS + 1)}, False),
+        ("/predict/batch", {"texts": ["x" * (INLINE_CHARS - 1), "y"]}, True),
+        ("/predict/batch", {"texts": ["x" * INLINE_CHARS, "y"]}, False),
+        ("/invocations", {"inputs": ["x", "y" * (INLINE_CHARS - 1)]}, True),
+        ("/invocations", {"inputs": ["x", "y" * INLINE_CHARS]}, False),
+    ],
+    ids=["short", "long", "batch-short", "batch-long", "invocations-short", "invocations-long"],
+)
+def test_long_inputs_are_classified_off_the_event_loop_and_short_ones_on_it(
+    make_app: AppFactory, path: str, body: dict[str, object], on_loop: bool
+) -> None:
+    # Up to INLINE_CHARS characters in all, a thread hop costs more than the prediction; beyond
+    # it, the event loop must stay free to answer /health and /ready meanwhile.
+    model = WhereClassifier()
+    app = make_app(registry_with(model), batch_max_size=0)
+    with TestClient(app) as client:
+        model.on_loop.clear()  # the smoke test's call at load time
+        assert client.post(path, json=body).status_code == 200
+    assert model.on_loop == [on_loop]
