@@ -133,6 +133,12 @@ SPLIT_PROBLEMS: dict[str, tuple[dict[str, Any], str, str, str]] = {
         "extra_forbidden",
         f"unknown key(s): extra; {ALLOWED}",
     ),
+    "unknown keys named like request parts": (
+        {**SPLIT, "path": 1, "body": 2},
+        "dataframe_split",
+        "extra_forbidden",
+        f"unknown key(s): path, body; {ALLOWED}",
+    ),
     "unknown keys that are not names": (
         {**SPLIT, f"{MARKER} <b>": 1, "ok": 2},
         "dataframe_split",
@@ -192,6 +198,12 @@ PROBLEMS: dict[str, tuple[Any, str | None, str, str]] = {
     ),
     "no keys": ({}, None, "input_format", ONE_OF + "none"),
     "params alone": ({"params": {}}, None, "input_format", ONE_OF + "params"),
+    "keys named like request parts": (
+        {"body": [MARKER], "query": 1},
+        None,
+        "input_format",
+        ONE_OF + "body, query",
+    ),
     "params not an object": (
         {"inputs": ["fine"], "params": [1]},
         "params",

@@ -134,6 +134,11 @@ def domain_status(exc: SentimentError) -> tuple[int, str, str]:
 _KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,63}\Z")  # \Z: `$` would pass "name\n"
 
 
+def key_name(key: str) -> str:
+    """A client's JSON key as it may be echoed: itself when it looks like a name, else `<key>`."""
+    return key if _KEY.match(key) else "<key>"
+
+
 def field_path(loc: Iterable[int | str]) -> str | None:
     """`("body", "texts", 3)` -> `texts[3]`. Keys that do not look like names are not echoed."""
     path = ""
@@ -143,8 +148,7 @@ def field_path(loc: Iterable[int | str]) -> str | None:
         elif not path and part in ("body", "query", "path", "header"):
             continue
         else:
-            name = part if _KEY.match(part) else "<key>"
-            path += f".{name}" if path else name
+            path += f".{key_name(part)}" if path else key_name(part)
     return path or None
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from sentiment.entrypoints.api.errors import Problem, field_path, validation_error
+from sentiment.entrypoints.api.errors import Problem, field_path, key_name, validation_error
 from sentiment.entrypoints.api.validation import Limits, check_texts
 
 INPUT_KEYS = ("inputs", "instances", "dataframe_split", "dataframe_records")
@@ -131,7 +131,7 @@ def _text_column(columns: Sequence[str], text_column: str, where: str) -> str:
 
 def _named(keys: Sequence[str]) -> str:
     """The first NAMED_KEYS keys (`<key>` for those that are not names), then how many more."""
-    named = ", ".join(field_path([k]) or "<key>" for k in keys[:NAMED_KEYS])
+    named = ", ".join(key_name(k) for k in keys[:NAMED_KEYS])
     return f"{named} (and {len(keys) - NAMED_KEYS} more)" if len(keys) > NAMED_KEYS else named
 
 
