@@ -67,7 +67,10 @@ def test_a_bare_alias_name_gets_a_hint() -> None:
         parse_model_ref("champion")
     with pytest.raises(RegistryInputError) as caught:
         parse_model_ref("3.5")
-    assert "did you mean" not in str(caught.value)
+    assert str(caught.value) == (
+        "invalid model reference '3.5': use a version (3), an alias (@champion), latest, "
+        "or models:/Name/3, models:/Name@champion, models:/Name/latest"
+    )
 
 
 @given(st.integers(min_value=1, max_value=10**9), st.integers(min_value=0, max_value=3))
@@ -94,10 +97,26 @@ def test_a_reference_prints_as_it_parses(alias: str, name: str) -> None:
 
 
 def test_a_reference_names_exactly_one_target() -> None:
-    with pytest.raises(RegistryInputError):
+    one = "a model reference names a version or an alias, not both"
+    with pytest.raises(RegistryInputError, match=one):
         ModelRef()
-    with pytest.raises(RegistryInputError):
+    with pytest.raises(RegistryInputError, match=one):
         ModelRef(version="1", alias="champion")
+
+
+@pytest.mark.parametrize(
+    ("text", "latest"),
+    [
+        ("latest", True),
+        ("Latest", True),
+        ("models:/Sent/latest", True),
+        ("3", False),
+        ("@champion", False),
+        ("models:/Sent@champion", False),
+    ],
+)
+def test_only_the_latest_form_is_latest(text: str, latest: bool) -> None:
+    assert parse_model_ref(text).is_latest is latest
 
 
 @pytest.mark.parametrize(
@@ -162,3 +181,4 @@ def test_the_uri_form_of_a_version_has_a_slash() -> None:
 def test_a_tag_value_that_is_not_text_is_named_by_its_type() -> None:
     with pytest.raises(RegistryInputError, match="value must be text, not int"):
         check_tag("key", 3)  # type: ignore[arg-type]
+
