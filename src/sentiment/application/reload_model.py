@@ -8,6 +8,7 @@ broken artifact is not downloaded again on every check.
 
 from __future__ import annotations
 
+import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -70,11 +71,13 @@ class ReloadModel:
         served: ServedModel,
         backoff: Backoff,
         clock: Callable[[], float] = time.time,
+        rand: Callable[[], float] = random.random,
     ) -> None:
         self._load_model = load_model
         self._served = served
         self._backoff = backoff
         self._clock = clock
+        self._rand = rand  # the backoff's jitter: processes that fail together retry apart
         self._failed: dict[str, _Failed] = {}
 
     def execute(self, command: ReloadCommand) -> ReloadResult:
@@ -140,7 +143,7 @@ class ReloadModel:
         now: float,
     ) -> ReloadResult:
         attempts = failed.attempts + 1 if failed else 1
-        delay = self._backoff.delay(attempts)
+        delay = self._backoff.delay(attempts, self._rand())
         self._failed[candidate] = _Failed(attempts, now + delay)
         if isinstance(exc, SentimentError):
             detail = " ".join(str(exc).split()) or type(exc).__name__

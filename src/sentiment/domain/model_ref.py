@@ -25,10 +25,11 @@ MAX_ALIAS_LENGTH = 255
 MAX_TAG_KEY_LENGTH = 250
 MAX_TAG_VALUE_LENGTH = 5000
 
-_ALIAS = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
-_VERSION_LIKE_ALIAS = re.compile(r"^[vV]\d+$")
-_TAG_KEY = re.compile(r"^[/\w.\- :]+$")
-_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:/(?P<version>[^/@]+)|@(?P<alias>[^/@]+))$")
+# Whole-string patterns, used with fullmatch (`$` would let a trailing newline through).
+_ALIAS = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
+_VERSION_LIKE_ALIAS = re.compile(r"[vV]\d+")
+_TAG_KEY = re.compile(r"[/\w.\- :]+")
+_URI = re.compile(r"models:/(?P<name>[^/@]+)(?:/(?P<version>[^/@]+)|@(?P<alias>[^/@]+))")
 
 
 def canonical_version(version: str) -> str | None:
@@ -44,24 +45,32 @@ def check_alias(alias: str) -> None:
     """Aliases are identifiers (letters, digits, `_`, `-`; not starting with a digit or `-`),
     never `latest` and never a version (`v3`). Stricter than MLflow, so that `@3` never looks
     like version 3."""
-    if not alias or len(alias) > MAX_ALIAS_LENGTH or not _ALIAS.match(alias):
-        raise RegistryInputError(
+    problem = _alias_problem(alias)
+    if problem:
+        raise RegistryInputError(problem)
+
+
+def _alias_problem(alias: str) -> str:
+    """Why `alias` is not a valid alias ("" when it is)."""
+    if not alias or len(alias) > MAX_ALIAS_LENGTH or not _ALIAS.fullmatch(alias):
+        return (
             f"invalid alias {alias!r}: use letters, digits, '_' and '-', starting with a letter "
             f"or '_' (at most {MAX_ALIAS_LENGTH} characters)"
         )
-    if alias.lower() == LATEST or _VERSION_LIKE_ALIAS.match(alias):
-        raise RegistryInputError(f"invalid alias {alias!r}: the name is reserved")
+    if alias.lower() == LATEST or _VERSION_LIKE_ALIAS.fullmatch(alias):
+        return f"invalid alias {alias!r}: the name is reserved"
+    return ""
 
 
 def check_tag(key: str, value: str) -> None:
     """Tag keys are letters, digits, `_ . - / : space`, and no path tricks; values are text."""
-    if not key or len(key) > MAX_TAG_KEY_LENGTH or not _TAG_KEY.match(key):
+    if not key or len(key) > MAX_TAG_KEY_LENGTH or not _TAG_KEY.fullmatch(key):
         raise RegistryInputError(
             f"invalid tag key {key!r}: use letters, digits, '_', '.', '-', '/', ':' and spaces "
             f"(at most {MAX_TAG_KEY_LENGTH} characters)"
         )
     normal = posixpath.normpath(key)
-    if normal != key or normal.startswith(("..", "/")):
+    if normal != key or normal == "." or normal.startswith(("..", "/")):
         raise RegistryInputError(f"invalid tag key {key!r}: it reads as a path ({normal!r})")
     if not isinstance(value, str):
         raise RegistryInputError(f"tag {key!r}: value must be text, not {type(value).__name__}")
@@ -97,7 +106,7 @@ class ModelRef:
 def parse_model_ref(text: str) -> ModelRef:
     """Read a reference (see the module docstring). Raises RegistryInputError with the forms."""
     raw = text.strip()
-    match = _URI.match(raw)
+    match = _URI.fullmatch(raw)
     name: str | None = None
     if match:
         name = match.group("name")
@@ -119,7 +128,8 @@ def parse_model_ref(text: str) -> ModelRef:
 
 
 def _bad_ref(text: str) -> str:
-    hint = f" (did you mean @{text.strip()}?)" if _ALIAS.match(text.strip()) else ""
+    name = text.strip()
+    hint = f" (did you mean @{name}?)" if not _alias_problem(name) else ""
     return (
         f"invalid model reference {text!r}{hint}: use a version (3), an alias (@champion), "
         "latest, or models:/Name/3, models:/Name@champion, models:/Name/latest"

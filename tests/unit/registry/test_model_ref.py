@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from sentiment.domain.errors import RegistryInputError
@@ -67,7 +67,10 @@ def test_a_bare_alias_name_gets_a_hint() -> None:
         parse_model_ref("champion")
     with pytest.raises(RegistryInputError) as caught:
         parse_model_ref("3.5")
-    assert "did you mean" not in str(caught.value)
+    assert str(caught.value) == (
+        "invalid model reference '3.5': use a version (3), an alias (@champion), latest, "
+        "or models:/Name/3, models:/Name@champion, models:/Name/latest"
+    )
 
 
 @given(st.integers(min_value=1, max_value=10**9), st.integers(min_value=0, max_value=3))
@@ -94,10 +97,25 @@ def test_a_reference_prints_as_it_parses(alias: str, name: str) -> None:
 
 
 def test_a_reference_names_exactly_one_target() -> None:
-    with pytest.raises(RegistryInputError):
-        ModelRef()
-    with pytest.raises(RegistryInputError):
-        ModelRef(version="1", alias="champion")
+    for version, alias in ((None, None), ("1", "champion")):
+        with pytest.raises(RegistryInputError) as caught:
+            ModelRef(version=version, alias=alias)
+        assert str(caught.value) == "a model reference names a version or an alias, not both"
+
+
+@pytest.mark.parametrize(
+    ("text", "latest"),
+    [
+        ("latest", True),
+        ("Latest", True),
+        ("models:/Sent/latest", True),
+        ("3", False),
+        ("@champion", False),
+        ("models:/Sent@champion", False),
+    ],
+)
+def test_only_the_latest_form_is_latest(text: str, latest: bool) -> None:
+    assert parse_model_ref(text).is_latest is latest
 
 
 @pytest.mark.parametrize(
@@ -162,3 +180,52 @@ def test_the_uri_form_of_a_version_has_a_slash() -> None:
 def test_a_tag_value_that_is_not_text_is_named_by_its_type() -> None:
     with pytest.raises(RegistryInputError, match="value must be text, not int"):
         check_tag("key", 3)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("alias", ["champion\n", "shadow-2\n", "_x\n"])
+def test_an_alias_with_a_trailing_newline_is_refused(alias: str) -> None:
+    with pytest.raises(RegistryInputError, match="invalid alias"):
+        check_alias(alias)
+
+
+@pytest.mark.parametrize("key", ["model_type\n", "champion.at\n", "a/b\n"])
+def test_a_tag_key_with_a_trailing_newline_is_refused(key: str) -> None:
+    with pytest.raises(RegistryInputError, match="invalid tag key"):
+        check_tag(key, "v")
+
+
+def test_the_tag_key_dot_is_refused_as_a_path_like_mlflow_does() -> None:
+    # MLflow refuses it (a file named "." is the directory itself): every adapter must.
+    with pytest.raises(RegistryInputError, match=r"invalid tag key '\.': it reads as a path"):
+        check_tag(".", "v")
+
+
+@pytest.mark.parametrize("text", ["v3", "V12", "v0"])
+def test_a_reserved_name_gets_no_alias_hint(text: str) -> None:
+    with pytest.raises(RegistryInputError) as caught:
+        parse_model_ref(text)
+    assert "did you mean" not in str(caught.value)
+
+
+_ALIAS_CHARS = st.sampled_from("avVAZ019_-. @\n/é٣")
+
+
+@given(st.text(_ALIAS_CHARS, max_size=8))
+@example("champion\n")
+@example("v3")
+def test_an_alias_is_accepted_exactly_when_it_is_an_unreserved_identifier(alias: str) -> None:
+    ascii_identifier = (
+        alias != ""
+        and (alias[0].isascii() and (alias[0].isalpha() or alias[0] == "_"))
+        and all(c.isascii() and (c.isalnum() or c in "_-") for c in alias)
+    )
+    reserved = alias.lower() == "latest" or (
+        alias[:1] in ("v", "V") and alias[1:].isascii() and alias[1:].isdigit()
+    )
+    try:
+        check_alias(alias)
+    except RegistryInputError:
+        accepted = False
+    else:
+        accepted = True
+    assert accepted == (ascii_identifier and not reserved)

@@ -282,3 +282,55 @@ def test_nothing_is_tried_before_the_first_load() -> None:
         None,
     )
     assert result.message == "no model served yet: the startup loader is still trying"
+
+
+def test_the_outcomes_are_the_words_the_api_and_the_metrics_publish() -> None:
+    # POST /admin/reload's `outcome`, /model's `last_outcome` and the label of
+    # sentiment_model_reload_checks: clients and dashboards match these words.
+    assert (UNCHANGED, SWAPPED, LOAD_FAILED, SKIPPED) == (
+        "unchanged",
+        "swapped",
+        "load_failed",
+        "skipped",
+    )
+
+
+def test_only_a_failed_load_names_an_error_type() -> None:
+    setup = Setup()
+    assert isinstance(setup.registry, BrokenArtifactRegistry)
+    unchanged = setup.reload.execute(FOLLOW)
+    setup.registry.broken.add(setup.add())
+    setup.registry.set_alias(CHAMPION, "2")
+    failed = setup.reload.execute(FOLLOW)
+    skipped = setup.reload.execute(FOLLOW)
+    setup.registry.broken.clear()
+    swapped = setup.reload.execute(ReloadCommand(FOLLOW.reference, force=True))
+    outcomes = [(r.outcome, r.error_type, r.unexpected) for r in (unchanged, skipped, swapped)]
+    assert outcomes == [(UNCHANGED, "", None), (SKIPPED, "", None), (SWAPPED, "", None)]
+    assert (failed.outcome, failed.error_type) == (LOAD_FAILED, "ModelLoadError")
+
+
+@pytest.mark.parametrize(("rand", "delay"), [(0.0, 5.0), (0.75, 12.5)])
+def test_the_retry_of_a_failed_version_is_spread_by_the_backoff_jitter(
+    rand: float, delay: float
+) -> None:
+    # Workers that all fail on the same version must not all download it again at once.
+    setup = Setup()
+    assert isinstance(setup.registry, BrokenArtifactRegistry)
+    reload = ReloadModel(
+        setup.load,
+        setup.served,
+        Backoff(initial_s=10, max_s=60, jitter=0.5),
+        setup.clock,
+        rand=lambda: rand,
+    )
+    setup.registry.broken.add(setup.add())
+    setup.registry.set_alias(CHAMPION, "2")
+    assert reload.execute(FOLLOW).outcome == LOAD_FAILED
+    failure = setup.served.status().last_failure
+    assert failure is not None
+    assert failure.retry_in_s == delay
+    skipped = reload.execute(FOLLOW)
+    assert skipped.message == f"version 2 failed to load 1 time(s); next attempt in {delay:.1f} s"
+    setup.clock.now += delay
+    assert reload.execute(FOLLOW).outcome == LOAD_FAILED
