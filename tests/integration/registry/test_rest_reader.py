@@ -206,17 +206,22 @@ def test_without_a_serving_file_the_skops_file_is_downloaded(
     ]
 
 
-def test_an_artifact_uri_naming_its_server_is_downloaded_from_that_server(artifacts: Path) -> None:
+@pytest.mark.parametrize("prefix", ["", "/mlflow"])
+def test_an_artifact_uri_naming_its_server_is_downloaded_from_that_server(
+    artifacts: Path, prefix: str
+) -> None:
     """`mlflow-artifacts://host:port/path`: the artifact proxy at host:port, not the tracking
-    server (here: the tracking server is away)."""
+    server; under the tracking URI's path, as MLflow resolves it (`resolve_uri`)."""
     with serve_stub() as tracking, serve_stub() as proxy:
         netloc = proxy.url.removeprefix("http://")
         for path, reply in _served_version(f"mlflow-artifacts://{netloc}/a/m1"):
-            tracking.on(path, reply)
-        proxy.on(f"{ARTIFACTS}a/m1/{FILE_NAME}", Answer(200, (artifacts / FILE_NAME).read_bytes()))
-        loaded = RestModelReader(tracking.url, "M", timeout_s=5).load("1")
+            tracking.on(f"{prefix}{API}{path}", reply)
+        serving = Answer(200, (artifacts / FILE_NAME).read_bytes())
+        proxy.on(f"{prefix}{ARTIFACTS}a/m1/{FILE_NAME}", serving)
+        loaded = RestModelReader(tracking.url + prefix, "M", timeout_s=5).load("1")
     assert isinstance(loaded, HashedLinearClassifier)
-    assert not any(seen.path.startswith(ARTIFACTS) for seen in tracking.requests)
+    assert proxy.paths() == [f"{prefix}{ARTIFACTS}a/m1/{FILE_NAME}"]
+    assert not any(ARTIFACTS in seen.path for seen in tracking.requests)
 
 
 def test_an_artifact_in_a_local_folder_is_read_where_it_is(artifacts: Path) -> None:
