@@ -18,7 +18,13 @@ from sentiment.adapters.hashed_linear_classifier import HashedLinearClassifier
 from sentiment.adapters.mlflow_rest_reader import RestModelReader
 from sentiment.adapters.serving_export import hashed_linear_model
 from sentiment.adapters.sklearn_classifier import SklearnClassifier
-from sentiment.domain.errors import ModelNotFoundError, RegistryError, RegistryUnavailableError
+from sentiment.domain.errors import (
+    ModelLoadError,
+    ModelNotFoundError,
+    RegistryError,
+    RegistryInputError,
+    RegistryUnavailableError,
+)
 from sentiment.domain.model import ModelVersion
 from tests.support.mlflow_stub import API, ARTIFACTS, Answer, answer, mlflow_error, serve_stub
 
@@ -152,9 +158,11 @@ def artifacts(tmp_path_factory: pytest.TempPathFactory, tiny_classifier: Sklearn
     return folder
 
 
-def _served_version(download_uri: str | None, **location: str) -> list[tuple[str, Answer]]:
+def _served_version(
+    download_uri: str | None, model_type: str = "tfidf-lr", **location: str
+) -> list[tuple[str, Answer]]:
     """Version 1 (`location`: its storage_location and/or source) and its download URI."""
-    tags = [{"key": "model_type", "value": "tfidf-lr"}]
+    tags = [{"key": "model_type", "value": model_type}]
     version = {"version": "1", "tags": tags, "storage_location": "mlflow-artifacts:/stored/m1"}
     version |= location
     return [
@@ -199,6 +207,7 @@ def test_without_a_serving_file_the_skops_file_is_downloaded(
         stub.on(f"{ARTIFACTS}{folder}/model.skops", skops)
         loaded = RestModelReader(stub.url, "M", timeout_s=5).load("1")
     assert isinstance(loaded, SklearnClassifier)
+    assert loaded.model_type == "tfidf-lr"  # the version's tag
     assert loaded.predict(TEXTS) == tiny_classifier.predict(TEXTS)
     assert stub.paths()[-2:] == [
         f"{ARTIFACTS}{folder}/{FILE_NAME}",
@@ -263,4 +272,24 @@ def test_a_version_that_is_no_number_is_not_found_without_asking_the_server() ->
         for call in (reader.get_version, reader.load):
             with pytest.raises(ModelNotFoundError, match=r"M has no version 'v1\.0'"):
                 call("v1.0")
+    assert stub.requests == []
+
+
+def test_a_skops_file_of_a_model_type_this_version_does_not_know_is_a_load_error(
+    artifacts: Path,
+) -> None:
+    with serve_stub() as stub:
+        for path, reply in _served_version("mlflow-artifacts:/m1", model_type="no-such-type"):
+            stub.on(path, reply)
+        stub.on(f"{ARTIFACTS}m1/model.skops", Answer(200, (artifacts / "model.skops").read_bytes()))
+        with pytest.raises(ModelLoadError, match=r"^models:/M/1: "):
+            RestModelReader(stub.url, "M", timeout_s=5).load("1")
+
+
+@pytest.mark.parametrize("alias", ["latest", "3", "v3", "-x"])
+def test_an_alias_that_is_no_alias_is_refused_without_asking_the_server(alias: str) -> None:
+    with serve_stub() as stub:
+        stub.on("registered-models/alias", answer(200, {"model_version": {"version": "1"}}))
+        with pytest.raises(RegistryInputError, match="invalid alias"):
+            RestModelReader(stub.url, "M", timeout_s=5).get_by_alias(alias)
     assert stub.requests == []
