@@ -26,6 +26,7 @@ from sentiment.domain.errors import (
     RegistryUnavailableError,
 )
 from sentiment.domain.model import ModelVersion
+from tests.support.local_http import free_port
 from tests.support.mlflow_stub import API, ARTIFACTS, Answer, answer, mlflow_error, serve_stub
 
 TEXTS = ["a wonderful film", "a dreadful film", "it was fine"]
@@ -174,13 +175,15 @@ def _served_version(
     ]
 
 
+@pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
 def test_a_version_s_serving_file_is_downloaded_through_the_artifact_proxy(
-    artifacts: Path, tiny_classifier: SklearnClassifier
+    artifacts: Path, tiny_classifier: SklearnClassifier, chunked: bool
 ) -> None:
+    body = (artifacts / FILE_NAME).read_bytes()
     with serve_stub() as stub:
         for path, reply in _served_version("mlflow-artifacts:/1/m1/"):
             stub.on(path, reply)
-        stub.on(f"{ARTIFACTS}1/m1/{FILE_NAME}", Answer(200, (artifacts / FILE_NAME).read_bytes()))
+        stub.on(f"{ARTIFACTS}1/m1/{FILE_NAME}", Answer(200, body, len(body), chunked=chunked))
         loaded = RestModelReader(stub.url, "M", timeout_s=5).load("1")
     assert isinstance(loaded, HashedLinearClassifier)
     assert loaded.predict(TEXTS) == tiny_classifier.predict(TEXTS)
@@ -293,3 +296,13 @@ def test_an_alias_that_is_no_alias_is_refused_without_asking_the_server(alias: s
         with pytest.raises(RegistryInputError, match="invalid alias"):
             RestModelReader(stub.url, "M", timeout_s=5).get_by_alias(alias)
     assert stub.requests == []
+
+
+def test_an_artifact_proxy_that_is_away_is_unavailable() -> None:
+    away = f"127.0.0.1:{free_port()}"
+    with serve_stub() as stub:
+        for path, reply in _served_version(f"mlflow-artifacts://{away}/m1"):
+            stub.on(path, reply)
+        with pytest.raises(RegistryUnavailableError) as raised:
+            RestModelReader(stub.url, "M", timeout_s=5).load("1")
+    assert str(raised.value) == f"download {FILE_NAME}: the MLflow server is unreachable"
