@@ -7,6 +7,7 @@ the contract tests read the same through a real `mlflow server` (kind `lean-rest
 
 from __future__ import annotations
 
+import importlib.util
 import math
 from pathlib import Path
 
@@ -306,3 +307,20 @@ def test_an_artifact_proxy_that_is_away_is_unavailable() -> None:
         with pytest.raises(RegistryUnavailableError) as raised:
             RestModelReader(stub.url, "M", timeout_s=5).load("1")
     assert str(raised.value) == f"download {FILE_NAME}: the MLflow server is unreachable"
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("botocore") is not None, reason="reads s3:// with botocore installed"
+)
+def test_a_version_in_a_store_only_mlflow_reads_is_loaded_through_mlflow_s_client() -> None:
+    """An s3:// download URI: MLflow's client asks the server again and reads the store (here
+    it cannot: boto3 is not installed, which is the error it reports)."""
+    s3 = "s3://sentiment-none/m"
+    with serve_stub() as stub:
+        version = {"name": "M", "version": "1", "storage_location": s3, "status": "READY"}
+        stub.on("model-versions/get", answer(200, {"model_version": version}))
+        stub.on("model-versions/get-download-uri", answer(200, {"artifact_uri": s3}))
+        stub.on("registered-models/get", answer(200, {"registered_model": {"name": "M"}}))
+        with pytest.raises(ModelLoadError, match="needs the package botocore"):
+            RestModelReader(stub.url, "M", timeout_s=5).load("1")
+    assert f"{API}registered-models/get" in stub.paths()  # MLflow's client, not the reader
