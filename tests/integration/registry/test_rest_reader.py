@@ -237,9 +237,15 @@ def test_an_artifact_uri_naming_its_server_is_downloaded_from_that_server(
     assert not any(ARTIFACTS in seen.path for seen in tracking.requests)
 
 
-def test_an_artifact_in_a_local_folder_is_read_where_it_is(artifacts: Path) -> None:
+@pytest.mark.parametrize("form", ["file-uri", "localhost", "path"])
+def test_an_artifact_in_a_local_folder_is_read_where_it_is(artifacts: Path, form: str) -> None:
+    uri = {
+        "file-uri": artifacts.as_uri(),
+        "localhost": artifacts.as_uri().replace("file://", "file://localhost", 1),
+        "path": str(artifacts),
+    }[form]
     with serve_stub() as stub:
-        for path, reply in _served_version(artifacts.as_uri()):
+        for path, reply in _served_version(uri):
             stub.on(path, reply)
         loaded = RestModelReader(stub.url, "M", timeout_s=5).load("1")
     assert isinstance(loaded, HashedLinearClassifier)
