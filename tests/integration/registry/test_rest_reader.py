@@ -330,3 +330,14 @@ def test_a_version_in_a_store_only_mlflow_reads_is_loaded_through_mlflow_s_clien
         with pytest.raises(ModelLoadError, match="needs the package botocore"):
             RestModelReader(stub.url, "M", timeout_s=5).load("1")
     assert f"{API}registered-models/get" in stub.paths()  # MLflow's client, not the reader
+
+
+def test_a_version_without_a_recorded_location_is_a_load_error() -> None:
+    """Neither a download URI, a storage location nor a source: nothing to read (not the
+    working directory, as the relative path "" would be)."""
+    with serve_stub() as stub:
+        for path, reply in _served_version(None, storage_location=""):
+            stub.on(path, reply)
+        with pytest.raises(ModelLoadError, match="records no location"):
+            RestModelReader(stub.url, "M", timeout_s=5).load("1")
+    assert not any(seen.path.startswith(ARTIFACTS) for seen in stub.requests)
