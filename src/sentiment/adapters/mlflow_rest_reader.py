@@ -186,7 +186,9 @@ class RestModelReader(LeanReader):
             if folder is None:
                 raise UnsupportedStoreError(artifact_uri)
             return local_file(folder, name)
-        base = f"{self._scheme}://{parsed.netloc}" if parsed.netloc else self._base
+        base = self._base
+        if parsed.netloc:  # another host, under the tracking URI's path (as MLflow resolves it)
+            base = f"{self._scheme}://{parsed.netloc}{urllib.parse.urlparse(self._base).path}"
         path = urllib.parse.quote(f"{parsed.path.strip('/')}/{name}")
         url = f"{base}/api/2.0/mlflow-artifacts/artifacts/{path}"
         request = urllib.request.Request(url, headers=self._headers())  # noqa: S310

@@ -19,7 +19,7 @@ from mlflow import MlflowClient
 
 from sentiment.adapters.hashed_linear import FILE_NAME
 from sentiment.adapters.hashed_linear_classifier import HashedLinearClassifier
-from sentiment.adapters.mlflow_reader import lean_reader
+from sentiment.adapters.mlflow_reader import LeanReader, lean_reader
 from sentiment.adapters.mlflow_registry import MlflowModelRegistry
 from sentiment.adapters.mlflow_rest_reader import RestModelReader
 from sentiment.adapters.mlflow_sqlite_reader import TESTED_SCHEMAS, SqliteModelReader
@@ -236,6 +236,10 @@ def test_each_tracking_uri_gets_its_reader(tmp_path: Path) -> None:
     assert isinstance(lean_reader(f"sqlite:///{tmp_path / 'a.db'}", "M"), SqliteModelReader)
     assert isinstance(lean_reader("http://127.0.0.1:5000", "M"), RestModelReader)
     assert isinstance(lean_reader("https://mlflow.example/prefix/", "M"), RestModelReader)
+    for uri in (f"sqlite:///{tmp_path / 'a.db'}", "https://mlflow.example/prefix/"):
+        reader = lean_reader(uri, "M")
+        assert isinstance(reader, LeanReader)
+        assert (reader.tracking_uri, reader.model_name) == (uri, "M")
     # A store only MLflow's client reads (PostgreSQL...): MLflow's client.
     other = lean_reader("postgresql+psycopg2://u@127.0.0.1:5432/db", "M")
     assert isinstance(other, MlflowModelRegistry)

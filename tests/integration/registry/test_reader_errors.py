@@ -44,6 +44,8 @@ VERSION_ONE = answer(200, {"model_version": {"name": "M", "version": "1"}})
             mlflow_error(404, "RESOURCE_DOES_NOT_EXIST", "Model Version 1 not found"),
             ModelNotFoundError,
         ),
+        (mlflow_error(404, "NOT_FOUND", "No such model"), ModelNotFoundError),
+        (answer(404, ["no such model"]), ModelNotFoundError),
         (
             mlflow_error(400, "INVALID_PARAMETER_VALUE", "alias champion not found."),
             ModelNotFoundError,
@@ -57,6 +59,8 @@ VERSION_ONE = answer(200, {"model_version": {"name": "M", "version": "1"}})
     ids=[
         "404",
         "404-does-not-exist",
+        "404-not-found",
+        "404-json-list",
         "alias-not-found",
         "bad-parameter",
         "500",
@@ -90,6 +94,24 @@ def test_a_refusal_is_a_plain_registry_error_with_the_first_line_of_its_message(
             RestModelReader(stub.url, "M", timeout_s=5).get_version("1")
     assert type(raised.value) is RegistryError
     assert str(raised.value) == "M version 1: No READ on M"
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        answer(403, {"error_code": "PERMISSION_DENIED"}),
+        answer(403, ["denied"]),
+        Answer(403, b""),
+    ],
+    ids=["no-message", "json-list", "empty"],
+)
+def test_a_refusal_without_a_message_is_named_by_its_status(reply: Answer) -> None:
+    with serve_stub() as stub:
+        stub.on("model-versions/get", reply)
+        with pytest.raises(RegistryError) as raised:
+            RestModelReader(stub.url, "M", timeout_s=5).get_version("1")
+    assert type(raised.value) is RegistryError
+    assert str(raised.value) == "M version 1: HTTP 403"
 
 
 @pytest.mark.parametrize(
