@@ -55,3 +55,17 @@ def test_nonsense_is_refused(name: str, value: object) -> None:
 def test_the_first_retry_cannot_wait_longer_than_the_longest() -> None:
     with pytest.raises(ValidationError, match="exceeds"):
         Settings(load_retry_initial_s=10, load_retry_max_s=1)
+
+
+def test_secrets_of_exactly_sixteen_characters_are_accepted_and_of_fifteen_refused() -> None:
+    assert Settings(api_keys=["k" * 16]).api_keys == ["k" * 16]
+    assert Settings(admin_token="t" * 16).admin_token == "t" * 16
+    with pytest.raises(ValidationError, match="at least 16 characters"):
+        Settings(api_keys=["k" * 16, "k" * 15])
+    with pytest.raises(ValidationError, match="admin_token"):
+        Settings(admin_token="t" * 15)
+
+
+def test_the_first_retry_may_wait_as_long_as_the_longest() -> None:
+    settings = Settings(load_retry_initial_s=5, load_retry_max_s=5)
+    assert (settings.load_retry_initial_s, settings.load_retry_max_s) == (5.0, 5.0)
