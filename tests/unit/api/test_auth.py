@@ -65,6 +65,7 @@ def test_a_wrong_key_is_403(
     keyed: TestClient, method: str, path: str, body: Any, headers: dict[str, str]
 ) -> None:
     error = assert_error(call(keyed, method, path, body, **headers), 403, "forbidden")
+    assert error["message"] == "the API key is not valid"
     assert KEY_A not in json.dumps(error)
     assert KEY_B not in json.dumps(error)
 
@@ -97,6 +98,10 @@ def test_the_key_is_checked_before_the_body_is_read(keyed: TestClient) -> None:
 def test_unknown_methods_on_protected_routes_stay_405(keyed: TestClient) -> None:
     assert_error(keyed.get("/predict"), 405, "method_not_allowed")
     assert_error(keyed.delete("/model"), 405, "method_not_allowed")
+    # No route answers HEAD (FastAPI's GET routes do not): 405 with a key or without one.
+    for headers in ({}, {"X-API-Key": KEY_A}):
+        response = keyed.head("/model", headers=headers)
+        assert (response.status_code, response.content) == (405, b""), headers
 
 
 @pytest.mark.parametrize(
@@ -137,11 +142,29 @@ def test_the_openapi_document_declares_the_schemes(keyed: TestClient) -> None:
         "name": "X-API-Key",
         "description": "One of SENTIMENT_API_KEYS.",
     }
-    assert schemes["ApiKeyBearer"]["scheme"] == schemes["AdminToken"]["scheme"] == "bearer"
+    assert schemes["ApiKeyBearer"] == {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "One of SENTIMENT_API_KEYS, as a bearer token.",
+    }
+    assert schemes["AdminToken"] == {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "SENTIMENT_ADMIN_TOKEN.",
+    }
+    error_body = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}}
     for method, path, _ in PROTECTED:
         operation = spec["paths"][path][method.lower()]
         assert operation["security"] == [{"ApiKeyHeader": []}, {"ApiKeyBearer": []}]
-        assert {"401", "403"} <= set(operation["responses"])
+        responses = operation["responses"]
+        assert responses["401"] == {
+            "description": "No API key: send one (see WWW-Authenticate).",
+            "content": error_body,
+        }
+        assert responses["403"] == {
+            "description": "The API key is not one of SENTIMENT_API_KEYS.",
+            "content": error_body,
+        }
     assert spec["paths"]["/admin/reload"]["post"]["security"] == [{"AdminToken": []}]
     for path in OPEN:
         assert "security" not in spec["paths"][path]["get"]
