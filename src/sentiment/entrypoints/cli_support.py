@@ -13,6 +13,8 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NoReturn, TextIO, TypeVar
 
+from pydantic import ValidationError
+
 from sentiment.application.progress import ProgressObserver
 from sentiment.domain.errors import (
     DatasetError,
@@ -45,8 +47,24 @@ def exit_code(exc: SentimentError) -> int:
 
 
 def one_line(exc: BaseException) -> str:
+    """An error as one line. A refused setting is named with its environment variable, without
+    the value it was given (it may be a secret) and without pydantic's links."""
+    if isinstance(exc, ValidationError):
+        return "; ".join(_problems(exc)) or type(exc).__name__
     text = " ".join(str(exc).split())
     return text or type(exc).__name__
+
+
+def _problems(exc: ValidationError) -> list[str]:
+    problems = []
+    for error in exc.errors(include_url=False, include_input=False, include_context=False):
+        loc = error["loc"]
+        where = ".".join(str(part) for part in loc)
+        if exc.title == Settings.__name__ and loc and loc[0] in Settings.model_fields:
+            where += f" (SENTIMENT_{str(loc[0]).upper()})"
+        message = " ".join(error["msg"].removeprefix("Value error, ").split())
+        problems.append(f"{where}: {message}" if where else message)
+    return problems
 
 
 def actor(tool: str) -> str:

@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 
 import pytest
+from pydantic import BaseModel, ValidationError
 
 from sentiment.application.progress import SilentProgress
 from sentiment.domain.errors import DatasetError, RegistryInputError
@@ -20,10 +21,12 @@ from sentiment.entrypoints.cli_support import (
     StageProgress,
     actor,
     model_name_for,
+    one_line,
     quiet_libraries,
     run_guarded,
     write_json,
 )
+from sentiment.entrypoints.settings import Settings
 
 
 def test_an_interrupt_exits_130_with_one_line_and_no_trace() -> None:
@@ -143,3 +146,35 @@ def test_quiet_silences_mlflows_info_unless_its_level_was_set(
 
 def test_the_actor_is_the_os_user_and_the_tool() -> None:
     assert actor("registry") == f"{getpass.getuser()} (registry)"
+
+
+def refusal(**settings: object) -> ValidationError:
+    with pytest.raises(ValidationError) as caught:
+        Settings(**settings)  # type: ignore[arg-type]
+    return caught.value
+
+
+def test_a_refused_setting_is_named_with_its_variable_and_not_its_value() -> None:
+    secret = "private-token-1"  # 15 characters: one short
+    line = one_line(refusal(admin_token=secret, max_batch=0))
+    assert line == (  # every problem, in the settings' order, without pydantic's links
+        "max_batch (SENTIMENT_MAX_BATCH): Input should be greater than or equal to 1; "
+        "admin_token (SENTIMENT_ADMIN_TOKEN): String should have at least 16 characters"
+    )
+    assert secret not in line
+
+
+def test_a_refusal_of_the_settings_as_a_whole_is_its_message_alone() -> None:
+    line = one_line(refusal(load_retry_initial_s=10, load_retry_max_s=1))
+    assert line == "load_retry_initial_s (10.0) exceeds load_retry_max_s (1.0)"
+
+
+def test_a_refusal_that_is_not_of_the_settings_names_no_variable() -> None:
+    class Point(BaseModel):
+        x: int
+
+    with pytest.raises(ValidationError) as caught:
+        Point.model_validate({"x": "left"})
+    assert one_line(caught.value) == (
+        "x: Input should be a valid integer, unable to parse string as an integer"
+    )
