@@ -127,6 +127,17 @@ def test_the_run_logs_every_param_and_metric(store: Store) -> None:
         "f1_macro",
         *(f"{m}_{c}" for m in ("precision", "recall", "f1") for c in ("negative", "positive")),
     }
+    assert run.data.tags["sentiment.run_kind"] == "training"
+
+
+def test_the_metrics_are_stamped_with_the_time_of_the_run_in_milliseconds(store: Store) -> None:
+    # MLflow's charts place a metric by its timestamp: epoch milliseconds, within the run.
+    run = store.client.get_run(store.results[1].run_id)
+    assert run.info.end_time is not None
+    for key in run.data.metrics:
+        [point] = store.client.get_metric_history(run.info.run_id, key)
+        assert point.step == 0
+        assert run.info.start_time - 1000 <= point.timestamp <= run.info.end_time, key
 
 
 def test_the_run_logs_the_dataset_with_its_digest(store: Store, small_csv: Path) -> None:
