@@ -118,10 +118,9 @@ def test_options_and_the_default_worker_count() -> None:
 
 
 def test_the_launcher_serves_with_the_flags_given() -> None:
-    args = parse_args(
-        ["--host", "0.0.0.0", "--port", "9000", "--workers", "3", "--no-access-log"]
-        + ["--log-level", "warning", "--http", "h11", "--loop", "asyncio", "--no-preload"]
-    )
+    flags = ["--host", "0.0.0.0", "--port", "9000", "--workers", "3", "--no-access-log"]
+    flags += ["--log-level", "warning", "--http", "h11", "--loop", "asyncio", "--no-preload"]
+    args = parse_args(flags)
     assert serve_options(args, Settings(workers=5)) == ServeOptions(
         host="0.0.0.0",
         port=9000,
