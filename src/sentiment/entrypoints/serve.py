@@ -365,12 +365,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValidationError as exc:  # one line, as the other CLIs say it
         print(f"error: invalid setting: {one_line(exc)}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    workers = args.workers if args.workers is not None else settings.workers or default_workers()
-    if workers < 1:
-        print("error: --workers must be at least 1", file=sys.stderr)
+    try:
+        options = serve_options(args, settings)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(name)s: %(message)s")
-    options = ServeOptions(
+    return serve(options)
+
+
+def serve_options(args: argparse.Namespace, settings: Settings) -> ServeOptions:
+    """What `main` serves with, from its arguments and the settings: `--workers`, else
+    SENTIMENT_WORKERS, else the cores; the preload as `_may_preload` allows it. ValueError for
+    fewer than one worker."""
+    workers = args.workers if args.workers is not None else settings.workers or default_workers()
+    if workers < 1:
+        raise ValueError("--workers must be at least 1")
+    return ServeOptions(
         host=args.host,
         port=args.port,
         workers=workers,
@@ -380,7 +391,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         loop=args.loop,
         preload=_may_preload(settings, args.preload),
     )
-    return serve(options)
 
 
 if __name__ == "__main__":

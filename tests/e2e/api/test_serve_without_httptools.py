@@ -11,6 +11,7 @@ from __future__ import annotations
 import http.client
 import json
 import socket
+import subprocess
 import sys
 import time
 
@@ -79,3 +80,22 @@ def test_serve_without_httptools_runs_h11_and_its_head_bound(trained_store: Stor
             port, b"GET /health HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
         )
         assert served.startswith(b"HTTP/1.1 200 "), served[:200]
+
+
+def test_workers_that_cannot_start_stop_serve_with_a_failure_status(trained_store: Store) -> None:
+    """`--http httptools` where httptools is missing: every forked worker fails at its start, so
+    after a few quick restarts the supervisor stops, and the process exits non-zero (as a service
+    manager must see it), with the workers' status."""
+    command = [sys.executable, "-c", WITHOUT_HTTPTOOLS, "--port", str(free_port())]
+    command += ["--workers", "2", "--preload", "--http", "httptools"]
+    completed = subprocess.run(
+        command,
+        env=trained_store.env(SENTIMENT_RELOAD_INTERVAL_S="0"),
+        cwd=trained_store.root,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert completed.returncode == 1, completed.stderr[-4000:]
+    assert "in a row" in completed.stderr, completed.stderr[-4000:]

@@ -23,6 +23,7 @@ from sentiment.entrypoints.serve import (
     listening_sockets,
     main,
     parse_args,
+    serve_options,
 )
 from sentiment.entrypoints.settings import Settings
 
@@ -100,6 +101,8 @@ def test_preload_is_on_unless_turned_off(monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.setenv("SENTIMENT_SERVING_READER", "mlflow")
     assert _may_preload(Settings(registry="mlflow"), True) is False
     assert _may_preload(Settings(registry="memory"), True) is True
+    monkeypatch.setenv("SENTIMENT_SERVING_READER", "lean")
+    assert _may_preload(Settings(registry="mlflow"), True) is True  # the lean reader forks well
 
 
 def test_options_and_the_default_worker_count() -> None:
@@ -112,6 +115,41 @@ def test_options_and_the_default_worker_count() -> None:
     )
     assert parse_args([]).workers is None  # then SENTIMENT_WORKERS, else the cores
     assert default_workers() >= 1
+
+
+def test_the_launcher_serves_with_the_flags_given() -> None:
+    flags = ["--host", "0.0.0.0", "--port", "9000", "--workers", "3", "--no-access-log"]
+    flags += ["--log-level", "warning", "--http", "h11", "--loop", "asyncio", "--no-preload"]
+    args = parse_args(flags)
+    assert serve_options(args, Settings(workers=5)) == ServeOptions(
+        host="0.0.0.0",
+        port=9000,
+        workers=3,  # --workers wins over SENTIMENT_WORKERS
+        access_log=False,
+        log_level="warning",
+        http="h11",
+        loop="asyncio",
+        preload=False,
+    )
+
+
+def test_without_flags_the_launcher_serves_a_worker_per_core_with_the_defaults() -> None:
+    assert serve_options(parse_args([]), Settings(workers=None, preload=True)) == ServeOptions(
+        host="127.0.0.1",
+        port=8000,
+        workers=default_workers(),
+        access_log=True,
+        log_level="info",
+        http="auto",
+        loop="auto",
+        preload=True,
+    )
+
+
+def test_sentiment_workers_sets_the_worker_count_without_the_flag() -> None:
+    assert serve_options(parse_args([]), Settings(workers=1)).workers == 1
+    assert serve_options(parse_args([]), Settings(workers=7)).workers == 7
+    assert serve_options(parse_args(["--workers", "1"]), Settings(workers=7)).workers == 1
 
 
 # -- the supervisor's restart policy (spawned workers: targets are module-level functions) ------
