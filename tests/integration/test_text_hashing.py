@@ -12,9 +12,8 @@ import scipy.sparse as sp
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from sklearn.feature_extraction.text import HashingVectorizer
-from sklearn.utils import murmurhash3_32
 
-from sentiment.adapters import murmurhash, text_hashing
+from sentiment.adapters import text_hashing
 from sentiment.adapters.byte_tokens import SKLEARN_DEFAULT, WORDS_AND_MARKS
 from sentiment.adapters.negation import NegationMarking
 from sentiment.adapters.text_hashing import HashingSettings, NgramHasher, hasher_for
@@ -110,21 +109,6 @@ def test_any_text_gives_the_same_matrix(texts: list[str]) -> None:
         assert_same_matrix(vectorizer(**overrides), texts)
 
 
-@settings(max_examples=200)
-@given(data=st.binary(max_size=120))
-def test_murmurhash_matches_scikit_learn(data: bytes) -> None:
-    # Every slice of the buffer, hashed at once, against scikit-learn's murmurhash3_32.
-    buffer = np.frombuffer(data + bytes(4), dtype=np.uint8)
-    starts = np.array([i for i in range(len(data) + 1) for _ in range(2)], dtype=np.int32)
-    ends = np.array(
-        [e for i in range(len(data) + 1) for e in (len(data), (i + len(data)) // 2)],
-        dtype=np.int32,
-    )
-    got = murmurhash.murmurhash3_32(buffer, starts, ends - starts)
-    expected = [murmurhash3_32(data[s:e], seed=0) for s, e in zip(starts, ends, strict=True)]
-    assert got.tolist() == expected
-
-
 @pytest.mark.parametrize(
     "overrides",
     [
@@ -150,21 +134,6 @@ def test_refusals_match_scikit_learn() -> None:
         hasher.transform(["ok", 3])  # type: ignore[list-item]
     with pytest.raises(ValueError, match="norm=None"):
         NgramHasher(vectorizer(norm="l2")).one("text")
-
-
-@settings(max_examples=100)
-@given(data=st.binary(min_size=240, max_size=700))
-def test_long_slices_hashed_one_by_one_match_scikit_learn(data: bytes) -> None:
-    # Slices over _LONG_BLOCKS blocks are hashed apart from the others: mix long and short.
-    assert len(data) > 4 * murmurhash.LONG_BLOCKS - 20
-    buffer = np.frombuffer(data + bytes(4), dtype=np.uint8)
-    cuts = [(0, len(data)), (1, len(data) - 2), (3, 40), (5, 5), (0, 4 * 65 + 3), (2, 4 * 64 + 2)]
-    starts = np.array([s for s, _ in cuts], dtype=np.int32)
-    ends = np.array([min(e, len(data)) for _, e in cuts], dtype=np.int32)
-    got = murmurhash.murmurhash3_32(buffer, starts, ends - starts)
-    expected = [murmurhash3_32(data[s:e], seed=0) for s, e in zip(starts, ends, strict=True)]
-    assert got.tolist() == expected
-    assert murmurhash.murmurhash3_32_one(data) == murmurhash3_32(data, seed=0)
 
 
 @pytest.mark.parametrize(
