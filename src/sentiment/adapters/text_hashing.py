@@ -698,19 +698,23 @@ def _stack(chunks: list[tuple[Array, Array, Array]], n_rows: int) -> tuple[Array
 
 
 def normalize_rows(data: Array, indptr: Array, norm: str) -> None:
-    """Divide the values of every CSR row by its l1 or l2 norm, in place (rows of norm 0 stay)."""
+    """Divide the values of every CSR row by its l1 or l2 norm, in place (rows of norm 0 stay).
+
+    The very numbers scikit-learn's `normalize` gives: absolute values or squares in the data's
+    dtype, summed in float64; each value divided by that float64 norm and rounded once to the
+    data's dtype (dividing by the norm rounded to float32 would round twice)."""
     counts = np.diff(indptr)
     if data.size == 0:
         return
     rows = np.repeat(np.arange(counts.size), counts)
-    values = np.abs(data, dtype=np.float64) if norm == "l1" else np.square(data, dtype=np.float64)
-    totals = np.bincount(rows, values, minlength=counts.size)
+    values = np.abs(data) if norm == "l1" else np.square(data)
+    totals = np.bincount(rows, values.astype(np.float64), minlength=counts.size)
     if norm == "l2":
         np.sqrt(totals, out=totals)
     elif norm != "l1":
         raise ValueError(f"unknown norm {norm!r}")
     totals[totals == 0.0] = 1.0
-    data /= totals[rows].astype(data.dtype)
+    np.divide(data, totals[rows], out=data, casting="same_kind")
 
 
 def _column(hashes: Array, n_features: int) -> Array:

@@ -52,7 +52,7 @@ def same(a: Any, b: Any) -> bool:
     return bool(np.array_equal(a.toarray(), b.toarray()))
 
 
-def reference_stream(text: str, window: int = 3) -> str:
+def reference_stream(text: str, window: int = 3, negators: tuple[str, ...] = NEGATORS) -> str:
     """The marked token stream, computed token by token in Python (what the block-2 n-grams are
     the n-grams of)."""
     out: list[str] = []
@@ -66,7 +66,7 @@ def reference_stream(text: str, window: int = 3) -> str:
         elif token != "br":
             out.append("neg_" + token if left else token)
             left = max(left - 1, 0)
-            if token in NEGATORS:
+            if token in negators:
                 left = window
     return " ".join(out)
 
@@ -93,6 +93,37 @@ def test_the_second_block_is_the_marked_stream(texts: list[str]) -> None:
         got = NgramHasher(block, negation=NegationMarking(window)).transform(texts)
         plain = NgramHasher(block).transform([reference_stream(t, window) for t in texts])
         assert same(got[:, PLAIN.n_features :], plain)
+
+
+# Negators of any length: up to 8 bytes they are matched as one 64-bit key, longer ones byte by
+# byte; words sharing a negator's first bytes, or holding it, are no negators.
+OTHER_NEGATORS = ("scarcely", "nevertheless", "jamás", "ningún", "nié", "x")
+OTHER_PIECES = [
+    *OTHER_NEGATORS, "scarcel", "scarcelyy", "neverthe", "nevertheles", "nevertheless_", "jamá",
+    "ningúno", "ni", "xx", "good", "film", ",", "!", "<br />", "\x00",
+]  # fmt: skip
+
+
+@settings(max_examples=150)
+@given(
+    st.lists(
+        st.lists(st.sampled_from(OTHER_PIECES), max_size=30).map(" ".join), min_size=1, max_size=4
+    ),
+    st.integers(1, 4),
+)
+@example(["nevertheless good film, neverthe good scarcely film"], 2)
+def test_negators_of_any_length_mark_the_words_after_them(texts: list[str], window: int) -> None:
+    hasher = NgramHasher(BLOCK, negation=NegationMarking(window, OTHER_NEGATORS))
+    got = hasher.transform(texts)
+    expected = PLAIN.transform([reference_stream(t, window, OTHER_NEGATORS) for t in texts])
+    assert same(got[:, PLAIN.n_features :], expected)
+
+
+def test_every_default_negator_marks_the_next_word() -> None:
+    texts = [f"{negator} good" for negator in NEGATORS]
+    got = MARKING.transform(texts)
+    expected = PLAIN.transform([f"{negator} neg_good" for negator in NEGATORS])
+    assert same(got[:, PLAIN.n_features :], expected)
 
 
 @settings(max_examples=100)
@@ -129,9 +160,32 @@ def test_a_negator_marks_the_next_three_words_up_to_punctuation() -> None:
 def test_the_marking_settings_round_trip_and_are_checked() -> None:
     marking = NegationMarking(window=5, negators=("not", "no"))
     assert NegationMarking.from_json(marking.to_json()) == marking
-    for bad in ({"window": 0, "negators": []}, {"window": 3}, {"window": 3, "negators": [""]}):
+    # The window's bounds, 1 and 1000, are allowed; a model file says nothing else.
+    for window in (1, 1000):
+        edge = NegationMarking(window=window, negators=("not",))
+        assert NegationMarking.from_json(edge.to_json()) == edge
+    bad_settings: list[Any] = [
+        {"window": 0, "negators": []},
+        {"window": 1001, "negators": ["not"]},
+        {"window": True, "negators": ["not"]},
+        {"window": "3", "negators": ["not"]},
+        {"window": 3},
+        {"window": 3, "negators": [""]},
+        {"window": 3, "negators": "not"},
+        {"window": 3, "negators": ["not", 3]},
+        {"window": 3, "negators": ["not"], "extra": 1},
+        [3, ["not"]],
+    ]
+    for bad in bad_settings:
         with pytest.raises(ValueError, match="negat"):
             NegationMarking.from_json(bad)
+
+
+def test_by_default_the_three_words_after_a_negator_are_marked() -> None:
+    hasher = NgramHasher(BLOCK, negation=NegationMarking())
+    got = hasher.transform(["not a bad film at all"])
+    expected = PLAIN.transform(["not neg_a neg_bad neg_film at all"])
+    assert same(got[:, PLAIN.n_features :], expected)
 
 
 # -- sentences ---------------------------------------------------------------------------------
