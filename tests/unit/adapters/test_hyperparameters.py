@@ -81,6 +81,7 @@ def test_nothing_given_is_the_defaults_and_every_default_is_in_its_own_range(
             assert isinstance(value, bool), name
         else:
             low, high, _, _ = ranges(model_type)[name]
+            assert isinstance(value, int | float), name
             assert low <= value <= high, name
 
 
