@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import mlflow
@@ -75,8 +76,12 @@ def test_settings_come_from_the_environment_and_options_win(
     monkeypatch.setenv("SENTIMENT_REGISTRY", "memory")
     monkeypatch.setenv("SENTIMENT_TEST_SIZE", "0.3")
     monkeypatch.setenv("SENTIMENT_HYPERPARAMETERS", '{"C": 3.0, "max_iter": 50}')
+    started = time.perf_counter()
     assert main([*TINY, "--random-state", "7", "--output-json", "r.json"]) == 0
-    params = json.loads(Path("r.json").read_text())["params"]
+    elapsed = time.perf_counter() - started
+    written = json.loads(Path("r.json").read_text())
+    assert 0 < written["duration_s"] <= round(elapsed, 3) + 0.001  # the run's, in seconds
+    params = written["params"]
     assert params["test_size"] == 0.3
     assert params["random_state"] == 7
     assert params["hp_C"] == 3.0  # from the environment
