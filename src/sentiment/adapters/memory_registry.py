@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 
-from sentiment.domain.errors import ModelNotFoundError, RegistryUnavailableError
+from sentiment.domain.errors import ModelNotFoundError, RegistryError, RegistryUnavailableError
 from sentiment.domain.metrics import EvaluationMetrics
 from sentiment.domain.model import DatasetInfo, ModelVersion, ParamValue
 from sentiment.domain.model_ref import canonical_version, check_alias, check_tag
@@ -59,6 +59,15 @@ class _MemoryRun(TrainingRun):
 
     def log_params(self, params: Mapping[str, ParamValue]) -> None:
         self._registry._check_reachable()
+        # As MLflow: a param once logged keeps its value (compared as the text MLflow stores);
+        # a batch that would change one is refused whole.
+        logged = self.record.params
+        changed = [k for k, v in params.items() if k in logged and str(logged[k]) != str(v)]
+        if changed:
+            raise RegistryError(
+                "log params: changing param values is not allowed: "
+                + ", ".join(f"{k} was {logged[k]!r}, not {params[k]!r}" for k in changed)
+            )
         self.record.params.update(params)
 
     def log_dataset(self, info: DatasetInfo, context: str = "training") -> None:

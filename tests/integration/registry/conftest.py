@@ -69,6 +69,9 @@ class ReadThrough(ModelRegistry):
     def set_alias(self, alias: str, version: str) -> None:
         self.writer.set_alias(alias, version)
 
+    def alias_lock(self) -> AbstractContextManager[object]:
+        return self.writer.alias_lock()
+
     def delete_alias(self, alias: str) -> None:
         self.writer.delete_alias(alias)
 

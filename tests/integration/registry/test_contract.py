@@ -9,9 +9,9 @@ import pytest
 
 from sentiment.adapters.sklearn_classifier import SklearnClassifier
 from sentiment.application.describe_model import DescribeModel, DescribeModelCommand
-from sentiment.domain.errors import ModelNotFoundError, RegistryInputError
+from sentiment.domain.errors import ModelNotFoundError, RegistryError, RegistryInputError
 from sentiment.domain.metrics import evaluate
-from sentiment.domain.model import DatasetInfo, ModelVersion
+from sentiment.domain.model import DatasetInfo, ModelVersion, ParamValue
 from sentiment.domain.ports import ModelRegistry
 from sentiment.domain.promotion import CHAMPION, EVENT_TAG_PREFIX, GATE, AliasEvent
 from tests.integration.registry.conftest import MakeRegistry
@@ -245,3 +245,52 @@ def test_a_hand_edited_event_tag_is_kept_as_written_and_read_as_unreadable(
     assert stored.tags[EVENT_TAG_PREFIX + "1"] == corrupt
     assert [(e.action, e.reason) for e in described.history] == [(GATE, "gated")]
     assert described.unreadable == ((version.version, EVENT_TAG_PREFIX + "1"),)
+
+
+def test_the_latest_version_is_the_highest_number(
+    make_registry: MakeRegistry, tiny_classifier: SklearnClassifier
+) -> None:
+    registry = make_registry("Latest")
+    for _ in range(3):
+        register(registry, tiny_classifier, dataset=False)
+    registry.set_alias("champion", "1")
+    latest = registry.latest_version()
+    assert (latest.version, latest.aliases) == ("3", ())
+    assert latest == registry.get_version("3")
+
+
+def test_a_missing_alias_is_named_in_the_error(shared_registry: ModelRegistry) -> None:
+    registry = shared_registry
+    for call in (lambda: registry.get_by_alias("absent"), lambda: registry.delete_alias("absent")):
+        with pytest.raises(ModelNotFoundError) as raised:
+            call()
+        assert registry.model_name in str(raised.value)
+        assert "@absent" in str(raised.value)
+
+
+def test_an_alias_can_be_read_and_moved_while_alias_moves_are_locked(
+    shared_registry: ModelRegistry,
+) -> None:
+    registry = shared_registry
+    with registry.alias_lock():
+        registry.set_alias("locked", "1")
+        assert registry.get_by_alias("locked").version == "1"
+        registry.set_alias("locked", "2")
+        registry.delete_alias("locked")
+    with pytest.raises(ModelNotFoundError):
+        registry.get_by_alias("locked")
+
+
+def test_a_param_once_logged_keeps_its_value(make_registry: MakeRegistry) -> None:
+    registry = make_registry("Params")
+    with registry.start_run() as run:
+        run.log_params({"C": 1, "model_type": "tfidf-lr"})
+        run.log_params({"C": 1, "folds": 3})  # the same value again, and new params: fine
+        changes: list[dict[str, ParamValue]] = [
+            {"C": 2},
+            {"C": 1.0},
+            {"seed": 7, "model_type": "x"},
+        ]
+        for changed in changes:
+            with pytest.raises(RegistryError, match=r"(?i)changing param values is not allowed"):
+                run.log_params(changed)

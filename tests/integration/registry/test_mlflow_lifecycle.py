@@ -327,3 +327,21 @@ def test_two_promotions_at_the_same_instant_on_one_sqlite_store_do_not_both_happ
     assert winners == ["alice"], outcomes
     assert holder == "2"
     assert "moved from version 1 to version 2" in outcomes["bob"]
+
+
+def test_alias_moves_on_one_sqlite_store_share_one_lock_among_adapters(
+    sqlite_store: Path,
+) -> None:
+    holder = mlflow_registry(sqlite_store, "LockShared")
+    other = MlflowModelRegistry(  # another process's adapter on the same store, impatient
+        tracking_uri=holder.tracking_uri, model_name="LockShared", lock_timeout_s=0.1
+    )
+    with (
+        holder.alias_lock(),
+        pytest.raises(RegistryUnavailableError, match=r"held mlflow\.db\.alias-lock"),
+        other.alias_lock(),
+    ):
+        pass
+    with other.alias_lock():
+        pass
+    assert (sqlite_store / "mlflow.db.alias-lock").is_file()
