@@ -74,6 +74,9 @@ def test_metrics_count_requests_predictions_confidence_and_loads(client: TestCli
         == 1
     )
     assert value(found, "sentiment_model_load_duration_seconds_count") == 1
+    # /model reports the same load time, to a tenth of a millisecond.
+    load_seconds = value(found, "sentiment_model_load_duration_seconds_sum")
+    assert client.get("/model").json()["load_seconds"] == round(load_seconds, 4)
 
 
 def test_two_apps_keep_separate_metrics(
@@ -110,6 +113,9 @@ def test_every_route_is_documented(spec: dict[str, Any]) -> None:
         "/model",
         "/metrics",
     }
+    # /metrics answers Prometheus' text format, not JSON.
+    metrics = paths["/metrics"]["get"]["responses"]["200"]
+    assert metrics["content"] == {"text/plain": {"schema": {"type": "string"}}}
     for route in ("/predict", "/predict/batch", "/invocations"):
         operation = paths[route]["post"]
         assert operation["requestBody"]["required"] is True
