@@ -61,6 +61,9 @@ def test_the_api_follows_the_alias_by_itself(
         assert 'sentiment_model_reload_checks_total{outcome="swapped"} 1.0' in metrics
         assert 'sentiment_model_info{alias="champion",name="SentimentAnalysisModel"' in metrics
         assert 'resolved_by="alias",version="2"} 1.0' in metrics
+        # One series: the version served now (not the one it replaced).
+        served = [line for line in metrics.splitlines() if line.startswith("sentiment_model_info{")]
+        assert len(served) == 1
 
 
 def test_a_broken_new_version_never_serves_and_everybody_says_so(
@@ -82,6 +85,7 @@ def test_a_broken_new_version_never_serves_and_everybody_says_so(
         assert info["reload"]["last_outcome"] == "load_failed"
         metrics = client.get("/metrics").text
         assert 'sentiment_model_load_failures_total{error="ModelLoadError"} 1.0' in metrics
+        assert 'sentiment_model_loads_total{outcome="failure"} 1.0' in metrics
         assert 'sentiment_model_reload_checks_total{outcome="load_failed"} 1.0' in metrics
         assert any("version 2 is not served" in r.getMessage() for r in caplog.records)
 
@@ -250,6 +254,7 @@ def test_the_admin_answer_says_what_it_found_and_when_as_model_does(
         after_swap = client.get("/model").json()["reload"]
         unchanged = client.post("/admin/reload", headers=AUTH).json()
         after_unchanged = client.get("/model").json()["reload"]
+        metrics = client.get("/metrics").text
     assert (swapped["outcome"], swapped["serving"], swapped["previous"]) == ("swapped", "2", "1")
     assert swapped["candidate"] == "2"
     assert swapped["message"].startswith("serving version 2 instead of version 1, loaded")
@@ -269,6 +274,12 @@ def test_the_admin_answer_says_what_it_found_and_when_as_model_does(
     assert swapped["checked_at"].endswith("Z")
     assert first <= second
     assert after_unchanged["checks"] == 2
+    (last_check,) = [
+        float(line.split()[1])
+        for line in metrics.splitlines()
+        if line.startswith("sentiment_model_reload_last_check_timestamp_seconds ")
+    ]
+    assert abs(second.timestamp() - last_check) < 0.001  # the metric has the same time
 
 
 def test_a_pinned_version_that_does_not_exist_is_a_404_on_reload(
