@@ -125,6 +125,11 @@ def test_the_admin_route_takes_its_token_not_an_api_key(keyed: TestClient) -> No
     )
     ok = keyed.post("/admin/reload", headers={"Authorization": f"Bearer {ADMIN}"})
     assert ok.status_code == 200
+    # The admin token travels only as a bearer token: not in X-API-Key, and a client that sends
+    # its API key on every request (for the prediction routes) still gets in with the token.
+    assert_error(keyed.post("/admin/reload", headers={"X-API-Key": ADMIN}), 401, "unauthorized")
+    both = {"X-API-Key": KEY_A, "Authorization": f"Bearer {ADMIN}"}
+    assert keyed.post("/admin/reload", headers=both).status_code == 200
 
 
 def test_without_keys_nothing_needs_one(client: TestClient) -> None:

@@ -4,6 +4,7 @@ route forces a check, needs the bearer token, and does not exist without one."""
 from __future__ import annotations
 
 import time
+from datetime import datetime
 
 import pytest
 from fastapi.testclient import TestClient
@@ -60,6 +61,9 @@ def test_the_api_follows_the_alias_by_itself(
         assert 'sentiment_model_reload_checks_total{outcome="swapped"} 1.0' in metrics
         assert 'sentiment_model_info{alias="champion",name="SentimentAnalysisModel"' in metrics
         assert 'resolved_by="alias",version="2"} 1.0' in metrics
+        # One series: the version served now (not the one it replaced).
+        served = [line for line in metrics.splitlines() if line.startswith("sentiment_model_info{")]
+        assert len(served) == 1
 
 
 def test_a_broken_new_version_never_serves_and_everybody_says_so(
@@ -81,6 +85,7 @@ def test_a_broken_new_version_never_serves_and_everybody_says_so(
         assert info["reload"]["last_outcome"] == "load_failed"
         metrics = client.get("/metrics").text
         assert 'sentiment_model_load_failures_total{error="ModelLoadError"} 1.0' in metrics
+        assert 'sentiment_model_loads_total{outcome="failure"} 1.0' in metrics
         assert 'sentiment_model_reload_checks_total{outcome="load_failed"} 1.0' in metrics
         assert any("version 2 is not served" in r.getMessage() for r in caplog.records)
 
@@ -235,6 +240,46 @@ def test_a_reload_leaves_the_model_it_replaced_intact(
         assert held.classifier.predict(["a fine film"])[0].label in ("negative", "positive")
         responses = [client.post("/predict", json={"text": "a fine film"}) for _ in range(3)]
         assert {r.json()["model"]["version"] for r in responses} == {"2"}
+
+
+def test_the_admin_answer_says_what_it_found_and_when_as_model_does(
+    make_app: AppFactory, classifier: SklearnClassifier
+) -> None:
+    registry = InMemoryModelRegistry()
+    two_versions(classifier, registry)
+    with TestClient(make_app(registry, reload_interval_s=0, admin_token=TOKEN)) as client:
+        assert client.get("/model").json()["reload"]["last_check_at"] is None  # no check yet
+        registry.set_alias("champion", "2")
+        swapped = client.post("/admin/reload", headers=AUTH).json()
+        after_swap = client.get("/model").json()["reload"]
+        unchanged = client.post("/admin/reload", headers=AUTH).json()
+        after_unchanged = client.get("/model").json()["reload"]
+        metrics = client.get("/metrics").text
+    assert (swapped["outcome"], swapped["serving"], swapped["previous"]) == ("swapped", "2", "1")
+    assert swapped["candidate"] == "2"
+    assert swapped["message"].startswith("serving version 2 instead of version 1, loaded")
+    assert unchanged == {
+        "outcome": "unchanged",
+        "message": "still version 2",
+        "serving": "2",
+        "previous": "2",
+        "candidate": "2",
+        "checked_at": after_unchanged["last_check_at"],
+    }
+    # The check's time, as /model reports it: ISO 8601 in UTC, later for the later check.
+    assert swapped["checked_at"] == after_swap["last_check_at"]
+    first, second = (
+        datetime.fromisoformat(t) for t in (swapped["checked_at"], unchanged["checked_at"])
+    )
+    assert swapped["checked_at"].endswith("Z")
+    assert first <= second
+    assert after_unchanged["checks"] == 2
+    (last_check,) = [
+        float(line.split()[1])
+        for line in metrics.splitlines()
+        if line.startswith("sentiment_model_reload_last_check_timestamp_seconds ")
+    ]
+    assert abs(second.timestamp() - last_check) < 0.001  # the metric has the same time
 
 
 def test_a_pinned_version_that_does_not_exist_is_a_404_on_reload(

@@ -3,15 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import logging
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 from starlette.types import Message
 
-from sentiment.entrypoints.api.logs import ACCESS_LOGGER, JsonFormatter, set_access_log
+from sentiment.entrypoints.api.logs import (
+    ACCESS_LOGGER,
+    MAX_MESSAGE_CHARS,
+    JsonFormatter,
+    configure_logging,
+    set_access_log,
+)
 from tests.support.api import JSON, MARKER, AppFactory, http_scope, run_body_guard
 
 
@@ -202,3 +210,100 @@ def test_a_client_that_goes_away_before_its_body_ends_gets_no_answer(
         metrics = client.get("/metrics").text
     assert 'route="/predict",status="499"' in metrics.replace('method="POST",', "")
     assert 'status="500"' not in metrics
+
+
+class Collected(logging.Handler):
+    """A supervisor's handler on the root logger: every record that reaches it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@pytest.fixture
+def root_handler() -> Iterator[Collected]:
+    """Process-wide loggers as a server process starts them (the root at WARNING with a handler,
+    the others fresh: no handler, no level, propagating, enabled), put back afterwards (an
+    earlier test may have run uvicorn's dictConfig, which disables the loggers it finds)."""
+    names = ("", "sentiment", "sentiment.api", "uvicorn", "uvicorn.error", "uvicorn.access")
+    loggers = [logging.getLogger(name) for name in names]
+    saved = [(lg, list(lg.handlers), lg.level, lg.propagate, lg.disabled) for lg in loggers]
+    for logger in loggers[1:]:
+        logger.handlers = []
+        logger.setLevel(logging.NOTSET)
+        logger.propagate = True
+        logger.disabled = False
+    collected = Collected()
+    root = logging.getLogger()
+    root.addHandler(collected)
+    root.setLevel(logging.WARNING)
+    try:
+        yield collected
+    finally:
+        for logger, handlers, level, propagate, disabled in saved:
+            logger.handlers = handlers
+            logger.setLevel(level)
+            logger.propagate = propagate
+            logger.disabled = disabled
+
+
+def test_ours_and_uvicorn_s_lines_are_json_on_stderr_once(
+    root_handler: Collected, capsys: pytest.CaptureFixture[str]
+) -> None:
+    configure_logging(logging.INFO)
+    logging.getLogger("sentiment.api").info("model loaded")
+    logging.getLogger("sentiment.api").debug("below the level")
+    logging.getLogger("uvicorn.error").info("Started server process")
+    logging.getLogger("uvicorn.access").info("uvicorn's own access line, with the client address")
+    try:
+        raise ValueError(f"cannot decode {MARKER}")
+    except ValueError:
+        logging.getLogger("uvicorn.error").exception("Exception in ASGI application")
+    lines = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+    assert [(line["logger"], line["level"], line["msg"]) for line in lines] == [
+        ("sentiment.api", "info", "model loaded"),
+        ("uvicorn.error", "info", "Started server process"),
+        ("uvicorn.error", "error", "Exception in ASGI application"),
+    ]
+    # uvicorn's exception is on the request path: its type and frames, never its message.
+    assert lines[2]["exc_type"] == "builtins.ValueError"
+    assert "exc_message" not in lines[2]
+    assert MARKER not in json.dumps(lines)
+    assert root_handler.records == []  # not a second time through the root logger
+
+
+def test_uvicorn_s_own_handlers_are_kept_and_write_json(
+    root_handler: Collected, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # `uvicorn --log-config` (or its default dictConfig) installed its handlers before the app.
+    stream = io.StringIO()
+    own = logging.StreamHandler(stream)
+    own.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+    server = logging.getLogger("uvicorn")
+    server.handlers = [own]
+    server.setLevel(logging.INFO)
+    configure_logging(logging.INFO)
+    logging.getLogger("uvicorn.error").info("Started server process")
+    assert server.handlers == [own]
+    line = json.loads(stream.getvalue())
+    assert (line["logger"], line["msg"]) == ("uvicorn.error", "Started server process")
+    assert capsys.readouterr().err == ""
+    assert root_handler.records == []
+
+
+def test_a_long_message_is_cut_in_the_log() -> None:
+    formatter = JsonFormatter()
+    text = "0123456789" * 1_000
+    try:
+        raise RuntimeError(text)
+    except RuntimeError as exc:
+        record = logging.LogRecord(
+            "sentiment.api", 40, "f", 1, "%s", (text,), (RuntimeError, exc, exc.__traceback__)
+        )
+    line = json.loads(formatter.format(record))
+    assert line["msg"] == text[:MAX_MESSAGE_CHARS]
+    assert line["exc_message"] == text[:MAX_MESSAGE_CHARS]
+    assert 1_000 <= len(line["msg"]) < len(text)  # cut, yet with enough to read

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -29,6 +30,7 @@ def value(found: Samples, metric: str, /, **labels: str) -> float:
 def test_metrics_count_requests_predictions_confidence_and_loads(client: TestClient) -> None:
     client.post("/predict", json={"text": "A wonderful film, I loved it."})
     client.post("/predict/batch", json={"texts": ["Awful and boring.", "Great.", "Superb!"]})
+    client.post("/predict/batch", json={"texts": ["Dull.", "Fine."]})
     client.post("/invocations", json={"inputs": ["Great."]})
     client.post("/predict", json={"text": ""})
     client.get("/no-such-route-1")
@@ -42,7 +44,7 @@ def test_metrics_count_requests_predictions_confidence_and_loads(client: TestCli
     requests = "sentiment_http_requests_total"
     assert value(found, requests, route="/predict", method="POST", status="200") == 1
     assert value(found, requests, route="/predict", method="POST", status="422") == 1
-    assert value(found, requests, route="/predict/batch", method="POST", status="200") == 1
+    assert value(found, requests, route="/predict/batch", method="POST", status="200") == 2
     assert value(found, requests, route="/invocations", method="POST", status="200") == 1
     # Unknown paths share one label, so that scanners cannot blow up the series count.
     assert value(found, requests, route="unmatched", method="GET", status="404") == 2
@@ -53,14 +55,15 @@ def test_metrics_count_requests_predictions_confidence_and_loads(client: TestCli
         value(found, "sentiment_predictions_total", label=label, model_version="1")
         for label in ("negative", "positive")
     )
-    assert predicted == 5
-    assert value(found, "sentiment_prediction_confidence_count", model_version="1") == 5
+    assert predicted == 7  # every text, whatever the size of its request
+    assert value(found, "sentiment_prediction_confidence_count", model_version="1") == 7
     assert value(found, "sentiment_prediction_confidence_bucket", model_version="1", le="0.5") == 0
-    assert value(found, "sentiment_prediction_confidence_bucket", model_version="1", le="1.0") == 5
-    assert value(found, "sentiment_texts_per_request_sum", route="/predict/batch") == 3
+    assert value(found, "sentiment_prediction_confidence_bucket", model_version="1", le="1.0") == 7
+    assert value(found, "sentiment_texts_per_request_sum", route="/predict/batch") == 5
 
     assert value(found, "sentiment_model_loads_total", outcome="success") == 1
-    assert value(found, "sentiment_model_loads_total", outcome="failure") == 0
+    # The failure series exists (at 0) before any failure, so that an alert on it can fire.
+    assert found[("sentiment_model_loads_total", (("outcome", "failure"),))] == 0
     assert value(found, "sentiment_model_ready") == 1
     assert (
         value(
@@ -74,6 +77,12 @@ def test_metrics_count_requests_predictions_confidence_and_loads(client: TestCli
         == 1
     )
     assert value(found, "sentiment_model_load_duration_seconds_count") == 1
+    # /model reports the same load time, to a tenth of a millisecond.
+    load_seconds = value(found, "sentiment_model_load_duration_seconds_sum")
+    model = client.get("/model").json()
+    assert model["load_seconds"] == round(load_seconds, 4)
+    loaded_at = value(found, "sentiment_model_loaded_timestamp_seconds")
+    assert abs(datetime.fromisoformat(model["loaded_at"]).timestamp() - loaded_at) < 0.001
 
 
 def test_two_apps_keep_separate_metrics(
@@ -110,6 +119,9 @@ def test_every_route_is_documented(spec: dict[str, Any]) -> None:
         "/model",
         "/metrics",
     }
+    # /metrics answers Prometheus' text format, not JSON.
+    metrics = paths["/metrics"]["get"]["responses"]["200"]
+    assert metrics["content"] == {"text/plain": {"schema": {"type": "string"}}}
     for route in ("/predict", "/predict/batch", "/invocations"):
         operation = paths[route]["post"]
         assert operation["requestBody"]["required"] is True

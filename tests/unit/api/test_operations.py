@@ -6,6 +6,7 @@ import asyncio
 import json
 import threading
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 
 import pytest
@@ -18,7 +19,7 @@ from sentiment.adapters.sklearn_classifier import SklearnClassifier
 from sentiment.application.load_model import LoadedModel
 from sentiment.application.serving import ServedModel
 from sentiment.domain.errors import ClassifierError
-from sentiment.domain.model import Prediction
+from sentiment.domain.model import ModelVersion, Prediction
 from sentiment.entrypoints.api import schemas
 from sentiment.entrypoints.api.logs import JsonFormatter
 from sentiment.entrypoints.api.routes_predict import INLINE_CHARS
@@ -62,9 +63,30 @@ def test_model_describes_the_served_version(
     assert body["metrics"] == {"accuracy": 0.81, "f1_macro": 0.8}
     assert body["dataset_digest"] == version.dataset_digest
     assert body["last_load_failure"] is None
+    registered_at = datetime.fromisoformat(body["registered_at"])
+    assert body["registered_at"].endswith("Z")
+    assert abs(registered_at.timestamp() - version.created_at) < 0.001
     loaded_at = datetime.fromisoformat(body["loaded_at"])
     assert loaded_at.tzinfo is not None
     assert body["load_seconds"] >= 0
+
+
+class UndatedRegistry(InMemoryModelRegistry):
+    """Knows no registration time (MLflow with no creation_timestamp reads as 0)."""
+
+    def get_by_alias(self, alias: str) -> ModelVersion:
+        return replace(super().get_by_alias(alias), created_at=0.0)
+
+
+def test_an_unknown_registration_time_is_null_not_1970(
+    make_app: AppFactory, classifier: SklearnClassifier
+) -> None:
+    registry = UndatedRegistry()
+    registry.add(classifier)
+    registry.set_alias("champion", "1")
+    with TestClient(make_app(registry)) as client:
+        body = client.get("/model").json()
+    assert (body["version"], body["registered_at"]) == ("1", None)
 
 
 def test_the_alias_wins_and_a_pin_wins_over_the_alias(
