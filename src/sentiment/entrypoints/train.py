@@ -9,7 +9,9 @@ held-out split: the new version becomes @champion only when its macro-F1 reaches
 plus SENTIMENT_PROMOTION_MARGIN and SENTIMENT_PROMOTION_FLOOR; otherwise it gets @challenger, and
 the summary says why. Either way training succeeded (exit 0).
 
-Exit codes: 0 done; 2 bad input (nothing registered); 1 anything else (the run is marked failed).
+Exit codes: 0 done; 2 bad input (nothing registered); 3 the gate's move was refused because
+@champion moved meanwhile (the version is registered, without an alias); 1 anything else (the run
+is marked failed).
 """
 
 from __future__ import annotations
@@ -24,11 +26,17 @@ from typing import Any
 from pydantic import ValidationError
 
 from sentiment.application.train_model import TrainModelCommand, TrainModelResult
-from sentiment.domain.errors import ClassifierError, DatasetError, SentimentError
+from sentiment.domain.errors import (
+    ClassifierError,
+    DatasetError,
+    PromotionRefusedError,
+    SentimentError,
+)
 from sentiment.entrypoints.cli_support import (
     EXIT_BAD_INPUT,
     EXIT_FAILED,
     EXIT_OK,
+    EXIT_REFUSED,
     SilentProgress,
     StageProgress,
     actor,
@@ -52,7 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Train a sentiment classifier, evaluate it on a held-out split, log the run "
         "to MLflow and register the model. Options override SENTIMENT_* environment variables.",
         epilog="exit codes: 0 done (promoted or not); 2 bad input or setting (data, columns, "
-        "classes, model type, hyperparameter), nothing registered; 1 anything else",
+        "classes, model type, hyperparameter), nothing registered; 3 the gate's move refused "
+        "(@champion moved meanwhile: the version is registered without an alias); "
+        "1 anything else",
     )
     parser.add_argument(
         "--data",
@@ -225,7 +235,10 @@ def promotion_json(result: TrainModelResult) -> dict[str, Any] | None:
 
 
 def _exit_for(exc: SentimentError) -> int:
-    """Bad data or a bad setting: 2, nothing registered. Anything else: 1."""
+    """Bad data or a bad setting: 2, nothing registered. The gate's alias move refused (another
+    move came first): 3, as `registry` says it; the version is registered. Anything else: 1."""
+    if isinstance(exc, PromotionRefusedError):
+        return EXIT_REFUSED
     return EXIT_BAD_INPUT if isinstance(exc, DatasetError | ClassifierError) else EXIT_FAILED
 
 

@@ -14,6 +14,7 @@ from sentiment.application.train_model import TrainModelResult
 from sentiment.domain.errors import (
     ClassifierError,
     DatasetError,
+    PromotionRefusedError,
     RegistryError,
     SentimentError,
 )
@@ -173,11 +174,14 @@ def test_the_json_document_of_an_ungated_run_has_no_promotion() -> None:
     [
         (DatasetError("bad column"), 2),
         (ClassifierError("bad hyperparameter"), 2),
+        (PromotionRefusedError("@champion moved from version 1 to version 3"), 3),
         (RegistryError("store down"), 1),
         (SentimentError("other"), 1),
     ],
 )
-def test_bad_data_or_settings_exit_2_anything_else_1(error: SentimentError, code: int) -> None:
+def test_bad_data_or_settings_exit_2_a_refused_gate_3_anything_else_1(
+    error: SentimentError, code: int
+) -> None:
     assert _exit_for(error) == code
 
 

@@ -9,12 +9,12 @@ import pytest
 from sentiment.adapters.memory_registry import InMemoryModelRegistry
 from sentiment.application.gate_candidate import GateCandidate
 from sentiment.application.train_model import TrainModel, TrainModelCommand, TrainModelResult
-from sentiment.domain.errors import RegistryUnavailableError
+from sentiment.domain.errors import PromotionRefusedError, RegistryUnavailableError
 from sentiment.domain.model import ModelVersion, ParamValue, Prediction
 from sentiment.domain.ports import Classifier, ClassifierFactory
 from sentiment.domain.promotion import CHALLENGER, CHAMPION, PromotionPolicy
 from tests.support.port_fakes import InMemoryDatasetSource
-from tests.support.registry_fakes import Clock, holdout
+from tests.support.registry_fakes import Clock, InterferingRegistry, holdout
 
 DATA = holdout(60)
 
@@ -130,3 +130,20 @@ def test_a_gate_that_cannot_finish_says_the_version_was_registered() -> None:
     assert version.aliases == ()
     assert version.run_status == "FINISHED"
     assert registry.runs[0].tags["sentiment.run_kind"] == "training"
+
+
+def test_a_gate_overtaken_by_another_move_is_a_refusal_and_the_version_stays_registered() -> None:
+    registry = InterferingRegistry()
+    train(registry, guess=None)  # v1: @champion
+    train(registry, guess="negative")  # v2: @challenger
+    # While the third training's gate scores the champion, v1, someone moves @champion to v2.
+    registry.during_load["1"] = lambda: registry.set_alias(CHAMPION, "2")
+    with pytest.raises(
+        PromotionRefusedError,  # the training CLI's exit 3, as `registry` says a refusal
+        match=r"version 3 was registered but the quality gate did not finish.*"
+        r"moved from version 1 to version 2",
+    ):
+        train(registry, guess=None)
+    assert registry.get_by_alias(CHAMPION).version == "2"
+    assert registry.get_version("3").aliases == ()
+    assert registry.get_version("3").run_status == "FINISHED"
