@@ -41,7 +41,6 @@ class MlflowRun(TrainingRun):
         self._registry = registry
         self._run_id = run_id
         self._dataset: DatasetInfo | None = None
-        self._metrics: dict[str, float] = {}
 
     @property
     def run_id(self) -> str:
@@ -107,7 +106,6 @@ class MlflowRun(TrainingRun):
 
         now = int(time.time() * 1000)
         flat = {prefix + k: v for k, v in metrics.flat().items()}
-        self._metrics.update(flat)
         translate(
             "log metrics",
             lambda: self._registry.client.log_batch(
