@@ -175,3 +175,29 @@ def test_evaluate_prints_and_refuses(
     code, _, err = call(evaluate.main, models, capsys, "--data", str(data), "--model", "nope")
     assert code == 2
     assert "did you mean @nope" in err
+
+
+def test_evaluate_needs_data_and_says_so(
+    models: InMemoryModelRegistry, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Without --data, the settings' default (`imdb`, the training half) would be scored instead.
+    with pytest.raises(SystemExit) as exited:
+        call(evaluate.main, models, capsys, "--model", "1")
+    assert exited.value.code == 2
+    assert "the following arguments are required: --data" in capsys.readouterr().err
+
+
+def test_evaluate_refuses_an_invalid_setting_in_one_line(
+    models: InMemoryModelRegistry,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    data = write_csv(tmp_path / "eval.csv", sample_rows(60, seed=42))
+    monkeypatch.setenv("SENTIMENT_MAX_BATCH", "0")
+    code, out, err = call(evaluate.main, models, capsys, "--data", str(data))
+    assert (code, out) == (2, "")
+    assert err == (
+        "error: invalid setting: max_batch (SENTIMENT_MAX_BATCH): "
+        "Input should be greater than or equal to 1\n"
+    )
