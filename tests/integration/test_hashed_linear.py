@@ -21,7 +21,11 @@ from sentiment.adapters.hashed_linear_classifier import HashedLinearClassifier
 from sentiment.adapters.hyperparameters import DEFAULTS
 from sentiment.adapters.name_masking import NAME, PLACEHOLDER, RULE_VERSION, rule
 from sentiment.adapters.serving_export import hashed_linear_model
-from sentiment.adapters.sklearn_classifier import TWO_CLASSES_ONLY, SklearnClassifier
+from sentiment.adapters.sklearn_classifier import (
+    STACKED_ESTIMATORS,
+    TWO_CLASSES_ONLY,
+    SklearnClassifier,
+)
 from sentiment.domain.errors import ClassifierError, ModelLoadError
 from sentiment.domain.model import LabelledDataset, ParamValue
 from tests.conftest import TINY_HYPERPARAMETERS, sample_frame
@@ -29,7 +33,12 @@ from tests.conftest import TINY_HYPERPARAMETERS, sample_frame
 MODEL_TYPES = sorted(DEFAULTS)
 MULTICLASS_TYPES = [t for t in MODEL_TYPES if t not in TWO_CLASSES_ONLY]
 ODD_TEXTS = ["", "!!!", "br br <br />", "ΟΔΟΣ İstanbul café 😀", "a\x00b", "x" * 5000]
-TOLERANCE = 1e-6
+# The linear types' scores are scipy's to the bit (the decision test below); their sigmoid is
+# computed in float64 and rounded once, where scipy's float32 `expit` rounds `expf`, the sum and
+# the division: up to two float32 steps apart (on 4 million scores), so 2**-23 below 1. The
+# stacked types' probabilities are equal.
+TOLERANCE = 2.0**-23
+LINEAR_TYPES = [t for t in MODEL_TYPES if t not in STACKED_ESTIMATORS]
 
 
 @pytest.fixture(scope="module")
@@ -78,6 +87,39 @@ def test_batch_probabilities_equal_the_pipelines(
     assert served.classes == trained.classes
     assert served.model_type == trained.model_type
     assert served.hyperparameters() == trained.hyperparameters()
+
+
+def test_linear_scores_are_the_pipelines_to_the_bit(
+    small_dataset: LabelledDataset, reviews: list[str], tmp_path: Path
+) -> None:
+    # The same float32 sums in the same order as scipy's sparse product, batch and one by one,
+    # with two classes (one score column) and three.
+    three = [label if i % 3 else "neutral" for i, label in enumerate(small_dataset.labels)]
+    for model_type in LINEAR_TYPES:
+        for labels in (small_dataset.labels, three):
+            classifier = SklearnClassifier(model_type, TINY_HYPERPARAMETERS)
+            classifier.fit(small_dataset.texts, labels)
+            served = exported(classifier, tmp_path)
+            expected = classifier.pipeline.decision_function(reviews).reshape(len(reviews), -1)
+            got = served.decision_function(reviews)
+            assert got.dtype == expected.dtype == np.float32
+            np.testing.assert_array_equal(got, expected)
+            one_by_one = np.vstack([served.decision_function([t]) for t in reviews])
+            np.testing.assert_array_equal(one_by_one, expected)
+
+
+@pytest.mark.parametrize("model_type", sorted(STACKED_ESTIMATORS))
+def test_stacked_probabilities_are_the_pipelines_to_the_bit(
+    model_type: str, small_dataset: LabelledDataset, reviews: list[str], tmp_path: Path
+) -> None:
+    classifier = SklearnClassifier(model_type, TINY_HYPERPARAMETERS)
+    classifier.fit(small_dataset.texts, small_dataset.labels)
+    served = exported(classifier, tmp_path)
+    expected = classifier.pipeline.predict_proba(reviews)
+    np.testing.assert_array_equal(served.predict_proba(reviews), expected)
+    np.testing.assert_array_equal(
+        np.vstack([served.predict_proba([t]) for t in reviews[:50]]), expected[:50]
+    )
 
 
 def test_one_text_at_a_time_equals_the_pipeline(

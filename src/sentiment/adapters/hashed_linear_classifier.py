@@ -214,7 +214,9 @@ def _tfidf_in_place(data: Array, indices: Array, indptr: Array, tfidf: TfidfSett
 
 
 def _sigmoid(x: Array) -> Array:
-    """expit, computed in float64 (no overflow), returned in x's dtype."""
+    """expit, computed in float64 (no overflow), returned in x's dtype. Rounded once, so a
+    float32 result can be up to two float32 steps from scipy's float32 `expit`, which rounds
+    `expf`, the sum and the division each (the scores themselves are scipy's to the bit)."""
     z = x.astype(np.float64)
     np.negative(z, out=z)
     np.minimum(z, 700.0, out=z)  # exp(700) is finite; a larger score rounds to 0 anyway
