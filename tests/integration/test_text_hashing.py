@@ -72,6 +72,7 @@ SETTINGS = [
     {"token_pattern": SKLEARN_DEFAULT, "stop_words": None},
     {"lowercase": False, "stop_words": ["br", "the", "été"]},
     {"n_features": 2**31},  # the most columns: abs(-2**31) % 2**31 still fits in int32
+    {"n_features": 1},  # the fewest: every n-gram in column 0
 ]
 
 
@@ -146,6 +147,8 @@ def test_other_settings_are_left_to_scikit_learn(overrides: dict[str, Any]) -> N
     assert hasher_for(vectorizer(**overrides)) is None
     with pytest.raises(ValueError, match="not reproduced"):
         NgramHasher(vectorizer(**overrides))
+    with pytest.raises(ValueError, match="not reproduced"):  # nor carried to a model file
+        HashingSettings.of(vectorizer(**overrides))
 
 
 def test_refusals_match_scikit_learn() -> None:
@@ -228,6 +231,16 @@ def test_settings_carry_a_vectorizer_without_scikit_learn(
 def test_settings_that_no_hasher_reproduces_are_refused(change: dict[str, Any]) -> None:
     data = {**HashingSettings.of(vectorizer()).to_json(), **change}
     with pytest.raises(ValueError, match=r"not reproduced|exactly the keys"):
+        HashingSettings.from_json(data)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [{"n_features": "many"}, {"ngram_range": [1]}, {"dtype": "no such type"}, {"stop_words": 3}],
+)
+def test_malformed_settings_are_refused(change: dict[str, Any]) -> None:
+    data = {**HashingSettings.of(vectorizer()).to_json(), **change}
+    with pytest.raises(ValueError, match="malformed hashing settings"):
         HashingSettings.from_json(data)
 
 
