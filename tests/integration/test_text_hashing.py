@@ -71,6 +71,8 @@ SETTINGS = [
     {"norm": "l1", "dtype": np.float64},
     {"token_pattern": SKLEARN_DEFAULT, "stop_words": None},
     {"lowercase": False, "stop_words": ["br", "the", "été"]},
+    {"n_features": 2**31},  # the most columns: abs(-2**31) % 2**31 still fits in int32
+    {"n_features": 1},  # the fewest: every n-gram in column 0
 ]
 
 
@@ -94,6 +96,21 @@ def test_each_review_alone_gives_its_row_of_the_batch(reviews: list[str]) -> Non
 def test_batches_larger_than_a_chunk(reviews: list[str]) -> None:
     texts = [f"{r} {i}" for i, r in enumerate(reviews * 4)][: text_hashing._BATCH * 2 + 7]
     assert_same_matrix(vectorizer(ngram_range=(1, 2)), texts)
+
+
+@pytest.mark.parametrize("ngram_range", [(1, 5), (3, 4)])
+def test_texts_with_fewer_tokens_than_the_longest_ngrams(ngram_range: tuple[int, int]) -> None:
+    # Alone, as the serving path hashes one review, and in a batch.
+    texts = ["", "good", "not good", "a fine film", "one more fine film"]
+    v = vectorizer(ngram_range=ngram_range)
+    assert_same_matrix(v, texts)
+    for text in texts:
+        assert_same_matrix(v, [text])
+        expected = sp.csr_matrix(v.transform([text]))
+        expected.sort_indices()
+        columns, values = NgramHasher(v).one(text)
+        assert columns.tolist() == expected.indices.tolist()
+        assert values.tolist() == expected.data.tolist()
 
 
 # Letters, digits, marks, separators and characters that lowercase or encode unusually: final
@@ -130,6 +147,8 @@ def test_other_settings_are_left_to_scikit_learn(overrides: dict[str, Any]) -> N
     assert hasher_for(vectorizer(**overrides)) is None
     with pytest.raises(ValueError, match="not reproduced"):
         NgramHasher(vectorizer(**overrides))
+    with pytest.raises(ValueError, match="not reproduced"):  # nor carried to a model file
+        HashingSettings.of(vectorizer(**overrides))
 
 
 def test_refusals_match_scikit_learn() -> None:
@@ -150,6 +169,8 @@ def test_refusals_match_scikit_learn() -> None:
 )
 @example(rows=[[1.0, 1.0, 1.0], [], [0.0], [2.0, 3.0]], norm="l2", dtype=np.float32)
 @example(rows=[[0.1, 0.7, 2.9]], norm="l1", dtype=np.float32)
+# Squares below float32's range: the row's norm is 0, so it stays as it is (as in scikit-learn).
+@example(rows=[[1e-30, 0.0, 2e-25], [3.0]], norm="l2", dtype=np.float32)
 def test_rows_are_normalised_to_the_bit_as_scikit_learn_normalises_them(
     rows: list[list[float]], norm: str, dtype: type[np.floating[Any]]
 ) -> None:
@@ -162,6 +183,13 @@ def test_rows_are_normalised_to_the_bit_as_scikit_learn_normalises_them(
     normalize_rows(data, indptr, norm)
     assert data.dtype == dtype
     assert data.tolist() == expected.tolist()
+
+
+def test_an_unknown_norm_is_refused_before_any_value_changes() -> None:
+    data = np.array([3.0, 4.0], dtype=np.float32)
+    with pytest.raises(ValueError, match="unknown norm 'max'"):
+        normalize_rows(data, np.array([0, 2]), "max")
+    assert data.tolist() == [3.0, 4.0]
 
 
 @pytest.mark.parametrize(
@@ -193,6 +221,7 @@ def test_settings_carry_a_vectorizer_without_scikit_learn(
         {"token_pattern": r"(\w+)"},
         {"ngram_range": [2, 1]},
         {"n_features": 0},
+        {"n_features": 2**31 + 1},  # a column of 2**31 would not fit in int32
         {"alternate_sign": True},
         {"dtype": "int64"},
         {"norm": "max"},
@@ -202,6 +231,16 @@ def test_settings_carry_a_vectorizer_without_scikit_learn(
 def test_settings_that_no_hasher_reproduces_are_refused(change: dict[str, Any]) -> None:
     data = {**HashingSettings.of(vectorizer()).to_json(), **change}
     with pytest.raises(ValueError, match=r"not reproduced|exactly the keys"):
+        HashingSettings.from_json(data)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [{"n_features": "many"}, {"ngram_range": [1]}, {"dtype": "no such type"}, {"stop_words": 3}],
+)
+def test_malformed_settings_are_refused(change: dict[str, Any]) -> None:
+    data = {**HashingSettings.of(vectorizer()).to_json(), **change}
+    with pytest.raises(ValueError, match="malformed hashing settings"):
         HashingSettings.from_json(data)
 
 

@@ -41,6 +41,18 @@ def test_another_hashing_space_is_refused() -> None:
         vocabulary.transform(csr([[1]], n_columns=2**20))
 
 
+def test_a_column_twice_in_one_row_counts_once_and_the_input_is_left_alone() -> None:
+    # Not canonical: row 0 lists column 7 twice, out of order.
+    indices = np.array([9, 7, 7, 9], dtype=np.int32)
+    x = sp.csr_matrix((np.ones(4, np.float32), indices, np.array([0, 3, 4])), shape=(2, 64))
+    assert not x.has_canonical_format
+    vocabulary = HashedVocabulary(min_df=2).fit(x)
+    assert vocabulary.columns_.tolist() == [9]
+    assert vocabulary.n_seen_ == 2
+    assert x.indices.tolist() == [9, 7, 7, 9]
+    assert x.indptr.tolist() == [0, 3, 4]
+
+
 rows_strategy = st.lists(
     st.lists(st.integers(0, 63), unique=True).map(sorted), min_size=1, max_size=12
 )

@@ -68,3 +68,24 @@ def test_slices_of_more_than_65535_blocks_match_scikit_learn() -> None:
     ends = np.array([e for _, e in cuts], dtype=np.int32)
     got = murmurhash.murmurhash3_32(buffer, starts, ends - starts)
     assert got.tolist() == expected(data, starts, ends)
+
+
+def test_a_batch_of_long_slices_only_matches_scikit_learn() -> None:
+    # No slice short enough to be hashed side by side: all of them are hashed one by one.
+    data = bytes(range(256)) * 3
+    buffer = np.frombuffer(data + bytes(4), dtype=np.uint8)
+    starts = np.array([0, 5], dtype=np.int32)
+    ends = np.array([len(data), 4 * (murmurhash.LONG_BLOCKS + 6) + 7], dtype=np.int32)
+    got = murmurhash.murmurhash3_32(buffer, starts, ends - starts)
+    assert got.tolist() == expected(data, starts, ends)
+
+
+def test_short_slices_beside_one_of_more_than_65535_blocks_match_scikit_learn() -> None:
+    # The longest first under the wide sort key too, whatever the short slices' number.
+    data = np.random.default_rng(11).integers(0, 256, size=4 * 0x10000 + 5, dtype=np.uint8)
+    buffer = np.concatenate([data, np.zeros(4, np.uint8)])
+    cuts = [(1, 2), (0, data.size), (3, 3), (4, 9), (5, 17), (6, 30), (2, 4 * 70 + 1)]
+    starts = np.array([s for s, _ in cuts], dtype=np.int32)
+    ends = np.array([e for _, e in cuts], dtype=np.int32)
+    got = murmurhash.murmurhash3_32(buffer, starts, ends - starts)
+    assert got.tolist() == expected(data.tobytes(), starts, ends)
