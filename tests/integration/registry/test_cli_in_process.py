@@ -3,7 +3,12 @@ the in-memory adapter: messages and exit codes for every refusal."""
 
 from __future__ import annotations
 
+import io
+import json
+import logging
+import os
 import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -12,6 +17,7 @@ from dependency_injector import providers
 from sentiment.adapters.memory_registry import InMemoryModelRegistry
 from sentiment.adapters.sklearn_classifier import SklearnClassifier
 from sentiment.application.gate_candidate import GateCandidate, GateCandidateCommand
+from sentiment.domain.model import ModelVersion
 from sentiment.domain.promotion import PromotionPolicy
 from sentiment.entrypoints import evaluate, registry
 from sentiment.entrypoints.container import Container
@@ -101,6 +107,134 @@ def test_registry_list_and_promote_output(
     )
 
 
+def test_promote_and_rollback_print_their_warnings(
+    models: InMemoryModelRegistry,
+    tiny_classifier: SklearnClassifier,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    weak = models.add(tiny_classifier, {"f1_macro": 0.3}).version
+    code, out, err = call(
+        registry.main, models, capsys, "promote", weak, "--reason", " weak,  but\tneeded "
+    )
+    assert (code, err) == (0, "")
+    assert out.splitlines() == [
+        "@champion: version 1 -> version 3 (macro-F1 0.3000); reason recorded: weak, but needed",
+        "warning: its macro-F1 0.3000 is below the floor 0.8000",
+        "warning: its macro-F1 0.3000 is below champion v1's 0.8000 (each on its own held-out "
+        "split)",
+    ]
+    key = "sentiment.alias_event.0000000000001"
+    models.set_tags("2", {key: "{not json"})
+    code, out, err = call(registry.main, models, capsys, "rollback")
+    assert (code, err) == (0, "")
+    assert out.splitlines() == [
+        "@champion: version 3 -> version 1 (macro-F1 0.8000), rolled back to the previous "
+        "champion; reason recorded: rollback from version 3",
+        f"warning: version 2: the alias event tag {key!r} cannot be read (edited by hand?); "
+        "version 1 was chosen without it",
+    ]
+
+
+def test_the_first_champion_is_promoted_from_no_version(
+    tiny_classifier: SklearnClassifier, capsys: pytest.CaptureFixture[str]
+) -> None:
+    memory = InMemoryModelRegistry(model_name="SentimentAnalysisModel")
+    memory.add(tiny_classifier, {"f1_macro": 0.8})
+    code, out, _ = call(registry.main, memory, capsys, "promote", "1", "--reason", "first")
+    assert (code, out) == (
+        0,
+        "@champion: no version -> version 1 (macro-F1 0.8000); reason recorded: first\n",
+    )
+
+
+def test_list_and_history_as_json(
+    models: InMemoryModelRegistry, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = call(registry.main, models, capsys, "list", "--json")
+    expected = {
+        "model": "SentimentAnalysisModel",
+        "versions": [registry.version_json(v) for v in reversed(models.list_versions())],
+    }
+    assert (code, out) == (0, json.dumps(expected, indent=2) + "\n")
+    assert [v["version"] for v in json.loads(out)["versions"]] == ["2", "1"]
+    code, out, _ = call(registry.main, models, capsys, "history", "--json")
+    assert code == 0
+    document = json.loads(out)
+    assert out == json.dumps(document, indent=2) + "\n"
+    assert sorted(document) == ["history", "model"]
+    assert [(e["alias"], e["version"], e["action"]) for e in document["history"]] == [
+        ("champion", "1", "gate"),
+        ("challenger", "2", "gate"),
+    ]
+
+
+class BrokenRegistry(InMemoryModelRegistry):
+    """A registry failing with an error that is not the project's."""
+
+    def list_versions(self) -> list[ModelVersion]:
+        raise RuntimeError("boom")
+
+
+def test_an_unexpected_error_prints_its_trace_and_exits_1(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, out, err = call(registry.main, BrokenRegistry(), capsys, "list")
+    assert (code, out) == (1, "")
+    assert err.startswith("unexpected error:\nTraceback (most recent call last):\n")
+    assert err.rstrip().endswith("RuntimeError: boom")
+
+
+class ClosedPipe(io.StringIO):
+    """Standard output whose reader went away (`registry history | head -1`)."""
+
+    def write(self, text: str) -> int:
+        raise BrokenPipeError(32, "Broken pipe")
+
+
+def test_a_closed_pipe_is_left_to_exit_with_not_reported_as_an_unexpected_error(
+    models: InMemoryModelRegistry, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(sys, "stdout", ClosedPipe())
+        with pytest.raises(BrokenPipeError):
+            registry.main(["history"], container_for(models))
+    assert capsys.readouterr().err == ""
+
+
+def test_registry_refuses_an_invalid_setting_in_one_line(
+    models: InMemoryModelRegistry,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("SENTIMENT_MAX_BATCH", "0")
+    assert call(registry.main, models, capsys, "list") == (
+        2,
+        "",
+        "error: invalid setting: max_batch (SENTIMENT_MAX_BATCH): "
+        "Input should be greater than or equal to 1\n",
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ([], "the following arguments are required: COMMAND"),
+        (["promote", "2"], "the following arguments are required: --reason"),
+    ],
+)
+def test_registry_usage_errors_exit_2(
+    models: InMemoryModelRegistry,
+    capsys: pytest.CaptureFixture[str],
+    args: list[str],
+    message: str,
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        call(registry.main, models, capsys, *args)
+    assert exited.value.code == 2
+    assert message in capsys.readouterr().err
+    assert models.get_by_alias("champion").version == "1"
+
+
 def test_an_empty_registry(capsys: pytest.CaptureFixture[str]) -> None:
     empty = InMemoryModelRegistry()
     assert call(registry.main, empty, capsys, "list")[1] == (
@@ -175,6 +309,44 @@ def test_evaluate_prints_and_refuses(
     code, _, err = call(evaluate.main, models, capsys, "--data", str(data), "--model", "nope")
     assert code == 2
     assert "did you mean @nope" in err
+
+
+def test_evaluate_writes_its_json_and_prints_nothing_under_quiet(
+    models: InMemoryModelRegistry,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    data = write_csv(tmp_path / "eval.csv", sample_rows(60, seed=42))
+    for variable in ("MLFLOW_LOGGING_LEVEL", "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.chdir(tmp_path)
+    mlflow_logger = logging.getLogger("mlflow")
+    level = mlflow_logger.level
+    try:
+        code, shown, _ = call(evaluate.main, models, capsys, "--data", str(data), "--model", "2")
+        # Without -q: the table, no JSON file, MLflow's own logging left as it was.
+        assert code == 0
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["eval.csv"]
+        assert "MLFLOW_LOGGING_LEVEL" not in os.environ
+
+        report = tmp_path / "reports" / "eval.json"
+        code, out, err = call(
+            evaluate.main, models, capsys, "--data", str(data), "--model", "2", "-q",
+            "--output-json", str(report),
+        )  # fmt: skip
+        assert (code, out, err) == (0, "", "")
+        assert os.environ["MLFLOW_LOGGING_LEVEL"] == "WARNING"
+        assert os.environ["MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"] == "true"
+    finally:
+        mlflow_logger.setLevel(level)
+    written = json.loads(report.read_text())
+    assert (written["model_version"], written["aliases"]) == ("2", ["challenger"])
+    assert (written["dataset"]["rows"], written["dataset"]["dropped_rows"]) == (60, 0)
+    scores = written["metrics"]
+    assert written["accuracy"] == scores["accuracy"]
+    assert re.search(rf"^accuracy +{scores['accuracy']:.4f}$", shown, re.MULTILINE)
+    assert re.search(rf"^macro-F1 +{scores['f1_macro']:.4f}$", shown, re.MULTILINE)
 
 
 def test_evaluate_needs_data_and_says_so(

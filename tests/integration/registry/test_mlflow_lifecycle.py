@@ -157,6 +157,18 @@ def test_a_missing_artifact_is_a_load_error_and_the_gate_falls_back_to_the_floor
     assert "champion v1 could not be scored" in result.reason
 
 
+def test_an_emptied_artifact_folder_is_a_load_error(
+    sqlite_store: Path, good_and_weak: tuple[SklearnClassifier, SklearnClassifier]
+) -> None:
+    registry = mlflow_registry(sqlite_store, "EmptiedArtifact")
+    add_version(registry, good_and_weak[0])
+    files = artifact_folder(sqlite_store, registry, "1") / "artifacts"
+    shutil.rmtree(files)
+    files.mkdir()
+    with pytest.raises(ModelLoadError, match="artifacts are missing from the artifact store"):
+        registry.load("1")
+
+
 def test_a_corrupt_artifact_is_a_load_error(
     sqlite_store: Path, good_and_weak: tuple[SklearnClassifier, SklearnClassifier]
 ) -> None:
@@ -191,6 +203,30 @@ def test_a_version_of_a_model_type_this_code_does_not_know_is_a_load_error(
     mlmodel.write_text(recorded.replace("model_type: tfidf-lr", "model_type: tfidf-svm"))
     with pytest.raises(ModelLoadError, match="unknown model type 'tfidf-svm'"):
         registry.load("1")
+
+
+@pytest.mark.parametrize(
+    "mlmodel",
+    [None, "{not: [yaml", "- a list\n", "metadata: [model_type, nblr-ctx]\n"],
+    ids=["missing", "not-yaml", "not-a-mapping", "metadata-not-a-mapping"],
+)
+def test_a_version_whose_mlmodel_is_missing_or_unreadable_loads_as_the_default_type(
+    sqlite_store: Path,
+    good_and_weak: tuple[SklearnClassifier, SklearnClassifier],
+    mlmodel: str | None,
+) -> None:
+    """The model is model.skops; MLmodel only names its type, "nblr" when it does not say."""
+    registry = mlflow_registry(sqlite_store, f"Meta{len(mlmodel or '')}")
+    add_version(registry, good_and_weak[0])
+    path = artifact_folder(sqlite_store, registry, "1") / "artifacts" / "MLmodel"
+    if mlmodel is None:
+        path.unlink()
+    else:
+        path.write_text(mlmodel)
+    loaded = registry.load("1")
+    assert loaded.model_type == "nblr"
+    texts = [*HOLDOUT.texts[:20], "a wonderful film", "a dreadful film"]
+    assert loaded.predict(texts) == good_and_weak[0].predict(texts)
 
 
 def test_loading_leaves_no_download_behind(
