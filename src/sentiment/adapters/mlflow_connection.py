@@ -144,7 +144,7 @@ def _check_database_answers(uri: str, scheme: str) -> None:
 
     try:
         url = make_url(uri)
-    except ArgumentError as exc:
+    except (ArgumentError, ValueError) as exc:  # ValueError: a port that is not a number
         raise RegistryInputError(f"the {scheme} tracking URI is malformed") from exc
     if not url.host:
         return

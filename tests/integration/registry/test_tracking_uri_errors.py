@@ -64,6 +64,15 @@ def test_the_registry_cli_says_so_in_one_line_and_exits_2(
     assert err.count("\n") == 1
 
 
+def test_a_database_uri_with_a_malformed_port_is_one_line_and_exit_2(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # SQLAlchemy's ValueError escaped: "unexpected error", a traceback, exit 1.
+    code = registry.main(["list", "--tracking-uri", f"postgresql://u:{SECRET}@127.0.0.1:/db"])
+    _, err = capsys.readouterr()
+    assert (code, err) == (2, "error: the postgresql tracking URI is malformed\n")
+
+
 def test_a_database_server_that_is_away_is_unavailable_at_once() -> None:
     port = free_port()
     store = MlflowModelRegistry(

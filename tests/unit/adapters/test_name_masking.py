@@ -6,7 +6,10 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from sklearn.utils import get_tags
+from sklearn.utils.validation import check_is_fitted
 
+from sentiment.adapters.name_masker import NameMasker
 from sentiment.adapters.name_masking import PLACEHOLDER, mask_names, mask_text
 
 NAMES = ["Tom Hanks", "Meryl Streep", "Priya Patel", "Kurosawa", "Chen Wei Long"]
@@ -47,6 +50,19 @@ def test_title_case_is_left_alone(text: str) -> None:
     assert mask_text(text) == text
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("aaa Bcde", "aaa Bcde"),  # the name is half of the text: left as it is
+        ("aaaa Bcde", "aaaa Somename"),  # one character less than half: masked
+        ("ab Cd, ef Gh", "ab Somename, ef Somename"),  # two runs, 4 characters of 12
+        ("a Bc, d Efgh", "a Bc, d Efgh"),  # two runs, 6 characters of 12
+    ],
+)
+def test_names_covering_half_of_a_text_are_left_alone(text: str, expected: str) -> None:
+    assert mask_text(text) == expected
+
+
 def test_every_name_reads_the_same() -> None:
     template = "the lead, played by {}, is wonderful and {} is dull."
     masked = {mask_text(template.format(a, b)) for a in NAMES for b in NAMES}
@@ -71,3 +87,22 @@ def test_masking_twice_changes_nothing(text: str) -> None:
 def test_a_text_without_ascii_capitals_is_unchanged(text: str) -> None:
     lowered = "".join(c for c in text if not "A" <= c <= "Z")
     assert mask_text(lowered) == lowered
+
+
+def test_the_pipeline_step_masks_what_mask_names_masks_and_learns_nothing() -> None:
+    texts = ["a film with Tom Hanks in it", "Kurosawa is great.", "This Film Is Great"]
+    masker = NameMasker()
+    assert masker.fit(texts, ["positive"] * 3) is masker
+    assert masker.transform(texts) == mask_names(texts)
+    assert NameMasker().fit_transform(texts) == mask_names(texts)
+    assert NameMasker().transform(iter(texts)) == mask_names(texts)  # unfitted: nothing to learn
+
+
+def test_the_pipeline_step_tells_scikit_learn_it_needs_no_fit_and_takes_a_list_of_texts() -> None:
+    check_is_fitted(NameMasker())  # raises NotFittedError for a step that requires a fit
+    tags = get_tags(NameMasker())
+    assert (tags.requires_fit, tags.input_tags.string, tags.input_tags.two_d_array) == (
+        False,
+        True,
+        False,
+    )
