@@ -7,6 +7,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from sklearn.feature_extraction.text import HashingVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline
 
 from sentiment.adapters import skops_format
 from sentiment.adapters.hyperparameters import DEFAULTS, parse_hyperparameters
@@ -14,6 +17,7 @@ from sentiment.adapters.sklearn_classifier import (
     TWO_CLASSES_ONLY,
     SklearnClassifier,
     SklearnClassifierFactory,
+    model_type_of,
 )
 from sentiment.domain.errors import ClassifierError, ModelLoadError, NotFittedError
 from sentiment.domain.metrics import evaluate
@@ -116,6 +120,39 @@ def test_names_are_masked_before_anything_else(trained: SklearnClassifier) -> No
     assert trained.pipeline.predict_proba(texts).tolist() == trained.predict_proba(texts).tolist()
 
 
+def test_a_pipeline_shows_its_model_type_and_no_other_is_taken_for_it(
+    trained: SklearnClassifier, tmp_path: Path
+) -> None:
+    skops_format.dump(trained.pipeline, tmp_path / "model.skops")
+    pipeline = skops_format.load(tmp_path / "model.skops")
+    assert model_type_of(pipeline) == trained.model_type
+    # Nothing recorded beside the file: the steps say which type it is, not a default.
+    assert SklearnClassifier.from_pipeline(pipeline, None).model_type == trained.model_type
+    assert SklearnClassifier.from_pipeline(pipeline, "").model_type == trained.model_type
+    for other in MODEL_TYPES:
+        if other != trained.model_type:
+            message = f"the pipeline is a {trained.model_type} model, not {other}"
+            with pytest.raises(ClassifierError, match=message):
+                SklearnClassifier(other, pipeline=pipeline)
+            with pytest.raises(ClassifierError, match=message):
+                SklearnClassifier.from_pipeline(pipeline, other)
+
+
+def test_a_pipeline_built_elsewhere_shows_no_model_type(small_dataset: LabelledDataset) -> None:
+    vectorizer = HashingVectorizer(n_features=2**12)
+    pipeline = Pipeline([("vectorizer", vectorizer), ("classifier", LogisticRegression())])
+    pipeline.fit(list(small_dataset.texts), list(small_dataset.labels))
+    assert model_type_of(pipeline) is None
+    with pytest.raises(
+        ClassifierError,
+        match=r"no model type recorded, and its steps \[.*"
+        r"'HashingVectorizer', 'LogisticRegression'\] show none",
+    ):
+        SklearnClassifier.from_pipeline(pipeline, None)
+    # Recorded beside it, the type is taken: the steps do not contradict it.
+    assert SklearnClassifier.from_pipeline(pipeline, "tfidf-lr").model_type == "tfidf-lr"
+
+
 @pytest.mark.parametrize("model_type", MODEL_TYPES)
 def test_the_pipeline_not_the_setting_says_whether_names_are_masked(
     model_type: str, small_dataset: LabelledDataset, tmp_path: Path
@@ -129,6 +166,7 @@ def test_the_pipeline_not_the_setting_says_whether_names_are_masked(
     assert DEFAULTS[model_type]["mask_names"] is True
     assert not loaded.masks_names
     assert loaded.hyperparameters()["mask_names"] is False
+    assert model_type_of(loaded.pipeline) == model_type
     texts = ["a dull film, and Tom Hanks is awful in it", "a dull film, and Bo is awful in it"]
     assert loaded.predict_proba(texts).tolist() == unmasked.predict_proba(texts).tolist()
 

@@ -142,9 +142,8 @@ def skops_classifier(path: Path, info: ModelVersion, uri: str) -> Classifier:
     from sentiment.adapters.sklearn_classifier import SklearnClassifier
 
     pipeline = skops_format.load(path)
-    model_type = info.tags.get("model_type") or "nblr"
     try:
-        return SklearnClassifier(model_type, pipeline=pipeline)
+        return SklearnClassifier.from_pipeline(pipeline, info.tags.get("model_type") or None)
     except Exception as exc:
         raise ModelLoadError(f"{uri}: {exc}") from exc
 

@@ -264,9 +264,9 @@ class MlflowModelRegistry(ModelRegistry):
                 )
             pipeline = skops_format.load(model_file)
             meta = _read_metadata(local)
-        model_type = str(meta.get("model_type", "nblr"))
+        recorded = meta.get("model_type")
         try:
-            return SklearnClassifier(model_type, pipeline=pipeline)
+            return SklearnClassifier.from_pipeline(pipeline, str(recorded) if recorded else None)
         except Exception as exc:
             raise ModelLoadError(f"{self._model_name} version {found.version}: {exc}") from exc
 

@@ -80,6 +80,23 @@ def _vectorizer(ngram_max: int, n_features_log2: int, binary: bool) -> HashingVe
     return word_vectorizer(ngram_max, n_features_log2, binary)
 
 
+def model_type_of(pipeline: Pipeline) -> str | None:
+    """The model type a pipeline's steps show (those `SklearnClassifier.fit` builds tell each
+    type apart); None when they do not show one (a pipeline built elsewhere)."""
+    steps = [step for _, step in pipeline.steps]
+    if steps and isinstance(steps[0], NameMasker):
+        steps = steps[1:]
+    if len(steps) == 1:
+        for model_type, estimator in STACKED_ESTIMATORS.items():
+            if isinstance(steps[0], estimator):
+                return model_type
+    vocabulary = any(isinstance(step, HashedVocabulary) for step in steps)
+    tfidf = any(isinstance(step, TfidfTransformer) for step in steps)
+    if len(steps) == 3 and vocabulary != tfidf:
+        return "nblr" if vocabulary else "tfidf-lr"
+    return None
+
+
 class SklearnClassifier(Classifier):
     """A scikit-learn text pipeline. Build unfitted from a model type, or wrap a fitted one."""
 
@@ -105,7 +122,20 @@ class SklearnClassifier(Classifier):
         # nblr-ctx and nblr-lm: the whole model scores (see context_scoring, lm_scoring).
         self._context: StackedScorer | None = None
         if pipeline is not None:
+            shown = model_type_of(pipeline)
+            if shown is not None and shown != model_type:
+                raise ClassifierError(f"the pipeline is a {shown} model, not {model_type}")
             self._use(pipeline)
+
+    @classmethod
+    def from_pipeline(cls, pipeline: Pipeline, model_type: str | None) -> SklearnClassifier:
+        """The classifier of a fitted pipeline, of the model type recorded beside it or, when
+        none is, of the type its steps show (`model_type_of`); never a guessed one."""
+        known = model_type or model_type_of(pipeline)
+        if known is None:
+            steps = [type(step).__name__ for _, step in pipeline.steps]
+            raise ClassifierError(f"no model type recorded, and its steps {steps} show none")
+        return cls(known, pipeline=pipeline)
 
     @property
     def model_type(self) -> str:

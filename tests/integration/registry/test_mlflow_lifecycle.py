@@ -210,12 +210,13 @@ def test_a_version_of_a_model_type_this_code_does_not_know_is_a_load_error(
     [None, "{not: [yaml", "- a list\n", "metadata: [model_type, nblr-ctx]\n"],
     ids=["missing", "not-yaml", "not-a-mapping", "metadata-not-a-mapping"],
 )
-def test_a_version_whose_mlmodel_is_missing_or_unreadable_loads_as_the_default_type(
+def test_a_version_whose_mlmodel_is_missing_or_unreadable_loads_as_its_steps_show(
     sqlite_store: Path,
     good_and_weak: tuple[SklearnClassifier, SklearnClassifier],
     mlmodel: str | None,
 ) -> None:
-    """The model is model.skops; MLmodel only names its type, "nblr" when it does not say."""
+    """The model is model.skops; MLmodel names its type. Without it, the pipeline's steps say
+    which type it is (it said "nblr", the first type's name, for this tfidf-lr model)."""
     registry = mlflow_registry(sqlite_store, f"Meta{len(mlmodel or '')}")
     add_version(registry, good_and_weak[0])
     path = artifact_folder(sqlite_store, registry, "1") / "artifacts" / "MLmodel"
@@ -224,7 +225,7 @@ def test_a_version_whose_mlmodel_is_missing_or_unreadable_loads_as_the_default_t
     else:
         path.write_text(mlmodel)
     loaded = registry.load("1")
-    assert loaded.model_type == "nblr"
+    assert loaded.model_type == good_and_weak[0].model_type == "tfidf-lr"
     texts = [*HOLDOUT.texts[:20], "a wonderful film", "a dreadful film"]
     assert loaded.predict(texts) == good_and_weak[0].predict(texts)
 

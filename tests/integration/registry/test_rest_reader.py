@@ -219,6 +219,30 @@ def test_without_a_serving_file_the_skops_file_is_downloaded(
     ]
 
 
+def test_a_skops_file_of_a_version_without_a_type_tag_loads_as_its_steps_show(
+    artifacts: Path, tiny_classifier: SklearnClassifier
+) -> None:
+    with serve_stub() as stub:
+        for path, reply in _served_version(None, model_type="nblr-ctx"):
+            stub.on(path, reply)
+        stub.on(
+            f"{ARTIFACTS}stored/m1/model.skops",
+            Answer(200, (artifacts / "model.skops").read_bytes()),
+        )
+        with pytest.raises(ModelLoadError, match="the pipeline is a tfidf-lr model, not nblr-ctx"):
+            RestModelReader(stub.url, "M", timeout_s=5).load("1")
+    with serve_stub() as stub:
+        for path, reply in _served_version(None, model_type=""):  # as good as no tag
+            stub.on(path, reply)
+        stub.on(
+            f"{ARTIFACTS}stored/m1/model.skops",
+            Answer(200, (artifacts / "model.skops").read_bytes()),
+        )
+        loaded = RestModelReader(stub.url, "M", timeout_s=5).load("1")
+    assert isinstance(loaded, SklearnClassifier)
+    assert loaded.model_type == tiny_classifier.model_type == "tfidf-lr"
+
+
 @pytest.mark.parametrize("prefix", ["", "/mlflow"])
 def test_an_artifact_uri_naming_its_server_is_downloaded_from_that_server(
     artifacts: Path, prefix: str
