@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import zipfile
 from pathlib import Path
 
@@ -258,6 +259,47 @@ def test_a_model_file_that_is_not_skops_is_refused(tmp_path: Path) -> None:
         archive.writestr("other.txt", "x")
     with pytest.raises(ModelLoadError, match="cannot read model file"):
         skops_format.load(path)
+
+
+def test_a_model_file_of_trusted_types_that_cannot_be_built_is_refused(tmp_path: Path) -> None:
+    # Every type it names is trusted, but the array it points to is missing: a load error
+    # naming the file, not skops' KeyError (nor a model of None).
+    whole, damaged = tmp_path / "whole.skops", tmp_path / "model.skops"
+    skops_format.dump({"coef": np.zeros(2)}, whole)
+    assert skops_format.types_in(whole) <= set(skops_format.TRUSTED_TYPES)
+    with zipfile.ZipFile(whole) as source, zipfile.ZipFile(damaged, "w") as target:
+        for name in source.namelist():
+            if not name.endswith(".npy"):
+                target.writestr(name, source.read(name))
+    with pytest.raises(ModelLoadError, match=r"cannot load model file model\.skops: "):
+        skops_format.load(damaged)
+
+
+def test_a_model_file_is_deflated_unless_told_not_to(tmp_path: Path) -> None:
+    written = {"default": tmp_path / "a.skops", "stored": tmp_path / "b.skops"}
+    skops_format.dump({"coef": np.zeros(1000)}, written["default"])
+    skops_format.dump({"coef": np.zeros(1000)}, written["stored"], compress=False)
+    kinds: dict[str, set[int]] = {}
+    for name, path in written.items():
+        with zipfile.ZipFile(path) as archive:
+            kinds[name] = {info.compress_type for info in archive.infolist()}
+    assert kinds == {"default": {zipfile.ZIP_DEFLATED}, "stored": {zipfile.ZIP_STORED}}
+
+
+def test_a_schema_node_that_names_a_class_without_its_module_is_refused(tmp_path: Path) -> None:
+    # A hand-made schema: the loader cannot build the node, a load error names the file.
+    whole, crafted = tmp_path / "whole.skops", tmp_path / "model.skops"
+    skops_format.dump({"coef": np.zeros(2)}, whole)
+    with zipfile.ZipFile(whole) as source, zipfile.ZipFile(crafted, "w") as target:
+        for name in source.namelist():
+            data = source.read(name)
+            if name == "schema.json":
+                schema = json.loads(data)
+                del schema["content"]["coef"]["__module__"]
+                data = json.dumps(schema).encode()
+            target.writestr(name, data)
+    with pytest.raises(ModelLoadError, match=r"cannot load model file model\.skops"):
+        skops_format.load(crafted)
 
 
 # -- the factory and the command-line hyperparameters -------------------------------------------
