@@ -8,10 +8,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from sklearn.base import clone
 
 from sentiment.adapters import skops_format
 from sentiment.adapters.hyperparameters import DEFAULTS, parse_hyperparameters
 from sentiment.adapters.sklearn_classifier import (
+    STACKED_ESTIMATORS,
     TWO_CLASSES_ONLY,
     SklearnClassifier,
     SklearnClassifierFactory,
@@ -161,6 +163,51 @@ def test_more_than_two_classes(model_type: str) -> None:
     for p in predictions:
         assert set(p.probabilities) == {"negative", "neutral", "positive"}
         assert sum(p.probabilities.values()) == pytest.approx(1.0)
+
+
+# The stacked estimators themselves, as scikit-learn (or MLflow's pyfunc) would fit and use them.
+STACKED_TEXTS = [f"a superb wonderful film {i}" for i in range(6)] + [
+    f"an awful dreadful film {i}" for i in range(6)
+]
+STACKED_LABELS = ["pos"] * 6 + ["neg"] * 6
+
+
+@pytest.mark.parametrize("model_type", sorted(TWO_CLASSES_ONLY))
+def test_a_stacked_estimator_fitted_again_scores_with_its_new_arrays(model_type: str) -> None:
+    estimator = STACKED_ESTIMATORS[model_type](n_features_log2=12, inner_folds=2, min_df=1)
+    estimator.fit(STACKED_TEXTS, STACKED_LABELS)
+    first = estimator.predict_proba(STACKED_TEXTS)
+    flipped = STACKED_LABELS[::-1]
+    estimator.fit(STACKED_TEXTS, flipped)
+    fresh = clone(estimator).fit(STACKED_TEXTS, flipped)
+    again = estimator.predict_proba(STACKED_TEXTS)
+    np.testing.assert_array_equal(again, fresh.predict_proba(STACKED_TEXTS))
+    assert not np.array_equal(again, first)
+    assert estimator.predict(STACKED_TEXTS).tolist() == flipped
+    # Its label is the likelier class, on unseen and undecided texts too.
+    texts = [*STACKED_TEXTS, "a film", "superb", "awful", "", "a superb film, and awful"]
+    likelier = [estimator.classes_[int(p > 0.5)] for p in estimator.predict_proba(texts)[:, 1]]
+    assert estimator.predict(texts).tolist() == likelier
+
+
+@pytest.mark.parametrize("model_type", sorted(TWO_CLASSES_ONLY))
+def test_a_stacked_estimator_needs_inner_folds_texts_of_each_of_two_classes(
+    model_type: str,
+) -> None:
+    estimator = STACKED_ESTIMATORS[model_type]
+    # Exactly inner_folds texts of the smaller class fit; one fewer is refused, naming it.
+    texts, labels = STACKED_TEXTS[:9], STACKED_LABELS[:9]  # six pos, three neg
+    fitted = estimator(n_features_log2=12, inner_folds=3, min_df=1).fit(texts, labels)
+    assert fitted.classes_.tolist() == ["neg", "pos"]
+    message = rf"{model_type} needs at least inner_folds=4 texts of each class"
+    with pytest.raises(ValueError, match=message):
+        estimator(n_features_log2=12, inner_folds=4, min_df=1).fit(texts, labels)
+    for classes in (["pos"] * 9, [*labels[:8], "meh"]):
+        count = len(set(classes))
+        with pytest.raises(
+            ValueError, match=f"{model_type} needs exactly two classes, got {count}"
+        ):
+            estimator(n_features_log2=12, inner_folds=2, min_df=1).fit(texts, classes)
 
 
 # -- refusals -----------------------------------------------------------------------------------
