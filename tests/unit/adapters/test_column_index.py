@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sentiment.adapters.column_index import ColumnIndex, kept_entries, searched_rows
+from sentiment.adapters.column_index import ColumnIndex, kept_entries, searched_rows, sorted_unique
 
 
 @settings(max_examples=300, deadline=None)
@@ -40,3 +40,16 @@ def test_kept_entries_renumber_and_keep_row_order() -> None:
     assert kept_data.tolist() == [2.0, 3.0]
     assert indices.tolist() == [0, 5]
     assert new_indptr.tolist() == [0, 1, 1, 2]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.integers(-5, 5) | st.integers(-(2**40), 2**40), max_size=60),
+    st.sampled_from([1, 2, 3]),
+)
+def test_sorted_unique_equals_numpys_unique(values: list[int], rows: int) -> None:
+    # Any shape: the values of a matrix's rows, flattened, as np.unique gives them.
+    shaped = np.array(values[: len(values) // rows * rows], dtype=np.int64).reshape(rows, -1)
+    got = sorted_unique(shaped)
+    assert got.dtype == np.int64
+    assert got.tolist() == np.unique(shaped).tolist()
