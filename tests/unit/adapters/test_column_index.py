@@ -53,3 +53,16 @@ def test_sorted_unique_equals_numpys_unique(values: list[int], rows: int) -> Non
     got = sorted_unique(shaped)
     assert got.dtype == np.int64
     assert got.tolist() == np.unique(shaped).tolist()
+
+
+@pytest.mark.parametrize("n_features", [2**20, 2**20 + 1])
+def test_needles_at_the_edge_of_the_space(n_features: int) -> None:
+    # The last column of the space and the values past it (hypothesis rarely draws them):
+    # 2**20 + 1 columns need a 21st bit for the column 2**20.
+    index = ColumnIndex(np.array([0, 5, n_features - 1]), n_features)
+    for asked, expected in (
+        ([n_features - 1, 0, 4], [2, 0, -1]),
+        ([n_features - 1, n_features], [2, -1]),
+        ([n_features + 1, 5], [-1, 1]),
+    ):
+        assert index.rows(np.array(asked)).tolist() == expected
