@@ -12,12 +12,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from sklearn.feature_extraction.text import HashingVectorizer
+from sklearn.feature_extraction.text import HashingVectorizer, TfidfTransformer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 
 from sentiment.adapters.hashed_linear import FILE_NAME, HashedLinearModel
 from sentiment.adapters.hashed_linear_classifier import HashedLinearClassifier
+from sentiment.adapters.hashed_vocabulary import HashedVocabulary
 from sentiment.adapters.hyperparameters import DEFAULTS
 from sentiment.adapters.name_masking import NAME, PLACEHOLDER, RULE_VERSION, rule
 from sentiment.adapters.serving_export import hashed_linear_model
@@ -198,6 +199,42 @@ def test_a_pipeline_of_another_form_has_no_serving_model(small_dataset: Labelled
     vectorizer = HashingVectorizer(analyzer="char_wb", ngram_range=(2, 3), n_features=2**12)
     pipeline = Pipeline([("vectorizer", vectorizer), ("classifier", LogisticRegression())])
     pipeline.fit(list(small_dataset.texts), list(small_dataset.labels))
+    assert hashed_linear_model(SklearnClassifier("tfidf-lr", pipeline=pipeline)) is None
+
+
+def counts_vectorizer(dtype: type = np.float32) -> HashingVectorizer:
+    return HashingVectorizer(n_features=2**12, alternate_sign=False, norm=None, dtype=dtype)
+
+
+def unreproducible_steps(case: str) -> list[object]:
+    if case == "float64 counts":
+        return [counts_vectorizer(np.float64), LogisticRegression()]
+    if case == "two tf-idf steps":
+        return [counts_vectorizer(), TfidfTransformer(), TfidfTransformer(), LogisticRegression()]
+    assert case == "vocabulary and tf-idf"
+    return [counts_vectorizer(), HashedVocabulary(), TfidfTransformer(), LogisticRegression()]
+
+
+@pytest.mark.parametrize("case", ["float64 counts", "two tf-idf steps", "vocabulary and tf-idf"])
+def test_a_pipeline_it_scores_but_the_file_cannot_reproduce_has_no_serving_model(
+    small_dataset: LabelledDataset, case: str
+) -> None:
+    # SklearnClassifier scores these pipelines itself; a serving file would score them otherwise.
+    steps = unreproducible_steps(case)
+    pipeline = Pipeline([(f"step{i}", step) for i, step in enumerate(steps)])
+    pipeline.fit(list(small_dataset.texts), list(small_dataset.labels))
+    classifier = SklearnClassifier("tfidf-lr", pipeline=pipeline)
+    assert classifier.predict_proba(["a fine film"]).shape == (1, 2)
+    assert hashed_linear_model(classifier) is None
+
+
+def test_a_model_whose_intercepts_do_not_match_its_coefficients_has_no_serving_model(
+    small_dataset: LabelledDataset,
+) -> None:
+    # As a damaged model file could hold: two intercepts for one column of coefficients.
+    pipeline = Pipeline([("vectorizer", counts_vectorizer()), ("classifier", LogisticRegression())])
+    pipeline.fit(list(small_dataset.texts), list(small_dataset.labels))
+    pipeline[-1].intercept_ = np.zeros(2)
     assert hashed_linear_model(SklearnClassifier("tfidf-lr", pipeline=pipeline)) is None
 
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
+from sklearn.base import clone
 from sklearn.feature_extraction.text import HashingVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
@@ -14,6 +16,7 @@ from sklearn.pipeline import Pipeline
 from sentiment.adapters import skops_format
 from sentiment.adapters.hyperparameters import DEFAULTS, parse_hyperparameters
 from sentiment.adapters.sklearn_classifier import (
+    STACKED_ESTIMATORS,
     TWO_CLASSES_ONLY,
     SklearnClassifier,
     SklearnClassifierFactory,
@@ -200,6 +203,51 @@ def test_more_than_two_classes(model_type: str) -> None:
         assert sum(p.probabilities.values()) == pytest.approx(1.0)
 
 
+# The stacked estimators themselves, as scikit-learn (or MLflow's pyfunc) would fit and use them.
+STACKED_TEXTS = [f"a superb wonderful film {i}" for i in range(6)] + [
+    f"an awful dreadful film {i}" for i in range(6)
+]
+STACKED_LABELS = ["pos"] * 6 + ["neg"] * 6
+
+
+@pytest.mark.parametrize("model_type", sorted(TWO_CLASSES_ONLY))
+def test_a_stacked_estimator_fitted_again_scores_with_its_new_arrays(model_type: str) -> None:
+    estimator = STACKED_ESTIMATORS[model_type](n_features_log2=12, inner_folds=2, min_df=1)
+    estimator.fit(STACKED_TEXTS, STACKED_LABELS)
+    first = estimator.predict_proba(STACKED_TEXTS)
+    flipped = STACKED_LABELS[::-1]
+    estimator.fit(STACKED_TEXTS, flipped)
+    fresh = clone(estimator).fit(STACKED_TEXTS, flipped)
+    again = estimator.predict_proba(STACKED_TEXTS)
+    np.testing.assert_array_equal(again, fresh.predict_proba(STACKED_TEXTS))
+    assert not np.array_equal(again, first)
+    assert estimator.predict(STACKED_TEXTS).tolist() == flipped
+    # Its label is the likelier class, on unseen and undecided texts too.
+    texts = [*STACKED_TEXTS, "a film", "superb", "awful", "", "a superb film, and awful"]
+    likelier = [estimator.classes_[int(p > 0.5)] for p in estimator.predict_proba(texts)[:, 1]]
+    assert estimator.predict(texts).tolist() == likelier
+
+
+@pytest.mark.parametrize("model_type", sorted(TWO_CLASSES_ONLY))
+def test_a_stacked_estimator_needs_inner_folds_texts_of_each_of_two_classes(
+    model_type: str,
+) -> None:
+    estimator = STACKED_ESTIMATORS[model_type]
+    # Exactly inner_folds texts of the smaller class fit; one fewer is refused, naming it.
+    texts, labels = STACKED_TEXTS[:9], STACKED_LABELS[:9]  # six pos, three neg
+    fitted = estimator(n_features_log2=12, inner_folds=3, min_df=1).fit(texts, labels)
+    assert fitted.classes_.tolist() == ["neg", "pos"]
+    message = rf"{model_type} needs at least inner_folds=4 texts of each class"
+    with pytest.raises(ValueError, match=message):
+        estimator(n_features_log2=12, inner_folds=4, min_df=1).fit(texts, labels)
+    for classes in (["pos"] * 9, [*labels[:8], "meh"]):
+        count = len(set(classes))
+        with pytest.raises(
+            ValueError, match=f"{model_type} needs exactly two classes, got {count}"
+        ):
+            estimator(n_features_log2=12, inner_folds=2, min_df=1).fit(texts, classes)
+
+
 # -- refusals -----------------------------------------------------------------------------------
 
 
@@ -282,9 +330,12 @@ def test_a_model_file_with_an_untrusted_type_is_refused(tmp_path: Path) -> None:
     from collections import OrderedDict
 
     path = tmp_path / "evil.skops"
-    skops_format.dump(OrderedDict(a=np.zeros(2)), path)
-    with pytest.raises(ModelLoadError, match=r"untrusted types: collections\.OrderedDict"):
+    skops_format.dump(OrderedDict(a=np.zeros(2), b={1, 2}), path)
+    with pytest.raises(ModelLoadError) as refused:
         skops_format.load(path)
+    assert str(refused.value) == (
+        "model file evil.skops holds untrusted types: builtins.set, collections.OrderedDict"
+    )
 
 
 def test_a_model_file_that_is_not_skops_is_refused(tmp_path: Path) -> None:
@@ -296,6 +347,47 @@ def test_a_model_file_that_is_not_skops_is_refused(tmp_path: Path) -> None:
         archive.writestr("other.txt", "x")
     with pytest.raises(ModelLoadError, match="cannot read model file"):
         skops_format.load(path)
+
+
+def test_a_model_file_of_trusted_types_that_cannot_be_built_is_refused(tmp_path: Path) -> None:
+    # Every type it names is trusted, but the array it points to is missing: a load error
+    # naming the file, not skops' KeyError (nor a model of None).
+    whole, damaged = tmp_path / "whole.skops", tmp_path / "model.skops"
+    skops_format.dump({"coef": np.zeros(2)}, whole)
+    assert skops_format.types_in(whole) <= set(skops_format.TRUSTED_TYPES)
+    with zipfile.ZipFile(whole) as source, zipfile.ZipFile(damaged, "w") as target:
+        for name in source.namelist():
+            if not name.endswith(".npy"):
+                target.writestr(name, source.read(name))
+    with pytest.raises(ModelLoadError, match=r"cannot load model file model\.skops: "):
+        skops_format.load(damaged)
+
+
+def test_a_model_file_is_deflated_unless_told_not_to(tmp_path: Path) -> None:
+    written = {"default": tmp_path / "a.skops", "stored": tmp_path / "b.skops"}
+    skops_format.dump({"coef": np.zeros(1000)}, written["default"])
+    skops_format.dump({"coef": np.zeros(1000)}, written["stored"], compress=False)
+    kinds: dict[str, set[int]] = {}
+    for name, path in written.items():
+        with zipfile.ZipFile(path) as archive:
+            kinds[name] = {info.compress_type for info in archive.infolist()}
+    assert kinds == {"default": {zipfile.ZIP_DEFLATED}, "stored": {zipfile.ZIP_STORED}}
+
+
+def test_a_schema_node_that_names_a_class_without_its_module_is_refused(tmp_path: Path) -> None:
+    # A hand-made schema: the loader cannot build the node, a load error names the file.
+    whole, crafted = tmp_path / "whole.skops", tmp_path / "model.skops"
+    skops_format.dump({"coef": np.zeros(2)}, whole)
+    with zipfile.ZipFile(whole) as source, zipfile.ZipFile(crafted, "w") as target:
+        for name in source.namelist():
+            data = source.read(name)
+            if name == "schema.json":
+                schema = json.loads(data)
+                del schema["content"]["coef"]["__module__"]
+                data = json.dumps(schema).encode()
+            target.writestr(name, data)
+    with pytest.raises(ModelLoadError, match=r"cannot load model file model\.skops"):
+        skops_format.load(crafted)
 
 
 # -- the factory and the command-line hyperparameters -------------------------------------------

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sentiment.adapters.column_index import ColumnIndex, kept_entries, searched_rows
+from sentiment.adapters.column_index import ColumnIndex, kept_entries, searched_rows, sorted_unique
 
 
 @settings(max_examples=300, deadline=None)
@@ -40,3 +40,29 @@ def test_kept_entries_renumber_and_keep_row_order() -> None:
     assert kept_data.tolist() == [2.0, 3.0]
     assert indices.tolist() == [0, 5]
     assert new_indptr.tolist() == [0, 1, 1, 2]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.integers(-5, 5) | st.integers(-(2**40), 2**40), max_size=60),
+    st.sampled_from([1, 2, 3]),
+)
+def test_sorted_unique_equals_numpys_unique(values: list[int], rows: int) -> None:
+    # Any shape: the values of a matrix's rows, flattened, as np.unique gives them.
+    shaped = np.array(values[: len(values) // rows * rows], dtype=np.int64).reshape(rows, -1)
+    got = sorted_unique(shaped)
+    assert got.dtype == np.int64
+    assert got.tolist() == np.unique(shaped).tolist()
+
+
+@pytest.mark.parametrize("n_features", [2**20, 2**20 + 1])
+def test_needles_at_the_edge_of_the_space(n_features: int) -> None:
+    # The last column of the space and the values past it (hypothesis rarely draws them):
+    # 2**20 + 1 columns need a 21st bit for the column 2**20.
+    index = ColumnIndex(np.array([0, 5, n_features - 1]), n_features)
+    for asked, expected in (
+        ([n_features - 1, 0, 4], [2, 0, -1]),
+        ([n_features - 1, n_features], [2, -1]),
+        ([n_features + 1, 5], [-1, 1]),
+    ):
+        assert index.rows(np.array(asked)).tolist() == expected
