@@ -197,3 +197,13 @@ def test_fitting_checks_its_settings() -> None:
         fit_tables(docs, grams, np.array(SECOND), 4, 1, D)
     with pytest.raises(ValueError, match="discount"):
         fit_tables(docs, grams, np.array(SECOND), 3, 1, 1.0)
+
+
+def test_scoring_needs_n_grams_and_rows_of_every_order() -> None:
+    model = fitted(3, 1)
+    _, grams = HASHER.token_ngrams(SCORED)
+    rows = model.rows(grams)
+    for short_grams, short_rows in ((grams[:2], rows), (grams, rows[:2])):
+        with pytest.raises(ValueError, match="an order-3 model needs n-grams up to 3"):
+            model.token_log_ratios(short_grams, short_rows)
+    assert model.token_log_ratios(grams, rows).shape == (grams.shape[1],)

@@ -181,6 +181,14 @@ def test_the_marking_settings_round_trip_and_are_checked() -> None:
             NegationMarking.from_json(bad)
 
 
+def test_the_marking_settings_cannot_change_once_made() -> None:
+    marking = NegationMarking(window=2, negators=("not",))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        marking.window = 5  # type: ignore[misc]
+    assert marking.window == 2
+    assert hash(marking) == hash(NegationMarking(window=2, negators=("not",)))
+
+
 def test_by_default_the_three_words_after_a_negator_are_marked() -> None:
     hasher = NgramHasher(BLOCK, negation=NegationMarking())
     got = hasher.transform(["not a bad film at all"])
