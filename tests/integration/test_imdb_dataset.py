@@ -109,6 +109,30 @@ def test_a_bad_download_fails_clearly_and_leaves_no_file(
     assert list(cache.iterdir()) == []
 
 
+def test_a_declared_length_that_is_not_the_archive_s_is_refused_before_reading(
+    server: ArchiveServer, tmp_path: Path
+) -> None:
+    cache = tmp_path / "cache"
+    message = (
+        f"refused: the server declares {server.size} bytes, not the expected {server.size - 1}$"
+    )
+    with pytest.raises(DownloadError, match=message):
+        source(server, cache, size=server.size - 1).load()
+    assert list(cache.iterdir()) == []
+
+
+def test_a_body_without_a_length_is_not_read_past_the_expected_size(
+    server: ArchiveServer, tmp_path: Path
+) -> None:
+    server.mode = "no-length"  # sends half the archive, then closes
+    cache = tmp_path / "cache"
+    expected = server.size // 2 - 1
+    message = f"refused: more than the expected {expected} bytes; the partial file was discarded"
+    with pytest.raises(DownloadError, match=message):
+        source(server, cache, size=expected).load()
+    assert list(cache.iterdir()) == []
+
+
 def test_after_a_failed_download_the_next_load_downloads_again(
     server: ArchiveServer, tmp_path: Path
 ) -> None:

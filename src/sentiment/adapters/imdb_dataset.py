@@ -155,7 +155,13 @@ class ImdbDatasetSource(DatasetSource):
         try:
             with urllib.request.urlopen(self._url, timeout=self._timeout) as response:  # noqa: S310
                 declared = response.headers.get("Content-Length")
-                total = int(declared) if declared and declared.isdigit() else self._size
+                length = int(declared) if declared and declared.isdigit() else None
+                if None not in (length, self._size) and length != self._size:
+                    raise DownloadError(  # not read: it cannot be the archive
+                        f"download of {self._url} refused: the server declares {length} bytes, "
+                        f"not the expected {self._size}"
+                    )
+                total = self._size if length is None else length
                 with tqdm(
                     total=total,
                     unit="B",
@@ -170,6 +176,11 @@ class ImdbDatasetSource(DatasetSource):
                         sink.write(chunk)
                         received += len(chunk)
                         bar.update(len(chunk))
+                        if self._size is not None and received > self._size:
+                            raise DownloadError(  # a body without a length stops here
+                                f"download of {self._url} refused: more than the expected "
+                                f"{self._size} bytes; the partial file was discarded"
+                            )
         except urllib.error.HTTPError as exc:
             raise DownloadError(f"download of {self._url} failed: HTTP {exc.code}") from exc
         except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
@@ -178,7 +189,7 @@ class ImdbDatasetSource(DatasetSource):
             raise DownloadError(
                 f"download of {self._url} failed after {received} bytes: {reason}"
             ) from exc
-        expected = int(declared) if declared and declared.isdigit() else self._size
+        expected = self._size if length is None else length
         if expected is not None and received != expected:
             raise DownloadError(
                 f"download of {self._url} is truncated: {received} of {expected} bytes; "
