@@ -42,6 +42,19 @@ def test_kept_entries_renumber_and_keep_row_order() -> None:
     assert new_indptr.tolist() == [0, 1, 1, 2]
 
 
+def test_kept_entries_of_trailing_rows_that_keep_nothing() -> None:
+    # The last two rows keep no entry (one of them has none): they still get their row.
+    data = np.array([1.0, 2.0, 3.0], dtype=np.float32)
+    rows = np.array([4, -1, -1])
+    indptr = np.array([0, 1, 3, 3])
+    kept_data, indices, new_indptr = kept_entries(rows, data, indptr)
+    assert kept_data.tolist() == [1.0]
+    assert indices.tolist() == [4]
+    assert new_indptr.tolist() == [0, 1, 1, 1]
+    nothing = kept_entries(np.array([-1, -1]), data[:2], np.array([0, 2]))
+    assert [a.tolist() for a in nothing] == [[], [], [0, 0]]
+
+
 @settings(max_examples=200, deadline=None)
 @given(
     st.lists(st.integers(-5, 5) | st.integers(-(2**40), 2**40), max_size=60),
