@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import json
 import re
+import warnings
 import zipfile
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -17,7 +20,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 
 from sentiment.adapters.hashed_linear import FILE_NAME, HashedLinearModel
-from sentiment.adapters.hashed_linear_classifier import HashedLinearClassifier
+from sentiment.adapters.hashed_linear_classifier import HashedLinearClassifier, _sigmoid
 from sentiment.adapters.hashed_vocabulary import HashedVocabulary
 from sentiment.adapters.hyperparameters import DEFAULTS
 from sentiment.adapters.name_masking import NAME, PLACEHOLDER, RULE_VERSION, rule
@@ -157,6 +160,39 @@ def test_batches_scored_in_threads_side_by_side_equal_those_scored_alone(
         np.testing.assert_array_equal(got, expected)
 
 
+@pytest.mark.parametrize(
+    "pick",
+    [lambda r: ["", *[""] * 40, r[0], ""], lambda r: r[:70]],
+    ids=["a block of empty texts", "no empty text"],
+)
+def test_batches_of_every_shape_score_as_the_pipeline(
+    trained: SklearnClassifier,
+    reviews: list[str],
+    tmp_path: Path,
+    pick: Callable[[list[str]], list[str]],
+) -> None:
+    # Rows are summed in blocks of the same length: a whole block of empty rows, and a batch
+    # whose shortest row is not empty.
+    served = exported(trained, tmp_path)
+    texts = pick(reviews)
+    assert "" not in texts or texts.count("") > 32
+    if trained.model_type in STACKED_ESTIMATORS:
+        got, expected = served.predict_proba(texts), trained.pipeline.predict_proba(texts)
+    else:
+        got = served.decision_function(texts)
+        expected = trained.pipeline.decision_function(texts).reshape(len(texts), -1)
+    np.testing.assert_array_equal(got, expected)
+
+
+def test_extreme_scores_are_certain_without_overflow() -> None:
+    scores = np.array([-1e30, -800.0, -120.0, 0.0, 120.0, 800.0, 1e30], dtype=np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # an overflow in exp is a RuntimeWarning
+        got = _sigmoid(scores)
+    assert got.dtype == np.float32
+    assert got.tolist() == [0.0, 0.0, 0.0, 0.5, 1.0, 1.0, 1.0]
+
+
 def test_uneven_batches_equal_the_pipeline(trained: SklearnClassifier, tmp_path: Path) -> None:
     # One very long text among short ones: the rows are summed one by one, not padded.
     served = exported(trained, tmp_path)
@@ -175,10 +211,9 @@ def test_three_classes_equal_the_pipeline(
         classifier.fit(small_dataset.texts, labels)
         served = exported(classifier, tmp_path)
         assert served.classes == ("negative", "neutral", "positive")
-        np.testing.assert_allclose(
-            served.predict_proba(reviews),
-            classifier.pipeline.predict_proba(reviews),
-            atol=TOLERANCE,
+        # Softmax is computed as scikit-learn computes it, in float32: the same numbers.
+        np.testing.assert_array_equal(
+            served.predict_proba(reviews), classifier.pipeline.predict_proba(reviews)
         )
 
 
@@ -226,6 +261,30 @@ def test_a_pipeline_it_scores_but_the_file_cannot_reproduce_has_no_serving_model
     classifier = SklearnClassifier("tfidf-lr", pipeline=pipeline)
     assert classifier.predict_proba(["a fine film"]).shape == (1, 2)
     assert hashed_linear_model(classifier) is None
+
+
+@pytest.mark.parametrize(
+    "tfidf",
+    [
+        {"sublinear_tf": False, "use_idf": False, "norm": "l1"},
+        {"sublinear_tf": False, "use_idf": True, "norm": None},
+        {"sublinear_tf": True, "use_idf": False, "norm": "l2"},
+    ],
+    ids=["raw-counts-l1", "idf-only", "sublinear-no-idf"],
+)
+def test_other_tfidf_settings_are_served_as_the_pipeline_scores_them(
+    small_dataset: LabelledDataset, reviews: list[str], tfidf: dict[str, Any], tmp_path: Path
+) -> None:
+    # tfidf-lr always fits sublinear tf with idf weights; the file serves the others too.
+    steps = [counts_vectorizer(), TfidfTransformer(**tfidf), LogisticRegression()]
+    pipeline = Pipeline([(f"step{i}", step) for i, step in enumerate(steps)])
+    pipeline.fit(list(small_dataset.texts), list(small_dataset.labels))
+    served = exported(SklearnClassifier("tfidf-lr", pipeline=pipeline), tmp_path)
+    expected = pipeline.decision_function(reviews).reshape(-1, 1)
+    np.testing.assert_allclose(served.decision_function(reviews), expected, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(
+        served.predict_proba(reviews), pipeline.predict_proba(reviews), rtol=0, atol=1e-6
+    )
 
 
 def test_a_model_whose_intercepts_do_not_match_its_coefficients_has_no_serving_model(
