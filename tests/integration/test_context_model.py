@@ -4,20 +4,26 @@ the same predictions, the format version, and the model type through the trainin
 from __future__ import annotations
 
 import json
+import math
 import re
+import statistics
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.model_selection import StratifiedKFold
 
 from sentiment.adapters import skops_format
 from sentiment.adapters.context_model import NegationContextClassifier
+from sentiment.adapters.context_scoring import Stacker, split_sentences
 from sentiment.adapters.hashed_linear import FILE_NAME, HashedLinearModel
 from sentiment.adapters.hashed_linear_classifier import HashedLinearClassifier
 from sentiment.adapters.hyperparameters import DEFAULTS
+from sentiment.adapters.nb_logistic import NbSettings, fit_folded
 from sentiment.adapters.serving_export import hashed_linear_model
 from sentiment.adapters.sklearn_classifier import SklearnClassifier
+from sentiment.adapters.text_hashing import NgramHasher
 from sentiment.domain.errors import ModelLoadError
 from sentiment.domain.model import LabelledDataset
 from sentiment.entrypoints.train import main
@@ -57,6 +63,62 @@ def test_it_fits_with_its_hyperparameters(trained: SklearnClassifier) -> None:
     assert step.negation_window == 2
     assert trained.vectorizer.n_features == 2**14  # one block
     assert trained.classes == ("negative", "positive")
+
+
+def aggregated(
+    hasher: NgramHasher, texts: list[str], coef: np.ndarray, intercept: float
+) -> list[list[float]]:
+    """The 8 aggregates of `context_scoring`'s docstring, text by text: the review's score and
+    its sentences' (each hashed alone), from the sparse product, aggregated in Python."""
+    rows = []
+    for text in texts:
+        x = hasher.transform([text, *split_sentences(text)])
+        scores = [float(v) + intercept for v in x @ coef.astype(np.float64)]
+        review, sentence = scores[0], scores[1:]
+        positive = sum(s > 0 for s in sentence) / len(sentence)
+        mean, most, least = statistics.fmean(sentence), max(sentence), min(sentence)
+        count = math.log(len(sentence))
+        rows.append([review, mean, most, least, sentence[0], sentence[-1], positive, count])
+    return rows
+
+
+def test_the_stacker_is_fitted_on_each_texts_aggregates_by_a_model_that_did_not_see_it(
+    trained: SklearnClassifier, small_dataset: LabelledDataset
+) -> None:
+    (step,) = [s for _, s in trained.pipeline.steps]
+    texts, labels = list(small_dataset.texts), np.array(small_dataset.labels)
+    classes = np.array(["negative", "positive"])
+    hasher = step.hasher()
+    matrix = hasher.transform(texts)
+    settings = NbSettings(
+        C=step.C, nb_alpha=step.nb_alpha, beta=step.beta, min_df=step.min_df, calibrate=False
+    )
+    coef, intercept = fit_folded(matrix, labels, classes, settings)
+    np.testing.assert_array_equal(step.coef_, coef[0])
+    np.testing.assert_array_equal(step.intercept_, intercept)
+    folds = StratifiedKFold(step.inner_folds, shuffle=True, random_state=step.random_state)
+    inputs = np.zeros((len(texts), 8))
+    for train, held in folds.split(np.zeros(len(texts)), labels):
+        c, b = fit_folded(matrix[train], labels[train], classes, settings)
+        inputs[held] = aggregated(hasher, [texts[i] for i in held], c[0], float(b[0]))
+    expected = Stacker.fit(inputs, labels == "positive", step.stack_C)
+    got = step.stacker()
+    for name in ("mean", "scale", "coef"):
+        np.testing.assert_allclose(getattr(got, name), getattr(expected, name), rtol=1e-6)
+    assert got.intercept == pytest.approx(expected.intercept, rel=1e-6, abs=1e-9)
+
+
+def test_fitted_again_it_scores_with_its_new_fit(small_dataset: LabelledDataset) -> None:
+    texts, labels = list(small_dataset.texts), list(small_dataset.labels)
+    probe = texts[:20]
+    model = NegationContextClassifier(n_features_log2=12, inner_folds=2)
+    before = model.fit(texts[:150], labels[:150]).decision_function(probe)
+    after = model.fit(texts[150:], labels[150:]).decision_function(probe)
+    fresh = NegationContextClassifier(n_features_log2=12, inner_folds=2)
+    np.testing.assert_array_equal(
+        after, fresh.fit(texts[150:], labels[150:]).decision_function(probe)
+    )
+    assert not np.allclose(before, after)
 
 
 def test_skops_and_serving_npz_predict_exactly_what_it_predicts(
