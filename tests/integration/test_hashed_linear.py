@@ -3,6 +3,7 @@ and its file is refused when malformed, whatever it holds."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import warnings
@@ -605,3 +606,71 @@ def test_a_malformed_language_model_file_is_refused(
         rewrite(lm_file, target, header=header_with(lm_file, language_model=changed))
     with pytest.raises(ModelLoadError, match=re.escape(LM_REFUSALS[case])):
         HashedLinearClassifier.from_file(target)
+
+
+@pytest.mark.parametrize(
+    ("binary", "norm"),
+    [(True, "l2"), (False, "l2"), (False, None), (True, None)],
+    ids=["binary-l2", "counts-l2", "counts", "binary"],
+)
+def test_hashed_features_without_tfidf_are_served_as_the_pipeline_scores_them(
+    small_dataset: LabelledDataset,
+    reviews: list[str],
+    binary: bool,
+    norm: str | None,
+    tmp_path: Path,
+) -> None:
+    # No TF-IDF step: the values are counts, 1s, or a row's l2-normalised ones.
+    vectorizer = HashingVectorizer(
+        n_features=2**12, alternate_sign=False, binary=binary, norm=norm, dtype=np.float32
+    )
+    pipeline = Pipeline([("vectorizer", vectorizer), ("classifier", LogisticRegression())])
+    pipeline.fit(list(small_dataset.texts), list(small_dataset.labels))
+    served = exported(SklearnClassifier("tfidf-lr", pipeline=pipeline), tmp_path)
+    expected = pipeline.predict_proba(reviews)
+    np.testing.assert_allclose(served.predict_proba(reviews), expected, rtol=0, atol=1e-6)
+    one_by_one = np.vstack([served.predict_proba([text]) for text in reviews])
+    np.testing.assert_allclose(one_by_one, expected, rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_a_score_scale_multiplies_the_scores(
+    small_dataset: LabelledDataset, reviews: list[str], n_classes: int, tmp_path: Path
+) -> None:
+    labels = list(small_dataset.labels)
+    if n_classes == 3:
+        labels = [label if i % 3 else "neutral" for i, label in enumerate(labels)]
+    classifier = SklearnClassifier("tfidf-lr", TINY_HYPERPARAMETERS)
+    classifier.fit(small_dataset.texts, labels)
+    model = exported(classifier, tmp_path).model
+    scaled = HashedLinearClassifier(dataclasses.replace(model, score_scale=2.0))
+    scores = HashedLinearClassifier(model).decision_function(reviews) * np.float32(2.0)
+    if n_classes == 2:
+        positive = _sigmoid(scores[:, 0])
+        expected = np.stack([1 - positive, positive], axis=1)
+    else:
+        expected = np.exp(scores - scores.max(axis=1, keepdims=True))
+        expected /= expected.sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(scaled.predict_proba(reviews), expected, rtol=0, atol=1e-6)
+    assert not np.allclose(
+        scaled.predict_proba(reviews),
+        HashedLinearClassifier(model).predict_proba(reviews),
+        atol=1e-3,
+    )
+
+
+def test_a_context_model_with_a_score_scale_is_refused(
+    small_dataset: LabelledDataset, tmp_path: Path
+) -> None:
+    path = serving_file("nblr-ctx", dict(TINY_HYPERPARAMETERS), small_dataset, tmp_path / "ctx.npz")
+    model = HashedLinearModel.load(path)
+    with pytest.raises(ModelLoadError, match="a context model has no score scale"):
+        HashedLinearClassifier(dataclasses.replace(model, score_scale=2.0))
+
+
+def test_texts_it_cannot_read_are_a_classifier_error(
+    trained: SklearnClassifier, tmp_path: Path
+) -> None:
+    served = exported(trained, tmp_path)
+    with pytest.raises(ClassifierError, match="cannot vectorize the texts"):
+        served.predict_proba([b"bytes, not a text"])  # type: ignore[list-item]

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
-from sklearn.feature_extraction.text import HashingVectorizer
+from sklearn.feature_extraction.text import HashingVectorizer, TfidfTransformer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer
 
 from sentiment.adapters import skops_format
+from sentiment.adapters.hashed_vocabulary import HashedVocabulary
 from sentiment.adapters.hyperparameters import DEFAULTS
 from sentiment.adapters.name_masking import mask_names
 from sentiment.adapters.sklearn_classifier import (
@@ -173,3 +175,42 @@ def test_a_model_file_with_a_scikit_learn_type_not_listed_is_refused(
     skops_format.dump(Pipeline([*steps, trained.pipeline.steps[-1]]), path)
     with pytest.raises(ModelLoadError, match=r"untrusted types: .*FunctionTransformer"):
         skops_format.load(path)
+
+
+@pytest.mark.parametrize("model_type", LEAN_TYPES)
+def test_a_model_with_sparse_coefficients_predicts_as_the_dense_one(
+    fitted: Callable[[str], SklearnClassifier], holdout_dataset: LabelledDataset, model_type: str
+) -> None:
+    # A pipeline whose LogisticRegression was stored sparse (`LogisticRegression.sparsify`).
+    dense = fitted(model_type)
+    pipeline = copy.deepcopy(dense.pipeline)
+    pipeline.steps[-1][1].sparsify()
+    assert not isinstance(pipeline.steps[-1][1].coef_, np.ndarray)
+    sparse = SklearnClassifier(model_type, pipeline=pipeline)
+    texts = texts_to_score(holdout_dataset)
+    np.testing.assert_array_equal(sparse.predict_proba(texts), dense.predict_proba(texts))
+    np.testing.assert_array_equal(sparse.predict_proba(texts[:1]), dense.predict_proba(texts[:1]))
+    np.testing.assert_allclose(
+        sparse.predict_proba(texts), pipeline.predict_proba(texts), rtol=0, atol=1e-6
+    )
+
+
+@pytest.mark.parametrize("norm", ["l2", None])
+def test_a_vocabulary_and_tfidf_pipeline_predicts_as_the_pipeline(
+    small_dataset: LabelledDataset, holdout_dataset: LabelledDataset, norm: str | None
+) -> None:
+    # Texts with n-grams the vocabulary did not keep: TF-IDF weighs and normalises the kept ones.
+    vectorizer = HashingVectorizer(
+        n_features=2**12, alternate_sign=False, norm=None, dtype=np.float32
+    )
+    steps = [vectorizer, HashedVocabulary(min_df=2), TfidfTransformer(norm=norm)]
+    pipeline = Pipeline(
+        [*((f"step{i}", s) for i, s in enumerate(steps)), ("lr", LogisticRegression())]
+    )
+    pipeline.fit(list(small_dataset.texts), list(small_dataset.labels))
+    classifier = SklearnClassifier("tfidf-lr", pipeline=pipeline)
+    texts = [*texts_to_score(holdout_dataset), "zzqx unseenword"]
+    np.testing.assert_array_equal(classifier.predict_proba(texts), pipeline.predict_proba(texts))
+    np.testing.assert_array_equal(
+        classifier.predict_proba(texts[-1:]), pipeline.predict_proba(texts[-1:])
+    )

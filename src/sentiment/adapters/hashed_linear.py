@@ -210,7 +210,8 @@ class HashedLinearModel:
 
     @classmethod
     def load(cls, path: Path) -> HashedLinearModel:
-        """Read a model file. Raises ModelLoadError when it is unreadable or malformed."""
+        """Read a model file. Raises ModelLoadError when it is unreadable or malformed (or
+        declares sizes that do not fit in memory: MemoryError would escape every caller)."""
         where = f"serving model file {path.name}"
         try:
             # Anything but a zip archive would go to numpy's pickle branch, refused with a hint to
@@ -229,10 +230,14 @@ class HashedLinearModel:
             raise
         except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
             raise ModelLoadError(f"cannot read {where}: {exc}") from exc
+        except MemoryError as exc:  # an array whose header declares an absurd shape
+            raise ModelLoadError(f"cannot read {where}: {exc}") from exc
         try:
             return cls._from_arrays(arrays)
         except (KeyError, TypeError, ValueError, IndexError) as exc:
             raise ModelLoadError(f"{where} is malformed: {exc}") from exc
+        except MemoryError as exc:  # a header whose sizes ask for more memory than there is
+            raise ModelLoadError(f"{where} is malformed or too large: {exc}") from exc
 
     @classmethod
     def _from_arrays(cls, arrays: dict[str, Array]) -> HashedLinearModel:

@@ -114,6 +114,7 @@ class SklearnClassifier(Classifier):
         self._hasher: NgramHasher | None = None
         self._column_index: ColumnIndex | None = None
         self._middle: list[TfidfTransformer] = []
+        self._vocabulary: HashedVocabulary | None = None  # with TF-IDF after it (see _features)
         self._coef_t: Array = np.zeros((0, 0), dtype=np.float32)
         self._intercept: Array = np.zeros(0, dtype=np.float32)
         self._binary = False
@@ -269,6 +270,7 @@ class SklearnClassifier(Classifier):
             else ColumnIndex(vocabulary.columns_, int(vectorizer.n_features))
         )
         self._middle = middle
+        self._vocabulary = vocabulary
         # (n_features, n_scores): the layout `X @ coef_.T` multiplies with.
         self._coef_t = np.ascontiguousarray(dense.T)
         if vocabulary is not None:  # a zero row last: the row of every hashed column not kept
@@ -314,6 +316,16 @@ class SklearnClassifier(Classifier):
     def _features(self, texts: list[str]) -> sp.csr_matrix:
         vectorizer = self.vectorizer
         x = self._hasher.transform(texts) if self._hasher else vectorizer.transform(texts)
+        if self._vocabulary is not None and self._middle:
+            # TF-IDF weighs and normalises the kept columns only, as after the vocabulary step
+            # (its idf has one weight per kept column); the zero row last is never referenced.
+            kept = self._vocabulary.transform(x)
+            for step in self._middle:
+                kept = _tfidf(step, kept) if self._hasher else sp.csr_matrix(step.transform(kept))
+            return sp.csr_matrix(
+                (kept.data, kept.indices, kept.indptr),
+                shape=(kept.shape[0], self._coef_t.shape[0]),
+            )
         if self._column_index is not None:
             # Every column to its kept row, or to the zero row last (x + 0.0 is x: each row
             # sums the kept columns' products in the same order as over the vocabulary's output).
