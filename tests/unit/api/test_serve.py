@@ -12,10 +12,12 @@ import re
 import select
 import signal
 import socket
+import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
+from types import FrameType
 
 import pytest
 
@@ -196,7 +198,18 @@ def test_options_and_the_default_worker_count() -> None:
         True,
     )
     assert parse_args([]).workers is None  # then SENTIMENT_WORKERS, else the cores
-    assert default_workers() >= 1
+    assert default_workers() == len(os.sched_getaffinity(0))
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="no CPU affinity here")
+def test_a_process_allowed_one_core_serves_with_one_worker() -> None:
+    """As in a container limited to one CPU (cpuset), whatever the machine has."""
+    code = (
+        "import os; os.sched_setaffinity(0, {min(os.sched_getaffinity(0))}); "
+        "from sentiment.entrypoints.serve import default_workers; print(default_workers())"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout == "1\n"
 
 
 def test_the_launcher_serves_with_the_flags_given() -> None:
@@ -251,6 +264,26 @@ def record_and_sleep(sock: socket.socket, options: ServeOptions) -> None:
     time.sleep(120)
 
 
+PRELOADED: dict[str, str] = {}  # what a supervisor loaded before it started its workers
+
+
+def serve_until_sigterm(sock: socket.socket, options: ServeOptions) -> None:
+    """Records its start with the model it found loaded, and on SIGTERM (what lets uvicorn
+    finish the requests in flight) that it was asked to stop, then exits 0."""
+    events = Path(os.environ["SUPERVISOR_TEST_EVENTS"])
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        with events.open("a") as out:
+            out.write(f"stopped {os.getpid()}\n")
+        sys.exit(0)
+
+    signal.signal(signal.SIGTERM, stop)
+    with events.open("a") as out:
+        name = multiprocessing.current_process().name
+        out.write(f"started {os.getpid()} {PRELOADED.get('model', 'none')} {name}\n")
+    time.sleep(120)
+
+
 def started_workers(starts: Path) -> list[tuple[str, int]]:
     """(worker name, inode of its socket) for each worker `crash_at_once` ran in."""
     return [(name, int(inode)) for name, inode in map(str.split, starts.read_text().splitlines())]
@@ -295,6 +328,22 @@ def test_a_crash_loop_stops_the_supervisor_with_the_workers_status(
             "stopping",
         ),
     ]
+
+
+def start_and_return(sock: socket.socket, options: ServeOptions) -> None:
+    """As uvicorn's `Server.run` when the app's startup fails: returns, and the worker exits 0."""
+
+
+def test_a_crash_loop_of_workers_that_exit_0_is_no_success() -> None:
+    [sock] = listening_sockets("127.0.0.1", 0, 1)
+    options = ServeOptions(host="127.0.0.1", port=0, workers=1)
+    supervisor = Supervisor(
+        [sock], options, target=start_and_return, restart_delay_s=0.01, start_method="fork"
+    )
+    try:
+        assert supervisor.run() == 1  # a service manager must see the failure
+    finally:
+        sock.close()
 
 
 @pytest.mark.parametrize("shared", [False, True])
@@ -371,6 +420,63 @@ def test_a_killed_worker_is_replaced_even_right_after_its_start(
     assert code == 0
     assert len(set(seen)) == 4, seen  # the first worker and three replacements
     assert not any(Path(f"/proc/{pid}").exists() for pid in seen)
+
+
+@pytest.mark.parametrize(("start_method", "found"), [("spawn", "none"), ("fork", "version-1")])
+def test_the_supervisor_stops_its_workers_with_sigterm_so_they_finish_in_flight(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, start_method: str, found: str
+) -> None:
+    """The second worker killed while the first serves on: it is replaced. Then SIGTERM to the
+    supervisor: each worker gets SIGTERM, stops as it pleases (uvicorn drains its requests), and
+    the supervisor exits 0 once they are gone (a SIGKILL 30 s later is only for a worker that
+    does not stop). Forked workers start with what the supervisor loaded (the preload); spawned
+    ones in a fresh interpreter, that loads on its own."""
+    events = tmp_path / "events"
+    monkeypatch.setenv("SUPERVISOR_TEST_EVENTS", str(events))
+    monkeypatch.setitem(PRELOADED, "model", "version-1")
+
+    def said(word: str) -> set[str]:
+        lines = events.read_text().splitlines() if events.exists() else []
+        return {line.split()[1] for line in lines if line.startswith(word + " ")}
+
+    def wait_for(starts: int, deadline: float) -> None:
+        while len(said("started")) < starts and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+    killed: list[str] = []
+
+    def operator() -> None:
+        deadline = time.monotonic() + 60
+        wait_for(2, deadline)
+        lines = events.read_text().splitlines()
+        killed.extend(line.split()[1] for line in lines if line.endswith(" sentiment-worker-1"))
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(int(killed[0]), signal.SIGKILL)
+        wait_for(3, deadline)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    sockets = listening_sockets("127.0.0.1", 0, 2)
+    options = ServeOptions(host="127.0.0.1", port=0, workers=2)
+    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    thread = threading.Thread(target=operator)
+    thread.start()
+    try:
+        supervisor = Supervisor(
+            sockets, options, target=serve_until_sigterm, start_method=start_method
+        )
+        code = supervisor.run()
+    finally:
+        thread.join(timeout=60)
+        for sock in sockets:
+            sock.close()
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
+    assert code == 0
+    assert len(said("started")) == 3  # the second worker was replaced
+    assert said("stopped") == said("started") - set(killed)  # asked, and had stopped
+    assert {line.split()[2] for line in events.read_text().splitlines() if "started" in line} == {
+        found
+    }
 
 
 # -- what `main` refuses before it binds anything ------------------------------------------------
