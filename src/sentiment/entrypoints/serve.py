@@ -77,14 +77,16 @@ def default_workers() -> int:
 def listening_sockets(host: str, port: int, count: int) -> list[socket.socket]:
     """`count` listening TCP sockets on host:port, each created with IPPROTO_TCP (so asyncio sets
     TCP_NODELAY on accepted connections). With SO_REUSEPORT they are separate sockets on one
-    port (port 0: the first one picks it); without it, one socket shared by every worker."""
+    port (port 0: a free one); without it, one socket shared by every worker. OSError for a port
+    something listens on."""
     reuse_port = count > 1 and hasattr(socket, "SO_REUSEPORT")
+    if reuse_port:
+        port = _unused_port(host, port)
     sockets: list[socket.socket] = []
     try:
         for _ in range(count if reuse_port else 1):
             sock = _tcp_socket(host, port, reuse_port)
             sockets.append(sock)
-            port = sock.getsockname()[1]
     except BaseException:
         for sock in sockets:
             sock.close()
@@ -92,7 +94,15 @@ def listening_sockets(host: str, port: int, count: int) -> list[socket.socket]:
     return sockets
 
 
-def _tcp_socket(host: str, port: int, reuse_port: bool) -> socket.socket:
+def _unused_port(host: str, port: int) -> int:
+    """`port` (0: a free one), once a socket without SO_REUSEPORT could bind it. The sockets of
+    another server that set SO_REUSEPORT (this one run twice, by the same user) would let ours
+    bind beside theirs, and the kernel would spread the connections over both servers."""
+    with _tcp_socket(host, port, reuse_port=False, listen=False) as probe:
+        return int(probe.getsockname()[1])
+
+
+def _tcp_socket(host: str, port: int, reuse_port: bool, listen: bool = True) -> socket.socket:
     infos = socket.getaddrinfo(
         host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP, flags=socket.AI_PASSIVE
     )
@@ -106,8 +116,9 @@ def _tcp_socket(host: str, port: int, reuse_port: bool) -> socket.socket:
             with contextlib.suppress(OSError):
                 sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
         sock.bind(address)
-        sock.listen(BACKLOG)
-        sock.set_inheritable(True)
+        if listen:
+            sock.listen(BACKLOG)
+            sock.set_inheritable(True)
     except BaseException:
         sock.close()
         raise

@@ -5,13 +5,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import multiprocessing
 import os
+import re
+import select
 import signal
 import socket
+import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
+from types import FrameType
 
 import pytest
 
@@ -89,6 +95,84 @@ def test_a_port_in_use_is_refused() -> None:
             listening_sockets("127.0.0.1", taken.getsockname()[1], 2)
 
 
+def test_the_port_of_a_server_running_with_several_workers_is_refused() -> None:
+    """The same server started twice on one port: its SO_REUSEPORT sockets would have joined
+    the first one's, and the kernel spread the connections over both servers (both seemed to
+    run; half the clients got the old one). It is refused as a single worker's port is."""
+    running = listening_sockets("127.0.0.1", 0, 2)
+    port = running[0].getsockname()[1]
+    try:
+        for workers in (2, 1):
+            with pytest.raises(OSError, match="in use"):
+                listening_sockets("127.0.0.1", port, workers)
+    finally:
+        for sock in running:
+            sock.close()
+
+
+def test_nothing_joins_the_port_of_a_single_worker() -> None:
+    """One worker's socket has no SO_REUSEPORT: another socket cannot bind beside it (and take
+    a share of its connections), even one that sets SO_REUSEPORT itself."""
+    [sock] = listening_sockets("127.0.0.1", 0, 1)
+    try:
+        with socket.socket() as intruder:
+            intruder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            with pytest.raises(OSError, match="in use"):
+                intruder.bind(sock.getsockname())
+    finally:
+        sock.close()
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_restarted_server_takes_its_port_back_at_once(workers: int) -> None:
+    """The server that stopped closed its connections first: they wait in TIME_WAIT for a
+    minute, and its successor binds the port all the same."""
+    first = listening_sockets("127.0.0.1", 0, workers)
+    port = first[0].getsockname()[1]
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as client:
+        ready, _, _ = select.select(first, [], [], 30)  # the socket the kernel gave it to
+        accepted, _ = ready[0].accept()
+        accepted.close()  # the server's side closes first: TIME_WAIT is on the server's port
+        assert client.recv(1) == b""
+    for sock in first:
+        sock.close()
+    again = listening_sockets("127.0.0.1", port, workers)
+    for sock in again:
+        sock.close()
+
+
+def test_a_burst_of_connections_waits_for_a_busy_worker() -> None:
+    """Connections that arrive while the worker is busy wait in the socket's queue; none is
+    dropped (a connection the queue had no room for would not even connect)."""
+    [listener] = listening_sockets("127.0.0.1", 0, 1)
+    clients: list[socket.socket] = []
+    try:
+        for _ in range(100):  # nothing accepts them yet
+            clients.append(socket.create_connection(listener.getsockname()[:2], timeout=5))
+        listener.settimeout(5)
+        for _ in clients:
+            listener.accept()[0].close()
+    finally:
+        for client in clients:
+            client.close()
+        listener.close()
+
+
+@pytest.mark.skipif(not socket.has_ipv6, reason="no IPv6 here")
+def test_a_server_on_every_ipv6_address_also_takes_ipv4_connections() -> None:
+    try:
+        sockets = listening_sockets("::", 0, 2)
+    except OSError:
+        pytest.skip("no IPv6 address to bind here")
+    try:
+        port = sockets[0].getsockname()[1]
+        with socket.create_connection(("127.0.0.1", port), timeout=30):
+            pass
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
 def test_preload_is_on_unless_turned_off(monkeypatch: pytest.MonkeyPatch) -> None:
     assert parse_args([]).preload is None  # then SENTIMENT_PRELOAD, else on
     assert parse_args(["--no-preload"]).preload is False
@@ -114,7 +198,18 @@ def test_options_and_the_default_worker_count() -> None:
         True,
     )
     assert parse_args([]).workers is None  # then SENTIMENT_WORKERS, else the cores
-    assert default_workers() >= 1
+    assert default_workers() == len(os.sched_getaffinity(0))
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="no CPU affinity here")
+def test_a_process_allowed_one_core_serves_with_one_worker() -> None:
+    """As in a container limited to one CPU (cpuset), whatever the machine has."""
+    code = (
+        "import os; os.sched_setaffinity(0, {min(os.sched_getaffinity(0))}); "
+        "from sentiment.entrypoints.serve import default_workers; print(default_workers())"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout == "1\n"
 
 
 def test_the_launcher_serves_with_the_flags_given() -> None:
@@ -156,6 +251,10 @@ def test_sentiment_workers_sets_the_worker_count_without_the_flag() -> None:
 
 
 def crash_at_once(sock: socket.socket, options: ServeOptions) -> None:
+    """Records its start (`worker-name socket-inode`), then fails."""
+    with Path(os.environ["SUPERVISOR_TEST_STARTS"]).open("a") as starts:
+        name = multiprocessing.current_process().name
+        starts.write(f"{name} {os.fstat(sock.fileno()).st_ino}\n")
     sys.exit(3)  # as a worker whose app fails to import
 
 
@@ -165,14 +264,113 @@ def record_and_sleep(sock: socket.socket, options: ServeOptions) -> None:
     time.sleep(120)
 
 
-def test_a_crash_loop_stops_the_supervisor_with_the_workers_status() -> None:
+PRELOADED: dict[str, str] = {}  # what a supervisor loaded before it started its workers
+
+
+def serve_until_sigterm(sock: socket.socket, options: ServeOptions) -> None:
+    """Records its start with the model it found loaded, and on SIGTERM (what lets uvicorn
+    finish the requests in flight) that it was asked to stop, then exits 0."""
+    events = Path(os.environ["SUPERVISOR_TEST_EVENTS"])
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        with events.open("a") as out:
+            out.write(f"stopped {os.getpid()}\n")
+        sys.exit(0)
+
+    signal.signal(signal.SIGTERM, stop)
+    with events.open("a") as out:
+        name = multiprocessing.current_process().name
+        out.write(f"started {os.getpid()} {PRELOADED.get('model', 'none')} {name}\n")
+    time.sleep(120)
+
+
+def started_workers(starts: Path) -> list[tuple[str, int]]:
+    """(worker name, inode of its socket) for each worker `crash_at_once` ran in."""
+    return [(name, int(inode)) for name, inode in map(str.split, starts.read_text().splitlines())]
+
+
+class Recorded(logging.Handler):
+    """The records of the supervisor's log (whether or not "sentiment" propagates to the root)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+def test_a_crash_loop_stops_the_supervisor_with_the_workers_status(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SUPERVISOR_TEST_STARTS", str(tmp_path / "starts"))
     [sock] = listening_sockets("127.0.0.1", 0, 1)
     options = ServeOptions(host="127.0.0.1", port=0, workers=1)
+    serve_log, recorded = logging.getLogger("sentiment.serve"), Recorded()
+    level = serve_log.level
+    serve_log.addHandler(recorded)
+    serve_log.setLevel(logging.INFO)
     try:
         code = Supervisor([sock], options, target=crash_at_once, restart_delay_s=0.01).run()
     finally:
+        serve_log.removeHandler(recorded)
+        serve_log.setLevel(level)
         sock.close()
     assert code == 3
+    assert len(started_workers(tmp_path / "starts")) == 5  # 5 quick failures in a row: stop
+    said = [(r.levelname, re.sub(r"pid \d+", "pid N", r.getMessage())) for r in recorded.records]
+    assert said.count(("INFO", "started worker 0 (pid N)")) == 5
+    assert [(kind, m) for kind, m in said if "exited" in m] == [
+        *[("WARNING", "worker 0 (pid N) exited with 3; starting another")] * 4,
+        (
+            "ERROR",
+            "worker 0 (pid N) exited with 3, the 5th time in a row within 10 s of its start; "
+            "stopping",
+        ),
+    ]
+
+
+def start_and_return(sock: socket.socket, options: ServeOptions) -> None:
+    """As uvicorn's `Server.run` when the app's startup fails: returns, and the worker exits 0."""
+
+
+def test_a_crash_loop_of_workers_that_exit_0_is_no_success() -> None:
+    [sock] = listening_sockets("127.0.0.1", 0, 1)
+    options = ServeOptions(host="127.0.0.1", port=0, workers=1)
+    supervisor = Supervisor(
+        [sock], options, target=start_and_return, restart_delay_s=0.01, start_method="fork"
+    )
+    try:
+        assert supervisor.run() == 1  # a service manager must see the failure
+    finally:
+        sock.close()
+
+
+@pytest.mark.parametrize("shared", [False, True])
+def test_each_worker_and_its_replacements_serve_on_the_socket_of_its_slot(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, shared: bool
+) -> None:
+    """A socket per worker (SO_REUSEPORT): worker N and every worker that replaces it listen on
+    socket N, with the connections queued on it. One shared socket: every worker listens on it."""
+    monkeypatch.setenv("SUPERVISOR_TEST_STARTS", str(tmp_path / "starts"))
+    sockets = listening_sockets("127.0.0.1", 0, 1 if shared else 2)
+    inodes = [os.fstat(sock.fileno()).st_ino for sock in sockets]
+    options = ServeOptions(host="127.0.0.1", port=0, workers=2)
+    supervisor = Supervisor(
+        sockets, options, target=crash_at_once, restart_delay_s=0.01, start_method="fork"
+    )
+    try:
+        assert supervisor.run() == 3
+    finally:
+        for sock in sockets:
+            sock.close()
+    starts = started_workers(tmp_path / "starts")
+    names = [name for name, _ in starts]
+    assert max(names.count(name) for name in names) == 5  # the slot that failed 5 times first
+    assert {name: {i for n, i in starts if n == name} for name, _ in starts} == {
+        "sentiment-worker-0": {inodes[0]},
+        "sentiment-worker-1": {inodes[0] if shared else inodes[1]},
+    }
 
 
 @pytest.mark.parametrize("start_method", ["spawn", "fork"])
@@ -222,6 +420,63 @@ def test_a_killed_worker_is_replaced_even_right_after_its_start(
     assert code == 0
     assert len(set(seen)) == 4, seen  # the first worker and three replacements
     assert not any(Path(f"/proc/{pid}").exists() for pid in seen)
+
+
+@pytest.mark.parametrize(("start_method", "found"), [("spawn", "none"), ("fork", "version-1")])
+def test_the_supervisor_stops_its_workers_with_sigterm_so_they_finish_in_flight(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, start_method: str, found: str
+) -> None:
+    """The second worker killed while the first serves on: it is replaced. Then SIGTERM to the
+    supervisor: each worker gets SIGTERM, stops as it pleases (uvicorn drains its requests), and
+    the supervisor exits 0 once they are gone (a SIGKILL 30 s later is only for a worker that
+    does not stop). Forked workers start with what the supervisor loaded (the preload); spawned
+    ones in a fresh interpreter, that loads on its own."""
+    events = tmp_path / "events"
+    monkeypatch.setenv("SUPERVISOR_TEST_EVENTS", str(events))
+    monkeypatch.setitem(PRELOADED, "model", "version-1")
+
+    def said(word: str) -> set[str]:
+        lines = events.read_text().splitlines() if events.exists() else []
+        return {line.split()[1] for line in lines if line.startswith(word + " ")}
+
+    def wait_for(starts: int, deadline: float) -> None:
+        while len(said("started")) < starts and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+    killed: list[str] = []
+
+    def operator() -> None:
+        deadline = time.monotonic() + 60
+        wait_for(2, deadline)
+        lines = events.read_text().splitlines()
+        killed.extend(line.split()[1] for line in lines if line.endswith(" sentiment-worker-1"))
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(int(killed[0]), signal.SIGKILL)
+        wait_for(3, deadline)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    sockets = listening_sockets("127.0.0.1", 0, 2)
+    options = ServeOptions(host="127.0.0.1", port=0, workers=2)
+    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    thread = threading.Thread(target=operator)
+    thread.start()
+    try:
+        supervisor = Supervisor(
+            sockets, options, target=serve_until_sigterm, start_method=start_method
+        )
+        code = supervisor.run()
+    finally:
+        thread.join(timeout=60)
+        for sock in sockets:
+            sock.close()
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
+    assert code == 0
+    assert len(said("started")) == 3  # the second worker was replaced
+    assert said("stopped") == said("started") - set(killed)  # asked, and had stopped
+    assert {line.split()[2] for line in events.read_text().splitlines() if "started" in line} == {
+        found
+    }
 
 
 # -- what `main` refuses before it binds anything ------------------------------------------------
