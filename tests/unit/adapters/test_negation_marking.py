@@ -367,6 +367,29 @@ def test_spans_must_be_ordered_and_inside_their_text() -> None:
     assert set(span_rows.tolist()) == {0, 1}
 
 
+@pytest.mark.parametrize("text", ["not good at all", "İs it not good at all"])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        [(0, 3), (-4, -1)],  # a later span before the text's start (read from its end)
+        [(0, 3), (40, 50)],  # a later span past the text's end
+        [(0, 3), (50, 9)],  # one that ends before it starts, past the text's end
+        [(0, 3), (5, 4), (6, 9)],  # one that ends before it starts, inside the text
+    ],
+)
+def test_every_span_is_checked_whatever_lowercasing_does_to_the_text(
+    text: str, bad: list[tuple[int, int]]
+) -> None:
+    # "İ" lowercases to two characters: the spans are then mapped character by character, and
+    # were checked only by their first start and last end (a span (-4, -1) was read as the
+    # text's last characters, one starting past the end raised an IndexError).
+    for hasher in (PLAIN, MARKING):
+        with pytest.raises(ValueError, match="span"):
+            hasher.arrays_with_spans([text, "x"], [[(0, 1)], bad])
+        with pytest.raises(ValueError, match="span"):
+            hasher.pairs_with_spans([text], [bad])
+
+
 def test_pairs_of_many_chunks_and_spans_count_rows_across_chunks() -> None:
     texts = [f"not good. film {i} was great! {'ok ' * (i % 7)}" for i in range(600)]
     spans = [sentence_spans(text) for text in texts]
