@@ -36,7 +36,12 @@ def rule() -> dict[str, str | int]:
 
 
 def mask_names(texts: Iterable[str]) -> list[str]:
-    """Every text with its mid-sentence names replaced by `PLACEHOLDER` (see the module doc)."""
+    """Every text with its mid-sentence names replaced by `PLACEHOLDER` (see the module doc).
+
+    One string is refused as scikit-learn's vectorizers refuse it: it is an iterable of its
+    characters, each of which would be masked (and then scored) as a text of its own."""
+    if isinstance(texts, str):
+        raise ValueError("Iterable over raw text documents expected, string object received.")
     return [mask_text(text) for text in texts]
 
 

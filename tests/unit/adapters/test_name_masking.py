@@ -6,6 +6,9 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from sklearn.feature_extraction.text import HashingVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
 from sklearn.utils import get_tags
 from sklearn.utils.validation import check_is_fitted
 
@@ -96,6 +99,19 @@ def test_the_pipeline_step_masks_what_mask_names_masks_and_learns_nothing() -> N
     assert masker.transform(texts) == mask_names(texts)
     assert NameMasker().fit_transform(texts) == mask_names(texts)
     assert NameMasker().transform(iter(texts)) == mask_names(texts)  # unfitted: nothing to learn
+
+
+def test_one_string_is_refused_as_scikit_learn_refuses_it() -> None:
+    # A string is an iterable of its characters: a pipeline that masks names scored each
+    # character as a review (one prediction a character) where one without refuses it.
+    texts, labels = ["good film", "bad film", "great fun", "awful mess"], [1, 0, 1, 0]
+    for steps in ([], [NameMasker()]):
+        pipeline = make_pipeline(*steps, HashingVectorizer(n_features=64), LogisticRegression())
+        pipeline.fit(texts, labels)
+        with pytest.raises(ValueError, match="string object received"):
+            pipeline.predict("a good film")
+    with pytest.raises(ValueError, match="string object received"):
+        mask_names("a film with Tom Hanks")
 
 
 def test_the_pipeline_step_tells_scikit_learn_it_needs_no_fit_and_takes_a_list_of_texts() -> None:
