@@ -160,6 +160,15 @@ def test_refusals_match_scikit_learn() -> None:
         hasher.transform(["ok", 3])  # type: ignore[list-item]
     with pytest.raises(ValueError, match="norm=None"):
         NgramHasher(vectorizer(norm="l2")).one("text")
+    # One string is a sequence of its characters, each of which would be a row.
+    with pytest.raises(ValueError, match="string object received"):
+        vectorizer().transform("a good film")
+    for method in (hasher.transform, hasher.arrays, hasher.token_ngrams):
+        with pytest.raises(ValueError, match="string object received"):
+            method("a good film")
+    for with_spans in (hasher.arrays_with_spans, hasher.pairs_with_spans):
+        with pytest.raises(ValueError, match="string object received"):
+            with_spans("ab", [[(0, 1)], [(0, 1)]])
 
 
 @settings(max_examples=200)

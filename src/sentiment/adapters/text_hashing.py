@@ -396,6 +396,8 @@ class NgramHasher:
 
     @staticmethod
     def _check(texts: Sequence[str]) -> None:
+        if isinstance(texts, str):  # a Sequence[str] too: of its characters
+            raise ValueError("Iterable over raw text documents expected, string object received.")
         if len(texts) == 0:
             raise ValueError("Cannot vectorize empty sequence.")
         if not all(isinstance(t, str) for t in texts):
