@@ -181,6 +181,22 @@ def test_the_marking_settings_round_trip_and_are_checked() -> None:
             NegationMarking.from_json(bad)
 
 
+def test_the_marked_block_must_fit_the_columns_and_mark_a_word() -> None:
+    # Two blocks of n_features columns: at most 2**30 each, so that every column fits in int32.
+    for n_features, window in ((2**30 + 1, 3), (2**31, 3), (2**16, 0)):
+        with pytest.raises(ValueError, match="negation marking"):
+            NgramHasher(
+                dataclasses.replace(BLOCK, n_features=n_features), NegationMarking(window=window)
+            )
+    widest = dataclasses.replace(BLOCK, n_features=2**30)
+    hasher = NgramHasher(widest, NegationMarking(window=1))
+    assert (hasher.n_features, hasher.n_columns) == (2**30, 2**31)
+    columns, _ = hasher.one("not good film")
+    plain, _ = NgramHasher(widest).one("not good film")
+    marked, _ = NgramHasher(widest).one("not neg_good film")
+    assert columns.tolist() == sorted([*plain.tolist(), *(marked + 2**30).tolist()])
+
+
 def test_the_marking_settings_cannot_change_once_made() -> None:
     marking = NegationMarking(window=2, negators=("not",))
     with pytest.raises(dataclasses.FrozenInstanceError):
@@ -336,19 +352,27 @@ def test_scopes_that_could_cross_a_sentence_end_hash_the_sentences_again() -> No
     br = NegationMarking(negators=("br", "not"))
     assert NgramHasher(BLOCK, br).exact_spans
     assert not NgramHasher(dataclasses.replace(BLOCK, stop_words=None), br).exact_spans
+    # Nor when "!" or "?" is a stop word: dropped before marking, it ends no scope.
+    for mark in ("!", "?"):
+        dropped = dataclasses.replace(BLOCK, stop_words=("br", mark))
+        assert not NgramHasher(dropped, NegationMarking()).exact_spans
+        assert NgramHasher(dropped).exact_spans
     # Such a hasher still scores like the sentences hashed alone.
-    hasher = NgramHasher(no_marks, NegationMarking())
-    texts = ["It is not good! great fun", "not<br />good"]
-    coef = np.arange(hasher.n_columns, dtype=np.float32).reshape(-1, 1) % 7 - 3
-    got = features(hasher, texts, coef, np.zeros(1))
-    sentences = [s for t in texts for s in split_sentences(t)]
-    review = linear_scores(hasher, texts, coef, np.zeros(1))[:, 0]
-    sentence = linear_scores(hasher, sentences, coef, np.zeros(1))[:, 0]
-    np.testing.assert_allclose(got, aggregates(review, sentence, np.array([2, 2])))
+    dropped = dataclasses.replace(BLOCK, stop_words=("br", "!"))
+    for settings_ in (no_marks, dropped):
+        hasher = NgramHasher(settings_, NegationMarking())
+        texts = ["It is not good! great fun", "not<br />good"]
+        coef = np.arange(hasher.n_columns, dtype=np.float32).reshape(-1, 1) % 7 - 3
+        got = features(hasher, texts, coef, np.zeros(1))
+        sentences = [s for t in texts for s in split_sentences(t)]
+        review = linear_scores(hasher, texts, coef, np.zeros(1))[:, 0]
+        sentence = linear_scores(hasher, sentences, coef, np.zeros(1))[:, 0]
+        np.testing.assert_allclose(got, aggregates(review, sentence, np.array([2, 2])))
 
 
 def test_spans_must_be_ordered_and_inside_their_text() -> None:
-    for bad in ([[(3, 5), (0, 2)]], [[(0, 40)]], [[(-1, 2)]]):
+    # (the third span overlaps the second, not the first)
+    for bad in ([[(3, 5), (0, 2)]], [[(0, 40)]], [[(-1, 2)]], [[(0, 2), (4, 9), (6, 8)]]):
         with pytest.raises(ValueError, match="span"):
             MARKING.arrays_with_spans(["not good at all"], bad)
     with pytest.raises(ValueError, match="span lists"):
