@@ -119,6 +119,18 @@ def test_negators_of_any_length_mark_the_words_after_them(texts: list[str], wind
     assert same(got[:, PLAIN.n_features :], expected)
 
 
+def test_negators_of_eight_and_nine_bytes_mark_the_next_word() -> None:
+    # The longest negators matched as one 64-bit key, and the shortest matched byte by byte.
+    negators = ("scarcely", "nevermore", "jamás!")  # 8, 9 bytes; one no token could be
+    hasher = NgramHasher(BLOCK, negation=NegationMarking(1, negators))
+    texts = ["scarcely good", "nevermore good", "jamás! good", "scarcel nevermor good"]
+    got = hasher.transform(texts)
+    expected = PLAIN.transform(
+        ["scarcely neg_good", "nevermore neg_good", "jamás ! good", "scarcel nevermor good"]
+    )
+    assert same(got[:, PLAIN.n_features :], expected)
+
+
 def test_every_default_negator_marks_the_next_word() -> None:
     texts = [f"{negator} good" for negator in NEGATORS]
     got = MARKING.transform(texts)
