@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import numpy as np
@@ -16,7 +17,7 @@ from sklearn.preprocessing import normalize
 
 from sentiment.adapters import text_hashing
 from sentiment.adapters.byte_tokens import SKLEARN_DEFAULT, WORDS_AND_MARKS
-from sentiment.adapters.negation import NegationMarking
+from sentiment.adapters.negation import SCOPE_ENDS, NegationMarking
 from sentiment.adapters.text_hashing import (
     HashingSettings,
     NgramHasher,
@@ -159,6 +160,15 @@ def test_refusals_match_scikit_learn() -> None:
         hasher.transform(["ok", 3])  # type: ignore[list-item]
     with pytest.raises(ValueError, match="norm=None"):
         NgramHasher(vectorizer(norm="l2")).one("text")
+    # One string is a sequence of its characters, each of which would be a row.
+    with pytest.raises(ValueError, match="string object received"):
+        vectorizer().transform("a good film")
+    for method in (hasher.transform, hasher.arrays, hasher.token_ngrams):
+        with pytest.raises(ValueError, match="string object received"):
+            method("a good film")
+    for with_spans in (hasher.arrays_with_spans, hasher.pairs_with_spans):
+        with pytest.raises(ValueError, match="string object received"):
+            with_spans("ab", [[(0, 1)], [(0, 1)]])
 
 
 @settings(max_examples=200)
@@ -294,3 +304,120 @@ def test_token_ngrams_of_any_text(texts: list[str]) -> None:
 def test_token_ngrams_refuse_negation_marking() -> None:
     with pytest.raises(ValueError, match="negation"):
         NgramHasher(vectorizer(), negation=NegationMarking(3, ("not",))).token_ngrams(["not good"])
+
+
+def expected_span_rows(
+    v: HashingVectorizer,
+    texts: list[str],
+    spans: list[list[tuple[int, int]]],
+    negation: NegationMarking | None = None,
+) -> sp.csr_matrix:
+    """The rows of `arrays_with_spans`' spans, from scikit-learn's own tokens: each n-gram
+    whose first token starts and last token ends inside the span (character offsets into the
+    text), hashed by scikit-learn. With `negation`, also the n-grams of the marked stream (the
+    tokens after a negator, up to a scope end, read as `neg_<word>`) in the second block."""
+    one_feature = HashingVectorizer(
+        analyzer=lambda s: [s], n_features=v.n_features, alternate_sign=False
+    )
+    pattern = re.compile(v.token_pattern)
+    ends = re.compile("[" + re.escape(SCOPE_ENDS + "\x00") + "]")
+    stop = set(v.stop_words or ())
+    rows: list[list[tuple[str, int]]] = []  # (n-gram, block) of every span
+    for text, text_spans in zip(texts, spans, strict=True):
+        lowered = text.lower() if v.lowercase else text
+        # (start, end) in `lowered`, plain and marked text of every kept token, in order
+        kept: list[tuple[int, int, str, str]] = []
+        left = 0
+        scope_ends = [m.start() for m in ends.finditer(lowered)]
+        previous_end = 0
+        for m in pattern.finditer(lowered):
+            if any(previous_end <= e < m.start() for e in scope_ends) or m.group() in "!?":
+                left = 0
+            previous_end = m.end()
+            if m.group() in stop:
+                continue
+            marked = "neg_" + m.group() if left and m.group() not in "!?" else m.group()
+            kept.append((m.start(), m.end(), m.group(), marked))
+            left = max(left - 1, 0)
+            if negation is not None and m.group() in negation.negators:
+                left = negation.window
+        for s, e in text_spans:
+            low_s, low_e = len(text[:s].lower()), len(text[:e].lower())
+            if not v.lowercase:
+                low_s, low_e = s, e
+            row: list[tuple[str, int]] = []
+            for n in range(v.ngram_range[0], v.ngram_range[1] + 1):
+                for i in range(len(kept) - n + 1):
+                    gram = kept[i : i + n]
+                    if low_s <= gram[0][0] and gram[-1][1] <= low_e:
+                        row.append((" ".join(t[2] for t in gram), 0))
+                        if negation is not None:
+                            row.append((" ".join(t[3] for t in gram), 1))
+            rows.append(row)
+    n_columns = v.n_features * (1 if negation is None else 2)
+    counts: dict[tuple[int, int], float] = {}
+    for r, row in enumerate(rows):
+        for ngram, block in row:
+            column = int(one_feature.transform([ngram]).indices[0]) + block * v.n_features
+            counts[r, column] = 1.0 if v.binary else counts.get((r, column), 0.0) + 1.0
+    matrix = sp.csr_matrix(
+        (
+            list(counts.values()),
+            ([r for r, _ in counts], [c for _, c in counts]),
+        ),
+        shape=(len(rows), n_columns),
+        dtype=v.dtype,
+    )
+    matrix.sort_indices()
+    if v.norm is None or not rows:  # (normalize refuses a matrix of no rows)
+        return matrix
+    return sp.csr_matrix(normalize(matrix, norm=v.norm))
+
+
+@st.composite
+def texts_and_spans(draw: st.DrawFn) -> tuple[list[str], list[list[tuple[int, int]]]]:
+    """Texts, and for each ordered, disjoint spans cut anywhere (inside tokens too), empty
+    ones included."""
+    one_text = st.lists(SPAN_PIECES, max_size=30).map("".join)
+    texts = draw(st.lists(one_text, min_size=1, max_size=5))
+    spans: list[list[tuple[int, int]]] = []
+    for text in texts:
+        cuts = sorted(draw(st.lists(st.integers(0, len(text)), max_size=8)))
+        spans.append(list(zip(cuts[::2], cuts[1::2], strict=False)))
+    return texts, spans
+
+
+SPAN_PIECES = st.sampled_from(
+    [*"aZb r_9!?.,'<-", " ", "\n", "\x00", "Σ", "İ", "é", "ß", "😀", "not ", "Not ", "t "]
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(texts_and_spans())
+@example((["İİ not good film", "x İ y"], [[(0, 2), (3, 16)], [(0, 5)]]))
+@example((["good film. not bad at all"], [[(0, 1), (1, 9), (9, 25)]]))
+@example((["a\x00b not c", "Σ d"], [[(0, 3), (4, 9)], [(0, 3)]]))
+def test_a_span_row_holds_the_ngrams_wholly_inside_the_span(
+    case: tuple[list[str], list[list[tuple[int, int]]]],
+) -> None:
+    texts, spans = case
+    negation = NegationMarking(window=2, negators=("not", "t", "film"))
+    for overrides, marking in (
+        ({}, None),
+        ({}, negation),
+        ({"ngram_range": (2, 3), "binary": False, "norm": "l2"}, None),
+        ({"token_pattern": SKLEARN_DEFAULT, "stop_words": None, "ngram_range": (1, 2)}, None),
+        ({"lowercase": False, "binary": False}, negation),
+    ):
+        v = vectorizer(n_features=2**20, **overrides)
+        expected = expected_span_rows(v, texts, spans, marking)
+        hasher = NgramHasher(v, marking)
+        _, (data, indices, indptr) = hasher.arrays_with_spans(texts, spans)
+        assert indptr.tolist() == expected.indptr.tolist()
+        assert indices.tolist() == expected.indices.tolist()
+        np.testing.assert_array_equal(data, expected.data)
+        if hasher.binary_unnormalized:
+            _, (span_rows, span_columns) = hasher.pairs_with_spans(texts, spans)
+            pairs = sorted(zip(span_rows.tolist(), span_columns.tolist(), strict=True))
+            rows = np.repeat(np.arange(len(indptr) - 1), np.diff(indptr))
+            assert pairs == list(zip(rows.tolist(), indices.tolist(), strict=True))

@@ -7,8 +7,9 @@ its training half, not sentiment. On folds that keep each movie on one side (the
 lowered shuffled cross-validation, where a movie's other reviews are on both sides.
 
 The rule is deliberately simple and ASCII-only, so the serving file's reader applies the very
-same one: a run of capitalised words (`Tom`, `Tom Hanks`) right after a lowercase letter, `,`,
-`;` or `:` and one space becomes `Somename`. A sentence's first word (after `.`, `!`, `?`, a
+same one: a run of capitalised words (`Tom`, `Tom Hanks`, `DeNiro`) right after a lowercase
+letter, `,`, `;` or `:` and one space becomes `Somename`; a word that goes on with other word
+characters (`Zoë`, `Tom2`) is left whole. A sentence's first word (after `.`, `!`, `?`, a
 quote or a line break) is left alone, and so are `I`, acronyms and words in capitals. A text in
 title case ("This Film Is Great", `str.istitle`), or one whose masked runs would cover half its
 characters, is left as it is: its capitals say nothing about names, and masking them would drop
@@ -23,7 +24,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-NAME = re.compile(r"(?<=[a-z,;:] )[A-Z][a-z]+(?: [A-Z][a-z]+)*")
+# A word is capitals each followed by lower-case letters (`Tom`, `McLaglen`), and ends where the
+# hasher's tokens end: a word that goes on with other word characters (`Zoë`, `Tom2`) is left
+# whole, never cut (the placeholder glued to its rest would be a new word that still names).
+NAME = re.compile(r"(?<=[a-z,;:] )(?:[A-Z][a-z]+)+(?: (?:[A-Z][a-z]+)+)*(?!\w)")
 PLACEHOLDER = "Somename"
 # Raise it whenever `mask_text` changes in a way the pattern and placeholder do not show (its
 # guards): serving files record the rule (`rule`), and a reader refuses one written by another.
@@ -36,7 +40,12 @@ def rule() -> dict[str, str | int]:
 
 
 def mask_names(texts: Iterable[str]) -> list[str]:
-    """Every text with its mid-sentence names replaced by `PLACEHOLDER` (see the module doc)."""
+    """Every text with its mid-sentence names replaced by `PLACEHOLDER` (see the module doc).
+
+    One string is refused as scikit-learn's vectorizers refuse it: it is an iterable of its
+    characters, each of which would be masked (and then scored) as a text of its own."""
+    if isinstance(texts, str):
+        raise ValueError("Iterable over raw text documents expected, string object received.")
     return [mask_text(text) for text in texts]
 
 

@@ -396,6 +396,8 @@ class NgramHasher:
 
     @staticmethod
     def _check(texts: Sequence[str]) -> None:
+        if isinstance(texts, str):  # a Sequence[str] too: of its characters
+            raise ValueError("Iterable over raw text documents expected, string object received.")
         if len(texts) == 0:
             raise ValueError("Cannot vectorize empty sequence.")
         if not all(isinstance(t, str) for t in texts):
@@ -594,10 +596,13 @@ class NgramHasher:
         end: list[int] = []
         offset = 0  # where the text starts in the joined, lowercased string
         for text, text_spans in zip(texts, spans, strict=True):
-            if text_spans and not (text_spans[0][0] >= 0 and text_spans[-1][1] <= len(text)):
+            # Every span, not only the first start and last end: the mapping below reads `at`
+            # at each offset (a negative one would count from the text's end).
+            n_chars = len(text)
+            if not all(0 <= s <= n_chars and 0 <= e <= n_chars for s, e in text_spans):
                 raise ValueError("a span lies outside its text")
             if same_length or not self._lowercase:
-                size = len(text)
+                size = n_chars
                 begin.extend(offset + s for s, _ in text_spans)
                 end.extend(offset + e for _, e in text_spans)
             else:

@@ -3,9 +3,14 @@ capitals and title-cased texts are left alone; masking twice changes nothing."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from sklearn.feature_extraction.text import HashingVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
 from sklearn.utils import get_tags
 from sklearn.utils.validation import check_is_fitted
 
@@ -63,6 +68,46 @@ def test_names_covering_half_of_a_text_are_left_alone(text: str, expected: str) 
     assert mask_text(text) == expected
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # A name with capitals inside is one word: all of it is masked ...
+        (
+            "a long film with McLaglen and DeNiro, then DiCaprio",
+            "a long film with Somename and Somename, then Somename",
+        ),
+        ("the lead, Victor McLaglen, is good", "the lead, Somename, is good"),
+        # ... and one that goes on with other word characters is left whole, never cut: the
+        # placeholder glued to the rest would be a new word ("somenameë") that still names.
+        ("with Zoë Saldana as the lead here", "with Zoë Saldana as the lead here"),
+        ("a film by Tom Zoë Saldana, fine", "a film by Somename Zoë Saldana, fine"),
+        ("a film with Tom_Hanks and R2D2 in it", "a film with Tom_Hanks and R2D2 in it"),
+        ("a film with Tom2 in it, and more", "a film with Tom2 in it, and more"),
+        ("a film with McDONALD in it, and more", "a film with McDONALD in it, and more"),
+        # Other characters end a name as a space does.
+        ("i loved Tom's dog and Jean-Luc here", "i loved Somename's dog and Somename-Luc here"),
+    ],
+)
+def test_a_name_is_masked_whole_or_not_at_all(text: str, expected: str) -> None:
+    assert mask_text(text) == expected
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from(["and", "the", "Tom", "Laglen", "ë", "2", "_", "FBI", " ", " ", ", "]),
+        max_size=24,
+    ).map("".join)
+    | st.text(alphabet=st.sampled_from(list("abAB ,;:'-_2é")), max_size=60),
+)
+def test_masking_never_cuts_a_word(text: str) -> None:
+    # Every word (a run of word characters, as the hasher's tokens) of the masked text is the
+    # placeholder or a word of the text: no word is cut, no new word is made.
+    words = set(re.findall(r"\w+", text))
+    masked = mask_text(text)
+    assert set(re.findall(r"\w+", masked)) <= words | {PLACEHOLDER}
+
+
 def test_every_name_reads_the_same() -> None:
     template = "the lead, played by {}, is wonderful and {} is dull."
     masked = {mask_text(template.format(a, b)) for a in NAMES for b in NAMES}
@@ -96,6 +141,19 @@ def test_the_pipeline_step_masks_what_mask_names_masks_and_learns_nothing() -> N
     assert masker.transform(texts) == mask_names(texts)
     assert NameMasker().fit_transform(texts) == mask_names(texts)
     assert NameMasker().transform(iter(texts)) == mask_names(texts)  # unfitted: nothing to learn
+
+
+def test_one_string_is_refused_as_scikit_learn_refuses_it() -> None:
+    # A string is an iterable of its characters: a pipeline that masks names scored each
+    # character as a review (one prediction a character) where one without refuses it.
+    texts, labels = ["good film", "bad film", "great fun", "awful mess"], [1, 0, 1, 0]
+    for steps in ([], [NameMasker()]):
+        pipeline = make_pipeline(*steps, HashingVectorizer(n_features=64), LogisticRegression())
+        pipeline.fit(texts, labels)
+        with pytest.raises(ValueError, match="string object received"):
+            pipeline.predict("a good film")
+    with pytest.raises(ValueError, match="string object received"):
+        mask_names("a film with Tom Hanks")
 
 
 def test_the_pipeline_step_tells_scikit_learn_it_needs_no_fit_and_takes_a_list_of_texts() -> None:

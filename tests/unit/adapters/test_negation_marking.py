@@ -119,6 +119,18 @@ def test_negators_of_any_length_mark_the_words_after_them(texts: list[str], wind
     assert same(got[:, PLAIN.n_features :], expected)
 
 
+def test_negators_of_eight_and_nine_bytes_mark_the_next_word() -> None:
+    # The longest negators matched as one 64-bit key, and the shortest matched byte by byte.
+    negators = ("scarcely", "nevermore", "jamás!")  # 8, 9 bytes; one no token could be
+    hasher = NgramHasher(BLOCK, negation=NegationMarking(1, negators))
+    texts = ["scarcely good", "nevermore good", "jamás! good", "scarcel nevermor good"]
+    got = hasher.transform(texts)
+    expected = PLAIN.transform(
+        ["scarcely neg_good", "nevermore neg_good", "jamás ! good", "scarcel nevermor good"]
+    )
+    assert same(got[:, PLAIN.n_features :], expected)
+
+
 def test_every_default_negator_marks_the_next_word() -> None:
     texts = [f"{negator} good" for negator in NEGATORS]
     got = MARKING.transform(texts)
@@ -179,6 +191,22 @@ def test_the_marking_settings_round_trip_and_are_checked() -> None:
     for bad in bad_settings:
         with pytest.raises(ValueError, match="negat"):
             NegationMarking.from_json(bad)
+
+
+def test_the_marked_block_must_fit_the_columns_and_mark_a_word() -> None:
+    # Two blocks of n_features columns: at most 2**30 each, so that every column fits in int32.
+    for n_features, window in ((2**30 + 1, 3), (2**31, 3), (2**16, 0)):
+        with pytest.raises(ValueError, match="negation marking"):
+            NgramHasher(
+                dataclasses.replace(BLOCK, n_features=n_features), NegationMarking(window=window)
+            )
+    widest = dataclasses.replace(BLOCK, n_features=2**30)
+    hasher = NgramHasher(widest, NegationMarking(window=1))
+    assert (hasher.n_features, hasher.n_columns) == (2**30, 2**31)
+    columns, _ = hasher.one("not good film")
+    plain, _ = NgramHasher(widest).one("not good film")
+    marked, _ = NgramHasher(widest).one("not neg_good film")
+    assert columns.tolist() == sorted([*plain.tolist(), *(marked + 2**30).tolist()])
 
 
 def test_the_marking_settings_cannot_change_once_made() -> None:
@@ -336,19 +364,27 @@ def test_scopes_that_could_cross_a_sentence_end_hash_the_sentences_again() -> No
     br = NegationMarking(negators=("br", "not"))
     assert NgramHasher(BLOCK, br).exact_spans
     assert not NgramHasher(dataclasses.replace(BLOCK, stop_words=None), br).exact_spans
+    # Nor when "!" or "?" is a stop word: dropped before marking, it ends no scope.
+    for mark in ("!", "?"):
+        dropped = dataclasses.replace(BLOCK, stop_words=("br", mark))
+        assert not NgramHasher(dropped, NegationMarking()).exact_spans
+        assert NgramHasher(dropped).exact_spans
     # Such a hasher still scores like the sentences hashed alone.
-    hasher = NgramHasher(no_marks, NegationMarking())
-    texts = ["It is not good! great fun", "not<br />good"]
-    coef = np.arange(hasher.n_columns, dtype=np.float32).reshape(-1, 1) % 7 - 3
-    got = features(hasher, texts, coef, np.zeros(1))
-    sentences = [s for t in texts for s in split_sentences(t)]
-    review = linear_scores(hasher, texts, coef, np.zeros(1))[:, 0]
-    sentence = linear_scores(hasher, sentences, coef, np.zeros(1))[:, 0]
-    np.testing.assert_allclose(got, aggregates(review, sentence, np.array([2, 2])))
+    dropped = dataclasses.replace(BLOCK, stop_words=("br", "!"))
+    for settings_ in (no_marks, dropped):
+        hasher = NgramHasher(settings_, NegationMarking())
+        texts = ["It is not good! great fun", "not<br />good"]
+        coef = np.arange(hasher.n_columns, dtype=np.float32).reshape(-1, 1) % 7 - 3
+        got = features(hasher, texts, coef, np.zeros(1))
+        sentences = [s for t in texts for s in split_sentences(t)]
+        review = linear_scores(hasher, texts, coef, np.zeros(1))[:, 0]
+        sentence = linear_scores(hasher, sentences, coef, np.zeros(1))[:, 0]
+        np.testing.assert_allclose(got, aggregates(review, sentence, np.array([2, 2])))
 
 
 def test_spans_must_be_ordered_and_inside_their_text() -> None:
-    for bad in ([[(3, 5), (0, 2)]], [[(0, 40)]], [[(-1, 2)]]):
+    # (the third span overlaps the second, not the first)
+    for bad in ([[(3, 5), (0, 2)]], [[(0, 40)]], [[(-1, 2)]], [[(0, 2), (4, 9), (6, 8)]]):
         with pytest.raises(ValueError, match="span"):
             MARKING.arrays_with_spans(["not good at all"], bad)
     with pytest.raises(ValueError, match="span lists"):
@@ -365,6 +401,29 @@ def test_spans_must_be_ordered_and_inside_their_text() -> None:
         SPAN_HASHERS[-1].pairs_with_spans(["a"], [[(0, 1)]])
     _, (span_rows, _) = MARKING.pairs_with_spans(["not good at all", "x"], [[(0, 8), (9, 15)], []])
     assert set(span_rows.tolist()) == {0, 1}
+
+
+@pytest.mark.parametrize("text", ["not good at all", "İs it not good at all"])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        [(0, 3), (-4, -1)],  # a later span before the text's start (read from its end)
+        [(0, 3), (40, 50)],  # a later span past the text's end
+        [(0, 3), (50, 9)],  # one that ends before it starts, past the text's end
+        [(0, 3), (5, 4), (6, 9)],  # one that ends before it starts, inside the text
+    ],
+)
+def test_every_span_is_checked_whatever_lowercasing_does_to_the_text(
+    text: str, bad: list[tuple[int, int]]
+) -> None:
+    # "İ" lowercases to two characters: the spans are then mapped character by character, and
+    # were checked only by their first start and last end (a span (-4, -1) was read as the
+    # text's last characters, one starting past the end raised an IndexError).
+    for hasher in (PLAIN, MARKING):
+        with pytest.raises(ValueError, match="span"):
+            hasher.arrays_with_spans([text, "x"], [[(0, 1)], bad])
+        with pytest.raises(ValueError, match="span"):
+            hasher.pairs_with_spans([text], [bad])
 
 
 def test_pairs_of_many_chunks_and_spans_count_rows_across_chunks() -> None:
