@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import zipfile
 from pathlib import Path
 
@@ -15,6 +16,8 @@ from sklearn.pipeline import Pipeline
 
 from sentiment.adapters import skops_format
 from sentiment.adapters.hyperparameters import DEFAULTS, parse_hyperparameters
+from sentiment.adapters.name_masker import NameMasker
+from sentiment.adapters.name_masking import rule, rule_key
 from sentiment.adapters.sklearn_classifier import (
     STACKED_ESTIMATORS,
     TWO_CLASSES_ONLY,
@@ -121,6 +124,36 @@ def test_names_are_masked_before_anything_else(trained: SklearnClassifier) -> No
     first, second = trained.predict(texts)
     assert first == second
     assert trained.pipeline.predict_proba(texts).tolist() == trained.predict_proba(texts).tolist()
+
+
+def test_a_pipeline_trained_on_names_masked_by_another_rule_is_refused(
+    trained: SklearnClassifier, tmp_path: Path
+) -> None:
+    # The masker records the rule its model learnt from; a model saved before maskers recorded
+    # it (an unfitted masker, as fit inserted one), or under another rule, would be served
+    # differently from how it was trained: it is refused, as a serving file of another rule is.
+    masker = trained.pipeline.steps[0][1]
+    assert isinstance(masker, NameMasker)
+    assert masker.rule_ == rule_key() == json.dumps(rule(), sort_keys=True)
+    skops_format.dump(trained.pipeline, tmp_path / "model.skops")
+    loaded = skops_format.load(tmp_path / "model.skops")
+    assert SklearnClassifier(trained.model_type, pipeline=loaded).masks_names
+    older_rule = {**rule(), "pattern": r"(?<=[a-z,;:] )[A-Z][a-z]+(?: [A-Z][a-z]+)*"}
+    for recorded, shown in ((None, "an unrecorded rule"), (older_rule, "the rule {")):
+        old = NameMasker() if recorded is None else NameMasker().fit([])
+        if recorded is not None:
+            old.rule_ = json.dumps(recorded, sort_keys=True)
+        steps = [("names", old), *trained.pipeline.steps[1:]]
+        skops_format.dump(Pipeline(steps), tmp_path / "old.skops")
+        pipeline = skops_format.load(tmp_path / "old.skops")
+        message = (
+            f"the pipeline was trained on names masked by {re.escape(shown)}.*; this code masks "
+            f"them by {re.escape(rule_key())}: train the model again"
+        )
+        with pytest.raises(ClassifierError, match=message):
+            SklearnClassifier(trained.model_type, pipeline=pipeline)
+        with pytest.raises(ClassifierError, match=message):
+            SklearnClassifier.from_pipeline(pipeline, None)
 
 
 def test_a_pipeline_shows_its_model_type_and_no_other_is_taken_for_it(

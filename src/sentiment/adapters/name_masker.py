@@ -7,13 +7,17 @@ from typing import Any
 
 from sklearn.base import BaseEstimator, TransformerMixin
 
-from sentiment.adapters.name_masking import mask_names
+from sentiment.adapters.name_masking import mask_names, rule_key
 
 
 class NameMasker(TransformerMixin, BaseEstimator):  # type: ignore[misc]
-    """The first step of a pipeline that masks names (`mask_names`); it learns nothing."""
+    """The first step of a pipeline that masks names (`mask_names`). It learns nothing but
+    records, when fitted, the rule it masks by (`rule_`, `name_masking.rule_key`): a model saved
+    with it tells which rule it was trained on, and one trained on another is refused when loaded
+    (`SklearnClassifier`), as a serving file recording another rule is."""
 
     def fit(self, texts: Any, labels: Any = None) -> NameMasker:
+        self.rule_ = rule_key()
         return self
 
     def transform(self, texts: Iterable[str]) -> list[str]:

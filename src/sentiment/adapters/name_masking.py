@@ -21,6 +21,7 @@ pipeline step).
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable
 
@@ -30,13 +31,19 @@ from collections.abc import Iterable
 NAME = re.compile(r"(?<=[a-z,;:] )(?:[A-Z][a-z]+)+(?: (?:[A-Z][a-z]+)+)*(?!\w)")
 PLACEHOLDER = "Somename"
 # Raise it whenever `mask_text` changes in a way the pattern and placeholder do not show (its
-# guards): serving files record the rule (`rule`), and a reader refuses one written by another.
+# guards): serving files and fitted `NameMasker`s record the rule (`rule`, `rule_key`), and a
+# model recorded with another rule is refused when loaded, not served differently.
 RULE_VERSION = 1
 
 
 def rule() -> dict[str, str | int]:
     """The rule as serving files record it, and as their reader checks it."""
     return {"pattern": NAME.pattern, "placeholder": PLACEHOLDER, "version": RULE_VERSION}
+
+
+def rule_key() -> str:
+    """The rule as one string (`rule` in JSON), as a fitted `NameMasker` records it."""
+    return json.dumps(rule(), sort_keys=True)
 
 
 def mask_names(texts: Iterable[str]) -> list[str]:

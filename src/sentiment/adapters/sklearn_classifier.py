@@ -57,7 +57,7 @@ from sentiment.adapters.hashed_vocabulary import HashedVocabulary
 from sentiment.adapters.hyperparameters import DEFAULT_MODEL_TYPE, DEFAULTS, checked
 from sentiment.adapters.lm_model import NbLanguageModelClassifier
 from sentiment.adapters.name_masker import NameMasker
-from sentiment.adapters.name_masking import mask_names
+from sentiment.adapters.name_masking import mask_names, rule_key
 from sentiment.adapters.nb_logistic import NbSettings, compact, dense_coef, fit_nb_logistic
 from sentiment.adapters.text_hashing import NgramHasher, hasher_for
 from sentiment.adapters.word_features import word_vectorizer
@@ -78,6 +78,19 @@ TWO_CLASSES_ONLY = frozenset(STACKED_ESTIMATORS)
 
 def _vectorizer(ngram_max: int, n_features_log2: int, binary: bool) -> HashingVectorizer:
     return word_vectorizer(ngram_max, n_features_log2, binary)
+
+
+def _check_mask_rule(masker: NameMasker) -> None:
+    """A pipeline's masker must have been fitted under the rule `mask_names` applies now: its
+    model learnt from texts masked by that rule. One saved before maskers recorded their rule
+    (`rule_`), or under another, would be served differently from how it was trained."""
+    recorded = getattr(masker, "rule_", None)
+    if recorded != rule_key():
+        trained = "an unrecorded rule" if recorded is None else f"the rule {recorded}"
+        raise ClassifierError(
+            f"the pipeline was trained on names masked by {trained}; this code masks them by "
+            f"{rule_key()}: train the model again"
+        )
 
 
 def model_type_of(pipeline: Pipeline) -> str | None:
@@ -195,7 +208,8 @@ class SklearnClassifier(Classifier):
         except (ValueError, TypeError, MemoryError) as exc:
             raise ClassifierError(f"fitting {self._model_type} failed: {exc}") from exc
         if self.masks_names:
-            pipeline.steps.insert(0, ("names", NameMasker()))
+            # Fitted, so that it records the rule the model was trained on.
+            pipeline.steps.insert(0, ("names", NameMasker().fit(x)))
         self._use(pipeline)
 
     def predict(self, texts: Sequence[str]) -> list[Prediction]:
@@ -237,6 +251,7 @@ class SklearnClassifier(Classifier):
         # A leading NameMasker masks the texts; the pipeline, not a setting, says so.
         self._params["mask_names"] = bool(steps) and isinstance(steps[0], NameMasker)
         if self._params["mask_names"]:
+            _check_mask_rule(steps[0])
             steps = steps[1:]
         if len(steps) == 1 and isinstance(
             steps[0], NegationContextClassifier | NbLanguageModelClassifier

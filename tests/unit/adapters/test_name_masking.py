@@ -3,6 +3,7 @@ capitals and title-cased texts are left alone; masking twice changes nothing."""
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -15,7 +16,7 @@ from sklearn.utils import get_tags
 from sklearn.utils.validation import check_is_fitted
 
 from sentiment.adapters.name_masker import NameMasker
-from sentiment.adapters.name_masking import PLACEHOLDER, mask_names, mask_text
+from sentiment.adapters.name_masking import PLACEHOLDER, mask_names, mask_text, rule, rule_key
 
 NAMES = ["Tom Hanks", "Meryl Streep", "Priya Patel", "Kurosawa", "Chen Wei Long"]
 
@@ -138,6 +139,8 @@ def test_the_pipeline_step_masks_what_mask_names_masks_and_learns_nothing() -> N
     texts = ["a film with Tom Hanks in it", "Kurosawa is great.", "This Film Is Great"]
     masker = NameMasker()
     assert masker.fit(texts, ["positive"] * 3) is masker
+    assert masker.rule_ == rule_key()  # fitted, it records the rule it masks by
+    assert json.loads(rule_key()) == rule()
     assert masker.transform(texts) == mask_names(texts)
     assert NameMasker().fit_transform(texts) == mask_names(texts)
     assert NameMasker().transform(iter(texts)) == mask_names(texts)  # unfitted: nothing to learn
