@@ -359,3 +359,18 @@ def test_a_run_leaves_the_process_mlflow_uris_as_it_found_them(
     assert os.environ.get("MLFLOW_REGISTRY_URI") == before
     [finished] = scratch.runs()
     assert finished.info.status == "FINISHED"
+
+
+def test_a_run_of_another_adapter_lands_in_the_experiment_it_finds(scratch: Scratch) -> None:
+    """A second process (a later `train`) finds the experiment the first one made."""
+    with scratch.registry.start_run("first"):
+        pass
+    later = MlflowModelRegistry(
+        tracking_uri=scratch.registry.tracking_uri,
+        experiment_name=scratch.experiment,
+        model_name=scratch.registry.model_name,
+        artifact_root=str(scratch.artifacts),
+    )
+    with later.start_run("second"):
+        pass
+    assert sorted(run.info.run_name for run in scratch.runs()) == ["first", "second"]

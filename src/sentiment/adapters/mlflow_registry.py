@@ -142,14 +142,17 @@ class MlflowModelRegistry(ModelRegistry):
             else:
                 metrics = dict(run.data.metrics)
                 status = str(run.info.status)
+        # A tag's value may be NULL in a SQL store (MLflow's schema allows it): "", as MLflow's
+        # server answers it and the lean readers read it.
+        tags = {key: "" if value is None else value for key, value in (mv.tags or {}).items()}
         return ModelVersion(
             name=mv.name,
             version=str(mv.version),
             run_id=mv.run_id or "",
             aliases=aliases if aliases is not None else tuple(sorted(mv.aliases or ())),
-            tags=dict(mv.tags or {}),
+            tags=tags,
             metrics=metrics,
-            dataset_digest=(mv.tags or {}).get("dataset_digest", ""),
+            dataset_digest=tags.get("dataset_digest", ""),
             created_at=(mv.creation_timestamp or 0) / 1000.0,
             run_status=status,
             status=str(mv.status or READY),

@@ -15,6 +15,7 @@ import pytest
 from mlflow import MlflowClient
 
 from sentiment.adapters.mlflow_registry import MlflowModelRegistry
+from sentiment.adapters.mlflow_sqlite_reader import SqliteModelReader
 from sentiment.adapters.sklearn_classifier import SklearnClassifier
 from sentiment.application.describe_model import DescribeModel, DescribeModelCommand
 from sentiment.application.evaluate_model import EvaluateModel, EvaluateModelCommand
@@ -27,6 +28,7 @@ from sentiment.domain.errors import (
     PromotionRefusedError,
     RegistryUnavailableError,
 )
+from sentiment.domain.model import READY
 from sentiment.domain.model_ref import parse_model_ref
 from sentiment.domain.promotion import CHALLENGER, CHAMPION, PromotionPolicy
 from tests.integration.registry.conftest import mlflow_registry
@@ -231,14 +233,68 @@ def test_a_version_whose_mlmodel_is_missing_or_unreadable_loads_as_its_steps_sho
 
 
 def test_loading_leaves_no_download_behind(
+    sqlite_store: Path,
+    good_and_weak: tuple[SklearnClassifier, SklearnClassifier],
+    tmp_path: Path,
+) -> None:
+    add_version(mlflow_registry(sqlite_store, "NoLeak"), good_and_weak[0])
+    downloads = tmp_path / "cache" / "downloads"  # not there yet: made, with its parents
+    registry = MlflowModelRegistry(
+        tracking_uri=f"sqlite:///{sqlite_store / 'mlflow.db'}",
+        model_name="NoLeak",
+        cache_dir=downloads,
+    )
+    registry.load("1")
+    registry.load("1")
+    assert downloads.is_dir()
+    assert list(downloads.iterdir()) == []
+
+
+def test_loading_draws_no_download_progress_bar(
+    sqlite_store: Path,
+    good_and_weak: tuple[SklearnClassifier, SklearnClassifier],
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    """A server's log and a CLI's stderr get no tqdm bar per version loaded."""
+    registry = mlflow_registry(sqlite_store, "NoProgressBar")
+    add_version(registry, good_and_weak[0])
+    capfd.readouterr()
+    registry.load("1")
+    captured = capfd.readouterr()
+    assert (captured.out, captured.err) == ("", "")
+
+
+def test_values_the_store_left_null_are_read_as_the_lean_reader_reads_them(
     sqlite_store: Path, good_and_weak: tuple[SklearnClassifier, SklearnClassifier]
 ) -> None:
-    registry = mlflow_registry(sqlite_store, "NoLeak")
+    """MLflow's schema lets a version's run, status and creation time, and a tag's value, be
+    NULL (stores of older MLflow versions hold such rows): the adapter reads what the API's
+    lean reader reads from the same store, never a None where a string is due."""
+    name = "NullColumns"
+    registry = mlflow_registry(sqlite_store, name)
     add_version(registry, good_and_weak[0])
-    downloads = sqlite_store / "downloads"
-    registry.load("1")
-    registry.load("1")
-    assert not downloads.exists() or list(downloads.iterdir()) == []
+    add_version(registry, good_and_weak[0])
+    registry.set_tags("1", {"dataset_digest": "d1g3st", "note": "kept"})
+    with sqlite3.connect(sqlite_store / "mlflow.db") as db:
+        db.execute(
+            "UPDATE model_versions SET run_id = NULL, status = NULL, creation_time = NULL"
+            " WHERE name = ? AND version = 1",
+            (name,),
+        )
+        db.execute(
+            "UPDATE model_version_tags SET value = NULL"
+            " WHERE name = ? AND version = 1 AND key IN ('dataset_digest', 'note')",
+            (name,),
+        )
+    first = registry.get_version("1")
+    assert (first.run_id, first.run_status, first.metrics) == ("", "", {})
+    assert (first.status, first.created_at) == (READY, 0.0)
+    assert first.tags == {"model_type": "tfidf-lr", "dataset_digest": "", "note": ""}
+    assert first.dataset_digest == ""
+    assert registry.list_versions()[0] == first
+    lean = SqliteModelReader(registry.tracking_uri, name)
+    assert lean.get_version("1") == first
+    assert lean.get_version("2") == registry.get_version("2")  # a version left as MLflow wrote it
 
 
 def test_an_unreachable_server_is_reported_as_such_and_quickly(
@@ -366,12 +422,13 @@ def test_two_promotions_at_the_same_instant_on_one_sqlite_store_do_not_both_happ
     assert "moved from version 1 to version 2" in outcomes["bob"]
 
 
+@pytest.mark.parametrize("query", ["", "?timeout=20"], ids=["same-uri", "uri-with-query"])
 def test_alias_moves_on_one_sqlite_store_share_one_lock_among_adapters(
-    sqlite_store: Path,
+    sqlite_store: Path, query: str
 ) -> None:
     holder = mlflow_registry(sqlite_store, "LockShared")
     other = MlflowModelRegistry(  # another process's adapter on the same store, impatient
-        tracking_uri=holder.tracking_uri, model_name="LockShared", lock_timeout_s=0.1
+        tracking_uri=holder.tracking_uri + query, model_name="LockShared", lock_timeout_s=0.1
     )
     with (
         holder.alias_lock(),
@@ -382,3 +439,26 @@ def test_alias_moves_on_one_sqlite_store_share_one_lock_among_adapters(
     with other.alias_lock():
         pass
     assert (sqlite_store / "mlflow.db.alias-lock").is_file()
+
+
+def test_alias_moves_through_a_server_are_serialised_within_the_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """MLflow's server has no lock: the adapter's own, shared by the threads of a process (and
+    no lock file, which a remote store has no folder for)."""
+    monkeypatch.chdir(tmp_path)
+    registry = MlflowModelRegistry(tracking_uri=f"http://127.0.0.1:{free_port()}/mlflow")
+    order: list[str] = []
+
+    def move() -> None:
+        with registry.alias_lock():
+            order.append("second")
+
+    with registry.alias_lock():
+        second = threading.Thread(target=move)
+        second.start()
+        second.join(0.3)
+        order.append("first")
+    second.join(10)
+    assert order == ["first", "second"]
+    assert list(tmp_path.iterdir()) == []
