@@ -108,19 +108,6 @@ def test_the_stacker_is_fitted_on_each_texts_aggregates_by_a_model_that_did_not_
     assert got.intercept == pytest.approx(expected.intercept, rel=1e-6, abs=1e-9)
 
 
-def test_fitted_again_it_scores_with_its_new_fit(small_dataset: LabelledDataset) -> None:
-    texts, labels = list(small_dataset.texts), list(small_dataset.labels)
-    probe = texts[:20]
-    model = NegationContextClassifier(n_features_log2=12, inner_folds=2)
-    before = model.fit(texts[:150], labels[:150]).decision_function(probe)
-    after = model.fit(texts[150:], labels[150:]).decision_function(probe)
-    fresh = NegationContextClassifier(n_features_log2=12, inner_folds=2)
-    np.testing.assert_array_equal(
-        after, fresh.fit(texts[150:], labels[150:]).decision_function(probe)
-    )
-    assert not np.allclose(before, after)
-
-
 def test_skops_and_serving_npz_predict_exactly_what_it_predicts(
     trained: SklearnClassifier, reviews: list[str], tmp_path: Path
 ) -> None:
