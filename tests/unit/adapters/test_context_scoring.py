@@ -187,6 +187,16 @@ def test_a_fitted_stacker_is_the_logistic_regression_on_standardised_inputs() ->
     )
 
 
+def test_a_stacker_given_lists_holds_float64_arrays() -> None:
+    made = Stacker(mean=[0.0, 1], scale=[1, 2.0], coef=[0.5, -1], intercept=0.25)  # type: ignore[arg-type]
+    for name in ("mean", "scale", "coef"):
+        value = getattr(made, name)
+        assert isinstance(value, np.ndarray)
+        assert value.dtype == np.float64
+    # ((2 - 0) / 1) * 0.5 + ((3 - 1) / 2) * -1 + 0.25
+    assert made.decision(np.array([[2.0, 3.0]])).tolist() == [0.25]
+
+
 def test_a_stacker_round_trips_through_json() -> None:
     original = stacker()
     again = Stacker.from_json(original.to_json())
@@ -195,6 +205,8 @@ def test_a_stacker_round_trips_through_json() -> None:
     assert again.intercept == original.intercept
     data = original.to_json()
     for bad in (
+        None,
+        "mean",
         [1, 2],
         {**data, "extra": 1},
         {k: v for k, v in data.items() if k != "coef"},
