@@ -31,6 +31,11 @@ Four things differ from `uvicorn --workers N`:
 
 The parent keeps every socket open for the life of the server, so a replaced worker takes over
 its predecessor's socket and the connections queued on it.
+
+Exit status: 0 once stopped by SIGTERM (several workers: or SIGINT); 2 for an invalid option or
+setting; 3 (`STARTUP_FAILURE`, as under `uvicorn.run`) when the app's startup fails in the single
+worker. With several workers, a worker that dies within 10 s of its start 5 times in a row stops
+the server with that worker's status (3 for a startup failure; 1 when it exited 0 or was killed).
 """
 
 from __future__ import annotations
@@ -62,6 +67,7 @@ CRASH_WINDOW_S = 10.0  # a worker that dies this soon after its start counts as 
 MAX_QUICK_FAILURES = 5  # this many in a row on one slot (a crash loop) stop the server
 RESTART_DELAY_S = 0.5  # before restarting after a quick failure; doubles with each one
 STOP_TIMEOUT_S = 30.0
+STARTUP_FAILURE = 3  # a worker whose app failed to start exits with this, as under uvicorn.run
 
 logger = logging.getLogger("sentiment.serve")
 
@@ -135,6 +141,7 @@ class ServeOptions:
     http: str = "auto"  # uvicorn: httptools when installed, else h11
     loop: str = "auto"  # uvicorn: uvloop when installed, else asyncio
     preload: bool = True  # several workers: import and load once, then fork them
+    app: str = APP  # the ASGI app a worker serves, as an import string
 
 
 def run_worker(sock: socket.socket, options: ServeOptions) -> None:
@@ -152,7 +159,7 @@ def run_worker(sock: socket.socket, options: ServeOptions) -> None:
     set_access_log(options.access_log)
 
     config = uvicorn.Config(
-        APP,
+        options.app,
         log_config=None,  # prepare_process() configured the loggers: JSON lines, ours
         host=options.host,
         port=options.port,
@@ -162,7 +169,12 @@ def run_worker(sock: socket.socket, options: ServeOptions) -> None:
         http=http_protocol(options.http),
         loop=options.loop,
     )
-    uvicorn.Server(config).run(sockets=[sock])
+    server = uvicorn.Server(config)
+    server.run(sockets=[sock])
+    if not server.started:
+        # uvicorn < 0.50 returns when the app's startup fails (`uvicorn.run` then exits 3 itself):
+        # this worker would exit 0, as after a graceful stop.
+        raise SystemExit(STARTUP_FAILURE)
 
 
 def http_protocol(choice: str) -> str | type[asyncio.Protocol]:

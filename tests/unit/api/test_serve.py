@@ -22,6 +22,7 @@ from types import FrameType
 import pytest
 
 from sentiment.entrypoints.serve import (
+    STARTUP_FAILURE,
     ServeOptions,
     Supervisor,
     _may_preload,
@@ -29,9 +30,12 @@ from sentiment.entrypoints.serve import (
     listening_sockets,
     main,
     parse_args,
+    run_forked_worker,
     serve_options,
 )
 from sentiment.entrypoints.settings import Settings
+from tests.support import startup_failure
+from tests.support.data import REPO_ROOT
 
 
 def nodelay_of_an_accepted_connection(listeners: list[socket.socket]) -> int:
@@ -344,6 +348,38 @@ def test_a_crash_loop_of_workers_that_exit_0_is_no_success() -> None:
         assert supervisor.run() == 1  # a service manager must see the failure
     finally:
         sock.close()
+
+
+def test_a_single_worker_whose_app_fails_to_start_exits_3() -> None:
+    """As under `uvicorn.run`: a service manager sees a failed start, not a clean stop. (uvicorn
+    before 0.50 returns from `Server.run` after a failed startup: the server exited 0.)"""
+    code = (
+        "import sys; from sentiment.entrypoints.serve import ServeOptions, serve; "
+        "sys.exit(serve(ServeOptions(host='127.0.0.1', port=0, workers=1, "
+        f"app={startup_failure.APP!r})))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=REPO_ROOT
+    )
+    assert done.returncode == STARTUP_FAILURE == 3, done.stderr
+    assert "this app never starts" in done.stderr  # the app's own error, logged by uvicorn
+
+
+def test_workers_whose_app_fails_to_start_stop_the_supervisor_with_3() -> None:
+    """Real uvicorn workers (forked, as after a preload) whose startup fails: each exits 3, and
+    after 5 in a row the supervisor stops with 3, not with the 1 of a worker that exited 0."""
+    [sock] = listening_sockets("127.0.0.1", 0, 1)
+    options = ServeOptions(host="127.0.0.1", port=0, workers=1, app=startup_failure.APP)
+    supervisor = Supervisor(
+        [sock], options, target=run_forked_worker, restart_delay_s=0.01, start_method="fork"
+    )
+    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        assert supervisor.run() == STARTUP_FAILURE
+    finally:
+        sock.close()
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
 
 
 @pytest.mark.parametrize("shared", [False, True])
