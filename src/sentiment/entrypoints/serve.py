@@ -32,10 +32,10 @@ Four things differ from `uvicorn --workers N`:
 The parent keeps every socket open for the life of the server, so a replaced worker takes over
 its predecessor's socket and the connections queued on it.
 
-Exit status: 0 once stopped by SIGTERM (several workers: or SIGINT); 2 for an invalid option or
-setting; 3 (`STARTUP_FAILURE`, as under `uvicorn.run`) when the app's startup fails in the single
-worker. With several workers, a worker that dies within 10 s of its start 5 times in a row stops
-the server with that worker's status (3 for a startup failure; 1 when it exited 0 or was killed).
+Exit status: 0 once stopped by SIGTERM or SIGINT; 2 for an invalid option or setting; 3
+(`STARTUP_FAILURE`, as under `uvicorn.run`) when the app's startup fails in the single worker.
+With several workers, a worker that dies within 10 s of its start 5 times in a row stops the
+server with that worker's status (3 for a startup failure; 1 when it exited 0 or was killed).
 """
 
 from __future__ import annotations
@@ -170,7 +170,10 @@ def run_worker(sock: socket.socket, options: ServeOptions) -> None:
         loop=options.loop,
     )
     server = uvicorn.Server(config)
-    server.run(sockets=[sock])
+    # SIGINT (Ctrl-C): uvicorn shuts down gracefully, then raises it again; as `uvicorn.run`,
+    # end there without a KeyboardInterrupt traceback.
+    with contextlib.suppress(KeyboardInterrupt):
+        server.run(sockets=[sock])
     if not server.started:
         # uvicorn < 0.50 returns when the app's startup fails (`uvicorn.run` then exits 3 itself):
         # this worker would exit 0, as after a graceful stop.
@@ -223,11 +226,15 @@ class Supervisor:
         target: Callable[[socket.socket, ServeOptions], None] = run_worker,
         restart_delay_s: float = RESTART_DELAY_S,
         start_method: str = "spawn",
+        crash_window_s: float = CRASH_WINDOW_S,
+        stop_timeout_s: float = STOP_TIMEOUT_S,
     ) -> None:
         self._sockets = list(sockets)
         self._options = options
         self._target = target
         self._restart_delay_s = restart_delay_s
+        self._crash_window_s = crash_window_s
+        self._stop_timeout_s = stop_timeout_s
         self._context = (
             multiprocessing.get_context("fork")
             if start_method == "fork"
@@ -260,7 +267,7 @@ class Supervisor:
                 if process.is_alive():
                     continue
                 exitcode = process.exitcode if process.exitcode is not None else 1
-                quick = time.monotonic() - started < CRASH_WINDOW_S
+                quick = time.monotonic() - started < self._crash_window_s
                 quick_failures[slot] = quick_failures[slot] + 1 if quick else 0
                 if quick_failures[slot] >= MAX_QUICK_FAILURES:
                     logger.error(
@@ -270,7 +277,7 @@ class Supervisor:
                         process.pid,
                         exitcode,
                         quick_failures[slot],
-                        CRASH_WINDOW_S,
+                        self._crash_window_s,
                     )
                     code = exitcode if exitcode > 0 else 1
                     self._stop.set()
@@ -296,7 +303,7 @@ class Supervisor:
         for process, _ in self._workers:
             if process.is_alive():
                 process.terminate()  # SIGTERM: uvicorn finishes what is in flight
-        deadline = time.monotonic() + STOP_TIMEOUT_S
+        deadline = time.monotonic() + self._stop_timeout_s
         for process, _ in self._workers:
             process.join(max(0.0, deadline - time.monotonic()))
             if process.is_alive():
