@@ -31,6 +31,11 @@ Four things differ from `uvicorn --workers N`:
 
 The parent keeps every socket open for the life of the server, so a replaced worker takes over
 its predecessor's socket and the connections queued on it.
+
+Exit status: 0 once stopped by SIGTERM or SIGINT; 2 for an invalid option or setting; 3
+(`STARTUP_FAILURE`, as under `uvicorn.run`) when the app's startup fails in the single worker.
+With several workers, a worker that dies within 10 s of its start 5 times in a row stops the
+server with that worker's status (3 for a startup failure; 1 when it exited 0 or was killed).
 """
 
 from __future__ import annotations
@@ -62,6 +67,7 @@ CRASH_WINDOW_S = 10.0  # a worker that dies this soon after its start counts as 
 MAX_QUICK_FAILURES = 5  # this many in a row on one slot (a crash loop) stop the server
 RESTART_DELAY_S = 0.5  # before restarting after a quick failure; doubles with each one
 STOP_TIMEOUT_S = 30.0
+STARTUP_FAILURE = 3  # a worker whose app failed to start exits with this, as under uvicorn.run
 
 logger = logging.getLogger("sentiment.serve")
 
@@ -135,6 +141,7 @@ class ServeOptions:
     http: str = "auto"  # uvicorn: httptools when installed, else h11
     loop: str = "auto"  # uvicorn: uvloop when installed, else asyncio
     preload: bool = True  # several workers: import and load once, then fork them
+    app: str = APP  # the ASGI app a worker serves, as an import string
 
 
 def run_worker(sock: socket.socket, options: ServeOptions) -> None:
@@ -152,7 +159,7 @@ def run_worker(sock: socket.socket, options: ServeOptions) -> None:
     set_access_log(options.access_log)
 
     config = uvicorn.Config(
-        APP,
+        options.app,
         log_config=None,  # prepare_process() configured the loggers: JSON lines, ours
         host=options.host,
         port=options.port,
@@ -162,7 +169,15 @@ def run_worker(sock: socket.socket, options: ServeOptions) -> None:
         http=http_protocol(options.http),
         loop=options.loop,
     )
-    uvicorn.Server(config).run(sockets=[sock])
+    server = uvicorn.Server(config)
+    # SIGINT (Ctrl-C): uvicorn shuts down gracefully, then raises it again; as `uvicorn.run`,
+    # end there without a KeyboardInterrupt traceback.
+    with contextlib.suppress(KeyboardInterrupt):
+        server.run(sockets=[sock])
+    if not server.started:
+        # uvicorn < 0.50 returns when the app's startup fails (`uvicorn.run` then exits 3 itself):
+        # this worker would exit 0, as after a graceful stop.
+        raise SystemExit(STARTUP_FAILURE)
 
 
 def http_protocol(choice: str) -> str | type[asyncio.Protocol]:
@@ -211,11 +226,15 @@ class Supervisor:
         target: Callable[[socket.socket, ServeOptions], None] = run_worker,
         restart_delay_s: float = RESTART_DELAY_S,
         start_method: str = "spawn",
+        crash_window_s: float = CRASH_WINDOW_S,
+        stop_timeout_s: float = STOP_TIMEOUT_S,
     ) -> None:
         self._sockets = list(sockets)
         self._options = options
         self._target = target
         self._restart_delay_s = restart_delay_s
+        self._crash_window_s = crash_window_s
+        self._stop_timeout_s = stop_timeout_s
         self._context = (
             multiprocessing.get_context("fork")
             if start_method == "fork"
@@ -248,7 +267,7 @@ class Supervisor:
                 if process.is_alive():
                     continue
                 exitcode = process.exitcode if process.exitcode is not None else 1
-                quick = time.monotonic() - started < CRASH_WINDOW_S
+                quick = time.monotonic() - started < self._crash_window_s
                 quick_failures[slot] = quick_failures[slot] + 1 if quick else 0
                 if quick_failures[slot] >= MAX_QUICK_FAILURES:
                     logger.error(
@@ -258,7 +277,7 @@ class Supervisor:
                         process.pid,
                         exitcode,
                         quick_failures[slot],
-                        CRASH_WINDOW_S,
+                        self._crash_window_s,
                     )
                     code = exitcode if exitcode > 0 else 1
                     self._stop.set()
@@ -284,7 +303,7 @@ class Supervisor:
         for process, _ in self._workers:
             if process.is_alive():
                 process.terminate()  # SIGTERM: uvicorn finishes what is in flight
-        deadline = time.monotonic() + STOP_TIMEOUT_S
+        deadline = time.monotonic() + self._stop_timeout_s
         for process, _ in self._workers:
             process.join(max(0.0, deadline - time.monotonic()))
             if process.is_alive():

@@ -9,6 +9,7 @@ import asyncio
 import json
 import select
 import socket
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -286,3 +287,13 @@ def test_idle_time_between_kept_alive_requests_is_not_head_time(
 )
 def test_serve_maps_each_parser_choice_to_a_bounded_protocol(choice: str, expected: object) -> None:
     assert http_protocol(choice) == expected
+
+
+@pytest.mark.parametrize("choice", ["auto", "httptools", "h11"])
+def test_without_httptools_serve_leaves_each_parser_choice_to_uvicorn(
+    monkeypatch: pytest.MonkeyPatch, choice: str
+) -> None:
+    """httptools not installed (made absent as in test_serve_without_httptools.py): "auto" is
+    uvicorn's h11, which bounds the head itself, and "httptools" fails in uvicorn as usual."""
+    monkeypatch.setitem(sys.modules, "httptools", None)
+    assert http_protocol(choice) == choice

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
+import json
 import logging
 import multiprocessing
 import os
@@ -22,6 +24,7 @@ from types import FrameType
 import pytest
 
 from sentiment.entrypoints.serve import (
+    STARTUP_FAILURE,
     ServeOptions,
     Supervisor,
     _may_preload,
@@ -29,9 +32,14 @@ from sentiment.entrypoints.serve import (
     listening_sockets,
     main,
     parse_args,
+    run_forked_worker,
     serve_options,
 )
 from sentiment.entrypoints.settings import Settings
+from tests.support.data import REPO_ROOT
+from tests.support.local_http import free_port
+from tests.support.processes import wait_until_ready
+from tests.support.serve_apps import NEVER_STARTS, SERVES
 
 
 def nodelay_of_an_accepted_connection(listeners: list[socket.socket]) -> int:
@@ -189,6 +197,25 @@ def test_preload_is_on_unless_turned_off(monkeypatch: pytest.MonkeyPatch) -> Non
     assert _may_preload(Settings(registry="mlflow"), True) is True  # the lean reader forks well
 
 
+def test_the_log_says_when_mlflow_s_own_reader_turns_the_preload_off(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("SENTIMENT_SERVING_READER", "mlflow")
+    serve_log, recorded = logging.getLogger("sentiment.serve"), Recorded()
+    level = serve_log.level
+    serve_log.addHandler(recorded)
+    serve_log.setLevel(logging.INFO)
+    try:
+        assert _may_preload(Settings(registry="mlflow"), True) is False
+        assert _may_preload(Settings(registry="mlflow"), False) is False  # off anyway: no word
+    finally:
+        serve_log.removeHandler(recorded)
+        serve_log.setLevel(level)
+    assert [r.getMessage() for r in recorded.records] == [
+        "SENTIMENT_SERVING_READER=mlflow: no preload, the workers are spawned"
+    ]
+
+
 def test_options_and_the_default_worker_count() -> None:
     args = parse_args(["--port", "9000", "--workers", "3", "--no-access-log"])
     assert (args.host, args.port, args.workers, args.no_access_log) == (
@@ -251,11 +278,19 @@ def test_sentiment_workers_sets_the_worker_count_without_the_flag() -> None:
 
 
 def crash_at_once(sock: socket.socket, options: ServeOptions) -> None:
-    """Records its start (`worker-name socket-inode`), then fails."""
+    """Records its start (`worker-name socket-inode monotonic-time`), then fails."""
     with Path(os.environ["SUPERVISOR_TEST_STARTS"]).open("a") as starts:
         name = multiprocessing.current_process().name
-        starts.write(f"{name} {os.fstat(sock.fileno()).st_ino}\n")
+        starts.write(f"{name} {os.fstat(sock.fileno()).st_ino} {time.monotonic()}\n")
     sys.exit(3)  # as a worker whose app fails to import
+
+
+def crash_at_once_after_a_long_first_run(sock: socket.socket, options: ServeOptions) -> None:
+    """The slot's first worker serves for 3 s before it fails; every later one fails at once."""
+    first = not Path(os.environ["SUPERVISOR_TEST_STARTS"]).exists()
+    if first:
+        time.sleep(3)
+    crash_at_once(sock, options)
 
 
 def record_and_sleep(sock: socket.socket, options: ServeOptions) -> None:
@@ -269,10 +304,11 @@ PRELOADED: dict[str, str] = {}  # what a supervisor loaded before it started its
 
 def serve_until_sigterm(sock: socket.socket, options: ServeOptions) -> None:
     """Records its start with the model it found loaded, and on SIGTERM (what lets uvicorn
-    finish the requests in flight) that it was asked to stop, then exits 0."""
+    finish the requests in flight) takes 1 s to finish, records that it stopped, and exits 0."""
     events = Path(os.environ["SUPERVISOR_TEST_EVENTS"])
 
     def stop(signum: int, frame: FrameType | None) -> None:
+        time.sleep(1)  # a request in flight
         with events.open("a") as out:
             out.write(f"stopped {os.getpid()}\n")
         sys.exit(0)
@@ -284,9 +320,23 @@ def serve_until_sigterm(sock: socket.socket, options: ServeOptions) -> None:
     time.sleep(120)
 
 
+def ignore_sigterm(sock: socket.socket, options: ServeOptions) -> None:
+    """A worker that does not stop on SIGTERM (stuck, say); records its pid once it ignores it."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    with Path(os.environ["SUPERVISOR_TEST_PIDS"]).open("a") as pids:
+        pids.write(f"{os.getpid()}\n")
+    time.sleep(120)
+
+
 def started_workers(starts: Path) -> list[tuple[str, int]]:
     """(worker name, inode of its socket) for each worker `crash_at_once` ran in."""
-    return [(name, int(inode)) for name, inode in map(str.split, starts.read_text().splitlines())]
+    lines = starts.read_text().splitlines()
+    return [(name, int(inode)) for name, inode, _ in map(str.split, lines)]
+
+
+def start_times(starts: Path) -> list[float]:
+    """When each worker `crash_at_once` ran in started (`time.monotonic()`, system-wide)."""
+    return [float(line.split()[2]) for line in starts.read_text().splitlines()]
 
 
 class Recorded(logging.Handler):
@@ -331,7 +381,8 @@ def test_a_crash_loop_stops_the_supervisor_with_the_workers_status(
 
 
 def start_and_return(sock: socket.socket, options: ServeOptions) -> None:
-    """As uvicorn's `Server.run` when the app's startup fails: returns, and the worker exits 0."""
+    """Returns at once, so the worker exits 0 (as a worker whose startup failed did under uvicorn
+    before 0.50, until `run_worker` raised `STARTUP_FAILURE` for it)."""
 
 
 def test_a_crash_loop_of_workers_that_exit_0_is_no_success() -> None:
@@ -344,6 +395,113 @@ def test_a_crash_loop_of_workers_that_exit_0_is_no_success() -> None:
         assert supervisor.run() == 1  # a service manager must see the failure
     finally:
         sock.close()
+
+
+def test_the_restart_delay_after_each_quick_failure_doubles(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A crash loop backs off: 0.4 s before the first restart, then 0.8, 1.6 and 3.2 s (lower
+    bounds only: a loaded machine can only make them longer)."""
+    monkeypatch.setenv("SUPERVISOR_TEST_STARTS", str(tmp_path / "starts"))
+    [sock] = listening_sockets("127.0.0.1", 0, 1)
+    options = ServeOptions(host="127.0.0.1", port=0, workers=1)
+    supervisor = Supervisor(
+        [sock], options, target=crash_at_once, restart_delay_s=0.4, start_method="fork"
+    )
+    try:
+        assert supervisor.run() == 3
+    finally:
+        sock.close()
+    starts = start_times(tmp_path / "starts")
+    assert len(starts) == 5
+    gaps = [later - earlier for earlier, later in itertools.pairwise(starts)]
+    assert all(gap >= 0.4 * 2**i for i, gap in enumerate(gaps)), gaps
+
+
+def test_a_failure_after_the_crash_window_starts_the_count_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker that served past the crash window (2 s here) and then failed is no quick failure:
+    the crash loop that follows is stopped after its own 5 quick failures, 6 starts in all."""
+    monkeypatch.setenv("SUPERVISOR_TEST_STARTS", str(tmp_path / "starts"))
+    [sock] = listening_sockets("127.0.0.1", 0, 1)
+    options = ServeOptions(host="127.0.0.1", port=0, workers=1)
+    supervisor = Supervisor(
+        [sock],
+        options,
+        target=crash_at_once_after_a_long_first_run,
+        restart_delay_s=0.01,
+        start_method="fork",
+        crash_window_s=2.0,
+    )
+    try:
+        assert supervisor.run() == 3
+    finally:
+        sock.close()
+    assert len(started_workers(tmp_path / "starts")) == 6
+
+
+def test_a_single_worker_whose_app_fails_to_start_exits_3() -> None:
+    """As under `uvicorn.run`: a service manager sees a failed start, not a clean stop. (uvicorn
+    before 0.50 returns from `Server.run` after a failed startup: the server exited 0.)"""
+    code = (
+        "import sys; from sentiment.entrypoints.serve import ServeOptions, serve; "
+        "sys.exit(serve(ServeOptions(host='127.0.0.1', port=0, workers=1, "
+        f"app={NEVER_STARTS!r})))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=REPO_ROOT
+    )
+    assert done.returncode == STARTUP_FAILURE == 3, done.stderr
+    lines = done.stderr.splitlines()
+    records = [json.loads(line) for line in lines if line.startswith("{")]  # the JSON log
+    failed = [r for r in records if r["msg"] == "Application startup failed. Exiting."]
+    assert len(failed) == 1, done.stderr  # one worker, in this process: no restart
+    assert sum("this app never starts" in r["msg"] for r in records) == 1  # the app's error
+
+
+def test_a_single_worker_stopped_with_ctrl_c_exits_0_without_a_traceback(tmp_path: Path) -> None:
+    """SIGINT (Ctrl-C in a terminal): uvicorn finishes what is in flight and shuts the app down;
+    then the server exits 0, as under `uvicorn.run`, not with a KeyboardInterrupt traceback."""
+    port = free_port()
+    code = (
+        "import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+        "from sentiment.entrypoints.serve import ServeOptions, serve; "
+        f"sys.exit(serve(ServeOptions(host='127.0.0.1', port={port}, workers=1, app={SERVES!r})))"
+    )
+    log = tmp_path / "serve.log"
+    with log.open("wb") as sink:
+        server = subprocess.Popen(
+            [sys.executable, "-c", code], stdout=sink, stderr=subprocess.STDOUT, cwd=REPO_ROOT
+        )
+        try:
+            wait_until_ready(server, f"http://127.0.0.1:{port}/", log, timeout_s=120)
+            server.send_signal(signal.SIGINT)
+            assert server.wait(timeout=60) == 0, log.read_text()
+        finally:
+            if server.poll() is None:
+                server.kill()
+                server.wait()
+    said = log.read_text()
+    assert "Application shutdown complete." in said
+    assert "Traceback" not in said, said
+
+
+def test_workers_whose_app_fails_to_start_stop_the_supervisor_with_3() -> None:
+    """Real uvicorn workers (forked, as after a preload) whose startup fails: each exits 3, and
+    after 5 in a row the supervisor stops with 3, not with the 1 of a worker that exited 0."""
+    [sock] = listening_sockets("127.0.0.1", 0, 1)
+    options = ServeOptions(host="127.0.0.1", port=0, workers=1, app=NEVER_STARTS)
+    supervisor = Supervisor(
+        [sock], options, target=run_forked_worker, restart_delay_s=0.01, start_method="fork"
+    )
+    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        assert supervisor.run() == STARTUP_FAILURE
+    finally:
+        sock.close()
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
 
 
 @pytest.mark.parametrize("shared", [False, True])
@@ -477,6 +635,40 @@ def test_the_supervisor_stops_its_workers_with_sigterm_so_they_finish_in_flight(
     assert {line.split()[2] for line in events.read_text().splitlines() if "started" in line} == {
         found
     }
+
+
+def test_a_worker_that_ignores_sigterm_is_killed_after_the_stop_timeout(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SIGTERM to the supervisor: a worker still running after the stop timeout (0.5 s here,
+    30 s by default) is killed, and reaped before the supervisor exits 0 (no zombie left)."""
+    pids_file = tmp_path / "pids"
+    monkeypatch.setenv("SUPERVISOR_TEST_PIDS", str(pids_file))
+
+    def operator() -> None:
+        deadline = time.monotonic() + 60
+        while not (pids_file.exists() and pids_file.read_text()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    [sock] = listening_sockets("127.0.0.1", 0, 1)
+    options = ServeOptions(host="127.0.0.1", port=0, workers=1)
+    supervisor = Supervisor(
+        [sock], options, target=ignore_sigterm, start_method="fork", stop_timeout_s=0.5
+    )
+    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    thread = threading.Thread(target=operator)
+    thread.start()
+    try:
+        code = supervisor.run()
+    finally:
+        thread.join(timeout=60)
+        sock.close()
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
+    assert code == 0
+    [pid] = [int(p) for p in pids_file.read_text().split()]
+    assert not Path(f"/proc/{pid}").exists()
 
 
 # -- what `main` refuses before it binds anything ------------------------------------------------
