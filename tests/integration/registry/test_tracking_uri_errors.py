@@ -73,6 +73,20 @@ def test_a_database_uri_with_a_malformed_port_is_one_line_and_exit_2(
     assert (code, err) == (2, "error: the postgresql tracking URI is malformed\n")
 
 
+def test_a_database_driver_sqlalchemy_does_not_know_is_one_line_and_exit_2(
+    not_a_database: int, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A mistyped driver: SQLAlchemy's NoSuchModuleError escaped, "unexpected error", exit 1.
+    uri = f"postgresql+pyscopg2://u:{SECRET}@127.0.0.1:{not_a_database}/db"
+    code = registry.main(["list", "--tracking-uri", uri])
+    _, err = capsys.readouterr()
+    assert (code, err) == (
+        2,
+        "error: the postgresql tracking URI names a database driver SQLAlchemy does not "
+        "know (postgresql+pyscopg2)\n",
+    )
+
+
 def test_a_database_server_that_is_away_is_unavailable_at_once() -> None:
     port = free_port()
     store = MlflowModelRegistry(
