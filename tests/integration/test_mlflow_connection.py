@@ -263,9 +263,9 @@ def test_which_uris_are_local_stores(uri: str, local: bool) -> None:
 
 
 def test_a_held_lock_times_out_naming_its_file(tmp_path: Path) -> None:
-    path = tmp_path / "locks" / "mlflow.db.alias-lock"
+    path = tmp_path / "store" / "locks" / "mlflow.db.alias-lock"
     with file_lock(path, timeout_s=5):
-        assert path.is_file()  # made, with its folder
+        assert path.is_file()  # made, with its folders
         with pytest.raises(RegistryUnavailableError) as raised, file_lock(path, timeout_s=0.1):
             pass
     assert str(raised.value) == "another alias move has held mlflow.db.alias-lock for over 0.1 s"

@@ -10,6 +10,7 @@ import mlflow
 import pandas as pd
 import pytest
 from dependency_injector import providers
+from dependency_injector.errors import Error as DependencyInjectorError
 from mlflow import MlflowClient
 
 from sentiment.adapters.csv_dataset import CsvDatasetSource
@@ -17,7 +18,8 @@ from sentiment.adapters.imdb_dataset import IMDB_SHA256, ImdbDatasetSource
 from sentiment.adapters.memory_registry import InMemoryModelRegistry
 from sentiment.adapters.mlflow_registry import MlflowModelRegistry
 from sentiment.application.train_model import TrainModelCommand
-from sentiment.entrypoints.container import build_container
+from sentiment.domain.errors import RegistryInputError
+from sentiment.entrypoints.container import Container, build_container
 from sentiment.entrypoints.settings import Settings
 from sentiment.entrypoints.train import main
 
@@ -55,6 +57,30 @@ def test_the_container_chooses_adapters_from_settings(tmp_path: Path) -> None:
     assert isinstance(registry, MlflowModelRegistry)
     assert registry.tracking_uri == "sqlite:///mlruns/mlflow.db"
     assert Settings().imdb_sha256 == IMDB_SHA256
+
+
+def test_the_container_makes_a_new_sqlite_store_unless_told_not_to(tmp_path: Path) -> None:
+    # Training and the API make the store a new tracking URI names (nothing trained yet);
+    # `registry` and `evaluate` build their container with create_store=False.
+    store = tmp_path / "new" / "mlflow.db"
+    settings = Settings(tracking_uri=f"sqlite:///{store}")
+    with pytest.raises(RegistryInputError) as raised:
+        build_container(settings, create_store=False).registry().list_versions()
+    assert str(raised.value).startswith(f"no MLflow store at {store}: ")
+    assert not store.parent.exists()
+    assert build_container(settings).registry().list_versions() == []
+    assert store.is_file()
+
+
+def test_an_option_the_container_is_not_given_is_an_error_not_none() -> None:
+    # Its configuration is strict: an option Settings does not give (a setting renamed on one
+    # side only) fails when first read, instead of reading as None ("no data" here).
+    container = Container()
+    container.config.from_dict({"registry": "memory", "model_name": "M"})
+    assert isinstance(container.registry(), InMemoryModelRegistry)
+    with pytest.raises(DependencyInjectorError) as raised:
+        container.dataset_source()
+    assert str(raised.value) == 'Undefined configuration option "config.data"'
 
 
 def test_a_test_overrides_the_registry_provider(small_csv: Path) -> None:

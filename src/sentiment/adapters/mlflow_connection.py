@@ -159,7 +159,7 @@ def _check_database_answers(uri: str, scheme: str) -> None:
     # One real connection: a refused login or a server that speaks another protocol is said
     # at once, not after MLflow's ten attempts.
     from sqlalchemy import create_engine
-    from sqlalchemy.exc import SQLAlchemyError
+    from sqlalchemy.exc import NoSuchModuleError, SQLAlchemyError
     from sqlalchemy.pool import NullPool
 
     try:
@@ -167,6 +167,11 @@ def _check_database_answers(uri: str, scheme: str) -> None:
     except ImportError as exc:
         raise RegistryInputError(
             f"the {scheme} tracking URI needs the package {exc.name or exc}, which is not installed"
+        ) from exc
+    except NoSuchModuleError as exc:  # a mistyped driver: postgresql+pyscopg2://
+        raise RegistryInputError(
+            f"the {scheme} tracking URI names a database driver SQLAlchemy does not know "
+            f"({url.drivername})"
         ) from exc
     try:
         with engine.connect():

@@ -17,6 +17,7 @@ from sentiment.adapters.mlflow_registry import MlflowModelRegistry
 from sentiment.domain.errors import RegistryInputError, RegistryUnavailableError
 from sentiment.entrypoints import evaluate, registry
 from tests.support.local_http import free_port
+from tests.support.mlflow_servers import POSTGRES, database_exists
 
 SECRET = "s3cret-pw"
 
@@ -73,6 +74,20 @@ def test_a_database_uri_with_a_malformed_port_is_one_line_and_exit_2(
     assert (code, err) == (2, "error: the postgresql tracking URI is malformed\n")
 
 
+def test_a_database_driver_sqlalchemy_does_not_know_is_one_line_and_exit_2(
+    not_a_database: int, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A mistyped driver: SQLAlchemy's NoSuchModuleError escaped, "unexpected error", exit 1.
+    uri = f"postgresql+pyscopg2://u:{SECRET}@127.0.0.1:{not_a_database}/db"
+    code = registry.main(["list", "--tracking-uri", uri])
+    _, err = capsys.readouterr()
+    assert (code, err) == (
+        2,
+        "error: the postgresql tracking URI names a database driver SQLAlchemy does not "
+        "know (postgresql+pyscopg2)\n",
+    )
+
+
 def test_a_database_server_that_is_away_is_unavailable_at_once() -> None:
     port = free_port()
     store = MlflowModelRegistry(
@@ -92,6 +107,22 @@ def test_a_server_that_is_no_database_is_unavailable_at_once(not_a_database: int
         MlflowModelRegistry(tracking_uri=uri).list_versions()
     assert time.monotonic() - started < 15
     assert SECRET not in str(info.value)
+
+
+def test_a_login_the_database_server_refuses_is_said_with_the_server_s_reason() -> None:
+    # The PostgreSQL of the tests (tests/support/mlflow_servers.py) answers, and refuses a role
+    # it does not know: its reason, not only "OperationalError", tells the user what to mend.
+    assert database_exists("postgres")  # it answers (or this fails saying how to start it)
+    host, _, port = POSTGRES.partition("@")[2].partition(":")
+    uri = f"postgresql+psycopg2://no-such-role:{SECRET}@{host}:{port or 5432}/postgres"
+    with pytest.raises(RegistryUnavailableError) as info:
+        MlflowModelRegistry(tracking_uri=uri).list_versions()
+    where, _, reason = str(info.value).partition(" refused the connection: ")
+    assert where == f"the postgresql server at {host}:{port or 5432}"
+    # 'role "no-such-role" does not exist' (trust), or 'password authentication failed for
+    # user "no-such-role"'.
+    assert '"no-such-role"' in reason
+    assert SECRET not in reason
 
 
 @pytest.mark.skipif(
