@@ -140,12 +140,19 @@ def _check_database_answers(uri: str, scheme: str) -> None:
     import socket
 
     from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
     try:
         url = make_url(uri)
     except (ArgumentError, ValueError) as exc:  # ValueError: a port that is not a number
         raise RegistryInputError(f"the {scheme} tracking URI is malformed") from exc
+    try:  # with a host or without (a local socket): MLflow would retry it as unavailable
+        url.get_dialect()
+    except NoSuchModuleError as exc:  # a mistyped driver: postgresql+pyscopg2://
+        raise RegistryInputError(
+            f"the {scheme} tracking URI names a database driver SQLAlchemy does not know "
+            f"({url.drivername})"
+        ) from exc
     if not url.host:
         return
     port = url.port or _DATABASE_PORTS[scheme]
@@ -159,7 +166,7 @@ def _check_database_answers(uri: str, scheme: str) -> None:
     # One real connection: a refused login or a server that speaks another protocol is said
     # at once, not after MLflow's ten attempts.
     from sqlalchemy import create_engine
-    from sqlalchemy.exc import NoSuchModuleError, SQLAlchemyError
+    from sqlalchemy.exc import SQLAlchemyError
     from sqlalchemy.pool import NullPool
 
     try:
@@ -167,11 +174,6 @@ def _check_database_answers(uri: str, scheme: str) -> None:
     except ImportError as exc:
         raise RegistryInputError(
             f"the {scheme} tracking URI needs the package {exc.name or exc}, which is not installed"
-        ) from exc
-    except NoSuchModuleError as exc:  # a mistyped driver: postgresql+pyscopg2://
-        raise RegistryInputError(
-            f"the {scheme} tracking URI names a database driver SQLAlchemy does not know "
-            f"({url.drivername})"
         ) from exc
     try:
         with engine.connect():

@@ -74,11 +74,15 @@ def test_a_database_uri_with_a_malformed_port_is_one_line_and_exit_2(
     assert (code, err) == (2, "error: the postgresql tracking URI is malformed\n")
 
 
+@pytest.mark.parametrize("host", ["127.0.0.1:{port}", ""], ids=["host", "local-socket"])
 def test_a_database_driver_sqlalchemy_does_not_know_is_one_line_and_exit_2(
-    not_a_database: int, capsys: pytest.CaptureFixture[str]
+    host: str, not_a_database: int, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    # A mistyped driver: SQLAlchemy's NoSuchModuleError escaped, "unexpected error", exit 1.
-    uri = f"postgresql+pyscopg2://u:{SECRET}@127.0.0.1:{not_a_database}/db"
+    # A mistyped driver: with a host, SQLAlchemy's NoSuchModuleError escaped ("unexpected
+    # error", exit 1); without one (a local socket), it was "the MLflow database cannot be used:
+    # NoSuchModuleError", exit 1: the unavailable store the API keeps retrying.
+    where = host.format(port=not_a_database)
+    uri = f"postgresql+pyscopg2://u:{SECRET}@{where}/db"
     code = registry.main(["list", "--tracking-uri", uri])
     _, err = capsys.readouterr()
     assert (code, err) == (
