@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import re
 import warnings
 import zipfile
@@ -31,6 +32,7 @@ from sentiment.adapters.sklearn_classifier import (
     TWO_CLASSES_ONLY,
     SklearnClassifier,
 )
+from sentiment.adapters.text_hashing import HashingSettings
 from sentiment.domain.errors import ClassifierError, ModelLoadError
 from sentiment.domain.model import LabelledDataset, ParamValue
 from tests.conftest import TINY_HYPERPARAMETERS, sample_frame
@@ -426,6 +428,24 @@ def test_a_vocabulary_model_keeps_only_its_columns(
     )
 
 
+def test_a_model_without_a_non_zero_coefficient_round_trips(tmp_path: Path) -> None:
+    # Every coefficient 0 (nothing learnt but the intercept): `save` writes empty coefficient
+    # arrays, and they are a model, not a malformed file.
+    model = HashedLinearModel(
+        model_type="tfidf-lr",
+        classes=("negative", "positive"),
+        hashing=HashingSettings(n_features=16),
+        coef=np.zeros((16, 1), dtype=np.float32),
+        intercept=np.array([0.5], dtype=np.float32),
+    )
+    model.save(tmp_path / FILE_NAME)
+    loaded = HashedLinearClassifier.from_file(tmp_path / FILE_NAME)
+    assert loaded.model.coef.shape == (16, 1)
+    assert not loaded.model.coef.any()
+    expected = _sigmoid(np.array([0.5], dtype=np.float32))[0]
+    np.testing.assert_allclose(loaded.predict_proba(["a fine film"])[:, 1], [expected], atol=0)
+
+
 # Each malformed file, and the reason it must be refused for (see `LM_REFUSALS`).
 REFUSALS = {
     "not_a_zip": "File is not a zip file",
@@ -445,6 +465,21 @@ REFUSALS = {
     "v3_without_vocabulary": "version 3 with vocabulary False",
     "vocabulary_in_v1": "version 1 with vocabulary True",
     "vocabulary_with_tfidf": "a vocabulary model has no TF-IDF and no context",
+    "header_not_an_object": "the header is not a JSON object",
+    "int64_features": "coefficients must be int32 (feature, score) and float32 values",
+    "int64_scores": "coefficients must be int32 (feature, score) and float32 values",
+    "two_dimensional": "coefficient arrays of different shapes",
+    "one_value_missing": "coefficient arrays of different shapes",
+    "negative_feature": "a coefficient is outside the feature or score range",
+    "negative_score": "a coefficient is outside the feature or score range",
+    "score_out_of_range": "a coefficient is outside the feature or score range",
+    "no_intercept": "the intercept must be 1 float32 values",
+    "float64_intercept": "the intercept must be 1 float32 values",
+    "infinite_intercept": "coefficients must be finite",
+    "table_in_v3": "version 3 has no language model",
+    "feature_one_past_the_last": "a coefficient is outside the feature or score range",
+    "two_scores_for_two_classes": "2 score columns for 2 classes",
+    "more_scores_than_allowed": "1025 score columns for 1025 classes",
 }
 
 
@@ -453,7 +488,9 @@ def test_a_malformed_file_is_refused(good_file: Path, tmp_path: Path, case: str)
     target = tmp_path / f"{case}.npz"
     with np.load(good_file, allow_pickle=False) as archive:
         features = archive["coef_features"]
+        scores = archive["coef_scores"]
         values = archive["coef_values"]
+        intercept = archive["intercept"]
     if case == "not_a_zip":
         target.write_bytes(b"PK\x03\x04 not really")
     elif case == "random_bytes":  # numpy would take it for a pickle
@@ -491,9 +528,81 @@ def test_a_malformed_file_is_refused(good_file: Path, tmp_path: Path, case: str)
     elif case == "vocabulary_with_tfidf":
         tfidf = {"sublinear_tf": True, "norm": "l2", "has_idf": False}
         rewrite(good_file, target, header=header_with(good_file, tfidf=tfidf))
+    elif case == "header_not_an_object":  # JSON, but a list: no `.get` for the checks after
+        rewrite(good_file, target, header=np.frombuffer(b"[3, 5]", dtype=np.uint8))
+    elif case == "int64_features":
+        rewrite(good_file, target, coef_features=features.astype(np.int64))
+    elif case == "int64_scores":
+        rewrite(good_file, target, coef_scores=scores.astype(np.int64))
+    elif case == "two_dimensional":
+        columns = {"coef_features": features, "coef_scores": scores, "coef_values": values}
+        rewrite(good_file, target, **{k: v.reshape(-1, 1) for k, v in columns.items()})
+    elif case == "one_value_missing":
+        rewrite(good_file, target, coef_values=values[:-1])
+    elif case == "negative_feature":
+        rewrite(good_file, target, coef_features=np.where(features == features[0], -1, features))
+    elif case == "negative_score":
+        rewrite(good_file, target, coef_scores=scores - np.int32(1))
+    elif case == "score_out_of_range":
+        rewrite(good_file, target, coef_scores=scores + np.int32(1))
+    elif case == "no_intercept":
+        rewrite(good_file, target, intercept=None)
+    elif case == "float64_intercept":
+        rewrite(good_file, target, intercept=intercept.astype(np.float64))
+    elif case == "infinite_intercept":
+        rewrite(good_file, target, intercept=np.full_like(intercept, np.inf))
+    elif case == "feature_one_past_the_last":  # the hashed columns are 0 .. 2**10 - 1
+        rewrite(good_file, target, coef_features=features + (np.int32(2**10) - features.max()))
+    elif case == "two_scores_for_two_classes":  # consistent arrays, but not the binary layout
+        header = header_with(good_file, n_scores=2)
+        rewrite(good_file, target, header=header, intercept=np.zeros(2, dtype=np.float32))
+    elif case == "more_scores_than_allowed":  # one score column per class, past the limit
+        header = header_with(good_file, classes=[f"c{k}" for k in range(1025)], n_scores=1025)
+        rewrite(good_file, target, header=header, intercept=np.zeros(1025, dtype=np.float32))
+    elif case == "table_in_v3":  # a language model's table, in a file whose header has none
+        rewrite(good_file, target, lm_columns_1=np.arange(3, dtype=np.int32))
     with pytest.raises(ModelLoadError, match=re.escape(REFUSALS[case])):
         HashedLinearModel.load(target)
     assert zipfile.is_zipfile(good_file)
+
+
+# Headers that are JSON objects but declare what a reader must not serve, and the reason.
+HEADER_REFUSALS: dict[str, tuple[dict[str, object], str]] = {
+    "another_format": ({"format": "sentiment.other"}, "format 'sentiment.other' version 3"),
+    "duplicate_classes": ({"classes": ["a", "a"]}, "need at least two distinct ones"),
+    "infinite_scale": ({"score_scale": math.inf}, "score_scale must be positive, got inf"),
+    "zero_scale": ({"score_scale": 0}, "score_scale must be positive, got 0.0"),
+    "hyperparameters_not_an_object": ({"hyperparameters": [1]}, "hyperparameters must be"),
+    "language_model_in_v3": ({"language_model": {}}, "version 3 has no language model"),
+    "context_in_v3": ({"context": {}}, "a vocabulary model has no TF-IDF and no context"),
+    # The good file's coefficients read as a version-1 file with TF-IDF settings it cannot use.
+    "unknown_norm": (
+        {
+            "format_version": 1,
+            "vocabulary": False,
+            "tfidf": {"sublinear_tf": True, "norm": "l3", "has_idf": False},
+        },
+        "unknown TF-IDF norm 'l3'",
+    ),
+    "idf_missing": (
+        {
+            "format_version": 1,
+            "vocabulary": False,
+            "tfidf": {"sublinear_tf": True, "norm": "l2", "has_idf": True},
+        },
+        "idf must be 1024 float32 values",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(HEADER_REFUSALS))
+def test_a_file_whose_header_declares_what_cannot_be_served_is_refused(
+    good_file: Path, tmp_path: Path, case: str
+) -> None:
+    changes, reason = HEADER_REFUSALS[case]
+    target = rewrite(good_file, tmp_path / f"{case}.npz", header=header_with(good_file, **changes))
+    with pytest.raises(ModelLoadError, match=re.escape(reason)):
+        HashedLinearModel.load(target)
 
 
 @pytest.fixture
