@@ -209,6 +209,21 @@ def test_the_marked_block_must_fit_the_columns_and_mark_a_word() -> None:
     assert columns.tolist() == sorted([*plain.tolist(), *(marked + 2**30).tolist()])
 
 
+def test_negators_that_lowercasing_changes_are_refused_when_the_text_is_lowercased() -> None:
+    # The tokens are matched after lowercasing: "Never" (or a settings file's "ΟΧΙ") would mark
+    # nothing, and a model would be served without the marking it declares.
+    cased = NegationMarking(window=1, negators=("not", "Never", "ΟΧΙ"))
+    from_file = NegationMarking.from_json({"window": 1, "negators": ["not", "NOTHING"]})
+    for marking, words in ((cased, "['Never', 'ΟΧΙ']"), (from_file, "['NOTHING']")):
+        with pytest.raises(ValueError, match=re.escape(f"negators {words} never match")):
+            NgramHasher(BLOCK, marking)
+    # Without lowercasing they are the words as written: "Never" marks, "never" does not.
+    as_written = dataclasses.replace(BLOCK, lowercase=False)
+    got = NgramHasher(as_written, cased).transform(["Never good, never bad ΟΧΙ καλό"])
+    expected = NgramHasher(as_written).transform(["Never neg_good, never bad ΟΧΙ neg_καλό"])
+    assert same(got[:, PLAIN.n_features :], expected)
+
+
 def test_the_marking_settings_cannot_change_once_made() -> None:
     marking = NegationMarking(window=2, negators=("not",))
     with pytest.raises(dataclasses.FrozenInstanceError):
