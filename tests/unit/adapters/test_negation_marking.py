@@ -446,3 +446,22 @@ def test_pairs_of_many_chunks_and_spans_count_rows_across_chunks() -> None:
     spans = [sentence_spans(text) for text in texts]
     whole, parts = MARKING.arrays_with_spans(texts, spans)
     assert pairs_of_one_sort(MARKING, texts, spans) == (csr_pairs(whole), csr_pairs(parts))
+
+
+def test_pairs_for_any_number_of_columns_one_text_and_no_ngram() -> None:
+    # Columns 0..n_features-1 take (n_features - 1).bit_length() bits of the sort key: 2 bits
+    # for 3 or 4 columns, 3 for 5; one text alone has no text number to sort by.
+    batches = [["not good. a bad film! ok", "", "good. not bad at all"], ["not good. bad"]]
+    for n_features, texts in itertools.product((3, 4, 5), batches):
+        hasher = NgramHasher(dataclasses.replace(BLOCK, n_features=n_features))
+        spans = [sentence_spans(text) for text in texts]
+        whole, parts = hasher.arrays_with_spans(texts, spans)
+        assert csr_pairs(whole)
+        assert csr_pairs(parts)
+        assert pairs_of_one_sort(hasher, texts, spans) == (csr_pairs(whole), csr_pairs(parts))
+    # Texts without a single n-gram: no pairs at all.
+    for texts in (["", "..."], ["<br />"]):
+        ((rows, columns), (span_rows, span_columns)) = PLAIN.pairs_with_spans(
+            texts, [[(0, len(text))] for text in texts]
+        )
+        assert rows.size == columns.size == span_rows.size == span_columns.size == 0
