@@ -211,6 +211,29 @@ def test_a_bad_stacker_is_refused(trained: SklearnClassifier, tmp_path: Path) ->
         HashedLinearModel.load(target)
 
 
+def test_negators_that_could_never_match_are_refused(
+    trained: SklearnClassifier, tmp_path: Path
+) -> None:
+    # The texts are lowercased before negators are matched: "Never" would mark nothing, so the
+    # file would be served without the marking it declares.
+    served(trained, tmp_path)
+    header = header_of(tmp_path / FILE_NAME)
+    context, hashing = header["context"], header["hashing"]
+    assert isinstance(context, dict)
+    assert isinstance(hashing, dict)
+    context["negation"]["negators"] = ["not", "Never"]
+    target = with_header(tmp_path / FILE_NAME, tmp_path / "bad.npz", context=context)
+    with pytest.raises(ModelLoadError, match=re.escape("negators ['Never'] never match")):
+        HashedLinearModel.load(target)
+    # Texts hashed as written: "Never" is a word of them, and the file loads.
+    hashing["lowercase"] = False
+    target = with_header(target, tmp_path / "as_written.npz", hashing=hashing)
+    model = HashedLinearModel.load(target)
+    assert model.context is not None
+    assert model.context.negation.negators == ("not", "Never")
+    assert not model.hashing.lowercase
+
+
 def test_the_training_cli_trains_and_logs_it(
     small_csv: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -127,6 +127,13 @@ def test_stacked_probabilities_are_the_pipelines_to_the_bit(
     np.testing.assert_array_equal(
         np.vstack([served.predict_proba([t]) for t in reviews[:50]]), expected[:50]
     )
+    # Its scores: the stacked one, a column of float64 as a linear model's single column.
+    scores = classifier.pipeline.decision_function(reviews)
+    got = served.decision_function(reviews)
+    assert got.shape == (len(reviews), 1)
+    assert got.dtype == np.float64
+    np.testing.assert_array_equal(got[:, 0], scores)
+    np.testing.assert_array_equal(served.decision_function(reviews[:1]), scores[:1, None])
 
 
 def test_one_text_at_a_time_equals_the_pipeline(

@@ -301,6 +301,26 @@ def test_token_ngrams_of_any_text(texts: list[str]) -> None:
     np.testing.assert_array_equal(grams, want_grams)
 
 
+def test_token_ngrams_of_more_texts_than_one_chunk() -> None:
+    # 600 texts, some without a token: the hasher's chunks of texts must follow on, in the
+    # texts' numbers and in the n-grams' order.
+    texts = [f"film {i} was {'not ' * (i % 3)}good! {'ok ' * (i % 5)}" for i in range(600)]
+    texts[249:252] = ["", "...", "x"]
+    v = vectorizer(ngram_range=(1, 2))
+    docs, grams = NgramHasher(v).token_ngrams(texts)
+    want_docs, want_grams = expected_token_ngrams(v, texts)
+    np.testing.assert_array_equal(docs, want_docs)
+    np.testing.assert_array_equal(grams, want_grams)
+
+
+def test_token_ngrams_refuse_what_transform_refuses() -> None:
+    hasher = NgramHasher(vectorizer())
+    with pytest.raises(ValueError, match="string object received"):
+        hasher.token_ngrams("not good")  # a string is a sequence of its characters too
+    with pytest.raises(ValueError, match="empty sequence"):
+        hasher.token_ngrams([])
+
+
 def test_token_ngrams_refuse_negation_marking() -> None:
     with pytest.raises(ValueError, match="negation"):
         NgramHasher(vectorizer(), negation=NegationMarking(3, ("not",))).token_ngrams(["not good"])

@@ -202,6 +202,14 @@ class NgramHasher:
         if negation is not None:
             if self._n_features > 2**30 or negation.window < 1:
                 raise ValueError(f"negation marking needs n_features <= 2**30: {v!r}")
+            # Negators are matched against the tokens as hashed: lowercased ones never hold a
+            # word that lowercasing changes, so such a negator would silently mark nothing.
+            cased = sorted({w for w in negation.negators if w.lower() != w})
+            if self._lowercase and cased:
+                raise ValueError(
+                    f"negators {cased} never match: the vectorizer lowercases the text "
+                    "(lowercase=True), so negators must be lower case"
+                )
             negators = sorted({w.encode("utf-8") for w in negation.negators if w})
             # Words of up to 8 bytes are matched by their bytes as one 64-bit key; longer ones
             # byte by byte.

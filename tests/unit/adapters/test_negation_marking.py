@@ -209,6 +209,21 @@ def test_the_marked_block_must_fit_the_columns_and_mark_a_word() -> None:
     assert columns.tolist() == sorted([*plain.tolist(), *(marked + 2**30).tolist()])
 
 
+def test_negators_that_lowercasing_changes_are_refused_when_the_text_is_lowercased() -> None:
+    # The tokens are matched after lowercasing: "Never" (or a settings file's "ΟΧΙ") would mark
+    # nothing, and a model would be served without the marking it declares.
+    cased = NegationMarking(window=1, negators=("not", "Never", "ΟΧΙ"))
+    from_file = NegationMarking.from_json({"window": 1, "negators": ["not", "NOTHING"]})
+    for marking, words in ((cased, "['Never', 'ΟΧΙ']"), (from_file, "['NOTHING']")):
+        with pytest.raises(ValueError, match=re.escape(f"negators {words} never match")):
+            NgramHasher(BLOCK, marking)
+    # Without lowercasing they are the words as written: "Never" marks, "never" does not.
+    as_written = dataclasses.replace(BLOCK, lowercase=False)
+    got = NgramHasher(as_written, cased).transform(["Never good, never bad ΟΧΙ καλό"])
+    expected = NgramHasher(as_written).transform(["Never neg_good, never bad ΟΧΙ neg_καλό"])
+    assert same(got[:, PLAIN.n_features :], expected)
+
+
 def test_the_marking_settings_cannot_change_once_made() -> None:
     marking = NegationMarking(window=2, negators=("not",))
     with pytest.raises(dataclasses.FrozenInstanceError):
@@ -431,3 +446,22 @@ def test_pairs_of_many_chunks_and_spans_count_rows_across_chunks() -> None:
     spans = [sentence_spans(text) for text in texts]
     whole, parts = MARKING.arrays_with_spans(texts, spans)
     assert pairs_of_one_sort(MARKING, texts, spans) == (csr_pairs(whole), csr_pairs(parts))
+
+
+def test_pairs_for_any_number_of_columns_one_text_and_no_ngram() -> None:
+    # Columns 0..n_features-1 take (n_features - 1).bit_length() bits of the sort key: 2 bits
+    # for 3 or 4 columns, 3 for 5; one text alone has no text number to sort by.
+    batches = [["not good. a bad film! ok", "", "good. not bad at all"], ["not good. bad"]]
+    for n_features, texts in itertools.product((3, 4, 5), batches):
+        hasher = NgramHasher(dataclasses.replace(BLOCK, n_features=n_features))
+        spans = [sentence_spans(text) for text in texts]
+        whole, parts = hasher.arrays_with_spans(texts, spans)
+        assert csr_pairs(whole)
+        assert csr_pairs(parts)
+        assert pairs_of_one_sort(hasher, texts, spans) == (csr_pairs(whole), csr_pairs(parts))
+    # Texts without a single n-gram: no pairs at all.
+    for texts in (["", "..."], ["<br />"]):
+        ((rows, columns), (span_rows, span_columns)) = PLAIN.pairs_with_spans(
+            texts, [[(0, len(text))] for text in texts]
+        )
+        assert rows.size == columns.size == span_rows.size == span_columns.size == 0
