@@ -487,6 +487,8 @@ REFUSALS = {
     "feature_one_past_the_last": "a coefficient is outside the feature or score range",
     "two_scores_for_two_classes": "2 score columns for 2 classes",
     "more_scores_than_allowed": "1025 score columns for 1025 classes",
+    "float_version": "version 3.0, expected",
+    "boolean_version": "version True, expected",
 }
 
 
@@ -513,6 +515,10 @@ def test_a_malformed_file_is_refused(good_file: Path, tmp_path: Path, case: str)
         rewrite(good_file, target, surprise=np.zeros(3))
     elif case == "other_format":
         rewrite(good_file, target, header=header_with(good_file, format_version=99))
+    elif case == "float_version":  # 3.0 == 3: it was read as version 3
+        rewrite(good_file, target, header=header_with(good_file, format_version=3.0))
+    elif case == "boolean_version":  # True == 1: it was read as version 1
+        rewrite(good_file, target, header=header_with(good_file, format_version=True))
     elif case == "one_class":
         rewrite(good_file, target, header=header_with(good_file, classes=["only"]))
     elif case == "feature_out_of_range":
@@ -642,6 +648,7 @@ OTHER_RULE = "masks names by"  # the reader's refusal of a rule other than its o
         ("no_rule", {"mask_names": None}, "masks names by None"),
         ("base_version_5", {"base_version": 5}, "version 5 extends version 5"),
         ("no_base_version", {"base_version": None}, "version 5 extends version None"),
+        ("float_base_version", {"base_version": 3.0}, "version 5 extends version 3.0"),
         ("masking_in_v3", {"format_version": 3}, "version 3 masks no names"),
     ],
 )

@@ -246,7 +246,12 @@ class HashedLinearModel:
             raise ValueError("the header is not a JSON object")
         version = header.get("format_version")
         versions = (PLAIN_VERSION, CONTEXT_VERSION, VOCABULARY_VERSION, LANGUAGE_MODEL_VERSION)
-        if header.get("format") != FORMAT or version not in (*versions, MASKED_VERSION):
+        # An integer: JSON's `true` and `3.0` equal 1 and 3 in Python, but name no version.
+        if (
+            header.get("format") != FORMAT
+            or type(version) is not int
+            or version not in (*versions, MASKED_VERSION)
+        ):
             raise ValueError(
                 f"format {header.get('format')!r} version {version!r}, "
                 f"expected {FORMAT!r} version {', '.join(map(str, (*versions, MASKED_VERSION)))}"
@@ -254,7 +259,7 @@ class HashedLinearModel:
         masked = version == MASKED_VERSION
         if masked:
             version = header.get("base_version")
-            if version not in versions:
+            if type(version) is not int or version not in versions:
                 raise ValueError(f"version {MASKED_VERSION} extends version {version!r}")
             _check_mask_rule(header.get("mask_names"))
         elif "mask_names" in header or "base_version" in header:
