@@ -214,3 +214,52 @@ def test_a_vocabulary_and_tfidf_pipeline_predicts_as_the_pipeline(
     np.testing.assert_array_equal(
         classifier.predict_proba(texts[-1:]), pipeline.predict_proba(texts[-1:])
     )
+
+
+def unfitted_or_odd_pipelines() -> dict[str, tuple[str, Pipeline, str]]:
+    """Pipelines the lean path cannot serve: the model type they show (or any), the pipeline and
+    the steps its refusal names."""
+    texts, labels = ["a good film", "a bad film", "good, good", "bad, bad"], ["p", "n", "p", "n"]
+    vectorizer = HashingVectorizer(n_features=2**8, alternate_sign=False, norm=None)
+    x = vectorizer.transform(texts)
+    fitted_lr = LogisticRegression().fit(x, labels)
+    return {
+        "unfitted_model": (
+            "tfidf-lr",
+            Pipeline([("v", vectorizer), ("lr", LogisticRegression())]),
+            "'HashingVectorizer', 'LogisticRegression'",
+        ),
+        "unfitted_vocabulary": (
+            "nblr",
+            Pipeline([("v", vectorizer), ("kept", HashedVocabulary()), ("lr", fitted_lr)]),
+            "'HashingVectorizer', 'HashedVocabulary', 'LogisticRegression'",
+        ),
+        "another_middle_step": (
+            "tfidf-lr",
+            Pipeline(
+                [("v", vectorizer), ("log", FunctionTransformer(np.log1p)), ("lr", fitted_lr)]
+            ),
+            "'HashingVectorizer', 'FunctionTransformer', 'LogisticRegression'",
+        ),
+        "another_vectorizer": (
+            "tfidf-lr",
+            Pipeline([("t", TfidfTransformer()), ("lr", fitted_lr)]),
+            "'TfidfTransformer', 'LogisticRegression'",
+        ),
+    }
+
+
+@pytest.mark.parametrize("case", sorted(unfitted_or_odd_pipelines()))
+def test_an_unfitted_or_odd_pipeline_is_refused_when_adopted(case: str) -> None:
+    # A ClassifierError naming the steps, not an AttributeError from deep in the lean path.
+    model_type, pipeline, steps = unfitted_or_odd_pipelines()[case]
+    with pytest.raises(ClassifierError, match=r"expected a fitted HashingVectorizer") as raised:
+        SklearnClassifier(model_type, pipeline=pipeline)
+    assert steps in str(raised.value)
+
+
+@pytest.mark.parametrize("model_type", STACKED_TYPES)
+def test_an_unfitted_stacked_estimator_is_refused_when_adopted(model_type: str) -> None:
+    estimator = STACKED_ESTIMATORS[model_type]
+    with pytest.raises(ClassifierError, match=f"expected a fitted {estimator.__name__}"):
+        SklearnClassifier(model_type, pipeline=Pipeline([("classifier", estimator())]))

@@ -447,3 +447,15 @@ def test_parse_hyperparameters_types_the_values() -> None:
 def test_parse_hyperparameters_refuses_pairs_without_a_name(pair: str) -> None:
     with pytest.raises(ClassifierError, match="is not NAME=VALUE"):
         parse_hyperparameters([pair])
+
+
+@pytest.mark.parametrize("model_type", MODEL_TYPES)
+def test_texts_and_labels_of_different_lengths_cannot_be_fitted(model_type: str) -> None:
+    with pytest.raises(ClassifierError, match="3 texts but 2 labels"):
+        SklearnClassifier(model_type).fit(["good", "bad", "fine"], ["pos", "neg"])
+
+
+def test_a_fit_that_the_library_refuses_is_a_classifier_error() -> None:
+    # Texts without a word: nblr keeps no column, and LogisticRegression refuses to fit none.
+    with pytest.raises(ClassifierError, match=r"fitting nblr failed: .*0 feature\(s\)"):
+        SklearnClassifier("nblr", {"n_features_log2": 12}).fit(["", "", "!", ""], list("abab"))
