@@ -54,6 +54,11 @@ def served(classifier: SklearnClassifier, folder: Path) -> HashedLinearClassifie
     return HashedLinearClassifier.from_file(folder / FILE_NAME)
 
 
+def test_its_defaults_are_the_model_types() -> None:
+    defaults = {k: v for k, v in DEFAULTS["nblr-ctx"].items() if k != "mask_names"}
+    assert NegationContextClassifier().get_params() == {**defaults, "random_state": 0}
+
+
 def test_it_fits_with_its_hyperparameters(trained: SklearnClassifier) -> None:
     assert trained.hyperparameters() == {**DEFAULTS["nblr-ctx"], **HYPERPARAMETERS}
     (step,) = [s for _, s in trained.pipeline.steps]

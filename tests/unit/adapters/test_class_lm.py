@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
+import warnings
 from collections import Counter, defaultdict
 
 import numpy as np
@@ -380,3 +381,31 @@ def test_counts_past_16_bits_are_stored_in_32() -> None:
     great = tables.columns[0].tolist().index(column(("great",)))
     assert tables.counts[0].dtype == tables.histories[0].dtype == np.uint16
     assert tables.counts[0][great].tolist() == [0, 2**16 - 1]
+
+
+def test_a_count_under_a_history_a_class_did_not_keep_is_not_read_in_that_class() -> None:
+    # Tables made by hand: the unigrams a (column 10) and b (20), the bigram "a b" (column 5).
+    # "a" is a kept history in the second class only, yet the column of "a b" has a count in
+    # both: a hash collision gives that (the column is also that of an n-gram whose history the
+    # first class kept). The first class must then take p1(b), as the module docstring says for
+    # a history that is not kept, whatever the column's count.
+    tables = LanguageModelTables(
+        columns=(np.array([10, 20], dtype=np.int32), np.array([5], dtype=np.int32)),
+        counts=(np.array([[2, 5], [1, 4]], dtype=np.uint16), np.array([[3, 3]], dtype=np.uint16)),
+        histories=(np.array([[0, 4, 0, 2], [0, 0, 0, 0]], dtype=np.uint16),),
+        tokens=np.array([3, 9]),
+        vocabulary=3,
+        discount=0.5,
+    )
+    grams = np.array([[10, 20], [-1, 5]], dtype=np.int32)  # the text "a b"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no division by a zero c(h), no log of 0
+        model = ClassLanguageModel(tables)
+        rows = model.rows(grams)
+        ratios = model.token_log_ratios(grams, rows)
+    assert [r.tolist() for r in rows] == [[0, 1], [-1, 0]]
+    first = [(2 + 1) / (3 + 3), (1 + 1) / (3 + 3)]  # p1(a), p1(b): add-one unigrams
+    second_b = (3 - 0.5) / 4 + 0.5 * 2 / 4 * (4 + 1) / (9 + 3)
+    second = [(5 + 1) / (9 + 3), second_b]
+    expected = [math.log(s) - math.log(f) for f, s in zip(first, second, strict=True)]
+    np.testing.assert_allclose(ratios, expected, rtol=1e-6)
