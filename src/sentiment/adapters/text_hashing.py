@@ -202,8 +202,8 @@ class NgramHasher:
         if negation is not None:
             if self._n_features > 2**30 or negation.window < 1:
                 raise ValueError(f"negation marking needs n_features <= 2**30: {v!r}")
-            # Negators are matched against the tokens as hashed: lowercased ones never hold a
-            # word that lowercasing changes, so such a negator would silently mark nothing.
+            # Negators are matched against the tokens as hashed: a lowercased token never equals
+            # a word that lowercasing changes, so such a negator would silently mark nothing.
             cased = sorted({w for w in negation.negators if w.lower() != w})
             if self._lowercase and cased:
                 raise ValueError(
