@@ -18,6 +18,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 
@@ -339,6 +340,24 @@ def start_times(starts: Path) -> list[float]:
     return [float(line.split()[2]) for line in starts.read_text().splitlines()]
 
 
+def run_beside(
+    operator: Callable[[], None], supervisor: Supervisor, sockets: list[socket.socket]
+) -> int:
+    """Run `supervisor` in the main thread, as `serve` does, with `operator` acting on it from a
+    thread; then close the sockets and restore the signal handlers the supervisor installed."""
+    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    thread = threading.Thread(target=operator)
+    thread.start()
+    try:
+        return supervisor.run()
+    finally:
+        thread.join(timeout=60)
+        for sock in sockets:
+            sock.close()
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
+
+
 class Recorded(logging.Handler):
     """The records of the supervisor's log (whether or not "sentiment" propagates to the root)."""
 
@@ -565,16 +584,7 @@ def test_a_killed_worker_is_replaced_even_right_after_its_start(
     supervisor = Supervisor(
         [sock], options, target=record_and_sleep, restart_delay_s=0.01, start_method=start_method
     )
-    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
-    thread = threading.Thread(target=operator)
-    thread.start()
-    try:
-        code = supervisor.run()  # in the main thread, as in `serve`
-    finally:
-        thread.join(timeout=60)
-        sock.close()
-        for sig, handler in saved.items():
-            signal.signal(sig, handler)
+    code = run_beside(operator, supervisor, [sock])
     assert code == 0
     assert len(set(seen)) == 4, seen  # the first worker and three replacements
     assert not any(Path(f"/proc/{pid}").exists() for pid in seen)
@@ -615,20 +625,8 @@ def test_the_supervisor_stops_its_workers_with_sigterm_so_they_finish_in_flight(
 
     sockets = listening_sockets("127.0.0.1", 0, 2)
     options = ServeOptions(host="127.0.0.1", port=0, workers=2)
-    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
-    thread = threading.Thread(target=operator)
-    thread.start()
-    try:
-        supervisor = Supervisor(
-            sockets, options, target=serve_until_sigterm, start_method=start_method
-        )
-        code = supervisor.run()
-    finally:
-        thread.join(timeout=60)
-        for sock in sockets:
-            sock.close()
-        for sig, handler in saved.items():
-            signal.signal(sig, handler)
+    supervisor = Supervisor(sockets, options, target=serve_until_sigterm, start_method=start_method)
+    code = run_beside(operator, supervisor, sockets)
     assert code == 0
     assert len(said("started")) == 3  # the second worker was replaced
     assert said("stopped") == said("started") - set(killed)  # asked, and had stopped
@@ -656,16 +654,7 @@ def test_a_worker_that_ignores_sigterm_is_killed_after_the_stop_timeout(
     supervisor = Supervisor(
         [sock], options, target=ignore_sigterm, start_method="fork", stop_timeout_s=0.5
     )
-    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
-    thread = threading.Thread(target=operator)
-    thread.start()
-    try:
-        code = supervisor.run()
-    finally:
-        thread.join(timeout=60)
-        sock.close()
-        for sig, handler in saved.items():
-            signal.signal(sig, handler)
+    code = run_beside(operator, supervisor, [sock])
     assert code == 0
     [pid] = [int(p) for p in pids_file.read_text().split()]
     assert not Path(f"/proc/{pid}").exists()
